@@ -1,0 +1,195 @@
+"""The canonical finance model: what every layer agrees a customer, an order or a booking is.
+
+Values are frozen msgspec Structs. Commands (what a client sends) forbid unknown fields; resources
+(what a service returns) may grow optional fields within a major version.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from contracts.money import CurrencyCode, Money
+
+__all__ = [
+    "Account",
+    "ApprovalStatus",
+    "CommittedBooking",
+    "CommittedBookingsLoad",
+    "Customer",
+    "CustomerUpsert",
+    "EntityCode",
+    "LegalEntity",
+    "Opportunity",
+    "OpportunityLine",
+    "Period",
+    "PlanningImportResult",
+    "RejectedRow",
+    "SalesOrder",
+    "SalesOrderLine",
+    "SalesOrderStatus",
+    "SalesOrderUpsert",
+]
+
+EntityCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["US01"])]
+Period = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+ExternalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["SF-006000000000001"])]
+Quantity = Annotated[Decimal, msgspec.Meta(gt=0)]
+
+ApprovalStatus = Literal["approved", "pending", "rejected", "not_submitted"]
+SalesOrderStatus = Literal[
+    "pending_approval",
+    "pending_fulfillment",
+    "cancelled",
+    "partially_fulfilled",
+    "pending_billing_partially_fulfilled",
+    "pending_billing",
+    "billed",
+    "closed",
+]
+
+
+class LegalEntity(msgspec.Struct, kw_only=True, frozen=True):
+    """A company of the group: the unit a ledger, a plan and an authorisation are scoped to."""
+
+    code: EntityCode
+    name: str
+    country: str
+    base_currency: CurrencyCode
+    erp_subsidiary_id: str
+
+
+class OpportunityLine(msgspec.Struct, kw_only=True, frozen=True):
+    product_code: str
+    quantity: Decimal
+    unit_price: Money
+    total: Money
+
+
+class Opportunity(msgspec.Struct, kw_only=True, frozen=True):
+    """A CRM deal. CRM is the source of commercial intent (DESIGN.md section 3)."""
+
+    id: str
+    name: str
+    account_id: str
+    stage: str
+    is_closed: bool
+    is_won: bool
+    approval_status: ApprovalStatus
+    amount: Money
+    close_date: date
+    last_modified: datetime
+    account_name: str | None = None
+    region: str | None = None
+    owner: str | None = None
+    lines: list[OpportunityLine] = msgspec.field(default_factory=list)
+
+
+class Account(msgspec.Struct, kw_only=True, frozen=True):
+    """A CRM account: the commercial half of the customer master."""
+
+    id: str
+    name: str
+    last_modified: datetime
+    billing_country: str | None = None
+    currency: CurrencyCode | None = None
+    region: str | None = None
+    industry: str | None = None
+    tax_jurisdiction: str | None = None
+    erp_customer_id: str | None = None
+
+
+class Customer(msgspec.Struct, kw_only=True, frozen=True):
+    """An ERP customer: the financial half of the customer master."""
+
+    id: str
+    name: str
+    subsidiary_id: str
+    currency: CurrencyCode
+    external_id: str | None = None
+    email: str | None = None
+    terms: str | None = None
+    credit_limit: Money | None = None
+    last_modified: datetime | None = None
+
+
+class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Create-or-update of an ERP customer; the external id is in the path."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    subsidiary_id: str
+    currency: CurrencyCode
+    email: str | None = None
+
+
+class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    item_id: str
+    quantity: Quantity
+    unit_price: Money
+    amount: Money
+
+
+class SalesOrderUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Create-or-update of an ERP sales order; the external id is in the path."""
+
+    customer_id: str
+    subsidiary_id: str
+    currency: CurrencyCode
+    tran_date: date
+    lines: Annotated[list[SalesOrderLine], msgspec.Meta(min_length=1)]
+    memo: str | None = None
+    other_ref: str | None = None
+
+
+class SalesOrder(msgspec.Struct, kw_only=True, frozen=True):
+    """An ERP sales order. `booked` is true once the ERP approved it (NetSuite status B or later)."""
+
+    id: str
+    customer_id: str
+    subsidiary_id: str
+    currency: CurrencyCode
+    tran_date: date
+    status: SalesOrderStatus
+    status_code: str
+    booked: bool
+    total: Money
+    external_id: str | None = None
+    tran_id: str | None = None
+    memo: str | None = None
+    lines: list[SalesOrderLine] = msgspec.field(default_factory=list)
+    last_modified: datetime | None = None
+
+
+class CommittedBooking(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One committed-bookings cell for planning: entity x period x product, keyed by a stable code."""
+
+    booking_code: ExternalId
+    legal_entity: EntityCode
+    period: Period
+    product_code: str
+    amount: Money
+
+
+class CommittedBookingsLoad(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    bookings: Annotated[list[CommittedBooking], msgspec.Meta(min_length=1, max_length=10000)]
+
+
+class RejectedRow(msgspec.Struct, kw_only=True, frozen=True):
+    row: int
+    reason: str
+    values: list[str] = msgspec.field(default_factory=list)
+
+
+class PlanningImportResult(msgspec.Struct, kw_only=True, frozen=True):
+    """The outcome of one planning import task, with the rows the planning platform rejected."""
+
+    import_id: str
+    task_id: str
+    state: str
+    successful: bool
+    rows_loaded: int
+    rows_rejected: int
+    rejected: list[RejectedRow] = msgspec.field(default_factory=list)

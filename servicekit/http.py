@@ -1,0 +1,152 @@
+"""The service-to-service HTTP client: timeouts, bounded retries, a circuit breaker, context headers.
+
+One client per upstream and process, created in the app's lifespan (never one per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import urllib.request
+from http.cookiejar import Cookie, DefaultCookiePolicy
+
+import httpx
+
+from servicekit.context import outgoing_headers
+
+__all__ = ["CircuitBreaker", "CircuitOpenError", "ResilientTransport", "create_http_client"]
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class CircuitOpenError(httpx.TransportError):
+    """The upstream failed repeatedly; calls are refused until the breaker's cool-down passes."""
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; lets one trial call through after `cooldown` s."""
+
+    def __init__(self, threshold: int = 5, cooldown: float = 5.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if time.monotonic() - self.opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def record_success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold or self.state == "half-open":
+            self.opened_at = time.monotonic()
+
+
+class ResilientTransport(httpx.AsyncBaseTransport):
+    """Retries what is safe to retry, with exponential backoff and full jitter.
+
+    A request is retried on a connect failure (it never reached the upstream) whatever its method;
+    on a timeout or a 502/503/504 only when it is idempotent (method, or an Idempotency-Key header).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        retries: int = 2,
+        backoff: float = 0.05,
+        max_backoff: float = 1.0,
+        breaker: CircuitBreaker | None = None,
+        retry_statuses: frozenset[int] = frozenset({502, 503, 504}),
+    ) -> None:
+        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.breaker = breaker
+        self.retry_statuses = retry_statuses
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        idempotent = request.method in _IDEMPOTENT or "idempotency-key" in request.headers
+        attempt = 0
+        while True:
+            if self.breaker is not None and not self.breaker.allow():
+                raise CircuitOpenError(f"circuit open for {request.url.host}:{request.url.port}", request=request)
+            try:
+                response = await self.inner.handle_async_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                self._failed()
+                if attempt >= self.retries:
+                    raise
+            except httpx.TimeoutException:
+                self._failed()
+                if attempt >= self.retries or not idempotent:
+                    raise
+            else:
+                if response.status_code not in self.retry_statuses:
+                    if self.breaker is not None:
+                        self.breaker.record_success()
+                    return response
+                self._failed()
+                if attempt >= self.retries or not idempotent:
+                    return response
+                await response.aclose()
+            attempt += 1
+            delay = min(self.max_backoff, self.backoff * 2**attempt)
+            await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not cryptography
+
+    def _failed(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_failure()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _add_context_headers(request: httpx.Request) -> None:
+    for name, value in outgoing_headers().items():
+        if name not in request.headers:
+            request.headers[name] = value
+
+
+def create_http_client(
+    base_url: str,
+    *,
+    timeout: float = 10.0,
+    connect_timeout: float = 2.0,
+    retries: int = 2,
+    breaker: CircuitBreaker | None = None,
+    auth: httpx.Auth | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """An AsyncClient that forwards correlation/trace headers and keeps no cookies between callers."""
+    client = httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        transport=ResilientTransport(transport, retries=retries, breaker=breaker or CircuitBreaker()),
+        auth=auth,
+        event_hooks={"request": [_add_context_headers]},
+        follow_redirects=False,
+    )
+    client.cookies.jar.set_policy(_NoCookies())
+    return client
+
+
+class _NoCookies(DefaultCookiePolicy):
+    """A cookie policy that accepts nothing: a shared client must not replay one caller's cookies."""
+
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False

@@ -1,0 +1,129 @@
+"""Every error becomes RFC 9457 problem+json, translated at this one boundary."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from contracts import Problem, ProblemFieldError, problem_type
+from contracts.headers import PROBLEM_JSON
+from servicekit.context import current_correlation_id
+from servicekit.errors import ProblemError
+
+__all__ = ["exception_handlers", "problem_response"]
+
+log = logging.getLogger("servicekit.problems")
+
+_STATUS_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("unprocessable", "Unprocessable request"),
+    429: ("rate-limited", "Too many requests"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any] | None,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    code: str | None = None,
+    errors: list[ProblemFieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> Response[bytes]:
+    body = Problem(
+        type=problem_type(slug),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        correlation_id=current_correlation_id(),
+        code=code,
+        errors=errors,
+        extensions=extensions,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _validation_errors(extra: Any) -> list[ProblemFieldError] | None:
+    if isinstance(extra, list):
+        found = []
+        for item in extra:
+            if isinstance(item, dict):
+                where = str(item.get("key") or item.get("source") or "body")
+                found.append(ProblemFieldError(location=where, message=str(item.get("message", ""))))
+        return found or None
+    return None
+
+
+def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
+    return problem_response(
+        request,
+        status=exc.status,
+        slug=exc.problem_slug,
+        title=exc.problem_title,
+        detail=exc.detail,
+        code=exc.code,
+        errors=exc.errors,
+        headers=exc.headers or None,
+        extensions=exc.extensions,
+    )
+
+
+def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    slug, title = _STATUS_SLUGS.get(status, ("http-error", "HTTP error"))
+    errors = None
+    if isinstance(exc, ValidationException):
+        slug, title = "invalid-request", "Invalid request"
+        errors = _validation_errors(exc.extra)
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if status == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}"
+    return problem_response(
+        request,
+        status=status,
+        slug=slug,
+        title=title,
+        detail=detail,
+        errors=errors,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Internal error",
+        detail="The service failed to handle this request; quote the correlation id to the operators.",
+    )
+
+
+exception_handlers: ExceptionHandlersMap = {
+    ProblemError: _on_problem,
+    HTTPException: _on_http,
+    Exception: _on_unhandled,
+}

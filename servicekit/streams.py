@@ -1,0 +1,147 @@
+"""Redis Streams as the event backbone: CloudEvents in, consumer groups out, idle entries reclaimed.
+
+Delivery is at-least-once: an entry is acknowledged only after its handler returned, and an entry
+left pending by a dead consumer is claimed by another after `claim_idle_ms`. Handlers must be
+idempotent (dedupe by event id or by a deterministic step key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from redis.exceptions import ResponseError
+
+from contracts import CloudEvent
+from servicekit.redis import RedisClient
+
+__all__ = ["EVENT_FIELD", "EventHandler", "StreamConsumer", "StreamPublisher", "encode_event"]
+
+log = logging.getLogger("servicekit.streams")
+
+EVENT_FIELD = b"event"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(CloudEvent)
+
+EventHandler = Callable[[CloudEvent], Awaitable[None]]
+
+
+def encode_event(event: CloudEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+class StreamPublisher:
+    """Appends events to one stream, trimmed approximately to `maxlen` entries."""
+
+    def __init__(self, redis: RedisClient, stream: str, maxlen: int = 1_000_000) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+
+    async def publish(self, event: CloudEvent) -> str:
+        entry_id = await self.redis.xadd(
+            self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True
+        )
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class StreamConsumer:
+    """One member of a consumer group; `run()` until `stop` is set."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: EventHandler,
+        *,
+        count: int = 50,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 10,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.handler = handler
+        self.count = count
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.dead_letter_stream = f"{stream}:dead"
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_group()
+        while not stop.is_set():
+            try:
+                await self._claim_idle()
+                reply: Any = await self.redis.xreadgroup(
+                    self.group, self.consumer, {self.stream: ">"}, count=self.count, block=self.block_ms
+                )
+                for _stream, entries in reply or []:
+                    await self._handle_all(entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream consumer error", extra={"stream": self.stream, "group": self.group})
+                await asyncio.sleep(1.0)
+
+    async def _claim_idle(self) -> None:
+        result: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=self.count,
+        )
+        entries = result[1] if result else []
+        if entries:
+            await self._handle_all([e for e in entries if e and e[1]], reclaimed=True)
+
+    async def _handle_all(self, entries: list[Any], *, reclaimed: bool = False) -> None:
+        for entry_id, fields in entries:
+            await self._handle(entry_id, fields, reclaimed=reclaimed)
+
+    async def _handle(self, entry_id: bytes, fields: dict[bytes, bytes], *, reclaimed: bool) -> None:
+        payload = fields.get(EVENT_FIELD, b"")
+        try:
+            event = _decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            await self._dead_letter(entry_id, payload, f"undecodable event: {exc}")
+            return
+        if reclaimed and await self._deliveries(entry_id) > self.max_deliveries:
+            await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times")
+            return
+        try:
+            await self.handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left pending on purpose: it is claimed again after `claim_idle_ms`.
+            log.exception("event handler failed", extra={"event_id": event.id, "event_type": event.type})
+            return
+        await self.redis.xack(self.stream, self.group, entry_id)
+
+    async def _deliveries(self, entry_id: bytes) -> int:
+        info: Any = await self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
+        return int(info[0]["times_delivered"]) if info else 0
+
+    async def _dead_letter(self, entry_id: bytes, payload: bytes, reason: str) -> None:
+        log.error("event dead-lettered", extra={"entry_id": entry_id.decode(), "reason": reason})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.dead_letter_stream, {EVENT_FIELD: payload, b"reason": reason.encode(), b"group": self.group})
+        pipe.xack(self.stream, self.group, entry_id)
+        await pipe.execute()

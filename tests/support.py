@@ -1,0 +1,47 @@
+"""Test helpers: run an ASGI app on a real socket in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+from servicekit.redis import free_port
+
+__all__ = ["running_server"]
+
+
+@contextmanager
+def running_server(app: Any, port: int | None = None, ready_path: str = "/health/live") -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (free port unless given); yields the base URL.
+
+    The server runs its own event loop in a thread, so the app is reached over real HTTP exactly
+    as another process would reach it.
+    """
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if server.started and httpx.get(base + ready_path, timeout=1).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"server on {base} did not start")
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
