@@ -6,11 +6,11 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from contracts import Money
 from litestar import get, post
 from litestar.params import FromPath, JSONBody
 from litestar.testing import AsyncTestClient
+
+from contracts import Money
 from servicekit import NotFound, ServiceSettings, StrictBody, create_service_app
 
 

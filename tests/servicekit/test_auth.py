@@ -1,0 +1,47 @@
+"""Service bearer auth: a verified token with the right scope passes; anything else is refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from litestar import get
+from litestar.testing import AsyncTestClient
+
+from servicekit import ServiceSettings, create_service_app, require_scopes
+from tests.tokens import TestIssuer
+
+
+@get("/things", guards=[require_scopes("things:read")], sync_to_thread=False)
+def things() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+async def test_scoped_token_passes_and_others_are_refused(redis_url: str, issuer: TestIssuer) -> None:
+    with issuer.serve() as idp:
+        settings = ServiceSettings(redis_url=redis_url, idp_url=idp, token_issuer=issuer.issuer)
+        app = create_service_app(name="t", settings=settings, route_handlers=[things])
+        async with AsyncTestClient(app) as client:
+            good = await client.get("/things", headers={"Authorization": f"Bearer {issuer.mint(['things:read'])}"})
+            assert good.status_code == 200
+            missing = await client.get("/things")
+            assert missing.status_code == 401
+            assert missing.json()["type"].endswith("/missing-token")
+            wrong_scope = await client.get("/things", headers={"Authorization": f"Bearer {issuer.mint(['x'])}"})
+            assert wrong_scope.status_code == 403
+            assert wrong_scope.json()["type"].endswith("/insufficient-scope")
+            expired = issuer.mint(["things:read"], exp=int(time.time()) - 600)
+            old = await client.get("/things", headers={"Authorization": f"Bearer {expired}"})
+            assert old.status_code == 401
+            assert "expired" in old.json()["detail"]
+            stranger = TestIssuer(issuer=issuer.issuer).mint(["things:read"])
+            unknown_key = await client.get("/things", headers={"Authorization": f"Bearer {stranger}"})
+            assert unknown_key.status_code == 401
+            assert "not in the issuer's JWKS" in unknown_key.json()["detail"]
+            health = await client.get("/health/live")
+            assert health.status_code == 200
