@@ -153,7 +153,11 @@ class ServiceAuthMiddleware(ASGIMiddleware):
     """
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/health/", "^/schema")
+
+    @staticmethod
+    def should_bypass_for_scope(scope: Scope) -> bool:
+        path = scope.get("path", "")
+        return path.startswith(("/health/", "/schema"))
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         authorization = ""

@@ -52,7 +52,7 @@ def problem_response(
         status=status,
         detail=detail,
         instance=request.url.path if request is not None else None,
-        correlation_id=current_correlation_id(),
+        correlation_id=current_correlation_id() or _scope_correlation_id(request),
         code=code,
         errors=errors,
         extensions=extensions,
@@ -63,6 +63,14 @@ def problem_response(
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def _scope_correlation_id(request: Request[Any, Any, Any] | None) -> str | None:
+    # Errors raised inside middleware are rendered after the correlation context was left.
+    if request is None:
+        return None
+    value = request.scope.get("state", {}).get("correlation_id")
+    return value if isinstance(value, str) else None
 
 
 def _validation_errors(extra: Any) -> list[ProblemFieldError] | None:

@@ -44,4 +44,4 @@ async def test_scoped_token_passes_and_others_are_refused(redis_url: str, issuer
             assert unknown_key.status_code == 401
             assert "not in the issuer's JWKS" in unknown_key.json()["detail"]
             health = await client.get("/health/live")
-            assert health.status_code == 200
+            assert health.status_code == 200, health.text
