@@ -1,24 +1,29 @@
-"""Run one service process on uvicorn (see ARCHITECTURE.md for why uvicorn)."""
+"""Run one service process on granian (chosen by measurement: see bench/README.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import uvicorn
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.log import LogLevels
 
 __all__ = ["serve"]
 
 
-def serve(app: Any, host: str, port: int, *, log_level: str = "warning") -> None:
-    """Serve an ASGI app until SIGINT/SIGTERM; uvicorn drains in-flight requests on the way out."""
-    uvicorn.run(
-        app,
-        host=host,
+def serve(factory: str, host: str, port: int, *, workers: int = 1, log_level: str = "warning") -> None:
+    """Serve `module:create_app` (called with no arguments in each worker) until SIGINT/SIGTERM.
+
+    Granian drains in-flight requests on the way out and runs the app's lifespan in each worker.
+    """
+    Granian(
+        target=factory,
+        factory=True,
+        address=host,
         port=port,
-        log_level=log_level.lower(),
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        log_config=None,
-    )
+        interface=Interfaces.ASGI,
+        workers=workers,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels(log_level.lower()),
+        log_access=False,
+        workers_kill_timeout=10,
+    ).serve()

@@ -1,0 +1,131 @@
+"""The stack's processes: what each one runs, on which port, and what it needs to know of the others."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["BY_NAME", "SERVICES", "ServiceSpec", "StackPorts", "load_factory", "service_env"]
+
+
+class ServiceSpec(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    factory: str
+    port: int
+    role: str
+    description: str
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="idp",
+        factory="gateway.idp.app:create_app",
+        port=8400,
+        role="idp",
+        description="dev identity provider (client credentials, JWKS)",
+    ),
+    ServiceSpec(
+        name="salesforce-sandbox",
+        factory="system_apis.crm.sandbox.app:create_app",
+        port=8301,
+        role="sandbox",
+        description="Salesforce REST sandbox",
+    ),
+    ServiceSpec(
+        name="netsuite-sandbox",
+        factory="system_apis.erp.sandbox.app:create_app",
+        port=8302,
+        role="sandbox",
+        description="NetSuite SuiteTalk REST sandbox",
+    ),
+    ServiceSpec(
+        name="anaplan-sandbox",
+        factory="system_apis.planning.sandbox.app:create_app",
+        port=8303,
+        role="sandbox",
+        description="Anaplan Integration API v2 sandbox",
+    ),
+    ServiceSpec(
+        name="crm", factory="system_apis.crm.app:create_app", port=8201, role="system", description="CRM system API"
+    ),
+    ServiceSpec(
+        name="erp", factory="system_apis.erp.app:create_app", port=8202, role="system", description="ERP system API"
+    ),
+    ServiceSpec(
+        name="planning",
+        factory="system_apis.planning.app:create_app",
+        port=8203,
+        role="system",
+        description="planning system API",
+    ),
+    ServiceSpec(
+        name="process",
+        factory="process_apis.app:create_app",
+        port=8100,
+        role="process",
+        description="process API (finance workflows)",
+    ),
+    ServiceSpec(
+        name="gateway",
+        factory="gateway.app:create_app",
+        port=8000,
+        role="gateway",
+        description="policy gateway (public entry point)",
+    ),
+)
+
+BY_NAME = {spec.name: spec for spec in SERVICES}
+
+StackPorts = Mapping[str, int]
+
+
+def load_factory(name: str) -> Callable[..., Any]:
+    """The `create_app` of service `name`, imported lazily so `fig --help` stays fast."""
+    module_name, _, attr = BY_NAME[name].factory.partition(":")
+    factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    return factory
+
+
+def _url(ports: StackPorts, name: str) -> str:
+    return f"http://127.0.0.1:{ports[name]}"
+
+
+def service_env(name: str, ports: StackPorts, redis_url: str, data_dir: str, *, fast: bool = True) -> dict[str, str]:
+    """The FIG_ variables one process of the local stack gets.
+
+    `fast` shortens the vendor-paced timings (Anaplan task polling, change-feed intervals) so a
+    local demo completes in seconds; production keeps the vendors' recommended values.
+    """
+    env = {
+        "FIG_PORT": str(ports[name]),
+        "FIG_HOST": "127.0.0.1",
+        "FIG_REDIS_URL": redis_url,
+        "FIG_IDP_URL": _url(ports, "idp"),
+        "FIG_TOKEN_ISSUER": _url(ports, "idp"),
+        "FIG_DATA_DIR": f"{data_dir}/{name}",
+    }
+    sandbox_of = {"crm": "salesforce-sandbox", "erp": "netsuite-sandbox", "planning": "anaplan-sandbox"}
+    if name in sandbox_of:
+        env["FIG_SANDBOX_URL"] = _url(ports, sandbox_of[name])
+    if name == "idp":
+        env["FIG_ISSUER"] = _url(ports, "idp")
+    if name == "process":
+        env.update(
+            FIG_CRM_URL=_url(ports, "crm"), FIG_ERP_URL=_url(ports, "erp"), FIG_PLANNING_URL=_url(ports, "planning")
+        )
+    if name == "gateway":
+        env["FIG_PROCESS_URL"] = _url(ports, "process")
+    if fast:
+        env.update(
+            {
+                "erp": {"FIG_FEED_INTERVAL": "0.5"},
+                "crm": {"FIG_FEED_INTERVAL": "1"},
+                "planning": {"FIG_POLL_INTERVAL": "0.2"},
+                "anaplan-sandbox": {"FIG_TASK_DELAY": "0.3"},
+                "process": {"FIG_BOOKING_SWEEP_INTERVAL": "2"},
+            }.get(name, {})
+        )
+    return env

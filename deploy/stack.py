@@ -1,0 +1,177 @@
+"""The local stack: an embedded (or external) Redis plus every service as its own OS process.
+
+Processes start in their own session, so a terminal's Ctrl-C reaches only `fig`, which then stops
+them in reverse order (SIGTERM, then SIGKILL after a grace period) and Redis last: no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from deploy.services import SERVICES, ServiceSpec, service_env
+from servicekit.redis import EmbeddedRedis
+
+__all__ = ["ManagedProcess", "Stack", "StackError"]
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says which process and shows its log tail."""
+
+
+class ManagedProcess:
+    def __init__(self, spec: ServiceSpec, port: int, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.spec = spec
+        self.port = port
+        self.popen = popen
+        self.log_path = log_path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, grace: float) -> None:
+        if self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Stack:
+    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        ports: Mapping[str, int] | None = None,
+        redis_url: str | None = None,
+        fast: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+        services: Iterable[ServiceSpec] = SERVICES,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.services = list(services)
+        self.ports = {s.name: s.port for s in self.services} | dict(ports or {})
+        self.redis_url = redis_url
+        self.fast = fast
+        self.extra_env = dict(extra_env or {})
+        self.redis: EmbeddedRedis | None = None
+        self.processes: list[ManagedProcess] = []
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, timeout: float = 60.0, on_ready: Callable[[ManagedProcess], None] | None = None) -> None:
+        busy = [f"{n}:{p}" for n, p in self.ports.items() if not _port_free(p)]
+        if busy:
+            raise StackError(f"ports already in use: {', '.join(busy)} (is another stack running?)")
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.redis_url is None:
+            self.redis = EmbeddedRedis(self.data_dir / "redis").start()
+            self.redis_url = self.redis.url
+        try:
+            for spec in self.services:
+                self._spawn(spec)
+            self._wait_ready(timeout, on_ready)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, spec: ServiceSpec) -> None:
+        assert self.redis_url is not None
+        env = {**os.environ, **service_env(spec.name, self.ports, self.redis_url, str(self.data_dir), fast=self.fast)}
+        env.update(self.extra_env)
+        log_path = self.data_dir / "logs" / f"{spec.name}.log"
+        log = log_path.open("ab")
+        popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "deploy", "serve", spec.name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes.append(ManagedProcess(spec, self.ports[spec.name], popen, log_path))
+
+    def _wait_ready(self, timeout: float, on_ready: Callable[[ManagedProcess], None] | None) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.processes)
+        last_error: dict[str, str] = {}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for proc in list(pending):
+                    if proc.popen.poll() is not None:
+                        raise StackError(
+                            f"{proc.spec.name} exited with code {proc.popen.returncode} during start-up; "
+                            f"log {proc.log_path}:\n{proc.log_tail()}"
+                        )
+                    try:
+                        response = client.get(proc.url + "/health/ready")
+                    except httpx.HTTPError as exc:
+                        last_error[proc.spec.name] = str(exc)
+                        continue
+                    if response.status_code == 200:
+                        pending.remove(proc)
+                        if on_ready is not None:
+                            on_ready(proc)
+                    else:
+                        last_error[proc.spec.name] = response.text[:300]
+                if pending and time.monotonic() > deadline:
+                    names = ", ".join(f"{p.spec.name} ({last_error.get(p.spec.name, 'no answer')})" for p in pending)
+                    raise StackError(f"not ready after {timeout:.0f}s: {names}")
+                if pending:
+                    time.sleep(0.2)
+
+    def dead(self) -> list[ManagedProcess]:
+        return [p for p in self.processes if p.popen.poll() is not None]
+
+    def stop(self, grace: float = 10.0) -> None:
+        for proc in reversed(self.processes):
+            proc.stop(grace)
+        self.processes.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

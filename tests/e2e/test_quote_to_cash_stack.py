@@ -1,0 +1,111 @@
+"""The whole stack as separate processes: the demo flow through the gateway, and bad input refused.
+
+Starts Redis, three sandboxes, three system APIs, the process API, the IdP and the gateway on free
+ports (exactly what `fig up` runs), then talks to them over HTTP like a client integration would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
+from deploy.services import SERVICES
+from deploy.stack import Stack
+from servicekit.redis import free_port
+
+pytestmark = pytest.mark.e2e
+
+ORDER_EXTERNAL_ID = f"SF-{DEMO_OPPORTUNITY}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ports = {spec.name: free_port() for spec in SERVICES}
+    with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def urls(stack: Stack) -> DemoUrls:
+    return DemoUrls(
+        gateway=stack.url("gateway"),
+        idp=stack.url("idp"),
+        salesforce=stack.url("salesforce-sandbox"),
+        netsuite=stack.url("netsuite-sandbox"),
+        anaplan=stack.url("anaplan-sandbox"),
+    )
+
+
+def erp_orders(urls: DemoUrls) -> list[dict[str, object]]:
+    response = httpx.get(f"{urls.netsuite}/__admin/sales-orders", params={"externalId": ORDER_EXTERNAL_ID})
+    response.raise_for_status()
+    body = response.json()
+    items = body["items"] if isinstance(body, dict) else body
+    assert isinstance(items, list)
+    return items
+
+
+def post_run(urls: DemoUrls, token: str | None, body: object, raw: bytes | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if raw is not None:
+        headers["Content-Type"] = "application/json"
+        return httpx.post(f"{urls.gateway}/v1/quote-to-cash/runs", content=raw, headers=headers, timeout=30)
+    return httpx.post(f"{urls.gateway}/v1/quote-to-cash/runs", json=body, headers=headers, timeout=30)
+
+
+def assert_problem(response: httpx.Response, status: int, type_suffix: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].endswith(type_suffix), body
+    assert body["detail"]
+    assert body["correlation_id"]
+
+
+def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(urls: DemoUrls) -> None:
+    token = fetch_token(urls.idp, "demo", "demo-secret")
+    read_only = fetch_token(urls.idp, "demo", "demo-secret", scope="q2c:read")
+
+    assert_problem(post_run(urls, None, {"opportunity_id": DEMO_OPPORTUNITY}), 401, "/missing-token")
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert_problem(post_run(urls, tampered, {"opportunity_id": DEMO_OPPORTUNITY}), 401, "/invalid-token")
+    assert_problem(post_run(urls, read_only, {"opportunity_id": DEMO_OPPORTUNITY}), 403, "/insufficient-scope")
+    assert_problem(post_run(urls, token, None, raw=b'{"opportunity_id": '), 400, "/malformed-json")
+    assert_problem(post_run(urls, token, {"opportunity_id": 42}), 400, "/invalid-request")
+    assert_problem(post_run(urls, token, {"opportunity_id": "006000000000NOPEAA"}), 404, "/opportunity-not-found")
+    # The demo opportunity is still in negotiation: not approved yet.
+    unapproved = post_run(urls, token, {"opportunity_id": DEMO_OPPORTUNITY})
+    assert_problem(unapproved, 422, "/opportunity-not-approved")
+
+    assert erp_orders(urls) == []
+
+
+def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothing(urls: DemoUrls) -> None:
+    run = run_demo(urls)
+
+    assert run["state"] == "completed"
+    gates = [gate["gate"] for gate in run["gates"]]
+    assert gates[-1] == "completed"
+    for gate in ("validated", "customer_resolved", "order_created", "order_booked", "forecast_committed"):
+        assert gate in gates
+    assert run["planning"]["successful"] is True
+    assert run["planning"]["rows_loaded"] == 2
+    orders = erp_orders(urls)
+    assert len(orders) == 1
+
+    token = fetch_token(urls.idp, "demo", "demo-secret")
+    again = post_run(urls, token, {"opportunity_id": DEMO_OPPORTUNITY})
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == run["id"]
+    assert again.json()["state"] == "completed"
+    assert len(erp_orders(urls)) == 1
+
+    cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}).json()
+    rows = cells["cells"] if isinstance(cells, dict) else cells
+    booked = [c for c in rows if str(c.get("booking_code", "")).startswith(f"SO{run['erp_order_id']}-")]
+    assert sorted(str(c["amount"]) for c in booked) == ["12000.00", "2400.00"]

@@ -1,0 +1,84 @@
+"""Redis Streams consumers on a real Redis: at-least-once, reclaim from the dead, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+from contracts import CloudEvent, new_event
+from servicekit import StreamConsumer, StreamPublisher
+from servicekit.redis import RedisClient
+
+
+def event(n: int) -> CloudEvent:
+    return new_event(source="test", type="test.thing.v1", data={"n": n}, event_id=f"e{n}")
+
+
+async def consume_until(consumer: StreamConsumer, seen: list[object], count: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    for _ in range(100):
+        if len(seen) >= count:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_every_published_event_is_handled_and_acknowledged(redis: RedisClient) -> None:
+    publisher = StreamPublisher(redis, "s:test")
+    for n in range(5):
+        await publisher.publish(event(n))
+    seen: list[object] = []
+
+    async def handle(e: CloudEvent) -> None:
+        seen.append(e.data["n"])
+
+    await consume_until(StreamConsumer(redis, "s:test", "g", "c1", handle, block_ms=50), seen, 5)
+    assert seen == [0, 1, 2, 3, 4]
+    pending = await redis.xpending("s:test", "g")
+    assert pending["pending"] == 0
+
+
+async def test_entries_left_by_a_dead_consumer_are_claimed_by_another(redis: RedisClient) -> None:
+    publisher = StreamPublisher(redis, "s:test")
+    await publisher.publish(event(1))
+    first = StreamConsumer(redis, "s:test", "g", "dead", lambda e: asyncio.sleep(0))
+    await first.ensure_group()
+    # The first consumer reads the entry and "dies" before acknowledging it.
+    await redis.xreadgroup("g", "dead", {"s:test": ">"}, count=10)
+    seen: list[object] = []
+
+    async def handle(e: CloudEvent) -> None:
+        seen.append(e.id)
+
+    survivor = StreamConsumer(redis, "s:test", "g", "alive", handle, block_ms=50, claim_idle_ms=100)
+    await asyncio.sleep(0.15)
+    await consume_until(survivor, seen, 1)
+    assert seen == ["e1"]
+    assert (await redis.xpending("s:test", "g"))["pending"] == 0
+
+
+async def test_a_failing_event_stays_pending_then_goes_to_dead_letters(redis: RedisClient) -> None:
+    await StreamPublisher(redis, "s:test").publish(event(7))
+    attempts: list[str] = []
+
+    async def always_fails(e: CloudEvent) -> None:
+        attempts.append(e.id)
+        raise RuntimeError("downstream refuses")
+
+    consumer = StreamConsumer(
+        redis, "s:test", "g", "c", always_fails, block_ms=20, claim_idle_ms=0, max_deliveries=3
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    for _ in range(100):
+        if await redis.xlen("s:test:dead"):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    dead = await redis.xrange("s:test:dead")
+    assert len(dead) == 1
+    assert b"failed 3 times" in dead[0][1][b"reason"]
+    assert len(attempts) == 3
+    assert (await redis.xpending("s:test", "g"))["pending"] == 0
