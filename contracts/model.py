@@ -37,7 +37,6 @@ __all__ = [
 EntityCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["US01"])]
 Period = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 ExternalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["SF-006000000000001"])]
-Quantity = Annotated[Decimal, msgspec.Meta(gt=0)]
 
 ApprovalStatus = Literal["approved", "pending", "rejected", "not_submitted"]
 SalesOrderStatus = Literal[
@@ -126,10 +125,16 @@ class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
 
 
 class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One order line. `quantity` must be positive (msgspec cannot bound a Decimal, so it is checked here)."""
+
     item_id: str
-    quantity: Quantity
+    quantity: Decimal
     unit_price: Money
     amount: Money
+
+    def __post_init__(self) -> None:
+        if self.quantity <= 0:
+            raise ValueError(f"quantity must be positive, got {self.quantity}")
 
 
 class SalesOrderUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

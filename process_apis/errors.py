@@ -1,0 +1,74 @@
+"""The process API's errors. Each one is a servicekit ProblemError, so it renders as problem+json.
+
+ProcessError                      root of the package (500 unless a subclass says otherwise)
+├── OpportunityNotFound     404   CRM has no such opportunity
+├── OpportunityNotApproved  422   the opportunity is not won and approved
+├── RunNotFound             404   no quote-to-cash run with that id
+├── ValidationFailed        422   a control refused the run's input (mapping, currency, amounts)
+└── DownstreamError               a system API call went wrong
+    ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
+    ├── DownstreamInvalid       502   it answered 2xx with a body that breaks the contract
+    └── DownstreamUnavailable   503   5xx, 429, connect failure, timeout or open breaker: retried
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servicekit import ProblemError
+
+__all__ = [
+    "DownstreamError",
+    "DownstreamInvalid",
+    "DownstreamRejected",
+    "DownstreamUnavailable",
+    "OpportunityNotApproved",
+    "OpportunityNotFound",
+    "ProcessError",
+    "RunNotFound",
+    "ValidationFailed",
+]
+
+
+class ProcessError(ProblemError):
+    """Root of the process API's errors."""
+
+
+class OpportunityNotFound(ProcessError):
+    status, slug, title = 404, "opportunity-not-found", "Opportunity not found"
+
+
+class OpportunityNotApproved(ProcessError):
+    status, slug, title = 422, "opportunity-not-approved", "Opportunity not approved"
+
+
+class RunNotFound(ProcessError):
+    status, slug, title = 404, "run-not-found", "Run not found"
+
+
+class ValidationFailed(ProcessError):
+    status, slug, title = 422, "validation-failed", "Validation failed"
+
+
+class DownstreamError(ProcessError):
+    """A call to a system API failed; `service` names it and `downstream_status` is its HTTP status."""
+
+    status, slug, title = 502, "downstream-error", "Downstream error"
+
+    def __init__(self, detail: str, *, service: str, downstream_status: int | None = None, **kw: Any) -> None:
+        extensions = {"service": service, **({"downstream_status": downstream_status} if downstream_status else {})}
+        super().__init__(detail, extensions={**extensions, **(kw.pop("extensions", None) or {})}, **kw)
+        self.service = service
+        self.downstream_status = downstream_status
+
+
+class DownstreamRejected(DownstreamError):
+    status, slug, title = 502, "downstream-rejected", "Downstream rejected the request"
+
+
+class DownstreamInvalid(DownstreamError):
+    status, slug, title = 502, "downstream-invalid-response", "Downstream answered outside its contract"
+
+
+class DownstreamUnavailable(DownstreamError):
+    status, slug, title = 503, "downstream-unavailable", "Downstream unavailable"

@@ -1,0 +1,97 @@
+"""`/v1/quote-to-cash/runs`: start a run for an approved opportunity, read a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
+
+from contracts import Problem
+from contracts.headers import PROBLEM_JSON
+from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
+from process_apis.workflows import QuoteToCash
+from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
+
+__all__ = ["v1_router"]
+
+RUNS = "/quote-to-cash/runs"
+
+
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type=PROBLEM_JSON, generate_examples=False
+    )
+
+
+def _engine(state: State) -> QuoteToCash:
+    engine: QuoteToCash = state.q2c
+    return engine
+
+
+@post(
+    RUNS,
+    operation_id="startQuoteToCashRun",
+    summary="Start the quote-to-cash run of an approved opportunity",
+    dto=StrictBody[StartQuoteToCash],
+    return_dto=None,
+    status_code=202,
+    guards=[require_scopes("q2c:write")],
+    security=[{"bearer": ["q2c:write"]}],
+    responses={
+        200: ResponseSpec(
+            data_container=QuoteToCashRun, description="The opportunity already has this run", generate_examples=False
+        ),
+        400: _problem("The body does not match the contract"),
+        401: _problem("No or invalid bearer token"),
+        403: _problem("The token lacks q2c:write"),
+        404: _problem("CRM has no such opportunity (opportunity-not-found)"),
+        422: _problem("The opportunity is not won and approved (opportunity-not-approved)"),
+        502: _problem("CRM refused or answered outside its contract"),
+        503: _problem("CRM is unreachable"),
+    },
+)
+async def start_run(
+    data: JSONBody[StartQuoteToCash], request: Request[Any, Any, Any], engine: NamedDependency[QuoteToCash]
+) -> Response[QuoteToCashRun]:
+    """Return the opportunity's run if it has one (200); else fetch it from CRM and, if approved, create it (202).
+
+    Nothing is written when CRM does not know the opportunity, it is not approved, or CRM is down.
+    The run id is `q2c-<opportunity id>`; workers advance it, follow it at `Location`.
+    """
+    claims = claims_of(request.scope)
+    run, created = await engine.start(
+        data.opportunity_id,
+        actor=f"client:{claims.client_id}" if claims else "client:anonymous",
+        correlation_id=current_correlation_id(),
+        traceparent=outgoing_headers().get("traceparent"),
+    )
+    return Response(run, status_code=202 if created else 200, headers={"Location": f"/v1{RUNS}/{run.id}"})
+
+
+@get(
+    RUNS + "/{run_id:str}",
+    operation_id="getQuoteToCashRun",
+    summary="Read a quote-to-cash run",
+    guards=[require_scopes("q2c:read")],
+    security=[{"bearer": ["q2c:read"]}],
+    responses={
+        401: _problem("No or invalid bearer token"),
+        403: _problem("The token lacks q2c:read"),
+        404: _problem("No such run (run-not-found)"),
+    },
+)
+async def get_run(run_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> QuoteToCashRun:
+    """The run with its gates, ERP and planning references and, if it failed, the error."""
+    return await engine.get(run_id)
+
+
+v1_router = Router(
+    path="/v1",
+    route_handlers=[start_run, get_run],
+    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    tags=["quote-to-cash"],
+)

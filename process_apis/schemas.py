@@ -1,0 +1,109 @@
+"""The process API's wire types: the start command and the quote-to-cash run resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from contracts import ProblemFieldError
+
+__all__ = [
+    "TERMINAL_STATES",
+    "Gate",
+    "PlanningOutcome",
+    "QuoteToCashRun",
+    "RunError",
+    "RunState",
+    "RunStatus",
+    "StartQuoteToCash",
+    "status_of",
+]
+
+OpportunityId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9]{1,40}$", description="Salesforce opportunity id", examples=["0068d00000DEMO2AAA"]
+    ),
+]
+
+RunState = Literal[
+    "received",
+    "validated",
+    "customer_resolved",
+    "order_created",
+    "order_booked",
+    "forecast_committed",
+    "completed",
+    "failed",
+]
+RunStatus = Literal["running", "waiting", "completed", "failed"]
+TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed"})
+
+
+def status_of(state: RunState) -> RunStatus:
+    """`waiting` while the ERP has not booked the order; `running` for every other open state."""
+    if state in ("completed", "failed"):
+        return state
+    return "waiting" if state == "order_created" else "running"
+
+
+class StartQuoteToCash(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Start (or find) the quote-to-cash run of one approved CRM opportunity."""
+
+    opportunity_id: OpportunityId
+
+
+class Gate(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One passed stage gate: the state the run entered, when, by whom, and why."""
+
+    gate: RunState
+    at: datetime
+    actor: str
+    detail: str
+    correlation_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class PlanningOutcome(msgspec.Struct, kw_only=True, frozen=True):
+    """The planning platform's import of the run's committed bookings."""
+
+    import_id: str
+    task_id: str
+    successful: bool
+    rows_loaded: int
+    rows_rejected: int
+
+
+class RunError(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """Why a run failed, in the problem+json vocabulary."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    gate: RunState | None = None
+    service: str | None = None
+    errors: list[ProblemFieldError] | None = None
+
+
+class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
+    """A quote-to-cash run: one per opportunity (`id` = `q2c-<opportunity id>`)."""
+
+    id: str
+    opportunity_id: str
+    state: RunState
+    status: RunStatus
+    mapping_version: str
+    created_at: datetime
+    updated_at: datetime
+    workflow: Literal["quote_to_cash"] = "quote_to_cash"
+    correlation_id: str | None = None
+    legal_entity: str | None = None
+    gates: list[Gate] = msgspec.field(default_factory=list)
+    erp_customer_id: str | None = None
+    erp_order_id: str | None = None
+    erp_order_external_id: str | None = None
+    planning: PlanningOutcome | None = None
+    error: RunError | None = None

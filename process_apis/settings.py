@@ -1,0 +1,45 @@
+"""Settings of the process API: where the system APIs are, its service identity, worker tuning."""
+
+from __future__ import annotations
+
+from servicekit import ServiceSettings
+
+__all__ = ["ProcessSettings"]
+
+
+class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
+    """`FIG_`-prefixed environment; defaults fit the local stack (`fig up`)."""
+
+    port: int = 8100
+    crm_url: str = "http://127.0.0.1:8201"
+    erp_url: str = "http://127.0.0.1:8202"
+    planning_url: str = "http://127.0.0.1:8203"
+    #: The process API's own client-credentials identity at the identity provider.
+    client_id: str = "process-api"
+    client_secret: str = "process-api-secret"
+    #: Run the background workers (work queue, booking events, sweep) in this process.
+    workers: bool = True
+    #: Work-queue consumers per process; any number of processes share one consumer group.
+    worker_concurrency: int = 2
+    #: Seconds between sweeps of runs waiting for ERP booking (safety net for lost events).
+    booking_sweep_interval: float = 5.0
+    #: Step retries after the first attempt on a transient downstream failure, and their backoff (s).
+    step_retries: int = 3
+    retry_backoff: float = 0.5
+    retry_max_backoff: float = 10.0
+    #: Per-run lock lease and how long a worker waits for a busy run before leaving the work pending (s).
+    lock_ttl: float = 60.0
+    lock_wait: float = 2.0
+    #: A work or event entry left pending this long by a dead consumer is claimed by another (s).
+    claim_idle: float = 30.0
+    #: How long a consumer blocks on an empty stream before checking for shutdown (s).
+    stream_block: float = 1.0
+    #: Timeouts and transport-level retries of the calls to the system APIs.
+    http_timeout: float = 10.0
+    http_retries: int = 2
+    #: The mapping set file (`process_apis/controls/mappings/<name>.json`) runs use.
+    mapping_set: str = "default-v1"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.idp_url.rstrip('/')}/oauth2/token"

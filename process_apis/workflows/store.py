@@ -1,0 +1,215 @@
+"""Quote-to-cash run state in Redis, committed together with the effects each change causes.
+
+Keys of one run share the hash tag `{q2c-<opportunity id>}`, so they live in one Redis Cluster slot:
+
+    fig:q2c:{<run id>}:run       the run (JSON QuoteToCashRun), the source of truth for its state
+    fig:q2c:{<run id>}:history   append-only list of every gate passed (JSON Gate)
+    fig:q2c:{<run id>}:source    the opportunity snapshot the run was started from
+    fig:q2c:{<run id>}:outbox    effects not yet applied outside the run's slot (transactional outbox)
+    fig:q2c:{<run id>}:lock      the per-run lease (SET NX PX) a worker holds while advancing it
+
+Outbox decision: the event streams (`fig:events:finance`, the work queue `fig:q2c:work`) and the
+index of runs waiting for booking (`fig:q2c:waiting`) are other slots, so a state change cannot
+write them in the same transaction. Instead one Lua script on the run's slot writes the new run,
+appends the gate to the history and appends the change's effects to the run's outbox, and only if
+the caller still holds the run's lease (fencing: a worker whose lease expired cannot overwrite a
+newer state). `relay()` then applies the outbox in order, popping each effect once applied; a
+crash between leaves the effect in the outbox, where the next relay (the worker's next turn on the
+run, or the periodic sweep) applies it. Effects are therefore at-least-once: events carry
+deterministic ids for consumers to dedupe, and work items and index updates are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import msgspec
+
+from contracts import CloudEvent, Opportunity
+from process_apis.schemas import Gate, QuoteToCashRun
+from servicekit import RedisClient, encode_event
+from servicekit.streams import EVENT_FIELD
+
+__all__ = [
+    "WAITING_INDEX",
+    "WORK_STREAM",
+    "Effect",
+    "LockLost",
+    "RunBusy",
+    "RunSource",
+    "RunStore",
+    "run_id_for",
+]
+
+WORK_STREAM = "fig:q2c:work"
+WAITING_INDEX = "fig:q2c:waiting"
+_STREAM_MAXLEN = 1_000_000
+
+
+def run_id_for(opportunity_id: str) -> str:
+    """The run id is deterministic: starting the same opportunity twice finds the same run."""
+    return f"q2c-{opportunity_id}"
+
+
+def _key(run_id: str, part: str) -> str:
+    return f"fig:q2c:{{{run_id}}}:{part}"
+
+
+class RunBusy(Exception):
+    """Another worker holds the run's lease."""
+
+
+class LockLost(Exception):
+    """The lease expired and was taken by another worker before this one committed."""
+
+
+class RunSource(msgspec.Struct, kw_only=True, frozen=True):
+    """What a run was started from: the opportunity as approved, and the trace it belongs to."""
+
+    opportunity: Opportunity
+    traceparent: str | None = None
+
+
+class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One outbox entry: append an event to a stream, or add/remove a run in an index."""
+
+    kind: Literal["xadd", "zadd", "zrem"]
+    key: str
+    event: CloudEvent | None = None
+    member: str | None = None
+    score: float = 0.0
+
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('GET', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+return false
+"""
+
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_POP_IF_HEAD = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LPOP', KEYS[1]) end
+return false
+"""
+
+_encoder = msgspec.json.Encoder()
+_run_decoder = msgspec.json.Decoder(QuoteToCashRun)
+_gate_decoder = msgspec.json.Decoder(Gate)
+_source_decoder = msgspec.json.Decoder(RunSource)
+_effect_decoder = msgspec.json.Decoder(Effect)
+
+
+class RunStore:
+    """Reads runs and commits their changes with their effects (see the module docstring)."""
+
+    def __init__(self, redis: RedisClient, *, lock_ttl: float = 60.0, lock_poll: float = 0.05) -> None:
+        # redis-py's stubs type command results as `Awaitable[T] | T`; this client is always async.
+        self.redis: Any = redis
+        self.lock_ttl_ms = max(1, int(lock_ttl * 1000))
+        self.lock_poll = lock_poll
+
+    async def get(self, run_id: str) -> QuoteToCashRun | None:
+        raw = await self.redis.get(_key(run_id, "run"))
+        return _run_decoder.decode(raw) if raw is not None else None
+
+    async def source(self, run_id: str) -> RunSource:
+        raw = await self.redis.get(_key(run_id, "source"))
+        if raw is None:
+            raise KeyError(f"run {run_id} has no source snapshot")
+        return _source_decoder.decode(raw)
+
+    async def history(self, run_id: str) -> list[Gate]:
+        return [_gate_decoder.decode(raw) for raw in await self.redis.lrange(_key(run_id, "history"), 0, -1)]
+
+    async def create(
+        self, run: QuoteToCashRun, source: RunSource, effects: Sequence[Effect]
+    ) -> tuple[QuoteToCashRun, bool]:
+        """Create the run unless it exists; returns the stored run and whether this call created it."""
+        keys = [_key(run.id, p) for p in ("run", "source", "history", "outbox")]
+        args = [_encoder.encode(run), _encoder.encode(source), _encoder.encode(run.gates[-1])]
+        args += [_encoder.encode(e) for e in effects]
+        existing = await self.redis.eval(_CREATE, len(keys), *keys, *args)
+        if existing is not None:
+            return _run_decoder.decode(existing), False
+        return run, True
+
+    async def commit(self, run: QuoteToCashRun, lease: str, effects: Sequence[Effect] = ()) -> None:
+        """Store `run` (its last gate goes to the history) with its effects; LockLost if the lease is gone."""
+        keys = [_key(run.id, p) for p in ("lock", "run", "history", "outbox")]
+        args = [lease, _encoder.encode(run), _encoder.encode(run.gates[-1])]
+        args += [_encoder.encode(e) for e in effects]
+        if not await self.redis.eval(_COMMIT, len(keys), *keys, *args):
+            raise LockLost(f"lease on run {run.id} expired before the commit")
+
+    @asynccontextmanager
+    async def lease(self, run_id: str, *, wait: float = 0.0) -> AsyncIterator[str]:
+        """Hold the run's lease (SET NX PX) for the block; RunBusy if it stays taken for `wait` s."""
+        token = uuid.uuid4().hex
+        key = _key(run_id, "lock")
+        deadline = time.monotonic() + wait
+        while not await self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
+            if time.monotonic() >= deadline:
+                raise RunBusy(f"run {run_id} is being advanced by another worker")
+            await asyncio.sleep(self.lock_poll)
+        try:
+            yield token
+        finally:
+            await self.redis.eval(_RELEASE, 1, key, token)
+
+    async def relay(self, run_id: str) -> int:
+        """Apply the run's outbox in order; returns how many effects were applied."""
+        key = _key(run_id, "outbox")
+        applied = 0
+        while (raw := await self.redis.lindex(key, 0)) is not None:
+            await self._apply(_effect_decoder.decode(raw))
+            # Pop only the entry just applied: a concurrent relay may have popped it already.
+            await self.redis.eval(_POP_IF_HEAD, 1, key, raw)
+            applied += 1
+        return applied
+
+    async def _apply(self, effect: Effect) -> None:
+        if effect.kind == "xadd" and effect.event is not None:
+            await self.redis.xadd(
+                effect.key, {EVENT_FIELD: encode_event(effect.event)}, maxlen=_STREAM_MAXLEN, approximate=True
+            )
+        elif effect.kind == "zadd" and effect.member is not None:
+            await self.redis.zadd(effect.key, {effect.member: effect.score})
+        elif effect.kind == "zrem" and effect.member is not None:
+            await self.redis.zrem(effect.key, effect.member)
+
+    async def runs_with_outbox(self, count: int = 200) -> list[str]:
+        """Runs whose outbox still holds effects (left by a crash between commit and relay)."""
+        found: list[str] = []
+        async for raw in self.redis.scan_iter(match="fig:q2c:{*}:outbox", count=count):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            found.append(key[key.index("{") + 1 : key.index("}")])
+        return found
+
+    async def forget_waiting(self, run_id: str) -> None:
+        """Drop a run from the waiting index (it left `order_created` but the relay did not say so)."""
+        await self.redis.zrem(WAITING_INDEX, run_id)
+
+    async def waiting(self, limit: int = 500) -> list[str]:
+        """Runs waiting for ERP booking, longest waiting first."""
+        members = await self.redis.zrange(WAITING_INDEX, 0, limit - 1)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]

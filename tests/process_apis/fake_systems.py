@@ -1,0 +1,225 @@
+"""Small Litestar fakes of the three system APIs and the identity provider, recording every call.
+
+They speak the canonical system API surface (ARCHITECTURE.md) and are served over real HTTP with
+`tests.support.running_server`, so the process API's adapters, auth and headers run for real.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post, put
+from litestar.params import FromPath, RawBody
+
+from contracts import (
+    CommittedBookingsLoad,
+    Customer,
+    CustomerUpsert,
+    Money,
+    Opportunity,
+    PlanningImportResult,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderUpsert,
+)
+from tests.support import running_server
+
+JSON = "application/json"
+
+
+@dataclass
+class Call:
+    service: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class Systems:
+    """What the fakes hold and saw; the tests read and change it between calls."""
+
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+    orders: dict[str, SalesOrder] = field(default_factory=dict)
+    loads: list[CommittedBookingsLoad] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    token_scopes: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def reset(self, *opportunities: Opportunity) -> None:
+        with self.lock:
+            self.opportunities = {o.id: o for o in opportunities}
+            self.customers.clear()
+            self.orders.clear()
+            self.loads.clear()
+            self.calls.clear()
+            self.token_scopes.clear()
+
+    def book(self, external_id: str) -> SalesOrder:
+        with self.lock:
+            order = msgspec.structs.replace(
+                self.orders[external_id], status="pending_fulfillment", status_code="B", booked=True
+            )
+            self.orders[external_id] = order
+            return order
+
+    def of(self, service: str, method: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.service == service and (method is None or c.method == method)]
+
+    def record(self, service: str, request: Request[Any, Any, Any], body: Any = None) -> None:
+        keep = ("authorization", "x-correlation-id", "idempotency-key", "traceparent")
+        headers = {k: v for k, v in request.headers.items() if k in keep}
+        with self.lock:
+            self.calls.append(Call(service, request.method, request.url.path, headers, body))
+
+
+class _Line(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    item_id: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+
+
+class _OrderUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """SalesOrderUpsert as the ERP decodes it (contracts' `Quantity` cannot be decoded by msgspec)."""
+
+    customer_id: str
+    subsidiary_id: str
+    currency: str
+    tran_date: date
+    lines: list[_Line]
+    memo: str | None = None
+    other_ref: str | None = None
+
+
+def _order_upsert(body: bytes) -> SalesOrderUpsert:
+    wire = msgspec.json.decode(body, type=_OrderUpsert, strict=True)
+    lines = [SalesOrderLine(**msgspec.structs.asdict(line)) for line in wire.lines]
+    return SalesOrderUpsert(**{**msgspec.structs.asdict(wire), "lines": lines})
+
+
+def _json(value: Any, status: int = 200) -> Response[bytes]:
+    return Response(content=msgspec.json.encode(value), status_code=status, media_type=JSON)
+
+
+def _problem(status: int, detail: str) -> Response[bytes]:
+    body = {"type": "https://fig.dev/problems/x", "title": "Refused", "status": status, "detail": detail}
+    return Response(content=msgspec.json.encode(body), status_code=status, media_type="application/problem+json")
+
+
+@get("/health/live", sync_to_thread=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def crm_app(systems: Systems) -> Litestar:
+    @get("/v1/opportunities/{opportunity_id:str}", sync_to_thread=False)
+    def opportunity(opportunity_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("crm", request)
+        found = systems.opportunities.get(opportunity_id)
+        return _json(found) if found else _problem(404, f"Opportunity {opportunity_id} does not exist")
+
+    return Litestar([live, opportunity])
+
+
+def erp_app(systems: Systems) -> Litestar:
+    @put("/v1/customers/{external_id:str}", sync_to_thread=False)
+    def customer(external_id: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        command = msgspec.json.decode(body, type=CustomerUpsert, strict=True)
+        systems.record("erp", request, command)
+        with systems.lock:
+            created = external_id not in systems.customers
+            systems.customers[external_id] = Customer(
+                id=systems.customers[external_id].id if not created else str(500 + len(systems.customers)),
+                name=command.name,
+                subsidiary_id=command.subsidiary_id,
+                currency=command.currency,
+                external_id=external_id,
+            )
+            return _json(systems.customers[external_id], 201 if created else 200)
+
+    @put("/v1/sales-orders/{external_id:str}", sync_to_thread=False)
+    def sales_order(external_id: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        command = _order_upsert(body)
+        systems.record("erp", request, command)
+        with systems.lock:
+            existing = systems.orders.get(external_id)
+            order = SalesOrder(
+                id=existing.id if existing else str(7000 + len(systems.orders)),
+                customer_id=command.customer_id,
+                subsidiary_id=command.subsidiary_id,
+                currency=command.currency,
+                tran_date=command.tran_date,
+                status=existing.status if existing else "pending_approval",
+                status_code=existing.status_code if existing else "A",
+                booked=existing.booked if existing else False,
+                total=Money(
+                    amount=sum((x.amount.amount for x in command.lines), Decimal(0)), currency=command.currency
+                ),
+                external_id=external_id,
+                lines=list(command.lines),
+            )
+            systems.orders[external_id] = order
+            return _json(order, 200 if existing else 201)
+
+    @get("/v1/sales-orders/{order_id:str}", sync_to_thread=False)
+    def get_order(order_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("erp", request)
+        for order in systems.orders.values():
+            if order.id == order_id:
+                return _json(order)
+        return _problem(404, f"Sales order {order_id} does not exist")
+
+    return Litestar([live, customer, sales_order, get_order])
+
+
+def planning_app(systems: Systems) -> Litestar:
+    @post("/v1/committed-bookings", sync_to_thread=False)
+    def load(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        command = msgspec.json.decode(body, type=CommittedBookingsLoad, strict=True)
+        systems.record("planning", request, command)
+        with systems.lock:
+            systems.loads.append(command)
+            number = len(systems.loads)
+        result = PlanningImportResult(
+            import_id="112000000001",
+            task_id=f"task-{number}",
+            state="COMPLETE",
+            successful=True,
+            rows_loaded=len(command.bookings),
+            rows_rejected=0,
+        )
+        return _json(result)
+
+    return Litestar([live, load])
+
+
+def idp_app(systems: Systems) -> Litestar:
+    @post("/oauth2/token", sync_to_thread=False)
+    def token(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        form = dict(pair.split("=", 1) for pair in body.decode().split("&"))
+        with systems.lock:
+            systems.token_scopes.append(form.get("scope", "").replace("+", " ").replace("%3A", ":"))
+        return _json({"access_token": "fake-service-token", "token_type": "Bearer", "expires_in": 300})
+
+    return Litestar([live, token])
+
+
+@contextmanager
+def serve_systems() -> Iterator[Systems]:
+    """Serve the four fakes on free ports; `systems.urls` maps crm/erp/planning/idp to base URLs."""
+    systems = Systems()
+    with ExitStack() as stack:
+        for name, factory in (("crm", crm_app), ("erp", erp_app), ("planning", planning_app), ("idp", idp_app)):
+            systems.urls[name] = stack.enter_context(running_server(factory(systems)))
+        yield systems

@@ -1,0 +1,58 @@
+"""Crash recovery of the workers: reclaimed work items and outboxes left behind by a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from process_apis import create_app
+from process_apis.controls import load_mapping_set
+from process_apis.workers import WORK_GROUP, QuoteToCashWorkers
+from process_apis.workflows import WORK_STREAM, QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows.commands import work_item
+from servicekit import RedisClient
+from tests.process_apis.fake_systems import Systems
+from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity
+from tests.process_apis.support import run_reaches, settings_for
+
+RUN2 = f"q2c-{DEMO2}"
+
+
+async def test_a_work_item_left_by_a_dead_worker_is_reclaimed(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    async with AsyncTestClient(create_app(settings_for(systems, redis_url, workers=False))) as no_workers:
+        assert (await no_workers.post("/v1/quote-to-cash/runs", json={"opportunity_id": DEMO2})).status_code == 202
+    # A worker took the item and died before acknowledging it.
+    await redis.xgroup_create(WORK_STREAM, WORK_GROUP, id="0", mkstream=True)
+    taken: Any = await redis.xreadgroup(WORK_GROUP, "dead-worker", {WORK_STREAM: ">"}, count=10)
+    assert len(taken[0][1]) == 1
+    assert (await redis.get(f"fig:q2c:{{{RUN2}}}:run")) is not None
+
+    async with AsyncTestClient(create_app(settings_for(systems, redis_url, claim_idle=0.2))) as client:
+        run = await run_reaches(client, RUN2, "order_created")
+    assert run["gates"][1]["actor"].startswith("worker:")
+    pending: Any = await redis.xpending(WORK_STREAM, WORK_GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_the_sweep_relays_an_outbox_a_crash_left_behind(redis: RedisClient) -> None:
+    store = RunStore(redis)
+    engine = QuoteToCash(
+        store=store,
+        crm=FakeCrm(opportunity()),
+        erp=FakeErp(),
+        planning=FakePlanning(),
+        mapping=load_mapping_set(),
+        retry=RetryPolicy(retries=0),
+    )
+    run, _ = await engine.start(DEMO2, actor="client:demo")
+    # Simulate a crash between commit and relay: the run's effect is only in its outbox.
+    await redis.delete(WORK_STREAM)
+    await store.redis.rpush(f"fig:q2c:{{{run.id}}}:outbox", msgspec.json.encode(work_item(run)))
+    assert await store.runs_with_outbox() == [run.id]
+    await QuoteToCashWorkers(engine, "test").sweep()
+    assert await redis.xlen(WORK_STREAM) == 1
+    assert await store.runs_with_outbox() == []
