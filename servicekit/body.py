@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -24,7 +25,7 @@ class StrictBody(MsgspecDTO[T], Generic[T]):
 
     def decode_bytes(self, value: bytes) -> Any:
         try:
-            return msgspec.json.decode(value, type=self.model_type, strict=True)
+            decoded = msgspec.json.decode(value, type=self.model_type, strict=True)
         except msgspec.ValidationError as exc:
             message, _, where = str(exc).partition(" - at ")
             raise BadRequest(
@@ -37,3 +38,28 @@ class StrictBody(MsgspecDTO[T], Generic[T]):
             raise BadRequest(
                 f"The request body is not valid JSON: {exc}", slug="malformed-json", title="Malformed JSON"
             ) from None
+        numeric = list(_numeric_amounts(msgspec.json.decode(value)))
+        if numeric:
+            raise BadRequest(
+                'Money amounts must be decimal strings such as "1234.50", never JSON numbers.',
+                slug="invalid-request",
+                title="Invalid request",
+                errors=[ProblemFieldError(location=p, message="Expected a decimal string") for p in numeric],
+            )
+        return decoded
+
+
+def _numeric_amounts(node: Any, path: str = "$") -> Iterator[str]:
+    """Paths of money objects (`{"amount", "currency"}`) whose amount is a JSON number.
+
+    msgspec decodes a JSON number into a Decimal exactly even with `strict=True`; the wire
+    convention (DESIGN.md section 6) still demands a string, so a client cannot learn to send floats.
+    """
+    if isinstance(node, dict):
+        if "amount" in node and "currency" in node and isinstance(node["amount"], int | float):
+            yield f"{path}.amount"
+        for key, child in node.items():
+            yield from _numeric_amounts(child, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from _numeric_amounts(child, f"{path}[{index}]")

@@ -51,6 +51,9 @@ async def test_strict_body_refuses_string_for_int_and_unknown_fields(redis_url: 
         extra = await client.post("/orders", json={"quantity": 1, "price": {"amount": "1", "currency": "EUR"}, "x": 1})
         assert extra.status_code == 400
         assert "unknown field `x`" in extra.json()["detail"]
+        float_money = await client.post("/orders", json={"quantity": 1, "price": {"amount": 10.1, "currency": "EUR"}})
+        assert float_money.status_code == 400
+        assert float_money.json()["errors"][0]["location"] == "$.price.amount"
         malformed = await client.post("/orders", content=b"{nope", headers={"content-type": "application/json"})
         assert malformed.json()["type"].endswith("/malformed-json")
 
