@@ -1,0 +1,46 @@
+"""The Anaplan sandbox: authentication service + Integration API v2 subset on one port (8303).
+
+State lives in the process (and in `data_dir`), so serve it with one worker.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+
+from servicekit import create_service_app, load_settings
+from system_apis.planning.sandbox.admin import admin_router
+from system_apis.planning.sandbox.errors import vendor_error_handlers
+from system_apis.planning.sandbox.faults import FaultBook, FaultMiddleware
+from system_apis.planning.sandbox.routes_auth import auth_handlers
+from system_apis.planning.sandbox.routes_files import file_handlers
+from system_apis.planning.sandbox.routes_tasks import task_handlers
+from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
+from system_apis.planning.sandbox.store import Store
+from system_apis.planning.sandbox.wire import require_token
+
+__all__ = ["create_app"]
+
+
+def _vendor_errors(config: AppConfig) -> AppConfig:
+    # The sandbox emulates Anaplan: its errors take the vendor's shapes, not problem+json.
+    config.exception_handlers = dict(vendor_error_handlers)
+    return config
+
+
+def create_app(settings: AnaplanSandboxSettings | None = None) -> Litestar:
+    """Build the sandbox; state is loaded from `settings.data_dir` when a saved state exists there."""
+    settings = settings or load_settings(AnaplanSandboxSettings)
+    api = Router(path="/2/0", route_handlers=[*file_handlers, *task_handlers], guards=[require_token])
+    return create_service_app(
+        name="anaplan-sandbox",
+        title="Anaplan sandbox",
+        description="Emulates Anaplan authentication and the Integration API v2 subset the planning connector uses.",
+        settings=settings,
+        route_handlers=[*auth_handlers, api, admin_router],
+        use_redis=False,
+        auth=False,
+        middleware=[FaultMiddleware()],
+        on_app_init=[_vendor_errors],
+        state={"store": Store(settings), "faults": FaultBook()},
+    )

@@ -1,0 +1,177 @@
+"""Running an import or export definition against the cube.
+
+An import validates every row against the model's lists and formats and writes the good rows as
+cells (a later row with the same coordinates overwrites the earlier one, as in Anaplan); a file
+whose header does not match the definition fails as a whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from system_apis.planning.sandbox.csvio import read_source, write_csv
+from system_apis.planning.sandbox.cube import ActualCell, BookingCell, Cube
+from system_apis.planning.sandbox.seed import (
+    ACCOUNTS,
+    ACTUALS_COLUMNS,
+    BOOKINGS_COLUMNS,
+    CURRENCIES,
+    ENTITIES,
+    FIRST_PERIOD,
+    LAST_PERIOD,
+    PRODUCTS,
+    ExportDefinition,
+    ImportDefinition,
+    Module,
+)
+
+__all__ = ["COLUMNS", "ImportOutcome", "export_result", "import_result", "run_export", "run_import"]
+
+_PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+_AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
+
+
+class ImportOutcome(msgspec.Struct, kw_only=True, frozen=True):
+    """What an import did: rows written, rows rejected (line, reason, values), or a whole-file error."""
+
+    header: list[str]
+    loaded: int = 0
+    rejected: list[tuple[int, str, list[str]]] = msgspec.field(default_factory=list)
+    file_error: str | None = None
+
+
+def _check_common(entity: str, period: str, currency: str, amount: str) -> str | None:
+    if entity not in ENTITIES:
+        return f"Entity '{entity}' is not an item of list E1 Legal Entities"
+    if not _PERIOD.match(period):
+        return f"Invalid period '{period}': expected YYYY-MM"
+    if not FIRST_PERIOD <= period <= LAST_PERIOD:
+        return f"Period '{period}' is outside the model timescale ({FIRST_PERIOD} to {LAST_PERIOD})"
+    if currency not in CURRENCIES:
+        return f"Currency '{currency}' is not an item of list C1 Currencies"
+    if not _AMOUNT.match(amount):
+        return f"Invalid number '{amount}' for line item Amount"
+    return None
+
+
+def _booking(values: Sequence[str]) -> BookingCell | str:
+    code, entity, product, period, currency, amount = (v.strip() for v in values)
+    if not code or len(code) > 64:
+        return f"Invalid booking code '{code}': 1 to 64 characters required"
+    if product not in PRODUCTS:
+        return f"Product '{product}' is not an item of list P1 Products"
+    problem = _check_common(entity, period, currency, amount)
+    if problem:
+        return problem
+    return BookingCell(
+        booking_code=code,
+        entity=entity,
+        product=product,
+        period=period,
+        currency=currency,
+        amount=format(Decimal(amount), "f"),
+    )
+
+
+def _actual(values: Sequence[str]) -> ActualCell | str:
+    entity, period, account, currency, amount = (v.strip() for v in values)
+    if account not in ACCOUNTS:
+        return f"Account '{account}' is not an item of list A1 Accounts"
+    problem = _check_common(entity, period, currency, amount)
+    if problem:
+        return problem
+    return ActualCell(
+        entity=entity, period=period, account=account, currency=currency, amount=format(Decimal(amount), "f")
+    )
+
+
+COLUMNS: dict[Module, tuple[str, ...]] = {"committed_bookings": BOOKINGS_COLUMNS, "actuals": ACTUALS_COLUMNS}
+
+
+def run_import(cube: Cube, definition: ImportDefinition, content: bytes) -> ImportOutcome:
+    """Execute `definition` on the uploaded `content`, writing accepted rows into `cube`."""
+    expected = COLUMNS[definition.module]
+    try:
+        header, rows = read_source(content)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        return ImportOutcome(header=[], file_error=f"The file could not be read as UTF-8 CSV: {exc}")
+    if not rows:
+        return ImportOutcome(header=header, file_error="The import data source contains no data rows")
+    if [h.lower() for h in header] != [c.lower() for c in expected]:
+        return ImportOutcome(
+            header=header,
+            file_error=f"Column headers {header} do not match the import definition {list(expected)}",
+        )
+    parse: Callable[[Sequence[str]], BookingCell | ActualCell | str] = (
+        _booking if definition.module == "committed_bookings" else _actual
+    )
+    loaded = 0
+    rejected: list[tuple[int, str, list[str]]] = []
+    for row in rows:
+        if len(row.values) != len(expected):
+            rejected.append((row.line, f"Expected {len(expected)} columns, found {len(row.values)}", row.values))
+            continue
+        cell = parse(row.values)
+        if isinstance(cell, str):
+            rejected.append((row.line, cell, row.values))
+        elif isinstance(cell, BookingCell):
+            cube.put_booking(cell)
+            loaded += 1
+        else:
+            cube.put_actual(cell)
+            loaded += 1
+    return ImportOutcome(header=header, loaded=loaded, rejected=rejected)
+
+
+def run_export(cube: Cube, definition: ExportDefinition) -> tuple[bytes, int]:
+    """The whole module as CSV in the same layout as its import file, and its row count."""
+    if definition.module == "committed_bookings":
+        bookings = cube.booking_rows()
+        rows = [(c.booking_code, c.entity, c.product, c.period, c.currency, c.amount) for c in bookings]
+        return write_csv(BOOKINGS_COLUMNS, rows), len(rows)
+    actuals = [(c.entity, c.period, c.account, c.currency, c.amount) for c in cube.actual_rows()]
+    return write_csv(ACTUALS_COLUMNS, actuals), len(actuals)
+
+
+def _detail(kind: str, text: str, count: int) -> dict[str, Any]:
+    return {"type": kind, "localMessageText": text, "values": [str(count)], "occurrences": count}
+
+
+def export_result(export_id: str, rows: int) -> dict[str, Any]:
+    """The `result` of a completed export task."""
+    return {
+        "successful": True,
+        "failureDumpAvailable": False,
+        "objectId": export_id,
+        "details": [_detail("exportRowCount", f"{rows} rows exported", rows)],
+    }
+
+
+def import_result(import_id: str, outcome: ImportOutcome) -> dict[str, Any]:
+    """The `result` of a completed import task: `successful` only when no row failed."""
+    if outcome.file_error is not None:
+        error = {"type": "fileError", "localMessageText": outcome.file_error, "values": [], "occurrences": 1}
+        return {"successful": False, "failureDumpAvailable": False, "objectId": import_id, "details": [error]}
+    failed = len(outcome.rejected)
+    total = outcome.loaded + failed
+    return {
+        "successful": failed == 0,
+        "failureDumpAvailable": failed > 0,
+        "objectId": import_id,
+        "details": [
+            _detail(
+                "hierarchyRowsProcessed" if failed == 0 else "hierarchyRowsProcessedWithFailures",
+                f"{outcome.loaded} of {total} rows successfully imported, {failed} rows failed",
+                total,
+            ),
+            _detail("successRowCount", f"{outcome.loaded} rows successfully imported", outcome.loaded),
+            _detail("failedCount", f"{failed} rows failed", failed),
+            _detail("ignoredCount", "0 rows ignored", 0),
+        ],
+    }

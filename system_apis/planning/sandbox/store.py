@@ -1,0 +1,281 @@
+"""The sandbox's state: tokens, uploaded files, tasks, dumps and the cube, persisted as JSON.
+
+Time moves tasks: every read first `advance()`s, which completes (and executes) each task whose
+`task_delay` has passed, so no background worker is needed and a restart resumes where it was.
+Every mutation is written to `<data_dir>/anaplan-sandbox.json` by write-to-temp-then-rename, so a
+crash leaves either the old or the new state, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from system_apis.planning.sandbox.csvio import write_dump
+from system_apis.planning.sandbox.cube import Cube
+from system_apis.planning.sandbox.errors import AnaplanError
+from system_apis.planning.sandbox.execute import export_result, import_result, run_export, run_import
+from system_apis.planning.sandbox.seed import EXPORTS, FILES, IMPORTS, MODEL_ID, ImportDefinition, seed_cube
+from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
+
+__all__ = ["STATE_FILE", "Store", "StoredFile", "Task", "TaskKind", "Token"]
+
+STATE_FILE = "anaplan-sandbox.json"
+
+TaskKind = Literal["import", "export"]
+
+
+class Token(msgspec.Struct, kw_only=True):
+    token_id: str
+    value: str
+    refresh_token_id: str
+    user: str
+    expires_ms: int
+
+
+class StoredFile(msgspec.Struct, kw_only=True):
+    """A model file: its last completed content and, while an upload runs, the chunks so far."""
+
+    content: bytes = b""
+    chunk_count: int = 0
+    pending: list[bytes] | None = None
+
+
+class Task(msgspec.Struct, kw_only=True):
+    task_id: str
+    kind: TaskKind
+    model_id: str
+    object_id: str
+    created_ms: int
+    #: The import's source file as it was when the task started.
+    source: bytes = b""
+    result: dict[str, Any] | None = None
+
+
+class State(msgspec.Struct, kw_only=True):
+    tokens: dict[str, Token] = msgspec.field(default_factory=dict)
+    files: dict[str, StoredFile] = msgspec.field(default_factory=dict)
+    tasks: dict[str, Task] = msgspec.field(default_factory=dict)
+    #: Failure dumps by task id; `dump_of` says which task's dump an import currently keeps.
+    dumps: dict[str, bytes] = msgspec.field(default_factory=dict)
+    dump_of: dict[str, str] = msgspec.field(default_factory=dict)
+    cube: Cube = msgspec.field(default_factory=seed_cube)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _key(model_id: str, object_id: str) -> str:
+    return f"{model_id}/{object_id}"
+
+
+class Store:
+    """All sandbox state behind the operations the routes need; one instance per app."""
+
+    def __init__(self, settings: AnaplanSandboxSettings) -> None:
+        self.settings = settings
+        self.path = Path(settings.data_dir) / STATE_FILE if settings.data_dir else None
+        self.state = self._load()
+
+    # -- persistence ------------------------------------------------------------------------
+    def _load(self) -> State:
+        if self.path is not None and self.path.exists():
+            return msgspec.json.decode(self.path.read_bytes(), type=State)
+        return State()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".anaplan-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(msgspec.json.encode(self.state))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def reset(self) -> None:
+        """Back to the seed; issued tokens stay valid so connected clients need not log in again."""
+        self.state = State(tokens=self.state.tokens)
+        self.save()
+
+    # -- tokens -----------------------------------------------------------------------------
+    def issue_token(self, user: str) -> Token:
+        token = Token(
+            token_id=str(uuid.uuid4()),
+            value=f"{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(32)}",
+            refresh_token_id=str(uuid.uuid4()),
+            user=user,
+            expires_ms=_now_ms() + int(self.settings.token_ttl * 1000),
+        )
+        now = _now_ms()
+        self.state.tokens = {v: t for v, t in self.state.tokens.items() if t.expires_ms > now}
+        self.state.tokens[token.value] = token
+        self.save()
+        return token
+
+    def valid_token(self, value: str) -> Token | None:
+        token = self.state.tokens.get(value)
+        return token if token is not None and token.expires_ms > _now_ms() else None
+
+    def refresh_token(self, value: str) -> Token | None:
+        """A new token for a still-valid one; the old token stops working."""
+        old = self.valid_token(value)
+        if old is None:
+            return None
+        del self.state.tokens[value]
+        return self.issue_token(old.user)
+
+    def expire_token(self, value: str | None = None) -> int:
+        """Expire one token (or all when `value` is None); returns how many were expired."""
+        hit = [t for v, t in self.state.tokens.items() if value is None or v == value]
+        for token in hit:
+            token.expires_ms = 0
+        self.save()
+        return len(hit)
+
+    # -- files ------------------------------------------------------------------------------
+    def file(self, model_id: str, file_id: str) -> StoredFile:
+        if model_id != MODEL_ID or all(f.id != file_id for f in FILES):
+            raise AnaplanError(404, f"File {file_id} not found in model {model_id}")
+        return self.state.files.setdefault(_key(model_id, file_id), StoredFile())
+
+    def begin_upload(self, model_id: str, file_id: str) -> StoredFile:
+        stored = self.file(model_id, file_id)
+        stored.pending = []
+        self.save()
+        return stored
+
+    def put_chunk(self, model_id: str, file_id: str, number: int, data: bytes) -> None:
+        stored = self.file(model_id, file_id)
+        if stored.pending is None:
+            stored.pending = []
+        if number > len(stored.pending) or number < 0:
+            raise AnaplanError(400, f"Chunk {number} is out of sequence: the next chunk is {len(stored.pending)}")
+        if number == len(stored.pending):
+            stored.pending.append(data)
+        else:
+            stored.pending[number] = data  # a retried chunk replaces itself
+        self.save()
+
+    def complete_upload(self, model_id: str, file_id: str) -> StoredFile:
+        stored = self.file(model_id, file_id)
+        if stored.pending is None:
+            raise AnaplanError(400, f"No upload in progress for file {file_id}")
+        stored.content = b"".join(stored.pending)
+        stored.chunk_count = len(stored.pending)
+        stored.pending = None
+        self.save()
+        return stored
+
+    def put_whole_file(self, model_id: str, file_id: str, data: bytes) -> StoredFile:
+        stored = self.file(model_id, file_id)
+        stored.content, stored.chunk_count, stored.pending = data, 1, None
+        self.save()
+        return stored
+
+    def file_chunks(self, model_id: str, file_id: str) -> list[bytes]:
+        """The completed content cut into chunks (export files are cut at `export_chunk_bytes`)."""
+        self.advance()  # a finished export writes its file
+        content = self.file(model_id, file_id).content
+        size = max(1, self.settings.export_chunk_bytes)
+        return [content[i : i + size] for i in range(0, len(content), size)] or [b""]
+
+    # -- tasks ------------------------------------------------------------------------------
+    def task_state(self, task: Task) -> str:
+        if task.result is not None:
+            return "COMPLETE"
+        elapsed = _now_ms() - task.created_ms
+        return "IN_PROGRESS" if elapsed >= self.settings.task_delay * 500 else "NOT_STARTED"
+
+    def advance(self) -> None:
+        """Complete every task whose delay has passed, oldest first."""
+        due = _now_ms() - int(self.settings.task_delay * 1000)
+        ready = sorted(
+            (t for t in self.state.tasks.values() if t.result is None and t.created_ms <= due),
+            key=lambda t: t.created_ms,
+        )
+        for task in ready:
+            self._execute(task)
+        if ready:
+            self.save()
+
+    def start_task(self, model_id: str, kind: TaskKind, object_id: str) -> Task:
+        """Start an import or export; 409 while another task on the model has not completed."""
+        self.advance()
+        if model_id != MODEL_ID:
+            raise AnaplanError(404, f"Model {model_id} not found")
+        definition = next((d for d in (IMPORTS if kind == "import" else EXPORTS) if d.id == object_id), None)
+        if definition is None:
+            raise AnaplanError(404, f"{kind.capitalize()} {object_id} not found in model {model_id}")
+        busy = next((t for t in self.state.tasks.values() if t.model_id == model_id and t.result is None), None)
+        if busy is not None:
+            raise AnaplanError(
+                409, f"The model is busy: {busy.kind} task {busy.task_id} is {self.task_state(busy)}; retry later"
+            )
+        # An import reads its source as last completed; an upload still in progress does not count.
+        source = self.file(model_id, definition.file_id).content if isinstance(definition, ImportDefinition) else b""
+        task = Task(
+            task_id=uuid.uuid4().hex.upper(),
+            kind=kind,
+            model_id=model_id,
+            object_id=object_id,
+            created_ms=_now_ms(),
+            source=source,
+        )
+        self.state.tasks[task.task_id] = task
+        self.save()
+        return task
+
+    def task(self, model_id: str, kind: TaskKind, object_id: str, task_id: str) -> Task:
+        self.advance()
+        task = self.state.tasks.get(task_id)
+        if task is None or (task.model_id, task.kind, task.object_id) != (model_id, kind, object_id):
+            raise AnaplanError(404, f"Task {task_id} not found")
+        return task
+
+    def tasks_of(self, model_id: str, kind: TaskKind, object_id: str) -> list[Task]:
+        self.advance()
+        found = [
+            t for t in self.state.tasks.values() if (t.model_id, t.kind, t.object_id) == (model_id, kind, object_id)
+        ]
+        return sorted(found, key=lambda t: t.created_ms)
+
+    def dump(self, model_id: str, object_id: str, task_id: str) -> bytes:
+        task = self.task(model_id, "import", object_id, task_id)
+        dump = self.state.dumps.get(task.task_id)
+        if dump is None:
+            raise AnaplanError(404, f"No failure dump for task {task_id}: it was never written or has been removed")
+        return dump
+
+    def _execute(self, task: Task) -> None:
+        if task.kind == "export":
+            export = next(d for d in EXPORTS if d.id == task.object_id)
+            content, rows = run_export(self.state.cube, export)
+            self.put_whole_file(task.model_id, export.id, content)
+            task.result = export_result(export.id, rows)
+            return
+        definition = next(d for d in IMPORTS if d.id == task.object_id)
+        outcome = run_import(self.state.cube, definition, task.source)
+        task.source = b""  # executed: the snapshot is not needed any more
+        owner = _key(task.model_id, task.object_id)
+        previous = self.state.dump_of.pop(owner, None)
+        if previous is not None:
+            # Anaplan keeps one dump per import: the next run replaces or (error-free) removes it.
+            self.state.dumps.pop(previous, None)
+        if outcome.rejected:
+            self.state.dumps[task.task_id] = write_dump(outcome.header, outcome.rejected)
+            self.state.dump_of[owner] = task.task_id
+        task.result = import_result(task.object_id, outcome)

@@ -1,0 +1,52 @@
+"""Helpers of the CRM tests: the sandbox's dev credentials and a driver for its admin API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = ["BATCH", "CLIENT_ID", "CLIENT_SECRET", "SandboxAdmin", "token_for"]
+
+CLIENT_ID = "fig-crm-connected-app"
+CLIENT_SECRET = "fig-crm-dev-secret"
+#: Small pages, so that every query over the seed (202 opportunities) spans several pages.
+BATCH = 25
+
+
+class SandboxAdmin:
+    """Drives the sandbox's `/__admin/` API."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def _post(self, path: str, body: Any = None) -> dict[str, Any]:
+        response = httpx.post(self.base + "/__admin" + path, json=body)
+        assert response.status_code < 300, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def reset(self) -> None:
+        self._post("/reset")
+
+    def fault(self, kind: str, path: str = "/services/data/*", **spec: Any) -> None:
+        self._post("/faults", {"kind": kind, "path": path, **spec})
+
+    def faults(self) -> list[dict[str, Any]]:
+        faults: list[dict[str, Any]] = httpx.get(self.base + "/__admin/faults").json()["faults"]
+        return faults
+
+    def close_won(self, opportunity_id: str) -> dict[str, Any]:
+        return self._post(f"/opportunities/{opportunity_id}/close-won")
+
+    def usage(self, **body: int) -> str:
+        return str(self._post("/limits", body)["api_usage"])
+
+
+def token_for(base: str) -> str:
+    response = httpx.post(
+        base + "/services/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
