@@ -1,0 +1,31 @@
+"""Settings of the policy gateway (`FIG_`-prefixed environment variables)."""
+
+from __future__ import annotations
+
+from servicekit import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
+    """The gateway's settings. Upstream `<name>` takes its URL from the field `<name>_url` if there is one.
+
+    `idp_url`, `token_issuer` and `token_audience` (from ServiceSettings) say whose tokens are accepted.
+    """
+
+    port: int = 8000
+    #: The process API, upstream `process` of the route table.
+    process_url: str = "http://127.0.0.1:8100"
+    #: A TOML route table; unset uses the embedded `gateway.toml`.
+    config_path: str | None = None
+    audit_stream: str = "fig:audit:gateway"
+    #: Approximate length the audit stream is trimmed to (XADD MAXLEN ~).
+    audit_maxlen: int = 100_000
+    #: Verified tokens kept (until they expire) so repeat calls skip the signature check.
+    token_cache_size: int = 10_000
+    #: Leeway in seconds for exp/nbf/iat.
+    token_leeway: float = 30.0
+    #: Least seconds between two JWKS refetches triggered by unknown key ids.
+    jwks_refresh_interval: float = 10.0
+    #: Upstream responses up to this size (with a known length) are sent in one piece; larger ones stream.
+    buffer_limit_bytes: int = 262_144

@@ -1,0 +1,186 @@
+"""The dev identity provider: client-credentials tokens that verify against its JWKS."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from litestar.testing import AsyncTestClient
+
+from gateway.idp import IdpSettings, create_app
+from gateway.idp.clients import RegistryError, load_registry
+from gateway.idp.hashing import hash_secret
+from gateway.idp.keys import KeyRing
+from servicekit import JWKSVerifier, free_port
+from tests.support import running_server
+
+ISSUER = "http://idp.test"
+CC = {"grant_type": "client_credentials"}
+DEMO = ("demo", "demo-secret")
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+async def test_valid_client_gets_a_signed_token_with_its_claims() -> None:
+    app = create_app(IdpSettings(issuer=ISSUER))
+    async with AsyncTestClient(app) as client:
+        response = await client.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, headers=_basic("demo", "demo-secret")
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 900
+        assert body["scope"] == "q2c:read q2c:write"
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["alg"] == "ES256"
+    [key] = jwks["keys"]
+    assert key["kid"] == header["kid"]
+    assert (key["alg"], key["use"], key["kty"]) == ("ES256", "sig", "EC")
+    assert "d" not in key  # public half only
+    claims = jwt.decode(body["access_token"], jwt.PyJWK(key).key, algorithms=["ES256"], audience="fig", issuer=ISSUER)
+    assert claims["sub"] == claims["client_id"] == "demo"
+    assert claims["legal_entities"] == ["US01", "DE01", "GB01"]
+    assert claims["exp"] - claims["iat"] == 900
+    assert {"jti", "nbf"} <= claims.keys()
+
+
+async def test_form_credentials_and_a_scope_subset_are_accepted() -> None:
+    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER))) as client:
+        response = await client.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "process-api",
+                "client_secret": "process-api-secret",
+                "scope": "crm:read erp:write",
+            },
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "crm:read erp:write"
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["scope"] == "crm:read erp:write"
+
+
+@pytest.mark.parametrize(
+    ("headers", "data", "status", "error"),
+    [
+        (_basic("demo", "wrong"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (_basic("nobody", "demo-secret"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        ({}, {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (
+            _basic("demo", "demo-secret"),
+            {"grant_type": "client_credentials", "scope": "crm:read"},
+            400,
+            "invalid_scope",
+        ),
+        (_basic("demo", "demo-secret"), {"grant_type": "password"}, 400, "unsupported_grant_type"),
+        (_basic("demo", "demo-secret"), {}, 400, "invalid_request"),
+        (
+            _basic("demo", "demo-secret"),
+            {"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"},
+            400,
+            "invalid_request",
+        ),
+    ],
+    ids=["wrong-secret", "unknown-client", "no-credentials", "scope-not-allowed", "grant", "no-grant", "two-methods"],
+)
+async def test_refusals_use_rfc6749_error_bodies(
+    headers: dict[str, str], data: dict[str, str], status: int, error: str
+) -> None:
+    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER))) as client:
+        response = await client.post("/oauth2/token", data=data, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert response.json()["error_description"]
+    assert "access_token" not in response.json()
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_discovery_document_points_at_the_token_endpoint_and_jwks() -> None:
+    # Without its own FIG_ISSUER the IdP issues as the FIG_TOKEN_ISSUER the services verify against.
+    async with AsyncTestClient(create_app(IdpSettings(token_issuer=ISSUER))) as client:
+        document = (await client.get("/.well-known/openid-configuration")).json()
+        health = await client.get("/health/ready")
+    assert document["issuer"] == ISSUER
+    assert document["token_endpoint"] == f"{ISSUER}/oauth2/token"
+    assert document["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
+    assert "q2c:write" in document["scopes_supported"]
+    assert health.status_code == 200
+
+
+async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period() -> None:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    with running_server(create_app(IdpSettings(port=port, issuer=issuer)), port=port) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            before = (await http.post("/oauth2/token", data=CC, auth=DEMO)).json()
+            verifier = JWKSVerifier(
+                f"{url}/.well-known/jwks.json", issuer=issuer, audience="fig", http=http, min_refresh_interval=0
+            )
+            assert (await verifier.verify(before["access_token"])).client_id == "demo"
+            rotated = (await http.post("/__admin/rotate-key")).json()
+            old_kid = jwt.get_unverified_header(before["access_token"])["kid"]
+            assert rotated["previous_kid"] == old_kid
+            assert rotated["kid"] != old_kid
+            after = (await http.post("/oauth2/token", data=CC, auth=DEMO)).json()
+            assert jwt.get_unverified_header(after["access_token"])["kid"] == rotated["kid"]
+            kids = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"]}
+            assert kids == {old_kid, rotated["kid"]}
+            # A fresh verifier (no cached keys) must accept both the old and the new token.
+            fresh = JWKSVerifier(f"{url}/.well-known/jwks.json", issuer=issuer, audience="fig", http=http)
+            assert (await fresh.verify(before["access_token"])).client_id == "demo"
+            assert (await fresh.verify(after["access_token"])).client_id == "demo"
+
+
+def test_a_rotated_out_key_leaves_the_jwks_after_the_grace_period() -> None:
+    now = [1000.0]
+    ring = KeyRing(grace_seconds=60, clock=lambda: now[0])
+    old = ring.current.kid
+    new = ring.rotate().kid
+    now[0] += 59
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [old, new]
+    now[0] += 2
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [new]
+
+
+async def test_keys_persist_in_the_data_dir_so_a_restart_keeps_tokens_valid(tmp_path: Path) -> None:
+    settings = IdpSettings(issuer=ISSUER, data_dir=str(tmp_path))
+    async with AsyncTestClient(create_app(settings)) as first:
+        token = (await first.post("/oauth2/token", data=CC, auth=DEMO)).json()["access_token"]
+    assert (tmp_path / "idp-keys.json").stat().st_mode & 0o077 == 0
+    async with AsyncTestClient(create_app(settings)) as second:
+        [key] = (await second.get("/.well-known/jwks.json")).json()["keys"]
+    assert jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"], audience="fig")["sub"] == "demo"
+
+
+async def test_a_clients_file_replaces_the_embedded_registry(tmp_path: Path) -> None:
+    path = tmp_path / "clients.toml"
+    path.write_text(
+        f'[[clients]]\nclient_id = "ci"\nsecret_hash = "{hash_secret("ci-secret")}"\n'
+        'scopes = ["q2c:read"]\nlegal_entities = ["GB01"]\n'
+    )
+    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER, clients_path=str(path)))) as client:
+        ok = await client.post("/oauth2/token", data=CC, auth=("ci", "ci-secret"))
+        demo = await client.post("/oauth2/token", data=CC, auth=DEMO)
+    assert ok.status_code == 200
+    assert jwt.decode(ok.json()["access_token"], options={"verify_signature": False})["legal_entities"] == ["GB01"]
+    assert demo.status_code == 401
+
+
+def test_an_invalid_clients_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "clients.toml"
+    path.write_text('[[clients]]\nclient_id = "ci"\nsecret_hash = "plain-text"\nscopes = ["q2c:read"]\n')
+    with pytest.raises(RegistryError, match=r"\$\.clients\[0\]\.secret_hash"):
+        load_registry(str(path))
+    path.write_text('[[clients]]\nclient_id = "ci"\nsecret_hash = "x"\nscopes = "q2c:read"\n')
+    with pytest.raises(RegistryError, match=r"\$\.clients\[0\]\.scopes"):
+        load_registry(str(path))
