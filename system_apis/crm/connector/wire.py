@@ -1,0 +1,67 @@
+"""Salesforce's wire conventions shared by the token and REST calls: JSON with Decimal, error arrays."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Final
+
+import httpx
+
+from system_apis.crm.errors import (
+    SalesforceAuthError,
+    SalesforceError,
+    SalesforceLimitExceeded,
+    SalesforceNotFound,
+    SalesforceProtocolError,
+    SalesforceQueryError,
+    SalesforceUnavailable,
+)
+
+__all__ = ["decode_json", "error_from_response"]
+
+_QUERY_ERRORS: Final = frozenset(
+    {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR"}
+)
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The JSON body with numbers as Decimal; SalesforceProtocolError when it is not JSON."""
+    if not response.content:
+        return None
+    try:
+        # Salesforce writes currency as JSON numbers; parse them as Decimal, never float.
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        raise SalesforceProtocolError(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code} "
+            f"with malformed JSON: {response.text[:120]!r}"
+        ) from None
+
+
+def error_from_response(response: httpx.Response) -> SalesforceError:
+    """The typed error for a non-2xx answer, from Salesforce's error array or OAuth error object."""
+    try:
+        body = decode_json(response)
+    except SalesforceProtocolError:
+        body = None  # e.g. an HTML error page from a proxy: the status still says what happened
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    if isinstance(body, dict) and "error" in body:
+        # The token endpoint's OAuth shape: {"error": "invalid_grant", "error_description": "..."}.
+        first = {"errorCode": body["error"], "message": body.get("error_description", "")}
+    code = str(first.get("errorCode", f"HTTP_{response.status_code}"))
+    message = str(first.get("message", response.reason_phrase))
+    fields = first.get("fields") or []
+    status = response.status_code
+    if status == 404 or code == "NOT_FOUND":
+        return SalesforceNotFound(status, code, message, fields)
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        return SalesforceLimitExceeded(status, code, message, fields)
+    if status == 401 or (status == 400 and code.islower()):
+        # 401 on a REST call, or an OAuth error (lower-case codes) from the token endpoint.
+        return SalesforceAuthError(status, code, message, fields)
+    if status == 503:
+        return SalesforceUnavailable(status, code, message, fields)
+    if code in _QUERY_ERRORS:
+        return SalesforceQueryError(status, code, message, fields)
+    return SalesforceError(status, code, message, fields)
