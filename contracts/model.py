@@ -133,7 +133,7 @@ class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     amount: Money
 
     def __post_init__(self) -> None:
-        if self.quantity <= 0:
+        if not self.quantity.is_finite() or self.quantity <= 0:
             raise ValueError(f"quantity must be positive, got {self.quantity}")
 
 

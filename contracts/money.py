@@ -18,6 +18,10 @@ class Money(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     amount: Decimal
     currency: CurrencyCode
 
+    def __post_init__(self) -> None:
+        if not self.amount.is_finite():
+            raise ValueError(f"amount must be a finite decimal, got {self.amount}")
+
     def __add__(self, other: Money) -> Money:
         if other.currency != self.currency:
             raise ValueError(f"cannot add {other.currency} to {self.currency}")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from contracts import CustomerUpsert, Money, SalesOrderLine, SalesOrderUpsert
-from system_apis.erp.connector import NetSuiteClient
+from system_apis.erp.connector import NetSuiteClient, NetSuiteTokens, load_private_key
+from system_apis.erp.connector.auth import TOKEN_PATH
+from system_apis.erp.devkey import DEV_CLIENT_ID
 from system_apis.erp.errors import ErpInvalidContent, ErpNotFound, ErpThrottled, ErpUpstreamError
 from tests.system_apis.erp.conftest import admin, arm, make_client, stats
 
@@ -132,3 +137,30 @@ async def test_sales_orders_list_by_status_with_keyset_paging(netsuite: NetSuite
     ids = [o.id for o in first + rest]
     assert ids == sorted(ids, key=int)
     assert len(ids) == len(set(ids))
+
+
+async def test_ps256_key_from_a_pem_file(sandbox: str, tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "netsuite-m2m.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    await admin(
+        sandbox,
+        "POST",
+        "/certificates",
+        json={"kid": "rsa-cert", "client_id": DEV_CLIENT_ID, "public_key_pem": public.decode()},
+    )
+    async with httpx.AsyncClient(base_url=sandbox) as http:
+        tokens = NetSuiteTokens(
+            http,
+            token_url=sandbox + TOKEN_PATH,
+            client_id=DEV_CLIENT_ID,
+            key_id="rsa-cert",
+            key=load_private_key(str(path)),
+            algorithm="PS256",
+        )
+        client = NetSuiteClient(http, tokens)
+        assert (await client.get_customer("1001")).id == "1001"
+    assert tokens.grants == 1

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from contracts import SALES_ORDER_BOOKED, CloudEvent, CustomerUpsert, Money, SalesOrderLine, SalesOrderUpsert
 from servicekit import RedisClient
 from system_apis.erp import ErpSettings, create_app
-from system_apis.erp.connector import NetSuiteClient
+from system_apis.erp.connector import NetSuiteClient, SuiteQLPage
 from system_apis.erp.feed import ERP_STREAM, WATERMARK_KEY, SalesOrderFeed
 from tests.system_apis.erp.conftest import admin
 
@@ -143,3 +143,36 @@ async def test_the_service_runs_the_feed_in_its_lifespan(sandbox: str, redis_url
     [event] = await _events(redis)
     assert event.subject == order_id
     assert event.data["total"] == {"amount": "12000.00", "currency": "EUR"}
+
+
+class _FakeNetSuite:
+    """A SuiteQL source serving fixed rows (the feed only needs `suiteql`)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0) -> SuiteQLPage:
+        page = self.rows[offset : offset + limit]
+        return SuiteQLPage(items=page, has_more=offset + limit < len(self.rows), offset=offset, total=len(self.rows))
+
+
+async def test_an_unmappable_booking_is_dead_lettered_without_blocking_the_next(redis: RedisClient) -> None:
+    def row(order_id: str, currency: str, second: int) -> dict[str, Any]:
+        return {
+            "id": order_id,
+            "externalid": f"SF-{order_id}",
+            "subsidiary": "1",
+            "currency": currency,
+            "status": "B",
+            "foreigntotal": "10",
+            "lastmodifieddate": f"2026-11-02T09:00:0{second}.000Z",
+        }
+
+    source = _FakeNetSuite([row("7001", "9", 1), row("7002", "1", 2)])
+    feed = SalesOrderFeed(source, redis, initial_since=datetime(2026, 11, 1, tzinfo=UTC), lag=0.0)
+    assert await feed.poll_once() == 1
+    assert [e.subject for e in await _events(redis)] == ["7002"]
+    dead: Any = await redis.xrange(f"{ERP_STREAM}:dead")
+    assert len(dead) == 1
+    assert b"currency id '9'" in dead[0][1][b"reason"]
+    assert await feed.poll_once() == 0

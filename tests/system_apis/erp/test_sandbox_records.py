@@ -178,7 +178,7 @@ def test_suiteql_needs_prefer_transient_and_pages(sandbox: str) -> None:
 async def test_requests_beyond_the_concurrency_limit_get_429() -> None:
     with running_server(create_app(SandboxSettings(max_in_flight=2))) as base:
         headers = bearer(base)
-        arm(base, "GET */customer/*", "latency", latency_ms=300, count=10)
+        arm(base, "GET */customer/*", "latency", latency_ms=600, count=10)
         async with httpx.AsyncClient(base_url=base, headers=headers) as client:
             responses = await asyncio.gather(*(client.get(f"{RECORDS}/customer/1001") for _ in range(6)))
         statuses = sorted(r.status_code for r in responses)

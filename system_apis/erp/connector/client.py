@@ -1,0 +1,262 @@
+"""The NetSuite REST client: governed, retried calls plus the record and SuiteQL operations we use.
+
+Every call holds one of `max_in_flight` slots (NetSuite limits concurrency per account, not
+volume), re-authenticates once on 401, and backs off exponentially with full jitter on 429 (no
+`Retry-After` is sent). Writes are idempotent: `PUT .../eid:<externalId>` upserts, then the
+record is read back by external id so callers get the canonical state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from contracts import Customer, CustomerUpsert, SalesOrder, SalesOrderUpsert
+from system_apis.erp.connector.auth import NetSuiteTokens
+from system_apis.erp.connector.mapping import (
+    canonical_field,
+    customer_from_vendor,
+    customer_to_vendor,
+    sales_order_from_vendor,
+    sales_order_to_vendor,
+)
+from system_apis.erp.errors import (
+    ErpAuthError,
+    ErpError,
+    ErpInvalidContent,
+    ErpNotFound,
+    ErpThrottled,
+    ErpUnavailable,
+    ErpUpstreamError,
+)
+
+__all__ = ["NetSuiteClient", "SuiteQLPage"]
+
+RECORDS = "/services/rest/record/v1"
+SUITEQL = "/services/rest/query/v1/suiteql"
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class SuiteQLPage(msgspec.Struct, kw_only=True, frozen=True):
+    items: list[dict[str, Any]]
+    has_more: bool
+    offset: int
+    total: int
+
+
+def _decode(response: httpx.Response) -> Any:
+    """JSON with numbers as Decimal (never float); an unreadable body is an upstream error."""
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        raise ErpUpstreamError(
+            f"NetSuite answered {response.status_code} with a body that is not JSON.", status=response.status_code
+        ) from None
+
+
+def _error(response: httpx.Response, record: str) -> ErpError:
+    status = response.status_code
+    detail, code, path = f"NetSuite answered {status}.", None, None
+    try:
+        details = json.loads(response.content).get("o:errorDetails") or []
+        first = details[0] if details else {}
+        detail = str(first.get("detail") or detail)
+        code = first.get("o:errorCode")
+        path = first.get("o:errorPath")
+    except (ValueError, AttributeError, TypeError):
+        pass
+    kwargs: dict[str, Any] = {"status": status, "code": code, "path": path, "field": canonical_field(path, record)}
+    if status in (401, 403):
+        return ErpAuthError(f"NetSuite refused our credentials ({status}): {detail}", **kwargs)
+    if status == 404:
+        return ErpNotFound(detail, **kwargs)
+    if status == 400:
+        return ErpInvalidContent(detail, **kwargs)
+    if status == 429:
+        return ErpThrottled(detail, **kwargs)
+    return ErpUpstreamError(f"NetSuite error {status}: {detail}", **kwargs)
+
+
+def _id_from_location(response: httpx.Response) -> str:
+    record_id = str(response.headers.get("location", "")).rstrip("/").rsplit("/", 1)[-1]
+    if not record_id.isdigit():
+        raise ErpUpstreamError("NetSuite's write answer has no record id in its Location header.")
+    return record_id
+
+
+class NetSuiteClient:
+    """One per process (created in the app's lifespan); safe for concurrent use."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        tokens: NetSuiteTokens,
+        *,
+        max_in_flight: int = 4,
+        throttle_retries: int = 5,
+        backoff: float = 0.2,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.http = http
+        self.tokens = tokens
+        self.throttle_retries = throttle_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        record: str = "",
+    ) -> httpx.Response:
+        """One logical call: slots, one re-auth on 401, backoff on 429; errors raised as ErpError."""
+        content = _encoder.encode(body) if body is not None else None
+        send_headers = {"Accept": "application/json", **(headers or {})}
+        if content is not None:
+            send_headers["Content-Type"] = "application/json"
+        reauthenticated = False
+        throttled = 0
+        while True:
+            token = await self.tokens.token()
+            async with self._slots:
+                try:
+                    response = await self.http.request(
+                        method,
+                        path,
+                        content=content,
+                        params=params,
+                        headers={**send_headers, "Authorization": f"Bearer {token}"},
+                    )
+                except httpx.HTTPError as exc:
+                    raise ErpUnavailable(f"NetSuite unreachable ({method} {path}): {exc}") from exc
+            if response.status_code == 401 and not reauthenticated:
+                reauthenticated = True
+                self.tokens.invalidate(token)
+                continue
+            if response.status_code == 429 and throttled < self.throttle_retries:
+                throttled += 1
+                ceiling = min(self.max_backoff, self.backoff * 2 ** (throttled - 1))
+                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not crypto
+                continue
+            if response.status_code >= 400:
+                raise _error(response, record)
+            return response
+
+    # records -------------------------------------------------------------------------------------
+
+    async def get_record(self, record: str, ref: str, *, expand: bool = False) -> dict[str, Any]:
+        params = {"expandSubResources": "true"} if expand else None
+        response = await self.request("GET", f"{RECORDS}/{record}/{quote(ref, safe=':')}", params=params, record=record)
+        body = _decode(response)
+        if not isinstance(body, dict):
+            raise ErpUpstreamError(f"NetSuite returned a {record} that is not an object.")
+        return body
+
+    async def upsert_record(self, record: str, external_id: str, body: dict[str, Any]) -> str:
+        """`PUT .../eid:<externalId>`: creates or updates the one record with that external id."""
+        response = await self.request("PUT", f"{RECORDS}/{record}/eid:{quote(external_id)}", body=body, record=record)
+        return _id_from_location(response)
+
+    async def create_record(self, record: str, body: dict[str, Any]) -> str:
+        response = await self.request("POST", f"{RECORDS}/{record}", body=body, record=record)
+        return _id_from_location(response)
+
+    async def update_record(self, record: str, record_id: str, body: dict[str, Any]) -> None:
+        await self.request("PATCH", f"{RECORDS}/{record}/{record_id}", body=body, record=record)
+
+    async def _exists(self, record: str, ref: str) -> bool:
+        try:
+            await self.request("GET", f"{RECORDS}/{record}/{quote(ref, safe=':')}", record=record)
+        except ErpNotFound:
+            return False
+        return True
+
+    async def get_customer(self, ref: str) -> Customer:
+        """By internal id, or by external id as `eid:<externalId>`."""
+        return customer_from_vendor(await self.get_record("customer", ref))
+
+    async def upsert_customer(self, external_id: str, cmd: CustomerUpsert) -> tuple[Customer, bool]:
+        """The customer after the upsert, and whether this call created it."""
+        body = customer_to_vendor(external_id, cmd)
+        existed = await self._exists("customer", f"eid:{external_id}")
+        record_id = await self.upsert_record("customer", external_id, body)
+        customer = await self.get_customer(f"eid:{external_id}")
+        if customer.id != record_id:
+            raise ErpUpstreamError(f"NetSuite wrote customer {record_id} but external id reads {customer.id}.")
+        return customer, not existed
+
+    async def get_sales_order(self, ref: str) -> SalesOrder:
+        return sales_order_from_vendor(await self.get_record("salesOrder", ref, expand=True))
+
+    async def upsert_sales_order(self, external_id: str, cmd: SalesOrderUpsert) -> tuple[SalesOrder, bool]:
+        """The order after the upsert (one per external id, however often retried), and if it is new."""
+        body = sales_order_to_vendor(external_id, cmd)
+        existed = await self._exists("salesOrder", f"eid:{external_id}")
+        record_id = await self.upsert_record("salesOrder", external_id, body)
+        order = await self.get_sales_order(f"eid:{external_id}")
+        if order.id != record_id:
+            raise ErpUpstreamError(f"NetSuite wrote sales order {record_id} but external id reads {order.id}.")
+        return order, not existed
+
+    async def set_order_status(self, order_id: str, code: str) -> None:
+        """PATCH `orderStatus` (e.g. "B" approves), where the account's approval routing allows it."""
+        await self.update_record("salesOrder", order_id, {"orderStatus": code})
+
+    # SuiteQL ------------------------------------------------------------------------------------
+
+    async def suiteql(self, query: str, *, limit: int = 1000, offset: int = 0) -> SuiteQLPage:
+        response = await self.request(
+            "POST",
+            SUITEQL,
+            body={"q": query},
+            params={"limit": limit, "offset": offset},
+            headers={"Prefer": "transient"},
+        )
+        body = _decode(response)
+        try:
+            return SuiteQLPage(
+                items=list(body["items"]),
+                has_more=bool(body["hasMore"]),
+                offset=int(body.get("offset", offset)),
+                total=int(body.get("totalResults", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ErpUpstreamError(f"NetSuite's SuiteQL page is unreadable: {exc}") from None
+
+    async def query_all(self, query: str, *, page_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every row of `query`, page by page; the query needs a unique ORDER BY for stable paging."""
+        offset = 0
+        while True:
+            page = await self.suiteql(query, limit=page_size, offset=offset)
+            for row in page.items:
+                yield row
+            if not page.has_more or not page.items:
+                return
+            offset += len(page.items)
+
+    async def list_sales_orders(
+        self, *, status_codes: list[str] | None = None, after_id: int | None = None, limit: int = 20
+    ) -> tuple[list[SalesOrder], bool]:
+        """Orders by ascending id after `after_id` (keyset paging), optionally of some statuses."""
+        where = ["type = 'SalesOrd'"]
+        if status_codes:
+            where.append("status IN (" + ", ".join(f"'{c}'" for c in status_codes if c.isalpha()) + ")")
+        if after_id is not None:
+            where.append(f"id > {int(after_id)}")
+        query = f"SELECT id FROM transaction WHERE {' AND '.join(where)} ORDER BY id"  # noqa: S608 - letters and an int only
+        page = await self.suiteql(query, limit=limit)
+        orders = await asyncio.gather(*(self.get_sales_order(str(row["id"])) for row in page.items))
+        return list(orders), page.has_more

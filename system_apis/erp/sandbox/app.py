@@ -1,0 +1,43 @@
+"""The NetSuite sandbox: SuiteTalk REST (token, records, SuiteQL) plus `/__admin/` test controls."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from servicekit import health_router, load_settings
+from servicekit.logging import configure_logging
+from system_apis.erp.sandbox.admin import admin_router
+from system_apis.erp.sandbox.errors import exception_handlers
+from system_apis.erp.sandbox.governance import GovernanceMiddleware
+from system_apis.erp.sandbox.routes_auth import token
+from system_apis.erp.sandbox.routes_query import query_router
+from system_apis.erp.sandbox.routes_records import record_router
+from system_apis.erp.sandbox.runtime import SandboxRuntime
+from system_apis.erp.sandbox.settings import SandboxSettings
+
+__all__ = ["create_app"]
+
+
+def _runtime(state: State) -> SandboxRuntime:
+    runtime: SandboxRuntime = state.sandbox
+    return runtime
+
+
+def create_app(settings: SandboxSettings | None = None) -> Litestar:
+    """Build the sandbox; state is loaded from `settings.data_dir` when it holds one, else seeded."""
+    settings = settings or load_settings(SandboxSettings)
+    configure_logging("netsuite-sandbox", settings.log_level)
+    runtime = SandboxRuntime.start(settings)
+    return Litestar(
+        route_handlers=[health_router({}), token, record_router, query_router, admin_router],
+        dependencies={"sandbox": Provide(_runtime, sync_to_thread=False)},
+        middleware=[GovernanceMiddleware(runtime)],
+        exception_handlers=exception_handlers,
+        state=State({"sandbox": runtime}),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=None,
+        debug=False,
+        logging_config=None,
+    )

@@ -1,0 +1,60 @@
+"""Everything one running sandbox holds: settings, records, tokens, faults and counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from system_apis.erp.devkey import write_dev_private_key
+from system_apis.erp.sandbox.auth import AccessTokens
+from system_apis.erp.sandbox.faults import Faults
+from system_apis.erp.sandbox.seed import seed_state
+from system_apis.erp.sandbox.settings import SandboxSettings
+from system_apis.erp.sandbox.store import AccountState, Store
+
+__all__ = ["DEV_KEY_FILE", "SandboxRuntime", "Stats"]
+
+DEV_KEY_FILE = "m2m-dev-key.pem"
+
+
+@dataclass
+class Stats:
+    """Counters tests read through `/__admin/stats` (e.g. how often a client authenticated)."""
+
+    requests: int = 0
+    token_grants: int = 0
+    throttled: int = 0
+    max_in_flight_seen: int = 0
+
+
+@dataclass
+class SandboxRuntime:
+    settings: SandboxSettings
+    store: Store
+    tokens: AccessTokens
+    faults: Faults = field(default_factory=Faults)
+    stats: Stats = field(default_factory=Stats)
+    in_flight: int = 0
+    #: Where the dev integration's private key was written (with a data_dir), for the connector's default.
+    dev_key_path: str | None = None
+
+    @classmethod
+    def start(cls, settings: SandboxSettings) -> SandboxRuntime:
+        """Load the persisted account from `data_dir`, or seed a fresh one."""
+        data_dir = Path(settings.data_dir) if settings.data_dir else None
+        store = Store.load(data_dir) if data_dir is not None else None
+        if store is None:
+            store = Store(cls.fresh_state(settings), data_dir)
+            store.save()
+        key_path = str(write_dev_private_key(data_dir / DEV_KEY_FILE)) if data_dir is not None else None
+        return cls(settings=settings, store=store, tokens=AccessTokens(settings.token_ttl), dev_key_path=key_path)
+
+    @staticmethod
+    def fresh_state(settings: SandboxSettings) -> AccountState:
+        return seed_state(client_id=settings.ns_client_id, key_id=settings.ns_key_id, scale=settings.seed_scale)
+
+    def reset(self) -> None:
+        self.store.replace(self.fresh_state(self.settings))
+        self.tokens.revoke_all()
+        self.faults.clear()
+        self.stats = Stats()

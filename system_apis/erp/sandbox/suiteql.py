@@ -1,0 +1,219 @@
+"""A tiny SuiteQL subset: what the connector and the change feed emit, and nothing more.
+
+Accepted: `SELECT <cols|*> FROM customer|transaction|accountingperiod [WHERE c AND c ...]
+[ORDER BY col[, col ...]]`, where each condition is `col <op> 'text'`, `col <op> <number>`,
+`col <op> TO_TIMESTAMP('<ISO 8601>', '<format>')` or `col IN ('A', 'B')`, with `<op>` one of
+`= <> != > >= < <=`. That covers: customer by externalId, sales orders changed since X ordered by
+`lastmodifieddate, id`, sales orders by status (keyset-paged by id), accounting periods changed
+since X. Anything else is refused with 400 `INVALID_PARAMETER`, like an unknown identifier.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from system_apis.erp.sandbox.errors import NetSuiteError
+from system_apis.erp.sandbox.store import Store, format_time
+
+__all__ = ["run_query"]
+
+Row = dict[str, Any]
+
+_QUERY = re.compile(
+    r"^\s*SELECT\s+(?P<cols>.+?)\s+FROM\s+(?P<table>\w+)"
+    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>.+?))?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_OP = r"(?P<op><>|!=|>=|<=|=|>|<)"
+_TIMESTAMP = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*TO_TIMESTAMP\(\s*'(?P<value>[^']+)'\s*,\s*'[^']*'\s*\)$", re.I)
+_TEXT = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*'(?P<value>[^']*)'$", re.I)
+_NUMBER = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*(?P<value>-?\d+(?:\.\d+)?)$", re.I)
+_IN = re.compile(r"^(?P<col>\w+)\s+IN\s*\((?P<values>\s*'[^']*'(?:\s*,\s*'[^']*')*\s*)\)$", re.I)
+_AND = re.compile(r"\s+AND\s+", re.I)
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<>": operator.ne,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+_TIME_COLUMNS = {"lastmodifieddate", "datecreated"}
+_COLUMNS = {
+    "customer": (
+        "id",
+        "externalid",
+        "companyname",
+        "entityid",
+        "subsidiary",
+        "currency",
+        "email",
+        "datecreated",
+        "lastmodifieddate",
+    ),
+    "transaction": (
+        "id",
+        "type",
+        "tranid",
+        "externalid",
+        "entity",
+        "subsidiary",
+        "currency",
+        "status",
+        "trandate",
+        "foreigntotal",
+        "memo",
+        "otherrefnum",
+        "datecreated",
+        "lastmodifieddate",
+    ),
+    "accountingperiod": ("id", "subsidiary", "periodname", "startdate", "enddate", "closed", "lastmodifieddate"),
+}
+
+
+def _tables(store: Store) -> dict[str, list[Row]]:
+    state = store.state
+    customers = [
+        {
+            "id": c.id,
+            "externalid": c.external_id,
+            "companyname": c.company_name,
+            "entityid": f"CUS{c.id}",
+            "subsidiary": c.subsidiary_id,
+            "currency": c.currency_id,
+            "email": c.email,
+            "datecreated": format_time(c.date_created),
+            "lastmodifieddate": format_time(c.last_modified),
+        }
+        for c in state.customers.values()
+    ]
+    orders = [
+        {
+            "id": o.id,
+            "type": "SalesOrd",
+            "tranid": o.tran_id,
+            "externalid": o.external_id,
+            "entity": o.entity_id,
+            "subsidiary": o.subsidiary_id,
+            "currency": o.currency_id,
+            "status": o.order_status,
+            "trandate": o.tran_date.isoformat(),
+            "foreigntotal": str(o.total),
+            "memo": o.memo,
+            "otherrefnum": o.other_ref,
+            "datecreated": format_time(o.date_created),
+            "lastmodifieddate": format_time(o.last_modified),
+        }
+        for o in state.sales_orders.values()
+    ]
+    periods = [
+        {
+            "id": p.id,
+            "subsidiary": p.subsidiary_id,
+            "periodname": p.name,
+            "startdate": p.start_date.isoformat(),
+            "enddate": p.end_date.isoformat(),
+            "closed": "T" if p.closed else "F",
+            "lastmodifieddate": format_time(p.last_modified),
+        }
+        for p in state.periods.values()
+    ]
+    return {"customer": customers, "transaction": orders, "accountingperiod": periods}
+
+
+def _refuse(detail: str) -> NetSuiteError:
+    return NetSuiteError(
+        400,
+        "INVALID_PARAMETER",
+        f"Invalid search query. Detailed unprocessed description follows. Search error occurred: {detail}",
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        raise _refuse(f"invalid timestamp literal {value!r} (use ISO 8601)") from None
+    if parsed.tzinfo is None:
+        raise _refuse(f"timestamp literal {value!r} needs a UTC offset or Z")
+    return parsed
+
+
+def _condition(text: str, columns: set[str]) -> Callable[[Row], bool]:
+    text = text.strip()
+    for pattern, kind in ((_TIMESTAMP, "time"), (_TEXT, "text"), (_NUMBER, "number"), (_IN, "in")):
+        match = pattern.match(text)
+        if match is None:
+            continue
+        col = match["col"].lower()
+        if col not in columns:
+            raise _refuse(f"Unknown identifier '{match['col']}'")
+        if kind == "in":
+            wanted = {v.strip().strip("'") for v in match["values"].split(",")}
+            return lambda row: row[col] in wanted
+        compare = _OPS[match["op"]]
+        if kind == "time":
+            bound = _parse_time(match["value"])
+            return lambda row: row[col] is not None and compare(datetime.fromisoformat(row[col]), bound)
+        if kind == "number":
+            number = Decimal(match["value"])
+            return lambda row: _as_number(row[col]) is not None and compare(_as_number(row[col]), number)
+        value = match["value"]
+        return lambda row: row[col] is not None and compare(row[col], value)
+    raise _refuse(f"unsupported condition {text!r}")
+
+
+def _as_number(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+
+
+def _sort_key(columns: list[str]) -> Callable[[Row], tuple[Any, ...]]:
+    def key(row: Row) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for col in columns:
+            value = row[col]
+            number = _as_number(value) if col not in _TIME_COLUMNS else None
+            # Numbers sort numerically, everything else as text; NULLs first, as in Oracle ASC NULLS FIRST.
+            parts.append(
+                (value is not None, number if number is not None else Decimal(0), "" if value is None else str(value))
+            )
+        return tuple(parts)
+
+    return key
+
+
+def run_query(store: Store, query: str) -> list[Row]:
+    """All rows of `query`, projected and ordered; paging is the caller's job."""
+    match = _QUERY.match(query)
+    if match is None:
+        raise _refuse("only SELECT ... FROM ... [WHERE ...] [ORDER BY ...] is supported")
+    table = match["table"].lower()
+    tables = _tables(store)
+    if table not in tables:
+        raise _refuse(f"Record '{match['table']}' was not found.")
+    rows = tables[table]
+    columns = set(_COLUMNS[table])
+    conditions = [_condition(part, columns) for part in _AND.split(match["where"])] if match["where"] else []
+    selected = [r for r in rows if all(c(r) for c in conditions)]
+    if match["order"]:
+        order = [c.strip().lower().removesuffix(" asc").strip() for c in match["order"].split(",")]
+        for col in order:
+            if col not in columns:
+                raise _refuse(f"Unknown identifier '{col}' in ORDER BY (only ascending order is supported)")
+        selected.sort(key=_sort_key(order))
+    wanted = [c.strip().lower() for c in match["cols"].split(",")]
+    if wanted == ["*"]:
+        return selected
+    for col in wanted:
+        if col not in columns:
+            raise _refuse(f"Unknown identifier '{col}'")
+    return [{col: row[col] for col in wanted} for row in selected]
