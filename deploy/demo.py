@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import msgspec
 from rich.console import Console
-from rich.table import Table
 
 __all__ = ["DEMO_OPPORTUNITY", "DemoError", "DemoUrls", "fetch_token", "run_demo"]
 
@@ -104,14 +103,12 @@ def run_demo(urls: DemoUrls, console: Console | None = None, *, timeout: float =
 
 
 def _print_trail(out: Console, run: dict[str, Any], correlation: str, cells: Any) -> None:
-    table = Table(title=f"quote-to-cash run {run['id']}", show_lines=False)
-    for column in ("gate", "at", "actor", "detail"):
-        table.add_column(column)
+    out.print(f"[bold]gates of run {run['id']}[/]")
     for gate in run.get("gates", []):
-        table.add_row(
-            str(gate.get("gate")), str(gate.get("at")), str(gate.get("actor", "")), str(gate.get("detail", ""))
-        )
-    out.print(table)
+        at = str(gate.get("at", ""))[11:23]
+        out.print(f"  [green]{gate.get('gate', ''):<19}[/] {at}  {gate.get('actor', '')}")
+        if gate.get("detail"):
+            out.print(f"      {gate['detail']}")
     planning = run.get("planning") or {}
     out.print(f"state            [green]{run.get('state')}[/]")
     out.print(f"legal entity     {run.get('legal_entity')}")

@@ -66,9 +66,7 @@ async def test_a_failing_event_stays_pending_then_goes_to_dead_letters(redis: Re
         attempts.append(e.id)
         raise RuntimeError("downstream refuses")
 
-    consumer = StreamConsumer(
-        redis, "s:test", "g", "c", always_fails, block_ms=20, claim_idle_ms=0, max_deliveries=3
-    )
+    consumer = StreamConsumer(redis, "s:test", "g", "c", always_fails, block_ms=20, claim_idle_ms=0, max_deliveries=3)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     for _ in range(100):
