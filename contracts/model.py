@@ -16,16 +16,23 @@ from contracts.money import CurrencyCode, Money
 
 __all__ = [
     "Account",
+    "AccountingPeriod",
+    "ActualsBatch",
+    "ActualsLine",
     "ApprovalStatus",
     "CommittedBooking",
     "CommittedBookingsLoad",
     "Customer",
+    "CustomerMasterChanges",
+    "CustomerMasterUpdate",
     "CustomerUpsert",
     "EntityCode",
+    "ForecastVersion",
     "LegalEntity",
     "Opportunity",
     "OpportunityLine",
     "Period",
+    "PeriodStatus",
     "PlanningImportResult",
     "RejectedRow",
     "SalesOrder",
@@ -198,3 +205,69 @@ class PlanningImportResult(msgspec.Struct, kw_only=True, frozen=True):
     rows_loaded: int
     rows_rejected: int
     rejected: list[RejectedRow] = msgspec.field(default_factory=list)
+
+
+PeriodStatus = Literal["open", "closed"]
+
+
+class AccountingPeriod(msgspec.Struct, kw_only=True, frozen=True):
+    """One ERP accounting period of one legal entity. Actuals move to planning only once closed."""
+
+    legal_entity: EntityCode
+    subsidiary_id: str
+    period: Period
+    status: PeriodStatus
+    closed_at: datetime | None = None
+
+
+class ActualsLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Posted actuals of one GL account (optionally one product) in a period."""
+
+    account: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$", examples=["4000"])]
+    amount: Money
+    product_code: str | None = None
+
+
+class ActualsBatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """All posted actuals of one legal entity for one closed period."""
+
+    legal_entity: EntityCode
+    period: Period
+    currency: CurrencyCode
+    lines: Annotated[list[ActualsLine], msgspec.Meta(max_length=100000)]
+
+
+class ForecastVersion(msgspec.Struct, kw_only=True, frozen=True):
+    """A planning version (e.g. Actuals, Forecast Q4, Budget 2027); published ones are read-only."""
+
+    id: str
+    name: str
+    published: bool
+    kind: Literal["actuals", "forecast", "budget", "committed"] = "forecast"
+
+
+class CustomerMasterChanges(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Changed customer-master fields; absent fields are untouched (see contracts.ownership)."""
+
+    name: str | None = None
+    billing_country: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    email: str | None = None
+    subsidiary_id: str | None = None
+    currency: CurrencyCode | None = None
+    terms: str | None = None
+    credit_limit: Money | None = None
+    tax_jurisdiction: str | None = None
+    erp_customer_id: str | None = None
+
+    def fields_set(self) -> list[str]:
+        return [f for f in self.__struct_fields__ if getattr(self, f) is not None]
+
+
+class CustomerMasterUpdate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A customer-master change and the system it originated in; refused (409) when it carries a field
+    its origin does not own."""
+
+    origin: Literal["crm", "erp"]
+    changes: CustomerMasterChanges

@@ -40,7 +40,6 @@ def _engine(state: State) -> QuoteToCash:
     return_dto=None,
     status_code=202,
     guards=[require_scopes("q2c:write")],
-    security=[{"bearer": ["q2c:write"]}],
     responses={
         200: ResponseSpec(
             data_container=QuoteToCashRun, description="The opportunity already has this run", generate_examples=False
@@ -77,7 +76,6 @@ async def start_run(
     operation_id="getQuoteToCashRun",
     summary="Read a quote-to-cash run",
     guards=[require_scopes("q2c:read")],
-    security=[{"bearer": ["q2c:read"]}],
     responses={
         401: _problem("No or invalid bearer token"),
         403: _problem("The token lacks q2c:read"),

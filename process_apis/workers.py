@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from contracts import SALES_ORDER_BOOKED, CloudEvent
+from contracts.streams import ERP_EVENTS
 from process_apis.settings import ProcessSettings
 from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunBusy, run_id_for
 from process_apis.workflows.commands import WORK_REQUESTED
@@ -26,7 +27,6 @@ __all__ = ["ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_w
 
 log = logging.getLogger("process_apis.workers")
 
-ERP_EVENTS = "fig:events:erp"
 ERP_GROUP = "process-q2c"
 WORK_GROUP = "process-q2c-work"
 

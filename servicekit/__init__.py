@@ -6,6 +6,7 @@ from servicekit.app import Lifespan, create_service_app, redis_ready
 from servicekit.auth import (
     ClientCredentialsAuth,
     JWKSVerifier,
+    ScopeGuard,
     ServiceAuthMiddleware,
     TokenClaims,
     claims_of,
@@ -50,6 +51,7 @@ __all__ = [
     "ReadinessCheck",
     "RedisClient",
     "ResilientTransport",
+    "ScopeGuard",
     "ServiceAuthMiddleware",
     "ServiceError",
     "ServiceSettings",

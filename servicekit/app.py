@@ -10,11 +10,12 @@ import httpx
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
-from servicekit.auth import JWKSVerifier, ServiceAuthMiddleware
+from servicekit.auth import JWKSVerifier, ScopeGuard, ServiceAuthMiddleware
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
 from servicekit.middleware import CorrelationMiddleware
@@ -61,6 +62,26 @@ def _verifier_lifespan(settings: ServiceSettings) -> Lifespan:
     return lifespan
 
 
+def _document_security(app: Litestar) -> None:
+    """Give every operation guarded by `require_scopes` the matching OpenAPI `security`.
+
+    Runs on the registered handlers (Routers copy theirs at construction), before the schema is built.
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or handler.security:
+                continue
+            scopes = [
+                scope
+                for layer in handler.ownership_layers
+                for guard in (getattr(layer, "guards", None) or [])
+                if isinstance(guard, ScopeGuard)
+                for scope in guard.scopes
+            ]
+            if scopes:
+                handler.security = [{"bearer": scopes}]
+
+
 def create_service_app(
     *,
     name: str,
@@ -99,7 +120,7 @@ def create_service_app(
         stack.append(ServiceAuthMiddleware())
     stack.extend(middleware)
     checks.update(readiness or {})
-    return Litestar(
+    app = Litestar(
         route_handlers=[health_router(checks), *route_handlers],
         lifespan=[*spans, *lifespan],
         middleware=stack,
@@ -122,3 +143,6 @@ def create_service_app(
         debug=False,
         logging_config=None,
     )
+    if auth:
+        _document_security(app)
+    return app

@@ -24,6 +24,7 @@ from servicekit.errors import Forbidden, Unauthorized, UpstreamUnavailable
 __all__ = [
     "ClientCredentialsAuth",
     "JWKSVerifier",
+    "ScopeGuard",
     "ServiceAuthMiddleware",
     "TokenClaims",
     "claims_of",
@@ -183,23 +184,33 @@ def claims_of(scope: Scope) -> TokenClaims | None:
     return claims if isinstance(claims, TokenClaims) else None
 
 
-def require_scopes(*needed: str) -> Any:
-    """A Litestar guard: the verified token must carry every scope in `needed`."""
+class ScopeGuard:
+    """A Litestar guard: the verified token must carry every scope in `scopes`.
 
-    def guard(connection: Any, _: Any) -> None:
+    The app factory also copies `scopes` into the operation's OpenAPI `security`, so the published
+    document states exactly what the code enforces.
+    """
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        self.scopes = scopes
+
+    def __call__(self, connection: Any, _: Any) -> None:
         if not connection.app.state.get("auth_required", True):
             return
         claims = claims_of(connection.scope)
-        missing = [s for s in needed if claims is None or s not in claims.scopes]
+        missing = [s for s in self.scopes if claims is None or s not in claims.scopes]
         if missing:
             raise Forbidden(
                 f"The token lacks the scope(s) {', '.join(missing)} this operation needs.",
                 slug="insufficient-scope",
                 title="Insufficient scope",
-                extensions={"required_scopes": list(needed)},
+                extensions={"required_scopes": list(self.scopes)},
             )
 
-    return guard
+
+def require_scopes(*needed: str) -> ScopeGuard:
+    """The guard for an operation that needs every scope in `needed`."""
+    return ScopeGuard(needed)
 
 
 class ClientCredentialsAuth(httpx.Auth):

@@ -17,6 +17,7 @@ from contracts import (
     SalesOrderUpsert,
     new_event,
 )
+from contracts.streams import FINANCE_EVENTS
 from process_apis.controls import EntityMapping, MappingSet
 from process_apis.errors import ValidationFailed
 from process_apis.schemas import QuoteToCashRun
@@ -38,7 +39,7 @@ __all__ = [
 EVENT_SOURCE: Final = "/process-apis/quote-to-cash"
 #: Internal work-queue item type: "advance this run as far as it goes".
 WORK_REQUESTED: Final = "fig.q2c.run.requested.v1"
-FINANCE_STREAM: Final = "fig:events:finance"
+FINANCE_STREAM: Final = FINANCE_EVENTS
 
 
 def step_key(opportunity_id: str, step: str) -> str:

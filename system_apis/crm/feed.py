@@ -19,6 +19,7 @@ import msgspec
 from redis.exceptions import RedisError, WatchError
 
 from contracts import OPPORTUNITY_APPROVED, CloudEvent, new_event
+from contracts.streams import CRM_EVENTS
 from servicekit.context import new_correlation_id
 from servicekit.redis import RedisClient
 from servicekit.streams import EVENT_FIELD, encode_event
@@ -30,7 +31,7 @@ __all__ = ["APPROVED_WHERE", "EVENT_SOURCE", "WATERMARK_KEY", "OpportunityFeed",
 
 log = logging.getLogger("system_apis.crm.feed")
 
-WATERMARK_KEY: Final = "fig:feed:crm:opportunity"
+WATERMARK_KEY: Final = "fig:feed:{crm}:opportunity"
 EVENT_SOURCE: Final = "fig://system-apis/crm"
 #: "Approved for quote-to-cash" (COMMON brief): won and approved.
 APPROVED_WHERE: Final = "IsWon = true AND Approval_Status__c = 'Approved'"
@@ -74,7 +75,7 @@ class OpportunityFeed:
         redis: RedisClient,
         *,
         start: datetime,
-        stream: str = "fig:events:crm",
+        stream: str = CRM_EVENTS,
         watermark_key: str = WATERMARK_KEY,
         batch: int = 200,
         maxlen: int = 1_000_000,

@@ -76,7 +76,6 @@ def _reader(state: State) -> CrmReader:
     operation_id="crm_get_opportunity",
     responses=_problems(*_COMMON, 404),
     guards=[require_scopes("crm:read")],
-    security=[{"bearer": ["crm:read"]}],
 )
 async def get_opportunity(opportunity_id: FromPath[str], reader: NamedDependency[CrmReader]) -> Opportunity:
     """One opportunity with its lines, as the canonical model."""
@@ -88,7 +87,6 @@ async def get_opportunity(opportunity_id: FromPath[str], reader: NamedDependency
     operation_id="crm_list_opportunities",
     responses=_problems(*_COMMON),
     guards=[require_scopes("crm:read")],
-    security=[{"bearer": ["crm:read"]}],
 )
 async def list_opportunities(
     reader: NamedDependency[CrmReader],
@@ -115,7 +113,6 @@ async def list_opportunities(
     operation_id="crm_get_account",
     responses=_problems(*_COMMON, 404),
     guards=[require_scopes("crm:read")],
-    security=[{"bearer": ["crm:read"]}],
 )
 async def get_account(account_id: FromPath[str], reader: NamedDependency[CrmReader]) -> Account:
     """One account: the commercial half of the customer master."""

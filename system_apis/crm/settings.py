@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts.streams import CRM_EVENTS
 from servicekit.settings import ServiceSettings
 
 __all__ = ["CrmSettings"]
@@ -29,6 +30,6 @@ class CrmSettings(ServiceSettings, kw_only=True, frozen=True):
     feed_interval: float = 5.0
     #: ISO datetime the feed starts from when no watermark is stored; default: the service start time.
     feed_since: str | None = None
-    feed_stream: str = "fig:events:crm"
+    feed_stream: str = CRM_EVENTS
     #: Opportunities read per feed poll.
     feed_batch: int = 200

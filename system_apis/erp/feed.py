@@ -2,7 +2,7 @@
 
 NetSuite has no outbound event stream, so the feed polls SuiteQL for sales orders modified since
 a watermark, ordered by `lastmodifieddate, id` (a unique order, so paging is stable). Each page's
-events (XADD to `fig:events:erp`), the ids it published and the new watermark are written in one
+events (XADD to `fig:events:{erp}`), the ids it published and the new watermark are written in one
 MULTI/EXEC under WATCH of the watermark: a crash either commits all of it or none, and two pollers
 (two instances of this service) cannot both publish the same page.
 
@@ -24,6 +24,7 @@ import msgspec
 from redis.exceptions import RedisError, WatchError
 
 from contracts import SALES_ORDER_BOOKED, CloudEvent, new_event
+from contracts.streams import ERP_EVENTS
 from servicekit import RedisClient, new_correlation_id
 from servicekit.streams import EVENT_FIELD, encode_event
 from system_apis.erp.connector import SuiteQLPage
@@ -34,10 +35,10 @@ __all__ = ["ERP_STREAM", "PUBLISHED_KEY", "WATERMARK_KEY", "SalesOrderFeed", "Su
 
 log = logging.getLogger("system_apis.erp.feed")
 
-ERP_STREAM = "fig:events:erp"
-WATERMARK_KEY = "fig:feed:erp:salesOrder"
+ERP_STREAM = ERP_EVENTS
+WATERMARK_KEY = "fig:feed:{erp}:salesOrder"
 #: Ids already announced as booked: a later change (B → billed) does not announce them again.
-PUBLISHED_KEY = "fig:feed:erp:salesOrder:booked"
+PUBLISHED_KEY = "fig:feed:{erp}:salesOrder:booked"
 SOURCE = "/system-apis/erp/netsuite"
 _QUERY = (
     "SELECT id, externalid, subsidiary, currency, status, foreigntotal, lastmodifieddate FROM transaction "

@@ -151,5 +151,4 @@ v1_router = Router(
     dependencies={"netsuite": Provide(_client, sync_to_thread=False)},
     exception_handlers=erp_exception_handlers,  # type: ignore[arg-type]  # handler typed on the subclass
     tags=["erp"],
-    security=[{"bearer": []}],
 )

@@ -51,7 +51,6 @@ def _connector(state: State) -> PlanningConnector:
     return_dto=None,
     status_code=200,
     guards=[require_scopes("planning:write")],
-    security=[{"bearer": ["planning:write"]}],
     responses=_WITH_BAD_REQUEST,
 )
 async def load_committed_bookings(data: JSONBody[CommittedBookingsLoad], state: State) -> PlanningImportResult:
@@ -72,7 +71,6 @@ async def load_committed_bookings(data: JSONBody[CommittedBookingsLoad], state: 
     operation_id="list_committed_bookings",
     summary="Read committed bookings back from the planning platform",
     guards=[require_scopes("planning:read")],
-    security=[{"bearer": ["planning:read"]}],
     responses=_WITH_BAD_REQUEST,
 )
 async def list_committed_bookings(

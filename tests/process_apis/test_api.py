@@ -24,7 +24,7 @@ async def publish_booked(redis: RedisClient, order_id: str, external_id: str) ->
         type=SALES_ORDER_BOOKED,
         data={"sales_order_id": order_id, "external_id": external_id, "status": "pending_fulfillment"},
     )
-    await StreamPublisher(redis, "fig:events:erp").publish(event)
+    await StreamPublisher(redis, "fig:events:{erp}").publish(event)
 
 
 async def test_post_runs_to_order_created_and_a_booked_event_completes_it(
@@ -69,7 +69,7 @@ async def test_post_runs_to_order_created_and_a_booked_event_completes_it(
     assert [(b.booking_code, b.period, str(b.amount.amount)) for b in load.bookings] == [
         (f"SO{order.id}-1", "2026-11", "3000.00")
     ]
-    entries: Any = await redis.xrange("fig:events:finance")
+    entries: Any = await redis.xrange("fig:events:{finance}")
     events = [msgspec.json.decode(fields[b"event"], type=CloudEvent) for _, fields in entries]
     assert [(e.type, e.subject, e.correlationid, e.legalentity) for e in events] == [
         (BOOKING_COMMITTED, RUN2, "corr-e2e", "GB01")
@@ -110,7 +110,7 @@ async def test_posting_the_same_opportunity_again_returns_the_same_run_and_creat
     ]
     assert len(systems.loads) == 1
     assert len(final["gates"]) == 7
-    assert await redis.xlen("fig:events:finance") == 1
+    assert await redis.xlen("fig:events:{finance}") == 1
 
 
 async def test_unknown_opportunity_is_404_and_writes_nothing(

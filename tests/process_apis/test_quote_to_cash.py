@@ -43,7 +43,7 @@ def engine_for(
 
 
 async def finance_events(redis: RedisClient) -> list[CloudEvent]:
-    entries: Any = await redis.xrange("fig:events:finance")
+    entries: Any = await redis.xrange("fig:events:{finance}")
     return [msgspec.json.decode(fields[b"event"], type=CloudEvent) for _, fields in entries]
 
 

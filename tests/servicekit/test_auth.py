@@ -45,3 +45,9 @@ async def test_scoped_token_passes_and_others_are_refused(redis_url: str, issuer
             assert "not in the issuer's JWKS" in unknown_key.json()["detail"]
             health = await client.get("/health/live")
             assert health.status_code == 200, health.text
+
+
+def test_openapi_security_states_the_scopes_the_guard_enforces(redis_url: str) -> None:
+    app = create_service_app(name="t", settings=ServiceSettings(redis_url=redis_url), route_handlers=[things])
+    operation = app.openapi_schema.to_schema()["paths"]["/things"]["get"]
+    assert operation["security"] == [{"bearer": ["things:read"]}]

@@ -16,7 +16,7 @@ from system_apis.crm.connector import CrmReader
 from system_apis.crm.feed import WATERMARK_KEY, OpportunityFeed
 from tests.system_apis.crm.support import SandboxAdmin
 
-STREAM = "fig:events:crm"
+STREAM = "fig:events:{crm}"
 DEMO1, DEMO2 = "0068d00000DEMO1AAA", "0068d00000DEMO2AAA"
 
 
