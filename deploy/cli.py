@@ -165,6 +165,21 @@ def contracts_check() -> None:
     console.print("contracts: committed documents match the code")
 
 
+@main.group()
+def manifests() -> None:
+    """Kubernetes manifests in deploy/k8s/, rendered from the service registry."""
+
+
+@manifests.command("render")
+def manifests_render() -> None:
+    """Rewrite deploy/k8s/*.yaml from deploy/services.py."""
+    from deploy.manifests import K8S_DIR, render_manifests
+
+    for name, text in render_manifests().items():
+        (K8S_DIR / name).write_text(text)
+        console.print(f"wrote deploy/k8s/{name}")
+
+
 CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("lint", ["ruff", "check", "."]),
     ("format", ["ruff", "format", "--check", "."]),
