@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from contracts import CloudEvent, new_event
 from servicekit import StreamConsumer, StreamPublisher
@@ -75,7 +76,7 @@ async def test_a_failing_event_stays_pending_then_goes_to_dead_letters(redis: Re
         await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 5)
-    dead = await redis.xrange("s:test:dead")
+    dead: Any = await redis.xrange("s:test:dead")
     assert len(dead) == 1
     assert b"failed 3 times" in dead[0][1][b"reason"]
     assert len(attempts) == 3
