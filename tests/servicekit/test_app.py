@@ -98,3 +98,14 @@ async def test_readiness_fails_by_name_when_redis_is_down() -> None:
 def test_app_needs_a_redis_url() -> None:
     with pytest.raises(ValueError, match="FIG_REDIS_URL"):
         create_service_app(name="t", settings=ServiceSettings(auth_required=False), route_handlers=[])
+
+
+async def test_oversized_body_is_refused_with_413_problem(redis_url: str) -> None:
+    settings = ServiceSettings(redis_url=redis_url, auth_required=False, max_body_bytes=1024)
+    app = create_service_app(name="t", settings=settings, route_handlers=[create_order])
+    async with AsyncTestClient(app) as client:
+        body = b'{"quantity": 1, "price": {"amount": "1", "currency": "EUR"}, "pad": "' + b"x" * 2048 + b'"}'
+        response = await client.post("/orders", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"].endswith("/payload-too-large")
