@@ -1,4 +1,5 @@
-"""The planning system API (port 8203): canonical committed bookings over the Anaplan connector."""
+"""The planning system API (port 8203): committed bookings, actuals, versions and import status over
+the Anaplan connector."""
 
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ def create_app(settings: PlanningSettings | None = None) -> Litestar:
     return create_service_app(
         name="planning",
         title="Planning system API",
-        description="Committed bookings into and out of the planning platform (Anaplan).",
+        description=(
+            "Committed bookings and actuals into and out of the planning platform (Anaplan), its forecast "
+            "versions and the status of import tasks."
+        ),
         settings=settings,
         route_handlers=[v1_router],
         lifespan=[_connector_lifespan(settings)],

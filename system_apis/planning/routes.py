@@ -1,4 +1,5 @@
-"""The planning system API, version 1: committed bookings in and out of the planning platform."""
+"""The planning system API, version 1: committed bookings and actuals in and out of the planning platform,
+its forecast versions and the status of import tasks."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from typing import Annotated
 from litestar import Router, get, post
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from contracts import CommittedBookingsLoad, PlanningImportResult, Problem
+from contracts import ActualsBatch, CommittedBookingsLoad, PlanningImportResult, Problem
 from contracts.headers import PROBLEM_JSON
-from servicekit import StrictBody, require_scopes
+from servicekit import NotFound, StrictBody, require_scopes
+from system_apis.planning.checks import check_actuals
 from system_apis.planning.connector import PlanningConnector
 from system_apis.planning.errors import PlanningError, planning_error_handler
-from system_apis.planning.schemas import CommittedBookingList
+from system_apis.planning.schemas import CommittedBookingList, ForecastVersionList
 
 __all__ = ["v1_router"]
 
@@ -36,6 +38,8 @@ _COMMON = {
     504: _problem("The planning platform's task did not complete in time"),
 }
 _WITH_BAD_REQUEST = {400: _problem("The request does not match the contract"), **_COMMON}
+_ACTUALS_READ = {**_WITH_BAD_REQUEST, 404: _problem("The planning platform holds no actuals for them")}
+_IMPORT_STATUS = {**_COMMON, 404: _problem("No import task with that id (on the imports this service runs)")}
 
 
 def _connector(state: State) -> PlanningConnector:
@@ -86,8 +90,94 @@ async def list_committed_bookings(
     return CommittedBookingList(items=items)
 
 
+@post(
+    "/actuals",
+    operation_id="load_actuals",
+    summary="Load one entity's actuals for one period into the planning platform's Actuals version",
+    dto=StrictBody[ActualsBatch],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("planning:write")],
+    responses=_WITH_BAD_REQUEST,
+)
+async def load_actuals(data: JSONBody[ActualsBatch], state: State) -> PlanningImportResult:
+    """Import the lines as actuals cells (entity x period x account x product) of the Actuals version.
+
+    One call is one import task (up to 100,000 lines). Loading the same entity, period, account and
+    product again overwrites the cell (idempotent); a cell missing from a later batch is not cleared
+    (send it with amount 0). Lines must be in the batch currency and unique per account and product
+    (400 otherwise). As for committed bookings, rows the platform refuses come back with 200,
+    `successful` false and `rejected` (`row` is the 1-based position in `lines`), e.g. when the
+    Actuals version has been published (locked) in the planning model.
+    """
+    check_actuals(data)
+    return await _connector(state).load_actuals(data)
+
+
+@get(
+    "/actuals",
+    operation_id="get_actuals",
+    summary="Read one entity's actuals for one period back from the planning platform",
+    guards=[require_scopes("planning:read")],
+    responses=_ACTUALS_READ,
+)
+async def get_actuals(
+    state: State,
+    legal_entity: Annotated[str, QueryParameter(pattern=ENTITY_PATTERN)],
+    period: Annotated[str, QueryParameter(pattern=PERIOD_PATTERN)],
+) -> ActualsBatch:
+    """The Actuals version's cells of the entity and period, read through an export task (what the
+    platform holds, not what was sent); lines without a product have `product_code` null. 404 when
+    the platform holds no actuals for them."""
+    batch = await _connector(state).read_actuals(legal_entity=legal_entity, period=period)
+    if batch is None:
+        detail = f"The planning platform holds no actuals for {legal_entity} in {period}"
+        raise NotFound(detail, slug="actuals-not-found")
+    return batch
+
+
+@get(
+    "/forecast-versions",
+    operation_id="list_forecast_versions",
+    summary="The planning model's versions and whether each is published",
+    guards=[require_scopes("planning:read")],
+    responses=_COMMON,
+)
+async def list_forecast_versions(state: State) -> ForecastVersionList:
+    """Every version of the planning model (Actuals, committed bookings, forecasts, budgets).
+
+    `published` versions are locked in the model: the platform refuses every write to them.
+    """
+    return ForecastVersionList(items=await _connector(state).forecast_versions())
+
+
+@get(
+    "/imports/{task_id:str}",
+    operation_id="get_import_status",
+    summary="The status of an earlier import task, with its rejected rows",
+    guards=[require_scopes("planning:read")],
+    responses=_IMPORT_STATUS,
+)
+async def get_import_status(task_id: FromPath[str], state: State) -> PlanningImportResult:
+    """The task of a committed-bookings or actuals import, in any state (`successful` means
+    something only once `state` is COMPLETE). `rejected` lists the rejected rows while the platform
+    keeps the task's failure dump (it drops it after the next error-free run of the same import);
+    after that `rows_rejected` still counts them. 404 for a task id this service does not know."""
+    result = await _connector(state).import_status(task_id)
+    if result is None:
+        raise NotFound(f"No planning import task {task_id}", slug="import-task-not-found")
+    return result
+
+
 v1_router = Router(
     path="/v1",
-    route_handlers=[load_committed_bookings, list_committed_bookings],
+    route_handlers=[
+        load_committed_bookings,
+        list_committed_bookings,
+        load_actuals,
+        get_actuals,
+        list_forecast_versions,
+        get_import_status,
+    ],
     exception_handlers={PlanningError: planning_error_handler},
 )

@@ -26,7 +26,16 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
     anaplan_bookings_import_id: str = "112000000000"
     anaplan_bookings_file_id: str = "113000000000"
     anaplan_bookings_export_id: str = "116000000000"
+    anaplan_actuals_import_id: str = "112000000001"
+    anaplan_actuals_file_id: str = "113000000001"
+    anaplan_actuals_export_id: str = "116000000001"
+    #: The version actuals loads write into, and the product item for lines without a product.
+    anaplan_actuals_version: str = "Actuals"
+    anaplan_no_product: str = "UNALLOCATED"
+    #: One load is one import: its CSV goes up in gzip chunks of this many (uncompressed) bytes,
+    #: at most `max_chunks` of them (Anaplan: 1 to 50 MB per chunk, 1000 chunks per file).
     chunk_bytes: int = 10 * 1024 * 1024
+    max_chunks: int = 1000
     #: Seconds between task polls: 5 per Anaplan's guidance; the local stack and tests set it lower.
     poll_interval: float = 5.0
     task_timeout: float = 900.0
@@ -36,8 +45,9 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
     retry_max: float = 30.0
     #: Per-call HTTP timeout towards Anaplan, in seconds.
     anaplan_timeout: float = 30.0
-    #: A full load (10,000 bookings) is about 2.5 MB of JSON.
-    max_body_bytes: int = 8 * 1024 * 1024
+    #: The largest contract loads: 10,000 bookings (about 2.5 MB of JSON) and 100,000 actuals
+    #: lines (about 10 MB).
+    max_body_bytes: int = 16 * 1024 * 1024
 
     def anaplan_config(self) -> AnaplanConfig:
         return AnaplanConfig(
@@ -50,7 +60,13 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
             bookings_import_id=self.anaplan_bookings_import_id,
             bookings_file_id=self.anaplan_bookings_file_id,
             bookings_export_id=self.anaplan_bookings_export_id,
+            actuals_import_id=self.anaplan_actuals_import_id,
+            actuals_file_id=self.anaplan_actuals_file_id,
+            actuals_export_id=self.anaplan_actuals_export_id,
+            actuals_version=self.anaplan_actuals_version,
+            no_product=self.anaplan_no_product,
             chunk_bytes=self.chunk_bytes,
+            max_chunks=self.max_chunks,
             poll_interval=self.poll_interval,
             task_timeout=self.task_timeout,
             refresh_margin=self.refresh_margin,

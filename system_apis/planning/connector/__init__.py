@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from system_apis.planning.connector.bulk import AnaplanBulk
 from system_apis.planning.connector.client import PlanningConnector
 from system_apis.planning.connector.config import AnaplanConfig
 from system_apis.planning.connector.session import AnaplanSession
 
-__all__ = ["AnaplanConfig", "AnaplanSession", "PlanningConnector"]
+__all__ = ["AnaplanBulk", "AnaplanConfig", "AnaplanSession", "PlanningConnector"]

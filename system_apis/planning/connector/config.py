@@ -21,8 +21,17 @@ class AnaplanConfig(msgspec.Struct, kw_only=True, frozen=True):
     bookings_import_id: str
     bookings_file_id: str
     bookings_export_id: str
+    actuals_import_id: str
+    actuals_file_id: str
+    actuals_export_id: str
+    #: The version actuals are loaded into (its edit window must be open in the model).
+    actuals_version: str = "Actuals"
+    #: The product list item that stands for "no product" (canonical `product_code: null`).
+    no_product: str = "UNALLOCATED"
     #: Uncompressed bytes per uploaded chunk (Anaplan: 1 to 50 MB, at most 1000 chunks per file).
     chunk_bytes: int = 10 * 1024 * 1024
+    #: Chunks per file before the connector refuses a load (Anaplan: at most 1000).
+    max_chunks: int = 1000
     #: Seconds between task status polls; Anaplan asks for no more than one poll every 5 s.
     poll_interval: float = 5.0
     #: Seconds a task may take before the connector gives up waiting (the task itself runs on).

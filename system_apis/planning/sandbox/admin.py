@@ -1,7 +1,10 @@
 """Test and demo controls under `/__admin/` (never under the vendor paths).
 
 - `POST /__admin/reset`: back to the seed (cells, files, tasks, dumps) and no armed faults.
-- `GET /__admin/cells?module=committed_bookings|actuals&entity=&period=`: the cube's rows as JSON.
+- `GET /__admin/cells?module=committed_bookings|actuals&entity=&period=&version=`: the cube's rows as JSON
+  (`version` filters actuals cells by version name).
+- `POST /__admin/versions/{version_id}` `{"published": true|false}`: lock a version (no edit window)
+  or reopen it over the whole timescale.
 - `GET|POST|DELETE /__admin/faults`: list, arm (a `FaultRule`) or clear fault injections.
 - `POST /__admin/tokens/expire`: expire every issued token (a client must refresh or log in again).
 """
@@ -12,10 +15,11 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Router, delete, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
 from system_apis.planning.sandbox.errors import AnaplanError
 from system_apis.planning.sandbox.faults import FaultBook, FaultRule
+from system_apis.planning.sandbox.routes_versions import version_json
 from system_apis.planning.sandbox.wire import store_of
 
 __all__ = ["admin_router"]
@@ -41,15 +45,16 @@ def cells(
     module: FromQuery[Literal["committed_bookings", "actuals"]] = "committed_bookings",
     entity: FromQuery[str | None] = None,
     period: FromQuery[str | None] = None,
+    version: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
-    """Cube rows, amounts as decimal strings, sorted by entity, period and code."""
+    """Cube rows, amounts as decimal strings, sorted by their coordinates."""
     store = store_of(request)
     store.advance()
     cube = store.state.cube
     found = (
         cube.booking_rows(entity=entity, period=period)
         if module == "committed_bookings"
-        else cube.actual_rows(entity=entity, period=period)
+        else cube.actual_rows(entity=entity, period=period, version=version)
     )
     return {"module": module, "cells": [msgspec.to_builtins(c) for c in found]}
 
@@ -75,6 +80,19 @@ def clear_faults(request: AnyRequest) -> None:
     _faults(request).clear()
 
 
+class Publication(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    published: bool
+
+
+@post("/versions/{version_id:str}", operation_id="admin_publish_version", status_code=200)
+async def publish_version(request: AnyRequest, version_id: FromPath[str]) -> dict[str, Any]:
+    try:
+        body = msgspec.json.decode(await request.body(), type=Publication, strict=True)
+    except msgspec.DecodeError as exc:
+        raise AnaplanError(400, f"Invalid body: {exc}") from None
+    return {"version": version_json(store_of(request).set_published(version_id, body.published))}
+
+
 @post("/tokens/expire", operation_id="admin_expire_tokens", status_code=200, sync_to_thread=False)
 def expire_tokens(request: AnyRequest) -> dict[str, int]:
     return {"expired": store_of(request).expire_token()}
@@ -82,6 +100,6 @@ def expire_tokens(request: AnyRequest) -> dict[str, int]:
 
 admin_router = Router(
     path="/__admin",
-    route_handlers=[reset, cells, list_faults, add_fault, clear_faults, expire_tokens],
+    route_handlers=[reset, cells, list_faults, add_fault, clear_faults, publish_version, expire_tokens],
     include_in_schema=False,
 )

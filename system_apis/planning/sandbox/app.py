@@ -15,6 +15,7 @@ from system_apis.planning.sandbox.faults import FaultBook, FaultMiddleware
 from system_apis.planning.sandbox.routes_auth import auth_handlers
 from system_apis.planning.sandbox.routes_files import file_handlers
 from system_apis.planning.sandbox.routes_tasks import task_handlers
+from system_apis.planning.sandbox.routes_versions import version_handlers
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
 from system_apis.planning.sandbox.store import Store
 from system_apis.planning.sandbox.wire import require_token
@@ -31,11 +32,15 @@ def _vendor_errors(config: AppConfig) -> AppConfig:
 def create_app(settings: AnaplanSandboxSettings | None = None) -> Litestar:
     """Build the sandbox; state is loaded from `settings.data_dir` when a saved state exists there."""
     settings = settings or load_settings(AnaplanSandboxSettings)
-    api = Router(path="/2/0", route_handlers=[*file_handlers, *task_handlers], guards=[require_token])
+    handlers = [*file_handlers, *task_handlers, *version_handlers]
+    api = Router(path="/2/0", route_handlers=handlers, guards=[require_token])
     return create_service_app(
         name="anaplan-sandbox",
         title="Anaplan sandbox",
-        description="Emulates Anaplan authentication and the Integration API v2 subset the planning connector uses.",
+        description=(
+            "Emulates Anaplan authentication, the Integration API v2 bulk subset and the version metadata "
+            "the planning connector uses."
+        ),
         settings=settings,
         route_handlers=[*auth_handlers, api, admin_router],
         use_redis=False,

@@ -28,17 +28,22 @@ class BookingCell(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ActualCell(msgspec.Struct, kw_only=True, frozen=True):
-    """Actuals module: (entity, period, account) -> amount in `currency`."""
+    """Actuals module: (version, entity, period, account, product) -> amount in `currency`.
+
+    `version` and `product` default for states saved before the module had those dimensions.
+    """
 
     entity: str
     period: str
     account: str
     currency: str
     amount: str
+    version: str = "Actuals"
+    product: str = "UNALLOCATED"
 
     @property
     def key(self) -> str:
-        return "|".join((self.entity, self.period, self.account))
+        return "|".join((self.version, self.entity, self.period, self.account, self.product))
 
 
 class Cube(msgspec.Struct, kw_only=True):
@@ -63,12 +68,16 @@ class Cube(msgspec.Struct, kw_only=True):
             key=lambda c: (c.entity, c.period, c.booking_code, c.product),
         )
 
-    def actual_rows(self, *, entity: str | None = None, period: str | None = None) -> list[ActualCell]:
+    def actual_rows(
+        self, *, entity: str | None = None, period: str | None = None, version: str | None = None
+    ) -> list[ActualCell]:
         return sorted(
             (
                 c
                 for c in self.actuals.values()
-                if (entity is None or c.entity == entity) and (period is None or c.period == period)
+                if (entity is None or c.entity == entity)
+                and (period is None or c.period == period)
+                and (version is None or c.version == version)
             ),
-            key=lambda c: (c.entity, c.period, c.account),
+            key=lambda c: (c.version, c.entity, c.period, c.account, c.product),
         )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ from system_apis.planning.sandbox.csvio import read_source, write_csv
 from system_apis.planning.sandbox.cube import ActualCell, BookingCell, Cube
 from system_apis.planning.sandbox.seed import (
     ACCOUNTS,
+    ACTUAL_PRODUCTS,
     ACTUALS_COLUMNS,
     BOOKINGS_COLUMNS,
     CURRENCIES,
@@ -29,6 +31,7 @@ from system_apis.planning.sandbox.seed import (
     ExportDefinition,
     ImportDefinition,
     Module,
+    VersionDefinition,
 )
 
 __all__ = ["COLUMNS", "ImportOutcome", "export_result", "import_result", "run_export", "run_import"]
@@ -79,23 +82,58 @@ def _booking(values: Sequence[str]) -> BookingCell | str:
     )
 
 
-def _actual(values: Sequence[str]) -> ActualCell | str:
-    entity, period, account, currency, amount = (v.strip() for v in values)
+def _locked(version: VersionDefinition, period: str) -> str | None:
+    """Why `version` refuses a write in `period`, or None when the period is in its edit window."""
+    if version.edit_from is None or version.edit_to is None:
+        return f"Version '{version.name}' is published and locked: none of its cells can be changed"
+    if not version.edit_from <= period <= version.edit_to:
+        return (
+            f"Period '{period}' is outside the edit window of version '{version.name}' "
+            f"({version.edit_from} to {version.edit_to})"
+        )
+    return None
+
+
+def _actual(versions: Mapping[str, VersionDefinition], values: Sequence[str]) -> ActualCell | str:
+    version_name, entity, period, account, product, currency, amount = (v.strip() for v in values)
+    version = versions.get(version_name)
+    if version is None:
+        return f"Version '{version_name}' is not an item of Versions"
     if account not in ACCOUNTS:
         return f"Account '{account}' is not an item of list A1 Accounts"
+    if product not in ACTUAL_PRODUCTS:
+        return f"Product '{product}' is not an item of list P1 Products"
     problem = _check_common(entity, period, currency, amount)
     if problem:
         return problem
+    if currency != ENTITIES[entity]:
+        return f"Currency '{currency}' is not the reporting currency {ENTITIES[entity]} of entity {entity}"
+    # Checked last, as Anaplan does: the row is valid, the version just does not take writes there.
+    locked = _locked(version, period)
+    if locked:
+        return locked
     return ActualCell(
-        entity=entity, period=period, account=account, currency=currency, amount=format(Decimal(amount), "f")
+        version=version_name,
+        entity=entity,
+        period=period,
+        account=account,
+        product=product,
+        currency=currency,
+        amount=format(Decimal(amount), "f"),
     )
 
 
 COLUMNS: dict[Module, tuple[str, ...]] = {"committed_bookings": BOOKINGS_COLUMNS, "actuals": ACTUALS_COLUMNS}
 
 
-def run_import(cube: Cube, definition: ImportDefinition, content: bytes) -> ImportOutcome:
-    """Execute `definition` on the uploaded `content`, writing accepted rows into `cube`."""
+def run_import(
+    cube: Cube, definition: ImportDefinition, content: bytes, versions: Sequence[VersionDefinition]
+) -> ImportOutcome:
+    """Execute `definition` on the uploaded `content`, writing accepted rows into `cube`.
+
+    Actuals rows name their version; rows for a published version (or a period outside the
+    version's edit window) are rejected with the reason, like any other invalid row.
+    """
     expected = COLUMNS[definition.module]
     try:
         header, rows = read_source(content)
@@ -109,7 +147,7 @@ def run_import(cube: Cube, definition: ImportDefinition, content: bytes) -> Impo
             file_error=f"Column headers {header} do not match the import definition {list(expected)}",
         )
     parse: Callable[[Sequence[str]], BookingCell | ActualCell | str] = (
-        _booking if definition.module == "committed_bookings" else _actual
+        _booking if definition.module == "committed_bookings" else partial(_actual, {v.name: v for v in versions})
     )
     loaded = 0
     rejected: list[tuple[int, str, list[str]]] = []
@@ -135,7 +173,7 @@ def run_export(cube: Cube, definition: ExportDefinition) -> tuple[bytes, int]:
         bookings = cube.booking_rows()
         rows = [(c.booking_code, c.entity, c.product, c.period, c.currency, c.amount) for c in bookings]
         return write_csv(BOOKINGS_COLUMNS, rows), len(rows)
-    actuals = [(c.entity, c.period, c.account, c.currency, c.amount) for c in cube.actual_rows()]
+    actuals = [(c.version, c.entity, c.period, c.account, c.product, c.currency, c.amount) for c in cube.actual_rows()]
     return write_csv(ACTUALS_COLUMNS, actuals), len(actuals)
 
 

@@ -143,8 +143,8 @@ def list_import_dump_chunks(
     task_id: FromPath[str],
 ) -> dict[str, Any]:
     check_model(workspace_id, model_id)
-    store_of(request).dump(model_id, import_id, task_id)
-    return envelope(request, "chunk", chunks=[{"id": "0", "name": "Chunk 0"}])
+    chunks = store_of(request).dump_chunks(model_id, import_id, task_id)
+    return envelope(request, "chunk", chunks=[{"id": str(n), "name": f"Chunk {n}"} for n in range(len(chunks))])
 
 
 @get(
@@ -160,10 +160,10 @@ def get_import_dump_chunk(
     number: FromPath[int],
 ) -> Response[bytes]:
     check_model(workspace_id, model_id)
-    dump = store_of(request).dump(model_id, import_id, task_id)
-    if number != 0:
+    chunks = store_of(request).dump_chunks(model_id, import_id, task_id)
+    if not 0 <= number < len(chunks):
         raise AnaplanError(404, f"Chunk {number} of the dump of task {task_id} not found")
-    return Response(content=dump, media_type="application/octet-stream")
+    return Response(content=chunks[number], media_type="application/octet-stream")
 
 
 @post(EXPORT + "/tasks", operation_id="start_export_task", status_code=200)

@@ -19,6 +19,7 @@ __all__ = [
     "ACTUALS_EXPORT_ID",
     "ACTUALS_FILE_ID",
     "ACTUALS_IMPORT_ID",
+    "ACTUAL_PRODUCTS",
     "BOOKINGS_COLUMNS",
     "BOOKINGS_EXPORT_ID",
     "BOOKINGS_FILE_ID",
@@ -32,13 +33,17 @@ __all__ = [
     "LAST_PERIOD",
     "MODELS",
     "MODEL_ID",
+    "NO_PRODUCT",
+    "PERIODS",
     "PRODUCTS",
+    "VERSIONS",
     "WORKSPACES",
     "WORKSPACE_ID",
     "ExportDefinition",
     "FileDefinition",
     "ImportDefinition",
     "Module",
+    "VersionDefinition",
     "seed_cube",
 ]
 
@@ -56,14 +61,31 @@ ACTUALS_EXPORT_ID: Final = "116000000001"
 #: List items of the model's dimensions (the shared cross-service facts).
 ENTITIES: Final = {"US01": "USD", "DE01": "EUR", "GB01": "GBP"}
 PRODUCTS: Final = frozenset({"FIG-PLAT", "FIG-SUPP", "FIG-SERV"})
+#: The P1 Products item that holds actuals not booked to a product (canonical `product_code: null`).
+NO_PRODUCT: Final = "UNALLOCATED"
+ACTUAL_PRODUCTS: Final = PRODUCTS | {NO_PRODUCT}
 CURRENCIES: Final = frozenset({"USD", "EUR", "GBP"})
-ACCOUNTS: Final = frozenset({"4000", "4100", "4200", "5000", "6000"})
+#: A1 Accounts: the P&L accounts the model plans on (revenue 4xxx, cost of revenue 5xxx, opex 6xxx, other 7xxx).
+ACCOUNTS: Final = frozenset({"4000", "4100", "4200", "4900", "5000", "5100", "6000", "6100", "6200", "7000"})
 #: The model's timescale: monthly periods of FY2025 to FY2027.
 FIRST_PERIOD: Final = "2025-01"
 LAST_PERIOD: Final = "2027-12"
+PERIODS: Final = tuple(f"{year}-{month:02d}" for year in (2025, 2026, 2027) for month in range(1, 13))
 
 BOOKINGS_COLUMNS: Final = ("Booking Code", "Entity", "Product", "Period", "Currency", "Amount")
-ACTUALS_COLUMNS: Final = ("Entity", "Period", "Account", "Currency", "Amount")
+ACTUALS_COLUMNS: Final = ("Version", "Entity", "Period", "Account", "Product", "Currency", "Amount")
+
+
+class VersionDefinition(msgspec.Struct, kw_only=True, frozen=True):
+    """A Versions list item. Cells of the version can be written only in periods of its edit window;
+    a version without one (`edit_from` None) is published: locked against every write."""
+
+    id: str
+    name: str
+    is_actual: bool = False
+    is_current: bool = False
+    edit_from: str | None = None
+    edit_to: str | None = None
 
 
 class FileDefinition(msgspec.Struct, kw_only=True, frozen=True):
@@ -124,15 +146,74 @@ IMPORTS: Final = (
         id=ACTUALS_IMPORT_ID, name="REV02 Actuals from Actuals.csv", file_id=ACTUALS_FILE_ID, module="actuals"
     ),
 )
+#: Version ids follow the 107… shape of Anaplan's version metadata.
+VERSIONS: Final = (
+    VersionDefinition(id="107000000001", name="Actuals", is_actual=True, edit_from=FIRST_PERIOD, edit_to=LAST_PERIOD),
+    VersionDefinition(id="107000000002", name="Committed Bookings", edit_from=FIRST_PERIOD, edit_to=LAST_PERIOD),
+    VersionDefinition(id="107000000003", name="Forecast FY26 Q4"),
+    VersionDefinition(
+        id="107000000004", name="Forecast FY27", is_current=True, edit_from="2027-01", edit_to=LAST_PERIOD
+    ),
+    VersionDefinition(id="107000000005", name="Budget FY27"),
+)
 EXPORTS: Final = (
     ExportDefinition(id=BOOKINGS_EXPORT_ID, name="Committed Bookings Export.csv", module="committed_bookings"),
     ExportDefinition(id=ACTUALS_EXPORT_ID, name="Actuals Export.csv", module="actuals"),
 )
 
 
-def seed_cube() -> Cube:
-    """A few committed cells and actuals that exist before anything is imported."""
+def _bench_bookings(cube: Cube, scale: int) -> None:
+    entities = sorted(ENTITIES)
+    products = sorted(PRODUCTS)
+    for n in range(scale):
+        entity = entities[n % len(entities)]
+        cube.put_booking(
+            BookingCell(
+                booking_code=f"SO-BENCH-{n:06d}",
+                entity=entity,
+                product=products[(n // len(entities)) % len(products)],
+                period=PERIODS[n % 24],  # FY2025 and FY2026
+                currency=ENTITIES[entity],
+                amount=f"{1000 + (n * 7919) % 250000}.{n % 100:02d}",
+            )
+        )
+
+
+def _bench_actuals(cube: Cube, scale: int) -> None:
+    # Actuals cells are unique per (version, entity, period, account, product): at most
+    # 3 x 24 x 10 x 4 = 2,880 distinct cells in the Actuals version for FY2025-FY2026.
+    n = 0
+    for period in PERIODS[:24]:
+        for entity in sorted(ENTITIES):
+            for account in sorted(ACCOUNTS):
+                for product in sorted(ACTUAL_PRODUCTS):
+                    if n >= scale:
+                        return
+                    amount = f"{500 + (n * 6007) % 90000}.{n % 100:02d}"
+                    cube.put_actual(
+                        ActualCell(
+                            version="Actuals",
+                            entity=entity,
+                            period=period,
+                            account=account,
+                            product=product,
+                            currency=ENTITIES[entity],
+                            amount=amount,
+                        )
+                    )
+                    n += 1
+
+
+def seed_cube(scale: int = 0) -> Cube:
+    """A few committed cells, actuals and a published budget that exist before anything is imported.
+
+    `scale` > 0 adds that many committed-bookings cells (codes `SO-BENCH-nnnnnn`) and up to that
+    many Actuals-version cells (at most 2,880, all of FY2025-FY2026), deterministically, for benchmarks.
+    """
     cube = Cube()
+    # Benchmark cells first, so the demo cells below keep their values where coordinates meet.
+    _bench_bookings(cube, scale)
+    _bench_actuals(cube, scale)
     for code, entity, product, period, amount in (
         ("SO-SEED-1001", "US01", "FIG-PLAT", "2026-10", "48000.00"),
         ("SO-SEED-1001", "US01", "FIG-SUPP", "2026-10", "9600.00"),
@@ -149,12 +230,23 @@ def seed_cube() -> Cube:
                 amount=amount,
             )
         )
-    for entity, period, account, amount in (
-        ("US01", "2026-09", "4000", "310500.00"),
-        ("DE01", "2026-09", "4000", "128250.00"),
-        ("GB01", "2026-09", "4100", "40200.00"),
+    for version, entity, period, account, product, amount in (
+        ("Actuals", "US01", "2026-09", "4000", "FIG-PLAT", "310500.00"),
+        ("Actuals", "DE01", "2026-09", "4000", "FIG-PLAT", "128250.00"),
+        ("Actuals", "DE01", "2026-09", "6000", NO_PRODUCT, "-42000.00"),
+        ("Actuals", "GB01", "2026-09", "4100", "FIG-SUPP", "40200.00"),
+        ("Budget FY27", "DE01", "2027-01", "4000", "FIG-PLAT", "140000.00"),
+        ("Forecast FY26 Q4", "DE01", "2026-10", "4000", "FIG-PLAT", "131000.00"),
     ):
         cube.put_actual(
-            ActualCell(entity=entity, period=period, account=account, currency=ENTITIES[entity], amount=amount)
+            ActualCell(
+                version=version,
+                entity=entity,
+                period=period,
+                account=account,
+                product=product,
+                currency=ENTITIES[entity],
+                amount=amount,
+            )
         )
     return cube

@@ -22,5 +22,8 @@ class AnaplanSandboxSettings(ServiceSettings, kw_only=True, frozen=True):
     anaplan_password: str = "fig-dev-password"
     #: Export files are cut into chunks of this many bytes (Anaplan uses up to 10 MB).
     export_chunk_bytes: int = 10 * 1024 * 1024
+    #: Extra deterministic cells for benchmarks: this many committed bookings and up to this many
+    #: Actuals cells (at most 2,880); 0 seeds only the small demo set.
+    seed_scale: int = 0
     #: Uploaded chunks may be up to 50 MB in Anaplan; the sandbox accepts a little more than that.
     max_body_bytes: int = 64 * 1024 * 1024

@@ -22,7 +22,18 @@ from system_apis.planning.sandbox.csvio import write_dump
 from system_apis.planning.sandbox.cube import Cube
 from system_apis.planning.sandbox.errors import AnaplanError
 from system_apis.planning.sandbox.execute import export_result, import_result, run_export, run_import
-from system_apis.planning.sandbox.seed import EXPORTS, FILES, IMPORTS, MODEL_ID, ImportDefinition, seed_cube
+from system_apis.planning.sandbox.seed import (
+    EXPORTS,
+    FILES,
+    FIRST_PERIOD,
+    IMPORTS,
+    LAST_PERIOD,
+    MODEL_ID,
+    VERSIONS,
+    ImportDefinition,
+    VersionDefinition,
+    seed_cube,
+)
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
 
 __all__ = ["STATE_FILE", "Store", "StoredFile", "Task", "TaskKind", "Token"]
@@ -67,6 +78,7 @@ class State(msgspec.Struct, kw_only=True):
     dumps: dict[str, bytes] = msgspec.field(default_factory=dict)
     dump_of: dict[str, str] = msgspec.field(default_factory=dict)
     cube: Cube = msgspec.field(default_factory=seed_cube)
+    versions: list[VersionDefinition] = msgspec.field(default_factory=lambda: list(VERSIONS))
 
 
 def _now_ms() -> int:
@@ -88,8 +100,11 @@ class Store:
     # -- persistence ------------------------------------------------------------------------
     def _load(self) -> State:
         if self.path is not None and self.path.exists():
-            return msgspec.json.decode(self.path.read_bytes(), type=State)
-        return State()
+            state = msgspec.json.decode(self.path.read_bytes(), type=State)
+            # Re-key: states saved before the actuals module had version and product dimensions.
+            state.cube.actuals = {c.key: c for c in state.cube.actuals.values()}
+            return state
+        return State(cube=seed_cube(self.settings.seed_scale))
 
     def save(self) -> None:
         if self.path is None:
@@ -108,8 +123,20 @@ class Store:
 
     def reset(self) -> None:
         """Back to the seed; issued tokens stay valid so connected clients need not log in again."""
-        self.state = State(tokens=self.state.tokens)
+        self.state = State(tokens=self.state.tokens, cube=seed_cube(self.settings.seed_scale))
         self.save()
+
+    # -- versions ---------------------------------------------------------------------------
+    def set_published(self, version_id: str, published: bool) -> VersionDefinition:
+        """Publish (lock: no edit window) or reopen (editable over the whole timescale) a version."""
+        for n, version in enumerate(self.state.versions):
+            if version.id == version_id:
+                window = (None, None) if published else (FIRST_PERIOD, LAST_PERIOD)
+                changed = msgspec.structs.replace(version, edit_from=window[0], edit_to=window[1])
+                self.state.versions[n] = changed
+                self.save()
+                return changed
+        raise AnaplanError(404, f"Version {version_id} not found")
 
     # -- tokens -----------------------------------------------------------------------------
     def issue_token(self, user: str) -> Token:
@@ -260,6 +287,12 @@ class Store:
             raise AnaplanError(404, f"No failure dump for task {task_id}: it was never written or has been removed")
         return dump
 
+    def dump_chunks(self, model_id: str, object_id: str, task_id: str) -> list[bytes]:
+        """The dump cut into chunks of `export_chunk_bytes` (Anaplan serves dumps in chunks of up to 10 MB)."""
+        dump = self.dump(model_id, object_id, task_id)
+        size = max(1, self.settings.export_chunk_bytes)
+        return [dump[i : i + size] for i in range(0, len(dump), size)] or [b""]
+
     def _execute(self, task: Task) -> None:
         if task.kind == "export":
             export = next(d for d in EXPORTS if d.id == task.object_id)
@@ -268,7 +301,7 @@ class Store:
             task.result = export_result(export.id, rows)
             return
         definition = next(d for d in IMPORTS if d.id == task.object_id)
-        outcome = run_import(self.state.cube, definition, task.source)
+        outcome = run_import(self.state.cube, definition, task.source, self.state.versions)
         task.source = b""  # executed: the snapshot is not needed any more
         owner = _key(task.model_id, task.object_id)
         previous = self.state.dump_of.pop(owner, None)

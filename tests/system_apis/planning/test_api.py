@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -11,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from system_apis.planning import PlanningSettings, create_app
 from system_apis.planning.sandbox import seed
-from tests.system_apis.planning.helpers import arm, cells
+from tests.system_apis.planning.helpers import arm, auth, cells, settings_for
 from tests.tokens import TestIssuer
 
 BOOKINGS = [
@@ -30,44 +29,6 @@ BOOKINGS = [
         "amount": {"amount": "2400.00", "currency": "EUR"},
     },
 ]
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TestIssuer:
-    return TestIssuer()
-
-
-@pytest.fixture(scope="module")
-def idp_url(issuer: TestIssuer) -> Iterator[str]:
-    with issuer.serve() as url:
-        yield url
-
-
-def settings_for(sandbox_url: str, redis_url: str, idp_url: str, issuer: TestIssuer, **extra: Any) -> PlanningSettings:
-    return PlanningSettings(
-        redis_url=redis_url,
-        idp_url=idp_url,
-        token_issuer=issuer.issuer,
-        sandbox_url=sandbox_url,
-        poll_interval=0.02,
-        retry_base=0.01,
-        retry_max=0.05,
-        max_retries=2,
-        **extra,
-    )
-
-
-@pytest.fixture
-async def client(
-    sandbox_url: str, redis_url: str, idp_url: str, issuer: TestIssuer
-) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(settings_for(sandbox_url, redis_url, idp_url, issuer))
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-def auth(issuer: TestIssuer, *scopes: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.mint(scopes, subject='process-api')}"}
 
 
 async def test_load_answers_the_import_result_and_the_cells_land(

@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 
 from contracts import CommittedBooking, Money
-from servicekit import create_http_client
-from system_apis.planning.connector import AnaplanConfig, PlanningConnector
+from system_apis.planning.connector import PlanningConnector
 from system_apis.planning.errors import ImportFailed, PlanningBusy, PlanningError, TaskTimeout
 from system_apis.planning.sandbox.seed import (
     ACTUALS_FILE_ID,
     ACTUALS_IMPORT_ID,
     BOOKINGS_EXPORT_ID,
-    BOOKINGS_FILE_ID,
     BOOKINGS_IMPORT_ID,
     MODEL_ID,
     WORKSPACE_ID,
 )
-from tests.system_apis.planning.helpers import PASSWORD, USER, arm, armed, cells, serve_sandbox
-
-
-def config(base: str, **overrides: Any) -> AnaplanConfig:
-    values: dict[str, Any] = {
-        "api_url": base,
-        "auth_url": base,
-        "user": USER,
-        "password": PASSWORD,
-        "workspace_id": WORKSPACE_ID,
-        "model_id": MODEL_ID,
-        "bookings_import_id": BOOKINGS_IMPORT_ID,
-        "bookings_file_id": BOOKINGS_FILE_ID,
-        "bookings_export_id": BOOKINGS_EXPORT_ID,
-        "poll_interval": 0.02,
-        "retry_base": 0.01,
-        "retry_max": 0.05,
-        "max_retries": 3,
-        **overrides,
-    }
-    return AnaplanConfig(**values)
+from tests.system_apis.planning.helpers import arm, armed, cells, config, serve_sandbox
 
 
 def booking(code: str, entity: str, product: str, period: str, amount: str, currency: str) -> CommittedBooking:
@@ -61,17 +37,6 @@ DEMO = [
     booking("SF-0068d00000DEMO1AAA-2", "DE01", "FIG-SUPP", "2026-11", "2400.00", "EUR"),
     booking("SF-0068d00000DEMO2AAA-1", "GB01", "FIG-SUPP", "2026-11", "3000.005", "GBP"),
 ]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with create_http_client("http://unused.invalid") as client:
-        yield client
-
-
-@pytest.fixture
-def connector(sandbox_url: str, http: httpx.AsyncClient) -> PlanningConnector:
-    return PlanningConnector(config(sandbox_url, chunk_bytes=64), http)
 
 
 async def test_load_uploads_imports_and_reads_back_exact_amounts(
