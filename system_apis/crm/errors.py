@@ -5,22 +5,33 @@ CrmError                          root of everything the CRM system API and its 
 │   ├── SalesforceAuthError       the token endpoint refused us, or a fresh session was refused again
 │   ├── SalesforceNotFound        404 NOT_FOUND
 │   ├── SalesforceQueryError      400 MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE ...
+│   ├── SalesforceValidationError 400 a write's values refused (restricted picklist, email, required field)
 │   ├── SalesforceLimitExceeded   403 REQUEST_LIMIT_EXCEEDED: the daily allocation is gone; never retried
 │   └── SalesforceUnavailable     503 (still, after the transport's retries)
 ├── SalesforceUnreachable         no HTTP answer at all: connect failure, timeout, breaker open
 ├── SalesforceProtocolError       an answer Salesforce would not send (malformed JSON, missing fields)
-└── CrmMappingError               a record the canonical model cannot express (unknown picklist value)
+├── CrmMappingError               a record the canonical model cannot express (unknown picklist value)
+└── CrmValidationError            a canonical write the CRM cannot take (422, one entry per field)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from servicekit.errors import NotFound, ProblemError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from contracts import ProblemFieldError
+from servicekit.errors import (
+    NotFound,
+    ProblemError,
+    Unprocessable,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 __all__ = [
     "CrmError",
     "CrmMappingError",
+    "CrmValidationError",
     "SalesforceAuthError",
     "SalesforceError",
     "SalesforceLimitExceeded",
@@ -29,6 +40,7 @@ __all__ = [
     "SalesforceQueryError",
     "SalesforceUnavailable",
     "SalesforceUnreachable",
+    "SalesforceValidationError",
     "to_problem",
 ]
 
@@ -64,6 +76,10 @@ class SalesforceQueryError(SalesforceError):
     """Salesforce refused a SOQL query we built: a defect on our side, not the caller's."""
 
 
+class SalesforceValidationError(SalesforceError):
+    """Salesforce refused the values of a write; `fields` names the Salesforce fields at fault."""
+
+
 class SalesforceLimitExceeded(SalesforceError):
     """The org's daily API allocation is exhausted. Stop and alert: retrying only burns more calls."""
 
@@ -88,8 +104,25 @@ class CrmMappingError(CrmError):
     """A Salesforce record cannot be expressed in the canonical model."""
 
 
+class CrmValidationError(CrmError):
+    """A canonical write refused on its values; `errors` are (JSON path, message) per field."""
+
+    def __init__(self, message: str, errors: Sequence[tuple[str, str]], *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+        self.code = code
+
+
 def to_problem(exc: CrmError) -> ProblemError:
     """The problem+json a CRM error becomes at the API boundary."""
+    if isinstance(exc, CrmValidationError):
+        return Unprocessable(
+            exc.message,
+            slug="crm-validation",
+            title="CRM refused the values",
+            code=exc.code,
+            errors=[ProblemFieldError(location=loc, message=msg) for loc, msg in exc.errors],
+        )
     if isinstance(exc, SalesforceNotFound):
         return NotFound(exc.vendor_message, code=exc.error_code)
     if isinstance(exc, SalesforceLimitExceeded):

@@ -31,5 +31,10 @@ class CrmSettings(ServiceSettings, kw_only=True, frozen=True):
     #: ISO datetime the feed starts from when no watermark is stored; default: the service start time.
     feed_since: str | None = None
     feed_stream: str = CRM_EVENTS
-    #: Opportunities read per feed poll.
+    #: Records read per feed poll (per feed).
     feed_batch: int = 200
+    #: Also publish `crm.account.changed.v1` for every account change.
+    feed_accounts: bool = True
+    #: Seconds between account-feed polls: customer-master sync is not latency critical, and every idle
+    #: poll spends one call of the org's daily API allocation.
+    feed_account_interval: float = 10.0

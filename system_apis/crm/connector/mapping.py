@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from contracts import Account, ApprovalStatus, Money, Opportunity, OpportunityLine
+from contracts import Account, ApprovalStatus, CustomerMasterChanges, Money, Opportunity, OpportunityLine
 from system_apis.crm.errors import CrmMappingError
 
 __all__ = [
     "ACCOUNT_FIELDS",
     "APPROVAL_STATUS",
+    "CUSTOMER_MASTER_FIELDS",
     "LINE_FIELDS",
     "OPPORTUNITY_FIELDS",
+    "REGIONS",
     "REGION_ENTITY",
+    "account_fields",
     "parse_sf_datetime",
     "sf_datetime",
     "to_account",
@@ -36,8 +39,24 @@ OPPORTUNITY_FIELDS: Final = (
 LINE_FIELDS: Final = ("Id", "OpportunityId", "Product2.ProductCode", "Quantity", "UnitPrice", "TotalPrice")
 ACCOUNT_FIELDS: Final = (
     "Id", "Name", "BillingCountry", "CurrencyIsoCode", "Region__c", "Industry", "Tax_Jurisdiction__c",
-    "NetSuite_Id__c", "SystemModstamp",
+    "ERP_Customer_Id__c", "ERP_Currency__c", "SystemModstamp",
 )  # fmt: skip
+#: Canonical customer-master field -> Salesforce Account field. CRM-owned fields are the Account's own;
+#: ERP-owned ones land in custom mirror fields that users cannot edit (contracts.ownership decides who
+#: may write which). `credit_limit` is Money: its amount goes to the currency field `Credit_Limit__c`.
+CUSTOMER_MASTER_FIELDS: Final = {
+    "name": "Name",
+    "billing_country": "BillingCountry",
+    "region": "Region__c",
+    "industry": "Industry",
+    "email": "Billing_Email__c",
+    "subsidiary_id": "ERP_Subsidiary_Id__c",
+    "currency": "ERP_Currency__c",
+    "terms": "Payment_Terms__c",
+    "credit_limit": "Credit_Limit__c",
+    "tax_jurisdiction": "Tax_Jurisdiction__c",
+    "erp_customer_id": "ERP_Customer_Id__c",
+}
 
 APPROVAL_STATUS: Final[dict[str | None, ApprovalStatus]] = {
     "Approved": "approved",
@@ -48,6 +67,9 @@ APPROVAL_STATUS: Final[dict[str | None, ApprovalStatus]] = {
 }
 #: Salesforce Region__c -> legal entity (COMMON brief). APAC is deliberately unmapped.
 REGION_ENTITY: Final = {"NA": "US01", "DACH": "DE01", "UKI": "GB01"}
+#: The values of the `Region__c` picklist.
+Region = Literal["NA", "DACH", "UKI", "APAC"]
+REGIONS: Final[tuple[Region, ...]] = ("NA", "DACH", "UKI", "APAC")
 
 _CENT = Decimal("0.01")
 
@@ -135,7 +157,18 @@ def to_opportunity(record: Record, lines: list[Record], *, default_currency: str
     )
 
 
+def account_fields(changes: CustomerMasterChanges) -> Record:
+    """The Salesforce Account fields a customer-master change writes (only the fields it sets)."""
+    fields: Record = {}
+    for name in changes.fields_set():
+        value = getattr(changes, name)
+        fields[CUSTOMER_MASTER_FIELDS[name]] = value.amount if isinstance(value, Money) else value
+    return fields
+
+
 def to_account(record: Record) -> Account:
+    """The canonical account. `currency` is the ERP's customer currency once the sync mirrored it
+    (`ERP_Currency__c`, ERP-owned), else the Account's record currency."""
     try:
         modified = parse_sf_datetime(_text(record, "SystemModstamp"))
     except ValueError as exc:
@@ -145,9 +178,9 @@ def to_account(record: Record) -> Account:
         name=_text(record, "Name"),
         last_modified=modified,
         billing_country=record.get("BillingCountry"),
-        currency=record.get("CurrencyIsoCode"),
+        currency=record.get("ERP_Currency__c") or record.get("CurrencyIsoCode"),
         region=record.get("Region__c"),
         industry=record.get("Industry"),
         tax_jurisdiction=record.get("Tax_Jurisdiction__c"),
-        erp_customer_id=record.get("NetSuite_Id__c"),
+        erp_customer_id=record.get("ERP_Customer_Id__c"),
     )

@@ -1,7 +1,8 @@
-"""Canonical reads over the Salesforce client: one opportunity, changed opportunities, one account.
+"""Canonical reads over the Salesforce client: one opportunity, changed opportunities and accounts,
+filtered opportunities in Id order, one account.
 
-Changed opportunities are read in keyset order (SystemModstamp, Id). The SOQL subset has no OR, so
-"after (m, i)" is two queries: the rest of modstamp m after id i, then modstamps after m.
+Changed records are read in keyset order (SystemModstamp, Id): "after (m, i)" is
+`(SystemModstamp = m AND Id > i) OR SystemModstamp > m`, one query.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from system_apis.crm.connector.mapping import (
 )
 from system_apis.crm.errors import SalesforceNotFound
 
-__all__ = ["ChangedOpportunity", "CrmReader", "Keyset"]
+__all__ = ["ChangedAccount", "ChangedOpportunity", "CrmReader", "Keyset", "is_salesforce_id"]
 
 Record = dict[str, Any]
 _ID: Final = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
@@ -34,6 +35,7 @@ _ID: Final = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _IN_CHUNK: Final = 200
 # SOQL, not SQL: every value spliced into a statement goes through soql_quote or sf_datetime.
 _SELECT_OPPORTUNITIES: Final = "SELECT " + ", ".join(OPPORTUNITY_FIELDS) + " FROM Opportunity"  # noqa: S608
+_SELECT_ACCOUNTS: Final = "SELECT " + ", ".join(ACCOUNT_FIELDS) + " FROM Account"  # noqa: S608
 _SELECT_LINES: Final = "SELECT " + ", ".join(LINE_FIELDS) + " FROM OpportunityLineItem"  # noqa: S608
 
 
@@ -46,6 +48,11 @@ class Keyset(msgspec.Struct, frozen=True):
 
 class ChangedOpportunity(msgspec.Struct, frozen=True):
     opportunity: Opportunity
+    position: Keyset
+
+
+class ChangedAccount(msgspec.Struct, frozen=True):
+    account: Account
     position: Keyset
 
 
@@ -75,7 +82,7 @@ class CrmReader:
 
     async def opportunity(self, opportunity_id: str) -> Opportunity:
         """One opportunity with its lines; SalesforceNotFound when it does not exist."""
-        if not _ID.match(opportunity_id):
+        if not is_salesforce_id(opportunity_id):
             raise _not_found("Opportunity", opportunity_id)
         soql = f"{_SELECT_OPPORTUNITIES} WHERE Id = {soql_quote(opportunity_id)}"
         rows = await self.client.query(soql)
@@ -85,28 +92,49 @@ class CrmReader:
 
     async def account(self, account_id: str) -> Account:
         """One account (GET by id: Salesforce itself answers NOT_FOUND for an unknown id)."""
+        if not is_salesforce_id(account_id):
+            raise _not_found("Account", account_id)
         return to_account(await self.client.get_record("Account", account_id, ACCOUNT_FIELDS))
+
+    async def _changed_rows(self, select: str, after: Keyset, limit: int, where: str) -> list[Record]:
+        # One query per page, also when idle: each poll of a feed spends one call of the daily allocation.
+        stamp = sf_datetime(after.modstamp)
+        if after.record_id:
+            position = (
+                f"((SystemModstamp = {stamp} AND Id > {soql_quote(after.record_id)}) OR SystemModstamp > {stamp})"
+            )
+        else:
+            position = f"SystemModstamp > {stamp}"
+        extra = f" AND {where}" if where else ""
+        return await self.client.query(f"{select} WHERE {position}{extra} ORDER BY SystemModstamp, Id LIMIT {limit}")
 
     async def changed_opportunities(self, after: Keyset, limit: int, *, where: str = "") -> list[ChangedOpportunity]:
         """Up to `limit` opportunities after `after` in (SystemModstamp, Id) order.
 
         `where` adds SOQL conditions joined with AND (e.g. `IsWon = true`).
         """
-        extra = f" AND {where}" if where else ""
-        select = _SELECT_OPPORTUNITIES
-        stamp = sf_datetime(after.modstamp)
-        rows: list[Record] = []
-        if after.record_id:
-            rows = await self.client.query(
-                f"{select} WHERE SystemModstamp = {stamp} AND Id > {soql_quote(after.record_id)}{extra} "
-                f"ORDER BY Id LIMIT {limit}"
-            )
-        if len(rows) < limit:
-            rows += await self.client.query(
-                f"{select} WHERE SystemModstamp > {stamp}{extra} ORDER BY SystemModstamp, Id LIMIT {limit - len(rows)}"
-            )
+        rows = await self._changed_rows(_SELECT_OPPORTUNITIES, after, limit, where)
         opportunities = await self._canonical(rows)
-        return [
-            ChangedOpportunity(opp, Keyset(parse_sf_datetime(str(row["SystemModstamp"])), str(row["Id"])))
-            for opp, row in zip(opportunities, rows, strict=True)
-        ]
+        return [ChangedOpportunity(opp, _position(row)) for opp, row in zip(opportunities, rows, strict=True)]
+
+    async def changed_accounts(self, after: Keyset, limit: int) -> list[ChangedAccount]:
+        """Up to `limit` accounts after `after` in (SystemModstamp, Id) order."""
+        rows = await self._changed_rows(_SELECT_ACCOUNTS, after, limit, "")
+        return [ChangedAccount(to_account(row), _position(row)) for row in rows]
+
+    async def opportunities_by_id(self, where: str, after_id: str, limit: int) -> list[Opportunity]:
+        """Up to `limit` opportunities matching `where` (SOQL conditions, may be empty) with Id > `after_id`,
+        in Id order: a walk that neither skips nor repeats a record however records change meanwhile."""
+        conditions = [c for c in (where, f"Id > {soql_quote(after_id)}" if after_id else "") if c]
+        clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = await self.client.query(f"{_SELECT_OPPORTUNITIES}{clause} ORDER BY Id LIMIT {limit}")
+        return await self._canonical(rows)
+
+
+def _position(row: Record) -> Keyset:
+    return Keyset(parse_sf_datetime(str(row["SystemModstamp"])), str(row["Id"]))
+
+
+def is_salesforce_id(value: str) -> bool:
+    """A 15- or 18-character alphanumeric Salesforce id (so it is safe in a path or SOQL literal)."""
+    return bool(_ID.match(value))

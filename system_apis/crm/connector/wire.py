@@ -16,12 +16,27 @@ from system_apis.crm.errors import (
     SalesforceProtocolError,
     SalesforceQueryError,
     SalesforceUnavailable,
+    SalesforceValidationError,
 )
 
 __all__ = ["decode_json", "error_from_response"]
 
 _QUERY_ERRORS: Final = frozenset(
     {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR"}
+)
+
+#: A write's values were refused: the caller's data is at fault, not our query or session.
+_VALUE_ERRORS: Final = frozenset(
+    {
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INVALID_EMAIL_ADDRESS",
+        "REQUIRED_FIELD_MISSING",
+        "STRING_TOO_LONG",
+        "FIELD_INTEGRITY_EXCEPTION",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "DUPLICATE_VALUE",
+        "NUMBER_OUTSIDE_VALID_RANGE",
+    }
 )
 
 
@@ -62,6 +77,8 @@ def error_from_response(response: httpx.Response) -> SalesforceError:
         return SalesforceAuthError(status, code, message, fields)
     if status == 503:
         return SalesforceUnavailable(status, code, message, fields)
+    if status == 400 and code in _VALUE_ERRORS:
+        return SalesforceValidationError(status, code, message, fields)
     if code in _QUERY_ERRORS:
         return SalesforceQueryError(status, code, message, fields)
     return SalesforceError(status, code, message, fields)

@@ -6,7 +6,7 @@ expire sessions, set the API usage. Errors here are problem+json (our API, not t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Router, delete, get, post
@@ -20,11 +20,15 @@ from system_apis.crm.sandbox.sessions import ApiUsage
 from system_apis.crm.sandbox.state import SandboxState
 from system_apis.crm.sandbox.store import Record
 
-__all__ = ["ApprovalCommand", "UsageCommand", "admin_router"]
+__all__ = ["ApprovalCommand", "BulkCloseWonCommand", "UsageCommand", "admin_router"]
 
 
 class ApprovalCommand(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     status: Literal["Not Submitted", "Pending", "Approved", "Rejected"]
+
+
+class BulkCloseWonCommand(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    ids: Annotated[list[str], msgspec.Meta(min_length=1, max_length=50_000)]
 
 
 class UsageCommand(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -72,6 +76,20 @@ def close_won(request: Request[Any, Any, Any], opportunity_id: FromPath[str]) ->
         "Opportunity", record["Id"], {"StageName": "Closed Won", "Approval_Status__c": "Approved"}
     )
     return _summary(updated)
+
+
+@post("/opportunities/close-won", operation_id="sf_admin_close_won_many", status_code=200,
+      dto=StrictBody[BulkCloseWonCommand], return_dto=None, sync_to_thread=False)  # fmt: skip
+def close_won_many(request: Request[Any, Any, Any], data: JSONBody[BulkCloseWonCommand]) -> dict[str, Any]:
+    """Close-win many opportunities at once (404 before any change if one is unknown); saved once."""
+    state = _state(request)
+    records = [_opportunity(state, i) for i in data.ids]
+    for record in records:
+        state.store.update(
+            "Opportunity", record["Id"], {"StageName": "Closed Won", "Approval_Status__c": "Approved"}, persist=False
+        )
+    state.store.save()
+    return {"updated": len(records)}
 
 
 @post("/opportunities/{opportunity_id:str}/approval", operation_id="sf_admin_set_approval", status_code=200,
@@ -128,6 +146,7 @@ admin_router = Router(
         health,
         reset,
         close_won,
+        close_won_many,
         set_approval,
         add_fault,
         list_faults,

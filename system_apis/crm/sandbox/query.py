@@ -15,8 +15,9 @@ from typing import Any, Final
 
 from system_apis.crm.sandbox.errors import ApiError
 from system_apis.crm.sandbox.schema import RELATIONSHIPS
-from system_apis.crm.sandbox.soql import Condition, FieldRef, Query, compare_value, typed
+from system_apis.crm.sandbox.soql import AnyOf, Condition, FieldRef, Query, WhereItem
 from system_apis.crm.sandbox.store import OrgStore
+from system_apis.crm.sandbox.values import compare_value, typed
 
 __all__ = ["QueryCursors", "execute", "render"]
 
@@ -64,6 +65,22 @@ class _Filter:
         if actual is None or self.expected is None:
             return False
         return bool(_OPS[self.op](actual, self.expected))
+
+
+class _AnyOf:
+    """A compiled disjunction: one branch whose filters all match."""
+
+    __slots__ = ("branches",)
+
+    def __init__(self, group: AnyOf) -> None:
+        self.branches = [[_compile(item) for item in branch] for branch in group.branches]
+
+    def matches(self, store: OrgStore, sobject: str, record: Record) -> bool:
+        return any(all(f.matches(store, sobject, record) for f in branch) for branch in self.branches)
+
+
+def _compile(item: WhereItem) -> _Filter | _AnyOf:
+    return _AnyOf(item) if isinstance(item, AnyOf) else _Filter(item)
 
 
 def _url(version: str, sobject: str, record_id: str) -> str:
@@ -121,7 +138,7 @@ class _Reversible:
 
 def execute(store: OrgStore, query: Query, version: str, *, include_deleted: bool = False) -> list[Record]:
     """All matching records, ordered, offset and limited, rendered for the wire."""
-    filters = [_Filter(c) for c in query.where]
+    filters = [_compile(item) for item in query.where]
     rows = [
         r
         for r in store.records(query.sobject)

@@ -81,6 +81,7 @@ def describe(request: Req, version: FromPath[str], sobject: FromPath[str]) -> Re
             "externalId": f.external_id,
             "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False} for v in f.picklist],
             "referenceTo": list(f.reference_to),
+            "inlineHelpText": f.help,
         }
         for f in OBJECTS[name].values()
     ]

@@ -36,6 +36,8 @@ class FieldDef(msgspec.Struct, kw_only=True, frozen=True):
     external_id: bool = False
     picklist: tuple[str, ...] = ()
     reference_to: tuple[str, ...] = ()
+    #: `inlineHelpText` in describe.
+    help: str | None = None
 
 
 class Stage(msgspec.Struct, kw_only=True, frozen=True):
@@ -65,6 +67,7 @@ REGIONS: Final = ("NA", "DACH", "UKI", "APAC")
 CURRENCIES: Final = ("USD", "EUR", "GBP")
 
 _SYSTEM = {"updateable": False, "createable": False}
+_MIRROR = {"help": "Mirrored from the ERP by the integration; read-only for users."}
 
 
 def _f(name: str, type_: str, label: str, **kw: object) -> FieldDef:
@@ -90,9 +93,16 @@ OBJECTS: Final[dict[str, dict[str, FieldDef]]] = {
             _f("BillingCity", "string", "Billing City"),
             _f("Industry", "picklist", "Industry", picklist=("Technology", "Manufacturing", "Finance", "Retail")),
             _f("Region__c", "picklist", "Region", picklist=REGIONS),
-            _f("Tax_Jurisdiction__c", "string", "Tax Jurisdiction"),
-            _f("NetSuite_Id__c", "string", "NetSuite Id", external_id=True),
+            _f("Billing_Email__c", "email", "Billing Email"),
             _f("External_Id__c", "string", "External Id", external_id=True),
+            # Mirrors of the ERP-owned half of the customer master. Read-only for users (page layout
+            # and field-level security); only the integration user writes them.
+            _f("ERP_Customer_Id__c", "string", "ERP Customer Id", external_id=True, **_MIRROR),
+            _f("ERP_Subsidiary_Id__c", "string", "ERP Subsidiary Id", **_MIRROR),
+            _f("ERP_Currency__c", "picklist", "ERP Currency", picklist=CURRENCIES, **_MIRROR),
+            _f("Payment_Terms__c", "string", "Payment Terms", **_MIRROR),
+            _f("Credit_Limit__c", "currency", "Credit Limit", **_MIRROR),
+            _f("Tax_Jurisdiction__c", "string", "Tax Jurisdiction", **_MIRROR),
             _f("OwnerId", "reference", "Owner ID", reference_to=("User",)),
         )
     },

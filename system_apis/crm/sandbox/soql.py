@@ -1,7 +1,8 @@
 """A parser for the SOQL subset the project emits, checked against the org's metadata.
 
     SELECT field[, field...] FROM Opportunity|Account|OpportunityLineItem|Product2
-    [WHERE cond [AND cond...]]   cond: field (= | != | < | <= | > | >=) literal | field IN (literal, ...)
+    [WHERE expr]   expr: term [AND term...] | term [OR term...]   term: cond | (expr)
+                   cond: field (= | != | < | <= | > | >=) literal | field IN (literal, ...)
     [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST][, ...]] [LIMIT n] [OFFSET n]
 
 Literals: 'strings' (backslash escapes), numbers, true/false, null, dates (2026-11-30) and datetimes
@@ -12,9 +13,8 @@ INVALID_TYPE for an unknown object, INVALID_FIELD for an unknown field or a mist
 
 from __future__ import annotations
 
-import functools
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
@@ -23,8 +23,9 @@ import msgspec
 from system_apis.crm.sandbox.errors import ApiError
 from system_apis.crm.sandbox.schema import OBJECTS, RELATIONSHIPS, FieldDef, field_def
 from system_apis.crm.sandbox.store import parse_datetime
+from system_apis.crm.sandbox.values import TEXT_TYPES
 
-__all__ = ["Condition", "FieldRef", "OrderItem", "Query", "compare_value", "parse_soql", "typed"]
+__all__ = ["AnyOf", "Condition", "FieldRef", "OrderItem", "Query", "WhereItem", "parse_soql"]
 
 _TOKEN: Final = re.compile(
     r"""\s*(?:
@@ -39,8 +40,7 @@ _TOKEN: Final = re.compile(
     re.VERBOSE,
 )
 _NUMERIC: Final = frozenset({"currency", "double", "percent", "int"})
-_TEXT: Final = frozenset({"id", "string", "picklist", "reference", "textarea"})
-_CASE_SENSITIVE: Final = frozenset({"id", "reference"})
+_TEXT: Final = TEXT_TYPES
 _TYPE_NAMES: Final = {"datetime": "dateTime", "date": "date", "boolean": "boolean"}
 
 
@@ -62,6 +62,15 @@ class Condition(msgspec.Struct, frozen=True):
     value: Any
 
 
+class AnyOf(msgspec.Struct, frozen=True):
+    """A parenthesised disjunction: true when every item of one of `branches` is true."""
+
+    branches: tuple[tuple[WhereItem, ...], ...]
+
+
+WhereItem = Condition | AnyOf
+
+
 class OrderItem(msgspec.Struct, frozen=True):
     field: FieldRef
     descending: bool = False
@@ -71,7 +80,8 @@ class OrderItem(msgspec.Struct, frozen=True):
 class Query(msgspec.Struct, frozen=True):
     sobject: str
     fields: tuple[FieldRef, ...]
-    where: tuple[Condition, ...] = ()
+    #: Conditions joined with AND (a top-level OR is one AnyOf).
+    where: tuple[WhereItem, ...] = ()
     order: tuple[OrderItem, ...] = ()
     limit: int | None = None
     offset: int = 0
@@ -200,6 +210,34 @@ def _condition(tokens: _Tokens, sobject: str) -> Condition:
     return Condition(ref, "!=" if op == "<>" else op, _literal(tokens, ref))
 
 
+def _term(tokens: _Tokens, sobject: str) -> tuple[WhereItem, ...]:
+    if not tokens.punct("("):
+        return (_condition(tokens, sobject),)
+    inner = _disjunction(tokens, sobject)
+    if not tokens.punct(")"):
+        token = tokens.peek()
+        raise _malformed(f"unexpected token: '{token[1] if token else '<EOF>'}', expecting ')'")
+    return inner
+
+
+def _disjunction(tokens: _Tokens, sobject: str) -> tuple[WhereItem, ...]:
+    """`a AND b ...` or `a OR b ...` (items may be parenthesised); the AND-joined items it stands for."""
+    branches = [_term(tokens, sobject)]
+    joiner = None
+    while True:
+        word = "AND" if tokens.keyword("AND") else "OR" if tokens.keyword("OR") else None
+        if word is None:
+            break
+        if joiner not in (None, word):
+            # SOQL, like us, refuses `a AND b OR c`: the grouping must be spelled out.
+            raise _malformed(f"unexpected token: '{word}': use parentheses to mix AND and OR")
+        joiner = word
+        branches.append(_term(tokens, sobject))
+    if joiner == "OR":
+        return (AnyOf(tuple(branches)),)
+    return tuple(item for branch in branches for item in branch)
+
+
 def parse_soql(text: str) -> Query:
     """Parse and check one query against the org's metadata; raises ApiError like the REST API."""
     tokens = _Tokens(text)
@@ -213,13 +251,9 @@ def parse_soql(text: str) -> Query:
     if sobject is None:
         raise ApiError(400, "INVALID_TYPE", f"sObject type '{raw_object}' is not supported.")
     fields = tuple(_resolve(sobject, name) for name in names)
-    where: list[Condition] = []
+    where: tuple[WhereItem, ...] = ()
     if tokens.keyword("WHERE"):
-        where.append(_condition(tokens, sobject))
-        while tokens.keyword("AND"):
-            where.append(_condition(tokens, sobject))
-        if tokens.keyword("OR"):
-            raise _malformed("OR is not supported by this sandbox's SOQL subset")
+        where = _disjunction(tokens, sobject)
     order: list[OrderItem] = []
     if tokens.keyword("ORDER"):
         tokens.expect_keyword("BY")
@@ -247,37 +281,4 @@ def parse_soql(text: str) -> Query:
         raise _malformed(f"unexpected token: '{rest[1]}'")
     if limit is not None and limit < 0:
         raise _malformed("LIMIT must be a non-negative integer")
-    return Query(sobject, fields, tuple(where), tuple(order), limit, offset or 0)
-
-
-def _fold(definition: FieldDef, text: str) -> str:
-    # Text compares case-insensitively in SOQL; ids are case-sensitive (15-char ids differ by case).
-    return text if definition.type in _CASE_SENSITIVE else text.casefold()
-
-
-@functools.lru_cache(maxsize=262_144)
-def _stored_datetime(raw: str) -> datetime:
-    # Every query compares or sorts every record's stamps; parse each distinct stamp once.
-    return parse_datetime(raw)
-
-
-def typed(definition: FieldDef, raw: Any) -> Any:
-    """A stored wire value as a comparable Python value of its field type."""
-    if raw is None:
-        return None
-    if definition.type == "datetime":
-        return _stored_datetime(raw)
-    if definition.type == "date":
-        return date.fromisoformat(raw)
-    if definition.type in _TEXT:
-        return _fold(definition, str(raw))
-    return raw
-
-
-def compare_value(definition: FieldDef, value: Any) -> Any:
-    """A literal as a value comparable with `typed(definition, ...)`."""
-    if isinstance(value, str):
-        return _fold(definition, value)
-    if isinstance(value, tuple):
-        return frozenset(compare_value(definition, v) for v in value)
-    return value
+    return Query(sobject, fields, where, tuple(order), limit, offset or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ __all__ = ["OrgStore", "Record", "format_datetime", "make_id", "parse_datetime"]
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -130,7 +132,8 @@ class OrgStore:
         self.save()
         return record
 
-    def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> Record:
+    def update(self, sobject: str, record_id: str, fields: Mapping[str, Any], *, persist: bool = True) -> Record:
+        """Validate and apply `fields`, touch the modstamps; `persist=False` leaves saving to the caller."""
         record = self.get(sobject, record_id)
         if record is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -138,7 +141,8 @@ class OrgStore:
         record.update(values)
         self._derive(sobject, record, stage_changed="StageName" in values, probability_given="Probability" in values)
         self.touch(record)
-        self.save()
+        if persist:
+            self.save()
         return record
 
     def touch(self, record: Record) -> None:
@@ -209,6 +213,8 @@ class OrgStore:
                 f"{definition.label}: bad value for restricted picklist field: {raw}",
                 [name],
             )
+        if kind == "email" and not _EMAIL.match(raw):
+            raise ApiError(400, "INVALID_EMAIL_ADDRESS", f"{definition.label}: invalid email address: {raw}", [name])
         if kind == "reference":
             target = definition.reference_to[0]
             if target in self.tables and self.get(target, raw) is None:

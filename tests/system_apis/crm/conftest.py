@@ -11,6 +11,15 @@ from system_apis.crm.connector import CrmReader, SalesforceClient, SalesforceCre
 from system_apis.crm.sandbox import SalesforceSandboxSettings, create_app
 from tests.support import running_server
 from tests.system_apis.crm.support import BATCH, CLIENT_ID, CLIENT_SECRET, SandboxAdmin, token_for
+from tests.tokens import TestIssuer
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[tuple[TestIssuer, str]]:
+    """A token issuer serving its JWKS over HTTP, and its URL."""
+    issuer = TestIssuer()
+    with issuer.serve() as url:
+        yield issuer, url
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ from typing import Any
 
 import httpx
 
-__all__ = ["BATCH", "CLIENT_ID", "CLIENT_SECRET", "SandboxAdmin", "token_for"]
+from system_apis.crm import CrmSettings
+from tests.tokens import TestIssuer
+
+__all__ = ["BATCH", "CLIENT_ID", "CLIENT_SECRET", "SandboxAdmin", "crm_settings", "sf_update", "token_for"]
 
 CLIENT_ID = "fig-crm-connected-app"
 CLIENT_SECRET = "fig-crm-dev-secret"
@@ -39,8 +42,17 @@ class SandboxAdmin:
     def close_won(self, opportunity_id: str) -> dict[str, Any]:
         return self._post(f"/opportunities/{opportunity_id}/close-won")
 
+    def close_won_many(self, opportunity_ids: list[str]) -> int:
+        return int(self._post("/opportunities/close-won", {"ids": opportunity_ids})["updated"])
+
     def usage(self, **body: int) -> str:
         return str(self._post("/limits", body)["api_usage"])
+
+
+def sf_update(base: str, bearer: dict[str, str], sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+    """Change a record as a Salesforce user would (vendor REST API, 204)."""
+    response = httpx.patch(f"{base}/services/data/v62.0/sobjects/{sobject}/{record_id}", headers=bearer, json=fields)
+    assert response.status_code == 204, response.text
 
 
 def token_for(base: str) -> str:
@@ -50,3 +62,11 @@ def token_for(base: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def crm_settings(redis_url: str, sandbox: str, issuer: tuple[TestIssuer, str], **extra: Any) -> CrmSettings:
+    """CRM system API settings against `sandbox`, verifying tokens of `issuer`, feed off unless asked."""
+    values: dict[str, Any] = {"feed_interval": 0, **extra}
+    return CrmSettings(
+        redis_url=redis_url, sandbox_url=sandbox, idp_url=issuer[1], token_issuer=issuer[0].issuer, **values
+    )

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from system_apis.crm import CrmSettings, create_app
-from tests.system_apis.crm.support import SandboxAdmin
+from system_apis.crm import create_app
+from tests.system_apis.crm.support import SandboxAdmin, crm_settings
 from tests.tokens import TestIssuer
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[tuple[TestIssuer, str]]:
-    issuer = TestIssuer()
-    with issuer.serve() as url:
-        yield issuer, url
-
-
-def _settings(redis_url: str, sandbox: str, issuer: tuple[TestIssuer, str], **extra: Any) -> CrmSettings:
-    return CrmSettings(
-        redis_url=redis_url,
-        sandbox_url=sandbox,
-        idp_url=issuer[1],
-        token_issuer=issuer[0].issuer,
-        feed_interval=0,
-        **extra,
-    )
 
 
 @pytest.fixture
 async def api(redis_url: str, sandbox: str, issuer: tuple[TestIssuer, str]) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(_settings(redis_url, sandbox, issuer))
+    app = create_app(crm_settings(redis_url, sandbox, issuer))
     token = issuer[0].mint(["crm:read"])
     async with AsyncTestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
@@ -118,7 +100,7 @@ async def test_vendor_failures_become_problems(api: AsyncTestClient[Any], admin:
 
 
 async def test_unreachable_salesforce_is_503_and_not_ready(redis_url: str, issuer: tuple[TestIssuer, str]) -> None:
-    app = create_app(_settings(redis_url, "http://127.0.0.1:9", issuer, sf_retries=0))
+    app = create_app(crm_settings(redis_url, "http://127.0.0.1:9", issuer, sf_retries=0))
     async with AsyncTestClient(app) as client:
         token = issuer[0].mint(["crm:read"])
         response = await client.get("/v1/accounts/0018d00000DEMOAAAA", headers={"Authorization": f"Bearer {token}"})

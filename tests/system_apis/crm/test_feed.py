@@ -7,16 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
-from contracts import OPPORTUNITY_APPROVED, CloudEvent
+from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent
+from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.redis import RedisClient
 from system_apis.crm import CrmSettings, create_app
 from system_apis.crm.connector import CrmReader
-from system_apis.crm.feed import WATERMARK_KEY, OpportunityFeed
-from tests.system_apis.crm.support import SandboxAdmin
+from system_apis.crm.errors import SalesforceLimitExceeded
+from system_apis.crm.feed import ACCOUNT_WATERMARK_KEY, WATERMARK_KEY, AccountFeed, OpportunityFeed, run_feeds
+from tests.system_apis.crm.support import SandboxAdmin, sf_update
 
-STREAM = "fig:events:{crm}"
+STREAM = CRM_EVENTS
 DEMO1, DEMO2 = "0068d00000DEMO1AAA", "0068d00000DEMO2AAA"
 
 
@@ -75,15 +78,103 @@ async def test_concurrent_pollers_never_publish_a_change_twice(
     assert sorted(e.subject or "" for e in await _events(redis)) == sorted(approved)
 
 
-async def test_the_feed_runs_in_the_service_lifespan(
-    redis_url: str, redis: RedisClient, sandbox: str, admin: SandboxAdmin
+async def test_account_changes_are_published_as_canonical_accounts(
+    reader: CrmReader, redis: RedisClient, sandbox: str, bearer: dict[str, str]
 ) -> None:
-    settings = CrmSettings(redis_url=redis_url, sandbox_url=sandbox, auth_required=False, feed_interval=0.05)
+    feed = AccountFeed(reader, redis, start=datetime.now(UTC) - timedelta(seconds=1), stream=STREAM)
+    assert await feed.poll_once() == 0
+    sf_update(
+        sandbox,
+        bearer,
+        "Account",
+        "0018d00000DEMOBAAA",
+        {"Payment_Terms__c": "Net 45", "Name": "Thames Data Group Ltd"},
+    )
+    assert await feed.poll_once() == 1
+    assert await feed.poll_once() == 0
+    [event] = await _events(redis)
+    assert (event.type, event.subject, event.legalentity) == (ACCOUNT_CHANGED, "0018d00000DEMOBAAA", "GB01")
+    assert (event.data["name"], event.data["currency"]) == ("Thames Data Group Ltd", "GBP")
+    # Each feed has its own watermark; the opportunity feed did not move.
+    assert (await feed.watermark()).record_id == "0018d00000DEMOBAAA"
+    assert await redis.get(WATERMARK_KEY) is None
+
+
+def test_feed_keys_share_the_stream_hash_tag(reader: CrmReader, redis: RedisClient) -> None:
+    now = datetime.now(UTC)
+    for key in (WATERMARK_KEY, ACCOUNT_WATERMARK_KEY):
+        assert stream_tag(key) == stream_tag(CRM_EVENTS) == "{crm}"
+    with pytest.raises(ValueError, match="hash tag"):
+        AccountFeed(reader, redis, start=now, stream=CRM_EVENTS, watermark_key="fig:feed:account")
+
+
+async def test_both_feeds_run_in_the_service_lifespan(
+    redis_url: str, redis: RedisClient, sandbox: str, admin: SandboxAdmin, bearer: dict[str, str]
+) -> None:
+    settings = CrmSettings(
+        redis_url=redis_url, sandbox_url=sandbox, auth_required=False, feed_interval=0.05, feed_account_interval=0.05
+    )
     async with AsyncTestClient(create_app(settings)):
         await asyncio.sleep(0.1)
         admin.close_won(DEMO1)
+        sf_update(sandbox, bearer, "Account", "0018d00000DEMOAAAA", {"Industry": "Retail"})
         for _ in range(100):
-            if await redis.xlen(STREAM):
+            if await redis.xlen(STREAM) >= 2:
                 break
             await asyncio.sleep(0.05)
-    assert [e.subject for e in await _events(redis)] == [DEMO1]
+    assert sorted((e.type, e.subject or "") for e in await _events(redis)) == [
+        (ACCOUNT_CHANGED, "0018d00000DEMOAAAA"),
+        (OPPORTUNITY_APPROVED, DEMO1),
+    ]
+
+
+async def test_an_exhausted_allocation_moves_no_watermark(
+    reader: CrmReader, redis: RedisClient, admin: SandboxAdmin
+) -> None:
+    feed = _feed(reader, redis)
+    admin.close_won(DEMO1)
+    admin.usage(used=15_000)
+    with pytest.raises(SalesforceLimitExceeded):
+        await feed.poll_once()
+    assert await redis.get(WATERMARK_KEY) is None
+    assert await redis.xlen(STREAM) == 0
+    admin.usage(used=0)  # the rolling allocation frees up: the change is published, once
+    assert await feed.poll_once() == 1
+
+
+async def test_each_feed_polls_at_its_own_interval(reader: CrmReader, redis: RedisClient) -> None:
+    start = datetime.now(UTC)
+    polls = {"opportunity": 0, "account": 0}
+
+    class Counted(OpportunityFeed):
+        async def poll_once(self) -> int:
+            polls["opportunity"] += 1
+            return await super().poll_once()
+
+    class CountedAccounts(AccountFeed):
+        async def poll_once(self) -> int:
+            polls["account"] += 1
+            return await super().poll_once()
+
+    stop = asyncio.Event()
+    feeds = [Counted(reader, redis, start=start), CountedAccounts(reader, redis, start=start, interval=10.0)]
+    task = asyncio.create_task(run_feeds(feeds, 0.05, stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await task
+    assert polls["account"] == 1  # due again only after 10 s
+    assert polls["opportunity"] >= 4
+
+
+async def test_an_idle_poll_costs_one_api_call(reader: CrmReader, redis: RedisClient, admin: SandboxAdmin) -> None:
+    feed = _feed(reader, redis)
+    admin.close_won(DEMO1)
+    assert await feed.poll_once() == 1  # the watermark now names (modstamp, id): the two-part keyset
+    calls: list[str] = []
+
+    async def count(request: Any) -> None:
+        calls.append(request.url.path)
+
+    reader.client.http.event_hooks["request"].append(count)
+    assert await feed.poll_once() == 0
+    assert calls == ["/services/data/v62.0/query"]

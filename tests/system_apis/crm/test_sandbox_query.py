@@ -76,12 +76,27 @@ def test_relationship_fields_come_back_nested(sandbox: str, bearer: dict[str, st
     assert records[0]["Product2"]["attributes"]["type"] == "Product2"
 
 
+def test_or_groups_select_the_union(sandbox: str, bearer: dict[str, str]) -> None:
+    either = "SELECT Id FROM Opportunity WHERE Id = '0068d00000DEMO1AAA' OR Id = '0068d00000DEMO2AAA' ORDER BY Id"
+    assert [r["Id"] for r in _query(sandbox, bearer, either).json()["records"]] == [
+        "0068d00000DEMO1AAA", "0068d00000DEMO2AAA",
+    ]  # fmt: skip
+    # The keyset form the CRM feeds use: the rest of one value after an id, or any later value.
+    base = "SELECT Id FROM Opportunity WHERE CurrencyIsoCode = 'EUR' AND "
+    after_demo1 = "((Amount = 14400.00 AND Id > '0068d00000DEMO1AAA') OR Amount > 14400.00)"
+    rows = _query(sandbox, bearer, base + after_demo1 + " ORDER BY Amount, Id").json()["records"]
+    from_demo1 = _query(sandbox, bearer, base + "Amount >= 14400.00 ORDER BY Amount, Id").json()["records"]
+    assert from_demo1[0]["Id"] == "0068d00000DEMO1AAA"
+    assert rows == from_demo1[1:] != []
+
+
 @pytest.mark.parametrize(
     ("soql", "code"),
     [
         ("SELECT FROM Opportunity", "MALFORMED_QUERY"),
         ("SELECT Id Opportunity", "MALFORMED_QUERY"),
-        ("SELECT Id FROM Opportunity WHERE Name = 'x' OR Name = 'y'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Opportunity WHERE Name = 'x' AND Name = 'y' OR Name = 'z'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Opportunity WHERE (Name = 'x' OR Name = 'y'", "MALFORMED_QUERY"),
         ("SELECT Id FROM Opportunity LIMIT", "MALFORMED_QUERY"),
         ("SELECT Colour__c FROM Opportunity", "INVALID_FIELD"),
         ("SELECT Id FROM Opportunity WHERE SystemModstamp > '2026-01-01'", "INVALID_FIELD"),

@@ -38,6 +38,39 @@ def test_describe_lists_fields_with_picklists(sandbox: str, bearer: dict[str, st
     assert missing.json()[0]["errorCode"] == "NOT_FOUND"
 
 
+def test_account_describe_declares_the_erp_mirror_fields(sandbox: str, bearer: dict[str, str]) -> None:
+    fields = {
+        f["name"]: f for f in httpx.get(sandbox + V + "/sobjects/Account/describe", headers=bearer).json()["fields"]
+    }
+    mirrors = ("ERP_Customer_Id__c", "ERP_Subsidiary_Id__c", "ERP_Currency__c", "Payment_Terms__c", "Credit_Limit__c",
+               "Tax_Jurisdiction__c")  # fmt: skip
+    for name in mirrors:
+        assert "read-only for users" in fields[name]["inlineHelpText"], name
+    assert fields["Credit_Limit__c"]["type"] == "currency"
+    assert fields["ERP_Customer_Id__c"]["externalId"] is True
+    assert [p["value"] for p in fields["ERP_Currency__c"]["picklistValues"]] == ["USD", "EUR", "GBP"]
+    assert fields["Billing_Email__c"]["type"] == "email"
+    refused = httpx.patch(f"{sandbox}{V}/sobjects/Account/0018d00000DEMOAAAA", headers=bearer,
+                          json={"Billing_Email__c": "nobody"})  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.json() == [
+        {"message": "Billing Email: invalid email address: nobody", "errorCode": "INVALID_EMAIL_ADDRESS",
+         "fields": ["Billing_Email__c"]},
+    ]  # fmt: skip
+
+
+def test_bulk_close_won_is_all_or_nothing(sandbox: str, bearer: dict[str, str]) -> None:
+    ids = [DEMO1, "0068d00000DEMO2AAA"]
+    unknown = httpx.post(f"{sandbox}/__admin/opportunities/close-won", json={"ids": [*ids, "0068d00000NOPEAAAA"]})
+    assert unknown.status_code == 404
+    assert httpx.get(f"{sandbox}{V}/sobjects/Opportunity/{DEMO1}", headers=bearer).json()["IsWon"] is False
+    done = httpx.post(f"{sandbox}/__admin/opportunities/close-won", json={"ids": ids})
+    assert done.json() == {"updated": 2}
+    for record_id in ids:
+        record = httpx.get(f"{sandbox}{V}/sobjects/Opportunity/{record_id}", headers=bearer).json()
+        assert (record["IsWon"], record["Approval_Status__c"]) == (True, "Approved")
+
+
 def test_get_record_with_selected_fields_and_attributes(sandbox: str, bearer: dict[str, str]) -> None:
     response = httpx.get(f"{sandbox}{V}/sobjects/Opportunity/{DEMO1}?fields=Name,Amount,StageName", headers=bearer)
     assert response.status_code == 200
@@ -107,7 +140,7 @@ def test_create_account_returns_201_with_an_18_char_id(sandbox: str, bearer: dic
 
 
 def test_upsert_by_external_id_creates_updates_and_reports_duplicates(sandbox: str, bearer: dict[str, str]) -> None:
-    url = f"{sandbox}{V}/sobjects/Account/NetSuite_Id__c/NS-42"
+    url = f"{sandbox}{V}/sobjects/Account/ERP_Customer_Id__c/NS-42"
     created = httpx.patch(url, headers=bearer, json={"Name": "Fjord Ltd"})
     assert created.status_code == 201
     assert created.json()["created"] is True
@@ -115,8 +148,8 @@ def test_upsert_by_external_id_creates_updates_and_reports_duplicates(sandbox: s
     assert updated.status_code == 200
     assert updated.json() == {"id": created.json()["id"], "success": True, "errors": [], "created": False}
     record = httpx.get(f"{sandbox}{V}/sobjects/Account/{created.json()['id']}", headers=bearer).json()
-    assert (record["Name"], record["BillingCountry"], record["NetSuite_Id__c"]) == ("Fjord Ltd", "Norway", "NS-42")
-    httpx.post(f"{sandbox}{V}/sobjects/Account", headers=bearer, json={"Name": "Twin", "NetSuite_Id__c": "NS-42"})
+    assert (record["Name"], record["BillingCountry"], record["ERP_Customer_Id__c"]) == ("Fjord Ltd", "Norway", "NS-42")
+    httpx.post(f"{sandbox}{V}/sobjects/Account", headers=bearer, json={"Name": "Twin", "ERP_Customer_Id__c": "NS-42"})
     several = httpx.patch(url, headers=bearer, json={"Name": "Which one?"})
     assert several.status_code == 300
     assert len(several.json()) == 2

@@ -1,0 +1,120 @@
+"""A feed killed (SIGKILL) while publishing neither loses nor repeats a change after it restarts.
+
+The poller runs in a child process against a running sandbox and a real Redis; 500 opportunities
+are close-won at once (many share one SystemModstamp, so the (modstamp, Id) keyset is exercised
+too); the child is killed twice mid-batch, then restarted to finish. Every change must be in the
+stream exactly once, and after each kill the watermark must name the last published change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from contracts import OPPORTUNITY_APPROVED, CloudEvent
+from contracts.streams import CRM_EVENTS
+from servicekit.redis import RedisClient
+from system_apis.crm.feed import WATERMARK_KEY
+from system_apis.crm.sandbox import SalesforceSandboxSettings, create_app
+from system_apis.crm.sandbox.seed import seed_tables
+from tests.support import running_server
+from tests.system_apis.crm.support import SandboxAdmin
+
+ROOT = Path(__file__).resolve().parents[3]
+SCALE, CHANGES, BATCH = 3, 500, 250
+
+
+@pytest.fixture(scope="module")
+def big_sandbox() -> Iterator[str]:
+    with running_server(create_app(SalesforceSandboxSettings(scale=SCALE))) as base:
+        yield base
+
+
+def _start(sandbox: str, redis_url: str, since: datetime, log: Path) -> subprocess.Popen[bytes]:
+    args = [sandbox, redis_url, since.isoformat(), str(BATCH)]
+    with log.open("ab") as sink:  # a file, not a pipe: a chatty child must never block on a full pipe
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.system_apis.crm.feed_child", *args], cwd=ROOT, stdout=sink, stderr=sink
+        )
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-2000:]
+
+
+async def _events(redis: RedisClient) -> list[CloudEvent]:
+    entries: Any = await redis.xrange(CRM_EVENTS)
+    return [msgspec.json.decode(fields[b"event"], type=CloudEvent) for _, fields in entries]
+
+
+async def _run_until(child: subprocess.Popen[bytes], redis: RedisClient, count: int, log: Path) -> int:
+    """Wait (up to a minute) until the stream holds `count` events; fails when the child dies first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        length = await redis.xlen(CRM_EVENTS)
+        if length >= count:
+            return length
+        if child.poll() is not None:
+            raise AssertionError(f"feed child exited: {_tail(log)}")
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"stream stuck below {count}")
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+
+
+async def _assert_watermark_names_the_last_event(redis: RedisClient) -> None:
+    last = (await _events(redis))[-1]
+    raw = await redis.get(WATERMARK_KEY)
+    watermark = raw.decode() if isinstance(raw, bytes) else str(raw)
+    assert watermark.endswith("|" + (last.subject or "")), "stream and watermark disagree after the kill"
+
+
+async def test_sigkill_mid_batch_neither_loses_nor_repeats(
+    big_sandbox: str, redis_url: str, redis: RedisClient, tmp_path: Path
+) -> None:
+    log = tmp_path / "feed_child.log"
+    admin = SandboxAdmin(big_sandbox)
+    admin.reset()
+    approved = sorted(seed_tables(scale=SCALE)["Opportunity"])[:CHANGES]
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    assert admin.close_won_many(approved) == CHANGES
+
+    kills: list[int] = []
+    for threshold in (100, 320):
+        child = _start(big_sandbox, redis_url, since, log)
+        try:
+            await _run_until(child, redis, threshold, log)
+        finally:
+            _kill(child)
+        kills.append(await redis.xlen(CRM_EVENTS))
+        await _assert_watermark_names_the_last_event(redis)
+    assert 0 < kills[0] < kills[1] < CHANGES, f"a kill did not land mid-run: {kills}"
+
+    child = _start(big_sandbox, redis_url, since, log)
+    try:
+        await _run_until(child, redis, CHANGES, log)
+        await asyncio.sleep(0.3)  # several more polls: nothing may follow
+    finally:
+        _kill(child)
+
+    events = await _events(redis)
+    by_id = Counter(e.id for e in events)
+    assert [i for i, n in by_id.items() if n > 1] == []
+    assert len(events) == CHANGES
+    assert sorted(e.subject or "" for e in events) == approved
+    assert {e.type for e in events} == {OPPORTUNITY_APPROVED}
