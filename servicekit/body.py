@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 from litestar.dto import MsgspecDTO
+from litestar.typing import FieldDefinition
 
 from contracts import ProblemFieldError
 from servicekit.errors import BadRequest
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
 
 __all__ = ["StrictBody"]
 
@@ -19,9 +24,17 @@ T = TypeVar("T", bound=msgspec.Struct)
 class StrictBody(MsgspecDTO[T], Generic[T]):
     """Use as `dto=StrictBody[Command], return_dto=None` on a handler taking `data: Command`.
 
-    Litestar 2.x decodes bodies with `strict=False` and has no setting against it; this DTO keeps
-    the generated OpenAPI schema but decodes the raw bytes strictly itself.
+    Litestar 2.x decodes bodies with `strict=False` and has no setting against it; this DTO decodes
+    the raw bytes strictly itself. Its OpenAPI schema is the contract model itself, not a generated
+    transfer struct: clearer component names, and Litestar 2.25 builds transfer structs wrongly for
+    optional constrained fields in nested structs (the app would not start).
     """
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
 
     def decode_bytes(self, value: bytes) -> Any:
         try:

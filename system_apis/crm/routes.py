@@ -14,9 +14,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from contracts import Account, CustomerMasterUpdate, Opportunity, Problem
 from contracts.headers import PROBLEM_JSON
 from servicekit.auth import require_scopes
+from servicekit.body import StrictBody
 from servicekit.problems import problem_response
 from servicekit.redis import RedisClient
-from system_apis.crm.body import StrictModelBody
 from system_apis.crm.connector.client import soql_quote
 from system_apis.crm.connector.mapping import Region
 from system_apis.crm.connector.reader import CrmReader, Keyset
@@ -148,7 +148,7 @@ async def get_account(account_id: FromPath[str], reader: NamedDependency[CrmRead
 @patch(
     "/accounts/{account_id:str}",
     operation_id="crm_update_account",
-    dto=StrictModelBody[CustomerMasterUpdate],
+    dto=StrictBody[CustomerMasterUpdate],
     return_dto=None,
     responses=_problems(*_COMMON, 404, 409, 422),
     guards=[require_scopes("crm:write")],
