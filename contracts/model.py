@@ -106,6 +106,11 @@ class Account(msgspec.Struct, kw_only=True, frozen=True):
     industry: str | None = None
     tax_jurisdiction: str | None = None
     erp_customer_id: str | None = None
+    email: str | None = None
+    #: ERP-owned mirrors, copied from the ERP customer by the customer-master sync (read-only in CRM).
+    subsidiary_id: str | None = None
+    terms: str | None = None
+    credit_limit: Money | None = None
 
 
 class Customer(msgspec.Struct, kw_only=True, frozen=True):

@@ -39,7 +39,8 @@ OPPORTUNITY_FIELDS: Final = (
 LINE_FIELDS: Final = ("Id", "OpportunityId", "Product2.ProductCode", "Quantity", "UnitPrice", "TotalPrice")
 ACCOUNT_FIELDS: Final = (
     "Id", "Name", "BillingCountry", "CurrencyIsoCode", "Region__c", "Industry", "Tax_Jurisdiction__c",
-    "ERP_Customer_Id__c", "ERP_Currency__c", "SystemModstamp",
+    "ERP_Customer_Id__c", "ERP_Currency__c", "SystemModstamp", "Billing_Email__c", "ERP_Subsidiary_Id__c",
+    "Payment_Terms__c", "Credit_Limit__c",
 )  # fmt: skip
 #: Canonical customer-master field -> Salesforce Account field. CRM-owned fields are the Account's own;
 #: ERP-owned ones land in custom mirror fields that users cannot edit (contracts.ownership decides who
@@ -173,12 +174,20 @@ def to_account(record: Record) -> Account:
         modified = parse_sf_datetime(_text(record, "SystemModstamp"))
     except ValueError as exc:
         raise CrmMappingError(f"Account {record.get('Id')}: {exc}") from None
+    currency = record.get("ERP_Currency__c") or record.get("CurrencyIsoCode")
+    credit_limit = None
+    if record.get("Credit_Limit__c") is not None and currency:
+        credit_limit = Money(amount=_decimal(record, "Credit_Limit__c", money=True), currency=currency)
     return Account(
         id=_text(record, "Id"),
         name=_text(record, "Name"),
         last_modified=modified,
         billing_country=record.get("BillingCountry"),
-        currency=record.get("ERP_Currency__c") or record.get("CurrencyIsoCode"),
+        currency=currency,
+        email=record.get("Billing_Email__c"),
+        subsidiary_id=record.get("ERP_Subsidiary_Id__c"),
+        terms=record.get("Payment_Terms__c"),
+        credit_limit=credit_limit,
         region=record.get("Region__c"),
         industry=record.get("Industry"),
         tax_jurisdiction=record.get("Tax_Jurisdiction__c"),

@@ -72,6 +72,8 @@ async def test_erp_origin_fills_the_read_only_mirrors(
     assert response.status_code == 200, response.text
     account = response.json()
     assert (account["erp_customer_id"], account["currency"], account["tax_jurisdiction"]) == ("4711", "EUR", "DE-NW")
+    assert (account["subsidiary_id"], account["terms"]) == ("2", "Net 30")
+    assert account["credit_limit"] == {"amount": "250000.00", "currency": "EUR"}
     stored = _salesforce(sandbox, bearer)
     mirrors = ("ERP_Customer_Id__c", "ERP_Subsidiary_Id__c", "ERP_Currency__c", "Payment_Terms__c")
     assert [stored[k] for k in mirrors] == ["4711", "2", "EUR", "Net 30"]
