@@ -123,6 +123,8 @@ def service_env(name: str, ports: StackPorts, redis_url: str, data_dir: str, *, 
             {
                 "erp": {"FIG_FEED_INTERVAL": "0.5"},
                 "crm": {"FIG_FEED_INTERVAL": "1"},
+                # One call per feed poll would exhaust a realistic 15,000-call allocation in hours.
+                "salesforce-sandbox": {"FIG_DAILY_API_LIMIT": "10000000"},
                 "planning": {"FIG_POLL_INTERVAL": "0.2"},
                 "anaplan-sandbox": {"FIG_TASK_DELAY": "0.3"},
                 "process": {"FIG_BOOKING_SWEEP_INTERVAL": "2"},
