@@ -70,7 +70,12 @@ def run_demo(urls: DemoUrls, console: Console | None = None, *, timeout: float =
             step="approve the opportunity in the Salesforce sandbox",
         )
         out.print(f"[bold]2.[/] opportunity [cyan]{DEMO_OPPORTUNITY}[/] moved to Closed Won + Approved in Salesforce")
-        started = api.post("/v1/quote-to-cash/runs", json={"opportunity_id": DEMO_OPPORTUNITY})
+        started = api.post(
+            "/v1/quote-to-cash/runs",
+            json={"opportunity_id": DEMO_OPPORTUNITY},
+            # Financially material: the gateway requires one key per intended start.
+            headers={"Idempotency-Key": f"demo-start-{correlation}"},
+        )
         run = _expect(started, 200, 202, step="start the quote-to-cash run through the gateway")
         run_url = f"/v1/quote-to-cash/runs/{run['id']}"
         verb = "started" if started.status_code == 202 else "already exists (idempotent start)"

@@ -1,9 +1,10 @@
 """The policy gateway and, in `gateway.idp`, the dev identity provider.
 
-Request path: `routes.proxy_mount` (raw ASGI under each `/v{major}`) → `proxy.Gateway.handle`:
-`routing.RouteTable` (404/405) → `policies` in order → `upstreams.Upstream` (shared httpx client,
-`transport.ProxyTransport`) with `headers` allow-lists both ways. Refusals go to `audit.AuditLog`.
-Configuration: `config` (TOML route table, embedded default `gateway.toml`) and `settings`.
+Request path: `fastpath.FastPath` (the app's ASGI handler; `/v{major}/...` skip Litestar's router)
+→ `proxy.Gateway.handle`: `catalogue.RouteTable` (404/405; operations from the OpenAPI documents)
+→ `policies` in order → `upstreams.Upstream` (shared aiohttp session, retries, breaker) with
+`headers` allow-lists both ways. Refusals go to `audit.AuditLog`. Configuration: `config` (TOML, embedded default
+`gateway.toml`), compiled into a `runtime.Runtime` and reloaded by `runtime.ConfigReloader`.
 """
 
 from __future__ import annotations

@@ -10,66 +10,101 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from gateway.audit import AuditLog
-from gateway.config import GatewayConfig, load_config
-from gateway.policies import AuthenticationPolicy, BodySizePolicy, Policy, ScopePolicy, VerifiedTokenCache
+from gateway.config import load_config
+from gateway.fastpath import FastPath
+from gateway.policies import (
+    AuthenticationPolicy,
+    EntityPolicy,
+    IdempotencyPolicy,
+    Policy,
+    RateLimitPolicy,
+    ScopePolicy,
+    ShapePolicy,
+    ValidationPolicy,
+    VerifiedTokenCache,
+    VersionPolicy,
+)
 from gateway.proxy import Gateway
-from gateway.routes import proxy_mount
-from gateway.routing import RouteTable
+from gateway.redisbatch import RedisBatcher
+from gateway.runtime import ConfigReloader, Runtime, build_runtime
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstream, resolve_upstream_urls
-from servicekit import JWKSVerifier, Lifespan, ReadinessCheck, create_service_app, load_settings
+from servicekit import Lifespan, ReadinessCheck, create_service_app, load_settings
 
 __all__ = ["create_app"]
 
 
-def _policies(settings: GatewaySettings, verifier: JWKSVerifier) -> list[Policy]:
-    """The chain, in the order DESIGN.md section 4 gives (the later policies slot in after scopes)."""
+def _policies(settings: GatewaySettings, batcher: RedisBatcher, tokens: VerifiedTokenCache) -> list[Policy]:
+    """The chain, in the order of issue 5 (DESIGN.md section 4)."""
     return [
-        BodySizePolicy(settings.max_body_bytes),
-        AuthenticationPolicy(verifier, VerifiedTokenCache(settings.token_cache_size)),
+        ShapePolicy(settings.max_body_bytes, settings.max_header_bytes),
+        AuthenticationPolicy(tokens),
         ScopePolicy(),
+        EntityPolicy(),
+        VersionPolicy(batcher),
+        RateLimitPolicy(batcher),
+        IdempotencyPolicy(
+            batcher,
+            ttl=settings.idempotency_ttl,
+            lock_ttl=settings.idempotency_lock_ttl,
+            max_body=settings.idempotency_max_body,
+        ),
+        ValidationPolicy(),
     ]
 
 
-def _lifespan(settings: GatewaySettings, config: GatewayConfig, urls: dict[str, str]) -> Lifespan:
+def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # One small client for the gateway's own calls (JWKS, readiness); the forwarding clients
         # are per upstream, so a slow upstream cannot starve key fetches.
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as control:
-            verifier = JWKSVerifier(
-                settings.effective_jwks_url,
-                issuer=settings.token_issuer,
-                audience=settings.token_audience,
-                http=control,
-                leeway=settings.token_leeway,
-                min_refresh_interval=settings.jwks_refresh_interval,
-            )
-            upstreams = Upstream.from_config(config, urls)
-            app.state.control_http = control
-            app.state.gateway = Gateway(
-                RouteTable(config),
-                _policies(settings, verifier),
-                upstreams,
-                AuditLog(app.state.redis, settings.audit_stream, settings.audit_maxlen),
-                max_body_bytes=settings.max_body_bytes,
-                buffer_limit_bytes=settings.buffer_limit_bytes,
-            )
-            try:
-                yield
-            finally:
-                for upstream in upstreams.values():
-                    await upstream.aclose()
+        control: httpx.AsyncClient = app.state.control_http
+        runtime = build_runtime(first.config, settings, control)
+        upstreams = Upstream.from_config(runtime.config, resolve_upstream_urls(runtime.config, settings))
+        batcher = RedisBatcher(app.state.redis)
+        tokens = VerifiedTokenCache(settings.token_cache_size)
+        gateway = Gateway(
+            runtime,
+            _policies(settings, batcher, tokens),
+            upstreams,
+            AuditLog(app.state.redis, settings.audit_stream, settings.audit_maxlen),
+            batcher,
+            max_body_bytes=settings.max_body_bytes,
+            buffer_limit_bytes=settings.buffer_limit_bytes,
+            store_limit_bytes=settings.idempotency_max_body,
+        )
+        app.state.gateway = gateway
+
+        def apply(new: Runtime) -> None:
+            urls = resolve_upstream_urls(new.config, settings)
+            for up in new.config.upstreams:
+                if up.name not in upstreams:
+                    upstreams.update(Upstream.from_config(new.config, {up.name: urls[up.name]}))
+            gateway.apply(new)
+            # Tokens were verified against the old issuer list: verify again under the new one.
+            tokens.clear()
+
+        reloader = ConfigReloader(settings, control, lambda: gateway.runtime, apply)
+        app.state.reloader = reloader
+        reloader.start()
+        try:
+            yield
+        finally:
+            await reloader.stop()
+            await control.aclose()
+            for upstream in upstreams.values():
+                await upstream.aclose()
 
     return lifespan
 
 
 async def _jwks_ready(state: State) -> None:
-    settings: GatewaySettings = state.settings
-    response = await state.control_http.get(settings.effective_jwks_url)
-    response.raise_for_status()
-    if not response.json().get("keys"):
-        raise RuntimeError(f"the JWKS at {settings.effective_jwks_url} has no keys")
+    gateway: Gateway = state.gateway
+    for verifier in gateway.runtime.verifiers.values():
+        response = await state.control_http.get(verifier.jwks_url)
+        response.raise_for_status()
+        if not response.json().get("keys"):
+            raise RuntimeError(f"the JWKS at {verifier.jwks_url} has no keys")
 
 
 def _upstream_ready(name: str) -> ReadinessCheck:
@@ -85,23 +120,28 @@ def _upstream_ready(name: str) -> ReadinessCheck:
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     """The gateway: `/v{major}/...` through the policy chain to the upstreams; health; schema.
 
-    The route table is loaded and checked here, so an invalid file stops start-up with a
-    ConfigError naming the field.
+    The configuration and the OpenAPI documents are loaded and compiled here, so an invalid file
+    stops start-up with a ConfigError naming line and field.
     """
     settings = settings or load_settings(GatewaySettings)
     config = load_config(settings.config_path)
-    urls = resolve_upstream_urls(config, settings)
-    mounts = [proxy_mount(path) for path in RouteTable(config).mount_paths]
+    resolve_upstream_urls(config, settings)
+    control = httpx.AsyncClient(timeout=5.0, trust_env=False)
+    first = build_runtime(config, settings, control)
     readiness: dict[str, ReadinessCheck] = {"jwks": _jwks_ready}
-    readiness.update({f"upstream:{name}": _upstream_ready(name) for name in config.upstreams})
-    return create_service_app(
+    readiness.update({f"upstream:{u.name}": _upstream_ready(u.name) for u in config.upstreams})
+    app = create_service_app(
         name="gateway",
         settings=settings,
         title="FIG gateway",
         description="Policy gateway: authentication, authorisation, audit and reverse proxy for the public APIs.",
-        route_handlers=mounts,
-        lifespan=[_lifespan(settings, config, urls)],
+        route_handlers=[],
+        lifespan=[_lifespan(settings, first)],
         readiness=readiness,
         # The gateway authenticates in its own policy chain (audited), not with ServiceAuthMiddleware.
         auth=False,
     )
+    app.state.control_http = control
+    # Versioned paths skip Litestar's router and middleware (gateway.fastpath says why).
+    app.asgi_handler = FastPath(app.asgi_handler)
+    return app

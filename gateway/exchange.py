@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 from litestar.types import Receive, Scope
 
-from gateway.routing import Operation
-from servicekit import TokenClaims
+from gateway.errors import PayloadTooLarge
+from servicekit import BadRequest, TokenClaims
+
+if TYPE_CHECKING:
+    from gateway.catalogue import Operation, Route
+    from gateway.runtime import Runtime
 
 __all__ = ["Exchange"]
 
@@ -16,25 +22,48 @@ class Exchange:
     """One request through the gateway. Slots only: it is created on the hot path for every call.
 
     `path` is the decoded path (what the route table matches), `raw_path` the path as sent (what is
-    forwarded). Policies set `token`, `claims`, and may replace `body`.
+    forwarded). `runtime` is the configuration snapshot the whole request uses (a reload mid-request
+    does not mix two). Policies set `token`, `claims`, `client`, may read the `body` (then it is
+    kept and forwarded), add `response_headers`, and register `on_response` (idempotency stores the
+    answer) or `on_refusal` (it releases its key).
     """
 
     __slots__ = (
         "body",
         "claims",
+        "client",
         "correlation_id",
         "headers",
+        "json",
+        "max_body",
         "method",
+        "on_refusal",
+        "on_response",
         "operation",
         "path",
+        "path_params",
         "query",
         "raw_path",
         "receive",
+        "replay",
+        "response_headers",
+        "route",
+        "runtime",
         "scope",
         "token",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, path: str, raw_path: str, correlation_id: str) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        path: str,
+        raw_path: str,
+        correlation_id: str,
+        *,
+        runtime: Runtime,
+        max_body: int,
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self.method: str = scope["method"]  # type: ignore[typeddict-item]  # mounted for HTTP scopes only
@@ -43,10 +72,94 @@ class Exchange:
         self.query: bytes = scope.get("query_string", b"")
         self.headers: Iterable[tuple[bytes, bytes]] = scope["headers"]
         self.correlation_id = correlation_id
+        self.runtime = runtime
+        self.max_body = max_body
+        self.route: Route | None = None
         self.operation: Operation | None = None
+        self.path_params: dict[str, str] = {}
         self.token: str | None = None
         self.claims: TokenClaims | None = None
+        self.client: Any = None
         self.body: bytes | None = None
+        #: The decoded JSON body once a policy parsed it (`...` = not parsed yet).
+        self.json: Any = ...
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        #: A stored answer to send instead of calling the upstream: (status, headers, body).
+        self.replay: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+        self.on_response: Any = None
+        self.on_refusal: Any = None
+
+    async def read_body(self) -> bytes:
+        """The whole request body (read once, at most `max_body` bytes, else 413)."""
+        if self.body is not None:
+            return self.body
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                # Never forward half a body: the upstream would act on a request nobody sent.
+                raise BadRequest(
+                    "The client closed the connection before the request body was complete.",
+                    slug="incomplete-body",
+                    title="Incomplete request body",
+                )
+            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise PayloadTooLarge(self.max_body)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        self.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self.body
+
+    def has_body(self) -> bool:
+        """Whether the request carries a body (read already, or declared by its headers)."""
+        if self.body is not None:
+            return bool(self.body)
+        length = self.header(b"content-length")
+        return (length is not None and length != b"0") or self.header(b"transfer-encoding") is not None
+
+    def declared_length(self) -> int | None:
+        length = self.header(b"content-length")
+        return int(length) if length is not None and length.isdigit() else None
+
+    async def stream_body(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, not kept (for bodies no policy needed to read); at most `max_body`."""
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequest(
+                    "The client closed the connection before the request body was complete.",
+                    slug="incomplete-body",
+                    title="Incomplete request body",
+                )
+            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise PayloadTooLarge(self.max_body)
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def json_body(self) -> Any:
+        """The body decoded as JSON (None when empty); 400 `malformed-json` when it is not JSON."""
+        if self.json is ...:
+            body = await self.read_body()
+            if not body:
+                self.json = None
+            else:
+                try:
+                    self.json = msgspec.json.decode(body)
+                except msgspec.DecodeError as exc:
+                    raise BadRequest(
+                        f"The request body is not valid JSON: {exc}", slug="malformed-json", title="Malformed JSON"
+                    ) from None
+        return self.json
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a (lower-case) request header."""

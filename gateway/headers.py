@@ -8,11 +8,15 @@ come back, so an upstream's `Set-Cookie`, `Server` or hop-by-hop headers never r
 
 from __future__ import annotations
 
-from contracts.headers import CORRELATION_ID
+import os
+import re
+from collections.abc import Iterable
+
 from gateway.exchange import Exchange
-from servicekit import outgoing_headers
 
 __all__ = ["REQUEST_HEADERS", "RESPONSE_HEADERS", "response_headers", "upstream_headers"]
+
+_HEX = re.compile(r"[0-9a-f]+")
 
 #: Copied from the caller as they are. `Authorization` is not copied but re-set to the one token the
 #: gateway verified (the upstream verifies it again), so a second, unverified one never gets through.
@@ -24,31 +28,43 @@ RESPONSE_HEADERS = frozenset(
 )
 
 
-def upstream_headers(exchange: Exchange) -> list[tuple[bytes, bytes]]:
+def upstream_headers(exchange: Exchange) -> list[tuple[str, str]]:
     """The headers of the upstream request built from the caller's request and the verified claims."""
-    headers = [(name, value) for name, value in exchange.headers if name in REQUEST_HEADERS]
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in exchange.headers if n in REQUEST_HEADERS]
     if exchange.token is not None:
-        headers.append((b"authorization", b"Bearer " + exchange.token.encode("latin-1")))
-    for name, value in outgoing_headers().items():
-        if name != CORRELATION_ID:
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    headers.append((b"x-correlation-id", exchange.correlation_id.encode("latin-1")))
+        headers.append(("authorization", "Bearer " + exchange.token))
+    headers.append(("traceparent", _traceparent(exchange.header(b"traceparent"))))
+    tracestate = exchange.header(b"tracestate")
+    if tracestate is not None:
+        headers.append(("tracestate", tracestate.decode("latin-1")))
+    headers.append(("x-correlation-id", exchange.correlation_id))
     scope = exchange.scope
     client = scope.get("client")
     if client:
-        headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
-    headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+        headers.append(("x-forwarded-for", client[0]))
+    headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
     host = exchange.header(b"host")
     if host is not None:
-        headers.append((b"x-forwarded-host", host))
+        headers.append(("x-forwarded-host", host.decode("latin-1")))
     claims = exchange.claims
     if claims is not None:
-        headers.append((b"x-client-id", claims.client_id.encode("latin-1", "replace")))
-        headers.append((b"x-legal-entities", ",".join(sorted(claims.legal_entities)).encode("latin-1", "replace")))
+        headers.append(("x-client-id", claims.client_id))
+        headers.append(("x-legal-entities", ",".join(sorted(claims.legal_entities))))
     return headers
 
 
-def response_headers(raw: list[tuple[bytes, bytes]], upstream_origin: bytes) -> list[tuple[bytes, bytes]]:
+def _traceparent(incoming: bytes | None) -> str:
+    """Continue the caller's W3C trace (same trace id and flags, the gateway's hop as new parent id),
+    or start one."""
+    parent = os.urandom(8).hex()
+    if incoming is not None:
+        parts = incoming.decode("latin-1").strip().split("-")
+        if len(parts) >= 4 and len(parts[1]) == 32 and _HEX.fullmatch(parts[1]) and parts[1] != "0" * 32:
+            return f"00-{parts[1]}-{parent}-{parts[3][:2]}"
+    return f"00-{os.urandom(16).hex()}-{parent}-01"
+
+
+def response_headers(raw: Iterable[tuple[bytes, bytes]], upstream_origin: bytes) -> list[tuple[bytes, bytes]]:
     """The allow-listed upstream response headers; a `Location` on the upstream's origin becomes a path."""
     kept = []
     for raw_name, value in raw:

@@ -1,35 +1,29 @@
 """The forwarding hot path: raw ASGI, mounted under each `/v{major}` of the route table.
 
-Per request: resolve the operation, run the policy chain, read the body (bounded), send it to the
-upstream's shared client, and relay the answer through the response allow-list. A refusal is raised
+Per request: resolve the operation, run the policy chain, read the body (bounded; request bodies
+are buffered, at most `max_body_bytes`), send it to the upstream's shared client, and relay the
+answer through the response allow-list (buffered up to `buffer_limit_bytes`, streamed above). A refusal is raised
 as a ProblemError (Litestar renders problem+json with the correlation id) after it was audited.
 Nothing here logs per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import unquote
 
-import httpx
+import aiohttp
 from litestar.types import Receive, Scope, Send
 
 from gateway.audit import AuditLog
-from gateway.errors import PayloadTooLarge
+from gateway.catalogue import Operation
 from gateway.exchange import Exchange
 from gateway.headers import response_headers, upstream_headers
-from gateway.policies import Policy
-from gateway.routing import RouteTable
+from gateway.policies import Policy, report_response
+from gateway.redisbatch import RedisBatcher
+from gateway.runtime import Runtime
 from gateway.upstreams import Upstream
-from servicekit import (
-    BadRequest,
-    CircuitOpenError,
-    ProblemError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    new_correlation_id,
-)
+from servicekit import ProblemError, UpstreamError, new_correlation_id
 
 __all__ = ["Gateway"]
 
@@ -38,121 +32,142 @@ _NO_BODY = frozenset({204, 304})
 
 
 class Gateway:
-    """Route table + policy chain + upstreams: the state the mounted ASGI handler runs on."""
+    """Runtime (route table, clients, issuers) + policy chain + upstreams: what the ASGI mount runs on.
+
+    `runtime` is replaced as a whole on reload (`apply`); each request reads it once.
+    """
 
     def __init__(
         self,
-        routes: RouteTable,
+        runtime: Runtime,
         policies: Sequence[Policy],
         upstreams: dict[str, Upstream],
         audit: AuditLog,
+        batcher: RedisBatcher,
         *,
         max_body_bytes: int,
         buffer_limit_bytes: int,
+        store_limit_bytes: int = 1_048_576,
     ) -> None:
-        self.routes = routes
+        self.runtime = runtime
         self.policies = tuple(policies)
         self.upstreams = upstreams
         self.audit = audit
+        self.batcher = batcher
         self.max_body_bytes = max_body_bytes
         self.buffer_limit_bytes = buffer_limit_bytes
+        self.store_limit_bytes = store_limit_bytes
+
+    def apply(self, runtime: Runtime) -> None:
+        """Swap in a reloaded runtime (the caller adds clients for new upstreams first)."""
+        self.runtime = runtime
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = _raw_path(scope)
         path = unquote(raw_path)
-        # Litestar handed the mount the path below the mount point; problem `instance`s should
-        # show what the caller asked for.
+        # Problem `instance`s show the decoded path the caller asked for.
         scope["path"] = path
         state = scope.get("state") or {}
-        exchange = Exchange(scope, receive, path, raw_path, state.get("correlation_id") or new_correlation_id())
+        exchange = Exchange(
+            scope,
+            receive,
+            path,
+            raw_path,
+            state.get("correlation_id") or new_correlation_id(),
+            runtime=self.runtime,
+            max_body=self.max_body_bytes,
+        )
         try:
-            operation = exchange.operation = self.routes.resolve(exchange.method, path)
+            route, operation, params = exchange.runtime.routes.resolve(exchange.method, path)
+            exchange.route, exchange.operation, exchange.path_params = route, operation, params
             for policy in self.policies:
                 await policy.apply(exchange)
-            if exchange.body is None:
-                exchange.body = await self._read_body(receive)
+            if exchange.replay is not None:
+                status, headers, body = exchange.replay
+                await _send_whole(send, status, [*headers, *exchange.response_headers], body)
+                return
+            assert operation is not None  # the version policy refuses a request without one
             upstream = self.upstreams[operation.upstream]
-            response = await self._send(upstream, exchange, operation.upstream_path(raw_path))
-            await self._relay(response, upstream, send)
+            target = raw_path if not exchange.query else f"{raw_path}?{exchange.query.decode('latin-1')}"
+            outgoing = await self._body(exchange)
+            response = await upstream.send(exchange.method, target, upstream_headers(exchange), outgoing)
+            await self._relay(response, upstream, send, exchange, operation)
         except ProblemError as error:
+            if exchange.on_refusal is not None:
+                await exchange.on_refusal()
             await self.audit.refusal(exchange, error)
             raise
 
-    async def _read_body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                # Never forward half a body: the upstream would act on a request nobody sent.
-                raise BadRequest(
-                    "The client closed the connection before the request body was complete.",
-                    slug="incomplete-body",
-                    title="Incomplete request body",
-                )
-            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
-            if chunk:
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise PayloadTooLarge(self.max_body_bytes)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async def _body(self, exchange: Exchange) -> bytes | AsyncIterator[bytes] | None:
+        """The body to forward: as read by a policy, streamed when large and unread, else read whole.
 
-    async def _send(self, upstream: Upstream, exchange: Exchange, path: str) -> httpx.Response:
-        url = path if not exchange.query else f"{path}?{exchange.query.decode('latin-1')}"
-        client = upstream.client
-        request = client.build_request(
-            exchange.method, url, headers=upstream_headers(exchange), content=exchange.body or None
-        )
-        try:
-            return await client.send(request, stream=True)
-        except CircuitOpenError:
-            raise UpstreamUnavailable(
-                f"The {upstream.name} service failed repeatedly; calls are paused for a few seconds.",
-                slug="circuit-open",
-                title="Upstream circuit open",
-                headers={"Retry-After": str(max(1, round(upstream.breaker.cooldown)))},
-            ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            raise UpstreamUnavailable(f"The {upstream.name} service is not reachable.") from None
-        except httpx.TimeoutException:
-            raise UpstreamTimeout(f"The {upstream.name} service did not answer in time.") from None
-        except httpx.HTTPError:
-            raise UpstreamError(f"The {upstream.name} service broke off the exchange.") from None
+        Streamed only with a declared length above `buffer_limit_bytes` (the size policy has
+        checked it against the limit); such a request is never retried (it cannot be replayed).
+        """
+        if exchange.body is None:
+            length = exchange.declared_length()
+            if length is not None and length > self.buffer_limit_bytes:
+                return exchange.stream_body()
+            await exchange.read_body()
+        return exchange.body or None
 
-    async def _relay(self, response: httpx.Response, upstream: Upstream, send: Send) -> None:
-        headers = response_headers(response.headers.raw, upstream.origin)
-        encoded = "content-encoding" in response.headers
-        length = response.headers.get("content-length")
+    async def _relay(
+        self, response: aiohttp.ClientResponse, upstream: Upstream, send: Send, exchange: Exchange, operation: Operation
+    ) -> None:
+        # Stored for idempotent replay: the upstream's part only (the gateway's own headers, such as
+        # RateLimit, are added fresh to each answer).
+        passed = response_headers(response.raw_headers, upstream.origin)
+        headers = [*passed, *exchange.response_headers]
+        status = response.status
+        encoded = "Content-Encoding" in response.headers
+        length = response.content_length
+        # The whole answer is needed to store it (idempotency) or check it (report-only validation).
+        keep = exchange.on_response is not None or operation.route.config.validate_responses
+        limit = self.store_limit_bytes if keep else self.buffer_limit_bytes
         try:
-            if not encoded and length is not None and length.isdigit() and int(length) <= self.buffer_limit_bytes:
+            if not encoded and ((length is not None and length <= limit) or (keep and length is None)):
                 try:
-                    body = await response.aread()
-                except httpx.HTTPError:
+                    body = await response.read()
+                except (aiohttp.ClientError, TimeoutError):
                     raise UpstreamError(f"The {upstream.name} service broke off its answer.") from None
-                if response.status_code not in _NO_BODY:
-                    headers.append((b"content-length", str(len(body)).encode()))
-                await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-                await send({"type": "http.response.body", "body": body, "more_body": False})
+                if keep:
+                    if operation.route.config.validate_responses:
+                        content_type = response.headers.get("Content-Type", "").encode("latin-1")
+                        report_response(self.batcher, operation, status, content_type, body)
+                    if exchange.on_response is not None:
+                        on_response, exchange.on_response = exchange.on_response, None
+                        exchange.on_refusal = None
+                        await on_response(status, passed, body)
+                await _send_whole(send, status, headers, body)
                 return
-            if not encoded and length is not None and length.isdigit() and response.status_code not in _NO_BODY:
-                headers.append((b"content-length", length.encode()))
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            # An upstream that (against our `identity`) compressed gets decoded: the caller never
-            # sees a Content-Encoding the gateway did not agree to.
-            chunks = response.aiter_bytes() if encoded else response.aiter_raw()
-            async for chunk in chunks:
+            if exchange.on_response is not None:
+                # Too large (or encoded) to store: the key is released, the answer streams through.
+                on_response, exchange.on_response = exchange.on_response, None
+                exchange.on_refusal = None
+                await on_response(status, passed, None)
+            if length is not None and status not in _NO_BODY:
+                headers.append((b"content-length", str(length).encode()))
+            if encoded:
+                # Passed through as the upstream sent it (never decoded here), so its encoding goes too.
+                headers.extend((n.lower(), v) for n, v in response.raw_headers if n.lower() == b"content-encoding")
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            async for chunk in response.content.iter_any():
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError:
+        except (aiohttp.ClientError, TimeoutError):
             # Broken off mid-response: end without completing it, so the server drops the connection
             # and the caller sees a truncated answer, never a silently short one.
             return
         finally:
-            await response.aclose()
+            response.release()
+
+
+async def _send_whole(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    if status not in _NO_BODY:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _raw_path(scope: Scope) -> str:

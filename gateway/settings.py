@@ -29,3 +29,15 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     jwks_refresh_interval: float = 10.0
     #: Upstream responses up to this size (with a known length) are sent in one piece; larger ones stream.
     buffer_limit_bytes: int = 262_144
+    #: Seconds between checks of `config_path` for changes (0: reload on SIGHUP only).
+    config_watch_interval: float = 2.0
+    #: Directory of the OpenAPI documents the upstreams name; unset: the committed `contracts/openapi/`.
+    openapi_dir: str | None = None
+    #: Header block (names + values) larger than this is refused with 431.
+    max_header_bytes: int = 16_384
+    #: How long a completed financially material POST is replayed for its Idempotency-Key.
+    idempotency_ttl: float = 86_400.0
+    #: How long a key stays "in flight" if the gateway dies before the answer (then it may be retried).
+    idempotency_lock_ttl: float = 60.0
+    #: Stored answers larger than this are not kept (the key is released instead).
+    idempotency_max_body: int = 1_048_576

@@ -1,8 +1,10 @@
-"""Authentication: a bearer JWT verified against the issuer's JWKS, with verified tokens cached.
+"""Authentication: a bearer JWT verified against its (trusted) issuer's JWKS, verified tokens cached.
 
-The JWKSVerifier (servicekit) pins the algorithm per key, refuses `none` and HMAC, refetches the
-JWKS on an unknown `kid` at most once per interval and checks iss/aud/exp/nbf/iat. A token that
-verified is kept until its `exp` (bounded cache), which saves the ~120 µs ES256 check on repeat calls.
+The issuer is read from the unverified `iss` only to pick the verifier: the signature, `iss`, `aud`,
+`exp`, `nbf` and `iat` are then checked by that issuer's JWKSVerifier (servicekit), which pins the
+algorithm per key, refuses `none` and HMAC, and refetches the JWKS on an unknown `kid` at most once
+per interval. A token that verified is kept until its `exp` (bounded cache), which saves the
+~120 µs ES256 check on repeat calls. Tokens longer than 8 KiB are refused unparsed.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import jwt
+
 from gateway.exchange import Exchange
-from servicekit import JWKSVerifier, TokenClaims, Unauthorized
+from servicekit import TokenClaims, Unauthorized
 
 __all__ = ["AuthenticationPolicy", "VerifiedTokenCache"]
 
@@ -41,6 +45,9 @@ class VerifiedTokenCache:
             del self._entries[next(iter(self._entries))]
         self._entries[token] = claims
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -54,11 +61,14 @@ def _missing() -> Unauthorized:
     )
 
 
+def _invalid(detail: str) -> Unauthorized:
+    return Unauthorized(detail, slug="invalid-token", title="Invalid token", headers={"WWW-Authenticate": "Bearer"})
+
+
 class AuthenticationPolicy:
     """401 `missing-token` without a bearer token, 401 `invalid-token` for one that does not verify."""
 
-    def __init__(self, verifier: JWKSVerifier, cache: VerifiedTokenCache) -> None:
-        self.verifier = verifier
+    def __init__(self, cache: VerifiedTokenCache) -> None:
         self.cache = cache
 
     async def apply(self, exchange: Exchange) -> None:
@@ -70,15 +80,17 @@ class AuthenticationPolicy:
         if kind.lower() != "bearer" or not token:
             raise _missing()
         if len(token) > _MAX_TOKEN:
-            raise Unauthorized(
-                "The bearer token is too long.",
-                slug="invalid-token",
-                title="Invalid token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise _invalid(f"The bearer token is longer than {_MAX_TOKEN} characters.")
         claims = self.cache.get(token)
         if claims is None:
-            claims = await self.verifier.verify(token)
+            try:
+                issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            except jwt.PyJWTError as exc:
+                raise _invalid(f"the bearer token is not a JWT: {exc}") from None
+            verifier = exchange.runtime.verifiers.get(issuer) if isinstance(issuer, str) else None
+            if verifier is None:
+                raise _invalid(f"token issuer {issuer!r} is not trusted")
+            claims = await verifier.verify(token)
             self.cache.put(token, claims)
         exchange.token = token
         exchange.claims = claims

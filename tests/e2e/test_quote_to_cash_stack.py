@@ -6,6 +6,7 @@ ports (exactly what `fig up` runs), then talks to them over HTTP like a client i
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def erp_orders(urls: DemoUrls) -> list[dict[str, object]]:
 
 def post_run(urls: DemoUrls, token: str | None, body: object, raw: bytes | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # Starting a run is financially material: the gateway requires a key per intended start.
+    headers["Idempotency-Key"] = uuid.uuid4().hex
     if raw is not None:
         headers["Content-Type"] = "application/json"
         return httpx.post(f"{urls.gateway}/v1/quote-to-cash/runs", content=raw, headers=headers, timeout=30)

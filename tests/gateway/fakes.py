@@ -16,7 +16,7 @@ class FakeUpstream:
     gateway must not pass on (Set-Cookie, Server, X-Internal) plus an absolute Location.
 
     Query flags: `delay=<s>` sleeps first; `tag=<t>` counts hits per tag (`hits[t]`);
-    `size=<n>` answers with an n-byte body instead of the echo.
+    `size=<n>` answers with an n-byte body instead of the echo; `status=<n>` answers with that status.
     """
 
     def __init__(self) -> None:
@@ -24,7 +24,11 @@ class FakeUpstream:
         self.base = ""
 
     def app(self) -> Litestar:
-        @route("/v1/{rest:path}", http_method=["GET", "POST", "PUT", "DELETE"], operation_id="echo")
+        @route(
+            ["/v1/{rest:path}", "/v2/{rest:path}", "/v3/{rest:path}"],
+            http_method=["GET", "POST", "PUT", "DELETE"],
+            operation_id="echo",
+        )
         async def echo(request: Request[Any, Any, Any]) -> Response[Any]:
             query = request.query_params
             if "tag" in query:
@@ -52,7 +56,7 @@ class FakeUpstream:
                 "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
                 "body": body.decode(),
             }
-            status = 201 if request.method == "POST" else 200
+            status = int(query["status"]) if "status" in query else 201 if request.method == "POST" else 200
             return Response(content=echoed, status_code=status, headers=headers)
 
         @get("/health/live", operation_id="live", sync_to_thread=False)

@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway import GatewaySettings, create_app
+from gateway.config import load_config
 from gateway.errors import ConfigError
 from servicekit import RedisClient, free_port
 from tests.gateway.conftest import RunningIdp
@@ -22,6 +23,15 @@ from tests.gateway.helpers import assert_problem, audited
 from tests.support import running_server
 
 RUNS = "/v1/quote-to-cash/runs"
+JSON = {"Content-Type": "application/json"}
+
+
+def _key() -> dict[str, str]:
+    """A fresh Idempotency-Key: starting a run is financially material."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+START = {"opportunity_id": "0068d00000DEMO1AAA"}
 
 
 def _auth(token: str, **extra: str) -> dict[str, str]:
@@ -95,6 +105,10 @@ async def test_get_with_read_scope_is_proxied(client: AsyncTestClient[Litestar],
     assert response.status_code == 200, response.text
     assert response.json()["path"] == f"{RUNS}/run-42"
     assert _headers(response.json())["x-legal-entities"] == ["DE01"]
+    # quote-to-cash v1 is deprecated in the embedded catalogue (as in contracts/catalogue.py).
+    assert response.headers["deprecation"] == "@1795737600"
+    assert response.headers["sunset"] == "Mon, 31 May 2027 23:59:59 GMT"
+    assert response.headers["link"] == '</v2/quote-to-cash>; rel="successor-version"'
 
 
 async def test_missing_token_is_401_and_audited(client: AsyncTestClient[Litestar], redis: RedisClient) -> None:
@@ -126,7 +140,7 @@ async def test_wrong_scope_is_403_and_audited_with_the_client(
 ) -> None:
     cid = uuid.uuid4().hex
     token = idp.token("demo-reader", "demo-reader-secret")
-    response = await client.post(RUNS, content=b"{}", headers=_auth(token, **{"X-Correlation-ID": cid}))
+    response = await client.post(RUNS, json={}, headers=_auth(token, **{"X-Correlation-ID": cid}))
     body = assert_problem(response, 403, "insufficient-scope", cid)
     assert body["extensions"]["required_scopes"] == ["q2c:write"]
     entry = await audited(redis, cid)
@@ -141,7 +155,7 @@ async def test_unknown_path_is_404_and_known_path_wrong_method_is_405(
     assert_problem(missing, 404, "unknown-route", cid)
     assert missing.json()["instance"] == "/v1/quote-to-cash/nothing"
     assert (await audited(redis, cid))["status"] == "404"
-    for path in ("/v2/quote-to-cash/runs", f"{RUNS}/a/b", f"{RUNS}/..", f"{RUNS}/a%2Fb"):
+    for path in ("/v3/quote-to-cash/runs", "/v9/anything", f"{RUNS}/a/b", f"{RUNS}/..", f"{RUNS}/a%2Fb"):
         assert (await client.get(path, headers=_auth(idp.token()))).status_code == 404, path
     cid = uuid.uuid4().hex
     wrong = await client.delete(f"{RUNS}/run-1", headers=_auth(idp.token(), **{"X-Correlation-ID": cid}))
@@ -171,7 +185,8 @@ async def test_body_over_the_limit_is_413_declared_or_streamed(
         assert_problem(declared, 413, "payload-too-large", cid)
         assert (await audited(redis, cid))["status"] == "413"
 
-        fits = await client.post(RUNS, content=b"z" * 1000, headers=_auth(idp.token()))
+        padded = b'{"opportunity_id": "0068d00000DEMO1AAA"' + b" " * 900 + b"}"
+        fits = await client.post(RUNS, content=padded, headers=_auth(idp.token(), **JSON, **_key()))
         assert fits.status_code == 201
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -181,7 +196,7 @@ async def test_body_over_the_limit_is_413_declared_or_streamed(
     # A chunked body declares no length: the limit must hold while reading. Real HTTP for real chunks.
     with running_server(make_gateway(max_body_bytes=1024)) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            streamed = await http.post(RUNS, content=chunks(), headers=_auth(idp.token()))
+            streamed = await http.post(RUNS, content=chunks(), headers=_auth(idp.token(), **JSON))
     assert streamed.status_code == 413
     assert streamed.json()["type"].endswith("/payload-too-large")
 
@@ -200,7 +215,12 @@ async def test_upstream_down_is_503_problem(
     async with AsyncTestClient(make_gateway(process_url=f"http://127.0.0.1:{free_port()}")) as client:
         for method, path in (("GET", f"{RUNS}/run-1"), ("POST", RUNS)):
             cid = uuid.uuid4().hex
-            response = await client.request(method, path, headers=_auth(idp.token(), **{"X-Correlation-ID": cid}))
+            response = await client.request(
+                method,
+                path,
+                json=START if method == "POST" else None,
+                headers=_auth(idp.token(), **{"X-Correlation-ID": cid}, **_key()),
+            )
             assert_problem(response, 503, "upstream-unavailable", cid)
             assert (await audited(redis, cid))["status"] == "503"
         ready = await client.get("/health/ready")
@@ -227,7 +247,7 @@ async def test_timeout_is_504_and_only_idempotent_calls_are_retried(
         get = await client.get(f"{RUNS}/slow?delay=1&tag={tag}-get", headers=_auth(idp.token()))
         assert get.status_code == 504, get.text
         assert get.json()["type"].endswith("/upstream-timeout")
-        post = await client.post(f"{RUNS}?delay=1&tag={tag}-post", content=b"{}", headers=_auth(idp.token()))
+        post = await client.post(f"{RUNS}?delay=1&tag={tag}-post", json=START, headers=_auth(idp.token(), **_key()))
         assert post.status_code == 504, post.text
     assert upstream.hits[f"{tag}-get"] == 3  # first try + 2 retries
     assert upstream.hits[f"{tag}-post"] == 1  # never repeated
@@ -240,21 +260,28 @@ async def test_ready_when_redis_jwks_and_upstream_answer(client: AsyncTestClient
     assert (await client.get("/schema/openapi.json")).status_code == 200
 
 
-def test_an_invalid_route_table_stops_start_up_naming_the_field(tmp_path: Path, redis_url: str) -> None:
+def test_an_invalid_config_stops_start_up_naming_line_and_field(tmp_path: Path, redis_url: str) -> None:
     config = (Path(__file__).parents[2] / "gateway" / "gateway.toml").read_text()
     path = tmp_path / "gateway.toml"
-    path.write_text(config.replace('method = "GET"', 'method = "FETCH"'))
-    with pytest.raises(ConfigError, match=r"\$\.apis\[0\]\.operations\[1\]\.method"):
-        create_app(GatewaySettings(redis_url=redis_url, config_path=str(path)))
-    path.write_text(config.replace('upstream = "process"', 'upstream = "billing"'))
-    with pytest.raises(ConfigError, match=r"unknown upstream 'billing'.*\$\.apis\[0\]\.upstream"):
-        create_app(GatewaySettings(redis_url=redis_url, config_path=str(path)))
-    path.write_text(config + "\nsurprise = true\n")
-    with pytest.raises(ConfigError, match="surprise"):
-        create_app(GatewaySettings(redis_url=redis_url, config_path=str(path)))
-    path.write_text(config.replace("[upstreams.process]", "[upstreams.billing]\n\n[upstreams.process]"))
-    with pytest.raises(ConfigError, match=r"FIG_BILLING_URL.*\$\.upstreams\.billing\.url"):
-        create_app(GatewaySettings(redis_url=redis_url, config_path=str(path)))
+
+    def refused(text: str, pattern: str) -> None:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=pattern):
+            create_app(GatewaySettings(redis_url=redis_url, config_path=str(path)))
+
+    lines = config.splitlines()
+    major_line = next(i for i, line in enumerate(lines) if line == "major = 2" and "[[routes]]" in lines[i - 2]) + 1
+    refused(config.replace("major = 2\nprefix", 'major = "2"\nprefix'), rf"line {major_line}:.*\$\.routes\[1\]\.major")
+    billing = config.replace('upstream = "process"', 'upstream = "billing"')
+    refused(billing, r"unknown upstream 'billing'.*\$\.routes\[0\]")
+    refused(config + "\nsurprise = true\n", "surprise")
+    gold = config.replace('tier = "restricted"', 'tier = "gold"')
+    refused(gold, r"unknown tier 'gold' - at `\$\.clients\[1\]\.tier`")
+    refused(
+        config.replace("deprecated_at = 2026-11-27T00:00:00Z\n", ""),
+        r"deprecated version needs deprecated_at and sunset_at - at `\$\.apis\[0\]\.versions\[0\]\.status`",
+    )
+    refused(config.replace('name = "process"\ndocuments', 'name = "billing"\ndocuments'), "unknown upstream 'process'")
 
 
 async def test_tokens_signed_before_and_after_an_idp_key_rotation_both_pass(
@@ -281,3 +308,26 @@ async def test_only_the_verified_token_reaches_the_upstream(
             response = await http.get(f"{RUNS}/run-1", headers=headers)
     assert response.status_code == 200, response.text
     assert _headers(response.json())["authorization"] == [f"Bearer {token}"]
+
+
+def test_the_embedded_catalogue_agrees_with_the_contracts_catalogue() -> None:
+    # contracts/catalogue.py is what the breaking-change gate and the published documents use;
+    # the gateway's lifecycle answers must say the same.
+    from contracts.catalogue import CATALOGUE
+
+    config = load_config()
+    compared = 0
+    for published in (e for e in CATALOGUE if e.api == "gateway"):
+        route = next(r for r in config.routes if r.base == published.prefix)
+        version = config.version(route.api, route.major)
+        assert version is not None
+        status = {"current": "active"}.get(published.status, published.status)
+        assert version.status == status, published
+        if published.status == "deprecated":
+            assert version.deprecated_at is not None
+            assert version.sunset_at is not None
+            assert version.deprecated_at.date() == published.deprecated_on
+            assert version.sunset_at.date() == published.sunset_on
+            assert f"v{version.successor}" == published.successor
+        compared += 1
+    assert compared >= 3

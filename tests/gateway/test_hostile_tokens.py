@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,12 @@ def _forged_with_known_kid(idp: RunningIdp) -> str:
     return jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": idp.issuer.keys.current.kid})
 
 
+def _untrusted_issuer(idp: RunningIdp) -> str:
+    claims = jwt.decode(idp.mint(), options={"verify_signature": False})
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    return jwt.encode({**claims, "iss": "http://stranger.example"}, stranger, algorithm="ES256", headers={"kid": "k"})
+
+
 def _tampered(idp: RunningIdp) -> str:
     header, payload, signature = idp.mint(scopes=("q2c:read",)).split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -77,6 +84,11 @@ HOSTILE: dict[str, Callable[[RunningIdp], str]] = {
     "tampered-payload": _tampered,
     "truncated": lambda idp: idp.mint()[:-12],
     "not-a-jwt": lambda idp: "definitely-not-a-token",
+    "expired": lambda idp: idp.mint(iat=int(time.time()) - 3600, nbf=0, exp=int(time.time()) - 600),
+    "not-yet-valid": lambda idp: idp.mint(nbf=int(time.time()) + 600),
+    "issued-in-the-future": lambda idp: idp.mint(iat=int(time.time()) + 600, nbf=int(time.time())),
+    "oversized": lambda idp: idp.mint(padding="x" * 9000),
+    "untrusted-issuer-with-own-key": _untrusted_issuer,
     "no-kid": lambda idp: jwt.encode(
         jwt.decode(idp.mint(), options={"verify_signature": False}), idp.issuer.keys.current.private_key, "ES256"
     ),

@@ -37,7 +37,8 @@ async def test_valid_client_gets_a_signed_token_with_its_claims() -> None:
         body = response.json()
         assert body["token_type"] == "Bearer"
         assert body["expires_in"] == 900
-        assert body["scope"] == "q2c:read q2c:write"
+        assert body["scope"].split()[:2] == ["q2c:read", "q2c:write"]
+        assert "sync:write" in body["scope"].split()
         jwks = (await client.get("/.well-known/jwks.json")).json()
     header = jwt.get_unverified_header(body["access_token"])
     assert header["alg"] == "ES256"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Gateway benchmark (issue 5): in one run, against the same fast upstream (an HAProxy answering a
+# fixed JSON body), measure
+#   1. the upstream direct,
+#   2. the FIG gateway (granian, 1 worker) with the full policy chain: shape, ES256 auth (verified-
+#      token cache), client/scopes/entities, version lifecycle, Redis GCRA rate limit, request
+#      validation, proxy,
+#   3. HAProxy 2.6 (nbthread 1) doing the same JWT checks (jwt_verify ES256, iss, aud, exp, scope)
+#      and proxying.
+# The server under test runs on core 0; wrk/hey, the upstream and Redis on core 1.
+# Then, at half the gateway's peak (hey, fixed rate), the p99 of direct vs gateway vs HAProxy.
+# Usage: bench/gateway/run.sh [seconds]     (installs wrk, hey and haproxy from Debian if missing)
+#        BENCH_LOOP=uvloop bench/gateway/run.sh   (granian's event loop for the gateway; default auto)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs="${1:-10}"; py=.venv/bin/python
+for tool in wrk hey haproxy; do
+  command -v "$tool" >/dev/null || apt-get install -y "$tool" >/dev/null
+done
+dir=$(mktemp -d); up=18901; hap=18902; gw=18903; direct=18904; rport=18905
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+$py bench/gateway/setup.py "$dir" "$up" "$hap"
+sed "s/127.0.0.1:$up\$/127.0.0.1:$direct/" "$dir/upstream.cfg" | sed "s/bind 127.0.0.1:$up/bind 127.0.0.1:$direct/" > "$dir/direct.cfg"
+token=$(cat "$dir/token"); path=/v1/quote-to-cash/runs/q2c-0068d00000DEMO1AAA
+redis=$($py -c 'from servicekit import find_redis_server; print(find_redis_server())')
+taskset -c 1 "$redis" --port "$rport" --save '' --appendonly no >/dev/null 2>&1 & pids+=($!)
+taskset -c 1 haproxy -db -f "$dir/upstream.cfg" >/dev/null 2>&1 & pids+=($!)
+wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "$1" && return 0; sleep 0.2; done; echo "not up: $1" >&2; return 1; }
+peak() {  # name url -> "rps p50 p99"
+  taskset -c 1 wrk -t1 -c32 -d2s -H "Authorization: Bearer $token" "$2" >/dev/null  # warm-up
+  local out; out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency -H "Authorization: Bearer $token" "$2")
+  grep -q "Non-2xx" <<<"$out" && { echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; }
+  echo "$(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="50%"{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
+}
+at_rate() {  # url total_rps -> "p50_ms p99_ms"
+  local workers=8 out; out=$(taskset -c 1 hey -z "${secs}s" -c $workers -q $(( ($2 + workers - 1) / workers )) \
+    -H "Authorization: Bearer $token" "$1")
+  awk '/ 50% in/{p50=$3*1000} / 99% in/{p99=$3*1000} END{printf "%.2fms %.2fms\n", p50, p99}' <<<"$out"
+}
+declare -A R
+taskset -c 0 haproxy -db -f "$dir/direct.cfg" >/dev/null 2>&1 & pids+=($!); dpid=$!
+wait_for "http://127.0.0.1:$direct$path"; R[direct]=$(peak direct "http://127.0.0.1:$direct$path")
+
+FIG_PORT=$gw FIG_REDIS_URL="redis://127.0.0.1:$rport/0" FIG_IDP_URL="http://127.0.0.1:$up" \
+FIG_TOKEN_ISSUER=http://bench.issuer FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
+FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
+  --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws gateway.app:create_app >"$dir/gateway.log" 2>&1 & pids+=($!)
+wait_for "http://127.0.0.1:$gw$path"; R[gateway]=$(peak gateway "http://127.0.0.1:$gw$path")
+
+taskset -c 0 haproxy -db -f "$dir/haproxy.cfg" >/dev/null 2>&1 & pids+=($!)
+wait_for "http://127.0.0.1:$hap$path"; R[haproxy]=$(peak haproxy "http://127.0.0.1:$hap$path")
+
+half=$(awk -v r="${R[gateway]%% *}" 'BEGIN{printf "%d", r/2}')
+L_direct=$(at_rate "http://127.0.0.1:$direct$path" "$half")
+L_gateway=$(at_rate "http://127.0.0.1:$gw$path" "$half")
+L_haproxy=$(at_rate "http://127.0.0.1:$hap$path" "$half")
+
+echo
+echo "Peak (wrk -t1 -c32 -d${secs}s, server on core 0, wrk on core 1):"
+echo "| target                  | requests/s |      p50 |      p99 | vs HAProxy |"
+echo "|-------------------------|-----------:|---------:|---------:|-----------:|"
+for n in direct gateway haproxy; do
+  read -r rps p50 p99 <<<"${R[$n]}"
+  printf '| %-23s | %10s | %8s | %8s | %9.2fx |\n' "$n" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="${R[haproxy]%% *}" 'BEGIN{print a/b}')"
+done
+echo
+echo "At half the gateway's peak ($half requests/s, hey -c 8, fixed rate):"
+echo "| target   |      p50 |      p99 | added p99 vs direct |"
+echo "|----------|---------:|---------:|--------------------:|"
+read -r dp50 dp99 <<<"$L_direct"
+for n in direct gateway haproxy; do
+  v="L_$n"; read -r p50 p99 <<<"${!v}"
+  printf '| %-8s | %8s | %8s | %17.2fms |\n' "$n" "$p50" "$p99" "$(awk -v a="${p99%ms}" -v b="${dp99%ms}" 'BEGIN{print a-b}')"
+done
