@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from servicekit import Lifespan, create_http_client, create_service_app, load_settings
 from system_apis.erp.connector import NetSuiteClient, NetSuiteTokens, load_private_key
 from system_apis.erp.connector.auth import TOKEN_PATH
-from system_apis.erp.feed import SalesOrderFeed
+from system_apis.erp.feed import CustomerFeed, PeriodFeed, SalesOrderFeed, run_feeds
 from system_apis.erp.routes import v1_router
 from system_apis.erp.settings import ErpSettings
 
@@ -55,21 +55,26 @@ def _netsuite_lifespan(settings: ErpSettings) -> Lifespan:
                 throttle_retries=settings.ns_throttle_retries,
                 backoff=settings.ns_backoff,
                 max_backoff=settings.ns_max_backoff,
+                page_size=settings.ns_page_size,
             )
             app.state.netsuite = client
             if settings.feed_interval <= 0:
                 yield
                 return
-            feed = SalesOrderFeed(
-                client,
-                app.state.redis,
-                initial_since=_initial_since(settings),
-                lag=settings.feed_lag,
-                page_size=settings.feed_page_size,
-            )
-            app.state.erp_feed = feed
+            since = _initial_since(settings)
+            feeds = [
+                feed(
+                    client,
+                    app.state.redis,
+                    initial_since=since,
+                    lag=settings.feed_lag,
+                    page_size=settings.feed_page_size,
+                )
+                for feed in (SalesOrderFeed, PeriodFeed, CustomerFeed)
+            ]
+            app.state.erp_feeds = feeds
             stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop, settings.feed_interval), name="erp-change-feed")
+            task = asyncio.create_task(run_feeds(feeds, stop, settings.feed_interval), name="erp-change-feeds")
             try:
                 yield
             finally:
@@ -92,7 +97,8 @@ def create_app(settings: ErpSettings | None = None) -> Litestar:
         settings=settings,
         route_handlers=[v1_router],
         title="ERP system API",
-        description="Canonical customers and sales orders over NetSuite; emits erp.sales_order.booked.v1.",
+        description="Canonical customers, sales orders, accounting periods, posted actuals and reference data over "
+        "NetSuite; emits erp.sales_order.booked.v1, erp.period.closed.v1 and erp.customer.changed.v1.",
         lifespan=[_netsuite_lifespan(settings)],
         readiness={"netsuite": netsuite_ready},
     )

@@ -1,21 +1,40 @@
-"""The ERP system API, v1: canonical customers and sales orders over NetSuite."""
+"""The ERP system API, v1: canonical customers and sales orders over NetSuite (ledger reads: routes_ledger)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, Router, get, put
+from litestar import Response, Router, get, patch, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from contracts import Customer, CustomerUpsert, Problem, SalesOrder, SalesOrderStatus, SalesOrderUpsert
-from contracts.headers import PROBLEM_JSON
+from contracts import (
+    Customer,
+    CustomerMasterUpdate,
+    CustomerUpsert,
+    SalesOrder,
+    SalesOrderStatus,
+    SalesOrderUpsert,
+)
 from servicekit import StrictBody, require_scopes
 from system_apis.erp.connector import NetSuiteClient
+from system_apis.erp.connector.ledger import month_bounds, subsidiary_of
 from system_apis.erp.connector.mapping import status_codes
 from system_apis.erp.errors import erp_exception_handlers
+from system_apis.erp.ownership import enforce_ownership
+from system_apis.erp.responses import problems
+from system_apis.erp.routes_ledger import (
+    ENTITY_PATTERN,
+    PERIOD_PATTERN,
+    get_actuals,
+    list_accounting_periods,
+    list_currencies,
+    list_items,
+    list_subsidiaries,
+    list_tax_codes,
+)
 from system_apis.erp.schemas import SalesOrderPage
 
 __all__ = ["v1_router"]
@@ -25,12 +44,12 @@ KeyPath = Annotated[
     str,
     PathParameter(
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="PUT: the deterministic external id (e.g. `SF-<CRM id>`). GET: the NetSuite internal id "
-        "(all digits) or the external id.",
+        description="PUT: the deterministic external id (e.g. `SF-<CRM id>`). GET and PATCH: the NetSuite "
+        "internal id (all digits) or the external id.",
     ),
 ]
 Cursor = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$", description="next_cursor of the last page")]
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def _ref(key: str) -> str:
@@ -43,30 +62,11 @@ def _client(state: State) -> NetSuiteClient:
     return client
 
 
-_PROBLEMS = {
-    401: "No or invalid bearer token",
-    403: "The token lacks the scope",
-    404: "No such record in the ERP",
-    422: "The ERP refused the data; `errors[].location` names the field",
-    502: "The ERP answered with an error or an unreadable body",
-    503: "The ERP is unreachable or kept throttling after retries",
-}
-
-
-def _problems(*statuses: int) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(
-            data_container=Problem, description=_PROBLEMS[status], media_type=PROBLEM_JSON, generate_examples=False
-        )
-        for status in statuses
-    }
-
-
 def _created_or_updated(description: str, model: type[Customer] | type[SalesOrder]) -> dict[int, ResponseSpec]:
     return {
         201: ResponseSpec(data_container=model, description=f"{description} created", generate_examples=False),
         200: ResponseSpec(data_container=model, description=f"{description} updated", generate_examples=False),
-        **_problems(401, 403, 422, 502, 503),
+        **problems(401, 403, 422, 502, 503),
     }
 
 
@@ -90,7 +90,7 @@ async def upsert_customer(
     "/customers/{customer_key:str}",
     operation_id="erp_get_customer",
     guards=[require_scopes("erp:read")],
-    responses=_problems(401, 403, 404, 502, 503),
+    responses=problems(401, 403, 404, 502, 503),
 )
 async def get_customer(customer_key: KeyPath, netsuite: NamedDependency[NetSuiteClient]) -> Customer:
     """A customer by NetSuite internal id, or by external id (how a workflow resolves its customer)."""
@@ -113,11 +113,36 @@ async def upsert_sales_order(
     return Response(order, status_code=201 if created else 200)
 
 
+@patch(
+    "/customers/{customer_key:str}",
+    operation_id="erp_update_customer_master",
+    guards=[require_scopes("erp:write")],
+    dto=StrictBody[CustomerMasterUpdate],
+    return_dto=None,
+    responses=problems(401, 403, 404, 409, 422, 502, 503),
+)
+async def update_customer_master(
+    customer_key: KeyPath,
+    data: JSONBody[CustomerMasterUpdate],
+    netsuite: NamedDependency[NetSuiteClient],
+    state: State,
+) -> Customer:
+    """Change customer-master fields of a customer (by internal or external id).
+
+    The update may only carry fields its `origin` owns (`contracts.ownership`): otherwise 409
+    `field-ownership` names each field and its owner, nothing is written, and each refused field is
+    counted in `fig:ops:policy-violations`. Fields without a canonical `Customer` attribute
+    (region, industry, billing country, tax jurisdiction) are written to custom entity fields.
+    """
+    await enforce_ownership(state.redis, data)
+    return await netsuite.update_customer_master(_ref(customer_key), data.changes)
+
+
 @get(
     "/sales-orders/{sales_order_key:str}",
     operation_id="erp_get_sales_order",
     guards=[require_scopes("erp:read")],
-    responses=_problems(401, 403, 404, 502, 503),
+    responses=problems(401, 403, 404, 502, 503),
 )
 async def get_sales_order(sales_order_key: KeyPath, netsuite: NamedDependency[NetSuiteClient]) -> SalesOrder:
     """A sales order by NetSuite internal id, or by external id."""
@@ -128,17 +153,23 @@ async def get_sales_order(sales_order_key: KeyPath, netsuite: NamedDependency[Ne
     "/sales-orders",
     operation_id="erp_list_sales_orders",
     guards=[require_scopes("erp:read")],
-    responses=_problems(401, 403, 502, 503),
+    responses=problems(401, 403, 404, 502, 503),
 )
 async def list_sales_orders(
     netsuite: NamedDependency[NetSuiteClient],
+    *,
     status: Annotated[SalesOrderStatus | None, QueryParameter()] = None,
+    legal_entity: Annotated[str | None, QueryParameter(pattern=ENTITY_PATTERN, description="e.g. DE01")] = None,
+    period: Annotated[str | None, QueryParameter(pattern=PERIOD_PATTERN, description="tran_date month")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SalesOrderPage:
-    """Sales orders by ascending id, optionally of one status; cursor-paged."""
+    """Sales orders by ascending id, optionally of one status, legal entity and `tran_date` month
+    (YYYY-MM); cursor-paged. 404 for a legal entity the ERP does not have."""
     orders, more = await netsuite.list_sales_orders(
         status_codes=status_codes([status]) if status else None,
+        subsidiary=subsidiary_of(legal_entity) if legal_entity else None,
+        tran_dates=month_bounds(period) if period else None,
         after_id=int(cursor) if cursor else None,
         limit=limit,
     )
@@ -147,7 +178,20 @@ async def list_sales_orders(
 
 v1_router = Router(
     path="/v1",
-    route_handlers=[upsert_customer, get_customer, upsert_sales_order, get_sales_order, list_sales_orders],
+    route_handlers=[
+        upsert_customer,
+        get_customer,
+        update_customer_master,
+        upsert_sales_order,
+        get_sales_order,
+        list_sales_orders,
+        list_accounting_periods,
+        get_actuals,
+        list_subsidiaries,
+        list_items,
+        list_currencies,
+        list_tax_codes,
+    ],
     dependencies={"netsuite": Provide(_client, sync_to_thread=False)},
     exception_handlers=erp_exception_handlers,  # type: ignore[arg-type]  # handler typed on the subclass
     tags=["erp"],

@@ -29,6 +29,8 @@ class ErpSettings(ServiceSettings, kw_only=True, frozen=True):
     ns_backoff: float = 0.2
     ns_max_backoff: float = 5.0
     ns_timeout: float = 10.0
+    #: Rows per SuiteQL page for multi-page reads (NetSuite allows up to 1000).
+    ns_page_size: int = 1000
     #: Seconds between change-feed polls; 0 disables the poller.
     feed_interval: float = 2.0
     #: ISO 8601 start of the feed when no watermark is stored yet (default: start time - feed_margin).

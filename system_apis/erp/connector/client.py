@@ -9,31 +9,28 @@ record is read back by external id so callers get the canonical state.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import AsyncIterator, Mapping
-from decimal import Decimal
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
-from contracts import Customer, CustomerUpsert, SalesOrder, SalesOrderUpsert
+from contracts import Customer, CustomerMasterChanges, CustomerUpsert, SalesOrder, SalesOrderUpsert
 from system_apis.erp.connector.auth import NetSuiteTokens
 from system_apis.erp.connector.mapping import (
-    canonical_field,
     customer_from_vendor,
     customer_to_vendor,
+    sales_order_from_rows,
     sales_order_from_vendor,
     sales_order_to_vendor,
 )
+from system_apis.erp.connector.master import master_changes_to_vendor
+from system_apis.erp.connector.wire import decode_body, id_from_location, same_value, vendor_error
 from system_apis.erp.errors import (
-    ErpAuthError,
-    ErpError,
-    ErpInvalidContent,
     ErpNotFound,
-    ErpThrottled,
     ErpUnavailable,
     ErpUpstreamError,
 )
@@ -41,6 +38,9 @@ from system_apis.erp.errors import (
 __all__ = ["NetSuiteClient", "SuiteQLPage"]
 
 RECORDS = "/services/rest/record/v1"
+_ORDER_COLUMNS = (
+    "id, tranid, externalid, entity, subsidiary, currency, status, trandate, foreigntotal, memo, lastmodifieddate"
+)
 SUITEQL = "/services/rest/query/v1/suiteql"
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -50,46 +50,6 @@ class SuiteQLPage(msgspec.Struct, kw_only=True, frozen=True):
     has_more: bool
     offset: int
     total: int
-
-
-def _decode(response: httpx.Response) -> Any:
-    """JSON with numbers as Decimal (never float); an unreadable body is an upstream error."""
-    try:
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        raise ErpUpstreamError(
-            f"NetSuite answered {response.status_code} with a body that is not JSON.", status=response.status_code
-        ) from None
-
-
-def _error(response: httpx.Response, record: str) -> ErpError:
-    status = response.status_code
-    detail, code, path = f"NetSuite answered {status}.", None, None
-    try:
-        details = json.loads(response.content).get("o:errorDetails") or []
-        first = details[0] if details else {}
-        detail = str(first.get("detail") or detail)
-        code = first.get("o:errorCode")
-        path = first.get("o:errorPath")
-    except (ValueError, AttributeError, TypeError):
-        pass
-    kwargs: dict[str, Any] = {"status": status, "code": code, "path": path, "field": canonical_field(path, record)}
-    if status in (401, 403):
-        return ErpAuthError(f"NetSuite refused our credentials ({status}): {detail}", **kwargs)
-    if status == 404:
-        return ErpNotFound(detail, **kwargs)
-    if status == 400:
-        return ErpInvalidContent(detail, **kwargs)
-    if status == 429:
-        return ErpThrottled(detail, **kwargs)
-    return ErpUpstreamError(f"NetSuite error {status}: {detail}", **kwargs)
-
-
-def _id_from_location(response: httpx.Response) -> str:
-    record_id = str(response.headers.get("location", "")).rstrip("/").rsplit("/", 1)[-1]
-    if not record_id.isdigit():
-        raise ErpUpstreamError("NetSuite's write answer has no record id in its Location header.")
-    return record_id
 
 
 class NetSuiteClient:
@@ -104,8 +64,10 @@ class NetSuiteClient:
         throttle_retries: int = 5,
         backoff: float = 0.2,
         max_backoff: float = 5.0,
+        page_size: int = 1000,
     ) -> None:
         self.http = http
+        self.page_size = page_size
         self.tokens = tokens
         self.throttle_retries = throttle_retries
         self.backoff = backoff
@@ -152,7 +114,7 @@ class NetSuiteClient:
                 await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not crypto
                 continue
             if response.status_code >= 400:
-                raise _error(response, record)
+                raise vendor_error(response, record)
             return response
 
     # records -------------------------------------------------------------------------------------
@@ -160,7 +122,7 @@ class NetSuiteClient:
     async def get_record(self, record: str, ref: str, *, expand: bool = False) -> dict[str, Any]:
         params = {"expandSubResources": "true"} if expand else None
         response = await self.request("GET", f"{RECORDS}/{record}/{quote(ref, safe=':')}", params=params, record=record)
-        body = _decode(response)
+        body = decode_body(response)
         if not isinstance(body, dict):
             raise ErpUpstreamError(f"NetSuite returned a {record} that is not an object.")
         return body
@@ -168,11 +130,11 @@ class NetSuiteClient:
     async def upsert_record(self, record: str, external_id: str, body: dict[str, Any]) -> str:
         """`PUT .../eid:<externalId>`: creates or updates the one record with that external id."""
         response = await self.request("PUT", f"{RECORDS}/{record}/eid:{quote(external_id)}", body=body, record=record)
-        return _id_from_location(response)
+        return id_from_location(response)
 
     async def create_record(self, record: str, body: dict[str, Any]) -> str:
         response = await self.request("POST", f"{RECORDS}/{record}", body=body, record=record)
-        return _id_from_location(response)
+        return id_from_location(response)
 
     async def update_record(self, record: str, record_id: str, body: dict[str, Any]) -> None:
         await self.request("PATCH", f"{RECORDS}/{record}/{record_id}", body=body, record=record)
@@ -197,6 +159,22 @@ class NetSuiteClient:
         if customer.id != record_id:
             raise ErpUpstreamError(f"NetSuite wrote customer {record_id} but external id reads {customer.id}.")
         return customer, not existed
+
+    async def update_customer_master(self, ref: str, changes: CustomerMasterChanges) -> Customer:
+        """PATCH the allowed customer-master `changes` onto the customer `ref`, then read it back.
+
+        The record is read first: to resolve an external id, and because a credit limit must be in
+        the customer's currency. Nothing is written when every change equals the stored value.
+        """
+        record = await self.get_record("customer", ref)
+        current = customer_from_vendor(record)
+        body = {k: v for k, v in master_changes_to_vendor(changes, current).items() if not same_value(record.get(k), v)}
+        if not body:
+            # Nothing differs: no write, so no new lastModifiedDate and no erp.customer.changed event
+            # (a CRM ↔ ERP sync echoing a change back stops here instead of ping-ponging).
+            return current
+        await self.update_record("customer", current.id, body)
+        return await self.get_customer(current.id)
 
     async def get_sales_order(self, ref: str) -> SalesOrder:
         return sales_order_from_vendor(await self.get_record("salesOrder", ref, expand=True))
@@ -225,7 +203,7 @@ class NetSuiteClient:
             params={"limit": limit, "offset": offset},
             headers={"Prefer": "transient"},
         )
-        body = _decode(response)
+        body = decode_body(response)
         try:
             return SuiteQLPage(
                 items=list(body["items"]),
@@ -236,8 +214,12 @@ class NetSuiteClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise ErpUpstreamError(f"NetSuite's SuiteQL page is unreadable: {exc}") from None
 
-    async def query_all(self, query: str, *, page_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
-        """Every row of `query`, page by page; the query needs a unique ORDER BY for stable paging."""
+    async def query_all(self, query: str, *, page_size: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every row of `query`, page by page (default: the client's `page_size`, at most 1000).
+
+        The query needs a unique ORDER BY for stable paging.
+        """
+        page_size = page_size or self.page_size
         offset = 0
         while True:
             page = await self.suiteql(query, limit=page_size, offset=offset)
@@ -248,15 +230,40 @@ class NetSuiteClient:
             offset += len(page.items)
 
     async def list_sales_orders(
-        self, *, status_codes: list[str] | None = None, after_id: int | None = None, limit: int = 20
+        self,
+        *,
+        status_codes: list[str] | None = None,
+        subsidiary: str | None = None,
+        tran_dates: tuple[date, date] | None = None,
+        after_id: int | None = None,
+        limit: int = 20,
     ) -> tuple[list[SalesOrder], bool]:
-        """Orders by ascending id after `after_id` (keyset paging), optionally of some statuses."""
+        """Orders by ascending id after `after_id` (keyset paging), optionally of some statuses, one
+        subsidiary and a `tranDate` range (both ends inclusive).
+
+        Two SuiteQL calls per page (headers, then their item lines), not one record GET per order.
+        """
         where = ["type = 'SalesOrd'"]
         if status_codes:
             where.append("status IN (" + ", ".join(f"'{c}'" for c in status_codes if c.isalpha()) + ")")
+        if subsidiary is not None:
+            where.append(f"subsidiary = '{int(subsidiary)}'")
+        if tran_dates is not None:
+            first, last = tran_dates
+            where.append(f"trandate >= TO_DATE('{first.isoformat()}', 'YYYY-MM-DD')")
+            where.append(f"trandate <= TO_DATE('{last.isoformat()}', 'YYYY-MM-DD')")
         if after_id is not None:
             where.append(f"id > {int(after_id)}")
-        query = f"SELECT id FROM transaction WHERE {' AND '.join(where)} ORDER BY id"  # noqa: S608 - letters and an int only
+        query = f"SELECT {_ORDER_COLUMNS} FROM transaction WHERE {' AND '.join(where)} ORDER BY id"  # noqa: S608 - letters and ints only
         page = await self.suiteql(query, limit=limit)
-        orders = await asyncio.gather(*(self.get_sales_order(str(row["id"])) for row in page.items))
-        return list(orders), page.has_more
+        if not page.items:
+            return [], False
+        ids = ", ".join(f"'{int(row['id'])}'" for row in page.items)
+        lines: dict[str, list[dict[str, Any]]] = {str(row["id"]): [] for row in page.items}
+        line_query = (
+            "SELECT transaction, id, item, quantity, rate, foreignamount FROM transactionline "  # noqa: S608 - ints only
+            f"WHERE mainline = 'F' AND transaction IN ({ids}) ORDER BY transaction, id"
+        )
+        async for line in self.query_all(line_query):
+            lines.setdefault(str(line["transaction"]), []).append(line)
+        return [sales_order_from_rows(row, lines[str(row["id"])]) for row in page.items], page.has_more

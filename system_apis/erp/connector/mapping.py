@@ -13,6 +13,7 @@ from system_apis.erp.errors import ErpMappingError, ErpUpstreamError
 __all__ = [
     "BOOKED_CODES",
     "CURRENCY_IDS",
+    "ENTITY_SUBSIDIARIES",
     "STATUS_BY_CODE",
     "SUBSIDIARY_ENTITIES",
     "canonical_field",
@@ -23,6 +24,7 @@ __all__ = [
     "is_booked",
     "money",
     "parse_time",
+    "sales_order_from_rows",
     "sales_order_from_vendor",
     "sales_order_to_vendor",
     "status_codes",
@@ -33,6 +35,7 @@ CURRENCY_IDS: Final = {"USD": "1", "GBP": "2", "EUR": "4"}
 _CURRENCY_CODES: Final = {v: k for k, v in CURRENCY_IDS.items()}
 #: Subsidiary internal id → legal entity code (project brief).
 SUBSIDIARY_ENTITIES: Final = {"1": "US01", "2": "DE01", "3": "GB01"}
+ENTITY_SUBSIDIARIES: Final = {v: k for k, v in SUBSIDIARY_ENTITIES.items()}
 
 STATUS_BY_CODE: Final[dict[str, SalesOrderStatus]] = {
     "A": "pending_approval",
@@ -54,6 +57,12 @@ _CUSTOMER_FIELDS: Final = {
     "currency": "currency",
     "email": "email",
     "externalId": "external_id",
+    "terms": "terms",
+    "creditLimit": "credit_limit",
+    "custentity_fig_region": "region",
+    "custentity_fig_industry": "industry",
+    "custentity_fig_billing_country": "billing_country",
+    "custentity_fig_tax_jurisdiction": "tax_jurisdiction",
 }
 _ORDER_FIELDS: Final = {
     "entity": "customer_id",
@@ -227,4 +236,36 @@ def sales_order_from_vendor(body: dict[str, Any]) -> SalesOrder:
         memo=body.get("memo"),
         lines=lines,
         last_modified=parse_time(body.get("lastModifiedDate")),
+    )
+
+
+def sales_order_from_rows(header: dict[str, Any], lines: list[dict[str, Any]]) -> SalesOrder:
+    """A canonical order from a SuiteQL `transaction` row and its `transactionline` item rows."""
+    currency = currency_code(header.get("currency"))
+    code = str(header.get("status"))
+    if code not in STATUS_BY_CODE:
+        raise ErpUpstreamError(f"NetSuite returned an unknown order status {code!r}.")
+    return SalesOrder(
+        id=str(header["id"]),
+        customer_id=str(header["entity"]),
+        subsidiary_id=str(header["subsidiary"]),
+        currency=currency,
+        tran_date=date.fromisoformat(str(header["trandate"])),
+        status=STATUS_BY_CODE[code],
+        status_code=code,
+        booked=is_booked(code),
+        total=money(header.get("foreigntotal") or 0, currency),
+        external_id=header.get("externalid"),
+        tran_id=header.get("tranid"),
+        memo=header.get("memo"),
+        lines=[
+            SalesOrderLine(
+                item_id=str(line["item"]),
+                quantity=Decimal(str(line.get("quantity") or 1)),
+                unit_price=money(line.get("rate") or 0, currency),
+                amount=money(line.get("foreignamount") or 0, currency),
+            )
+            for line in lines
+        ],
+        last_modified=parse_time(header.get("lastmodifieddate")),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
@@ -13,7 +14,14 @@ from litestar.params import FromPath, QueryParameter
 from system_apis.erp.sandbox.errors import NetSuiteError
 from system_apis.erp.sandbox.faults import Fault
 from system_apis.erp.sandbox.runtime import SandboxRuntime
-from system_apis.erp.sandbox.store import Certificate, format_time, utcnow
+from system_apis.erp.sandbox.store import (
+    Certificate,
+    OrderLine,
+    PostingLine,
+    SalesOrderRecord,
+    format_time,
+    utcnow,
+)
 from system_apis.erp.sandbox.views import json_response, rest_base, sales_order_json
 from system_apis.erp.sandbox.writes import parse_body
 
@@ -66,6 +74,105 @@ async def approve(
     return json_response(sales_order_json(sandbox.store, order, base, expand=True))
 
 
+class GenerateOrders(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    subsidiary_id: str = "1"
+    item_id: str = "101"
+
+
+@post("/sales-orders/generate", operation_id="admin_generate_sales_orders", status_code=201)
+async def generate_orders(request: Request[Any, Any, Any], sandbox: NamedDependency[SandboxRuntime]) -> Response[bytes]:
+    """Create `count` pending-approval orders (one line of `item_id`) for the subsidiary's first customer.
+
+    For load and crash tests: `{"ids": [...]}` in creation order, external ids `GEN-<id>`.
+    """
+    try:
+        spec = msgspec.json.decode(await request.body(), type=GenerateOrders)
+    except msgspec.DecodeError as exc:
+        raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid request: {exc}") from None
+    store = sandbox.store
+    customer = next((c for c in store.state.customers.values() if c.subsidiary_id == spec.subsidiary_id), None)
+    item = store.state.items.get(spec.item_id)
+    if customer is None or item is None:
+        raise NetSuiteError(400, "INVALID_CONTENT", "No customer in that subsidiary, or no such item.")
+    now = utcnow()
+    ids = []
+    for _ in range(spec.count):
+        order_id, tran_id = store.new_sales_order_ids()
+        store.state.sales_orders[order_id] = SalesOrderRecord(
+            id=order_id,
+            tran_id=tran_id,
+            entity_id=customer.id,
+            subsidiary_id=customer.subsidiary_id,
+            currency_id=customer.currency_id,
+            tran_date=now.date(),
+            order_status="A",
+            lines=[
+                OrderLine(line=1, item_id=item.id, quantity=Decimal(1), rate=item.base_price, amount=item.base_price)
+            ],
+            date_created=now,
+            last_modified=now,
+            external_id=f"GEN-{order_id}",
+            memo="generated order",
+        )
+        ids.append(order_id)
+    store.replace(store.state)  # reindex external ids and persist once
+    return json_response({"ids": ids}, status=201)
+
+
+class PostingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One GL line to post: credit for `Income`, debit otherwise (a negative amount reverses)."""
+
+    subsidiary_id: str
+    period: str
+    account: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$")]
+    amount: Decimal
+    account_type: Literal["Income", "COGS", "Expense"] = "Income"
+    item_id: str | None = None
+
+
+@post("/postings", operation_id="admin_post_gl_line", status_code=201)
+async def post_gl_line(request: Request[Any, Any, Any], sandbox: NamedDependency[SandboxRuntime]) -> Response[bytes]:
+    """Post a GL line into an open period (as a journal entry would); closed periods refuse it."""
+    try:
+        posting = msgspec.json.decode(await request.body(), type=PostingIn)
+    except msgspec.DecodeError as exc:
+        raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid posting: {exc}") from None
+    state = sandbox.store.state
+    period = next(
+        (p for p in state.periods.values() if p.subsidiary_id == posting.subsidiary_id and p.name == posting.period),
+        None,
+    )
+    if period is None:
+        raise NetSuiteError(
+            404, "NONEXISTENT_ID", f"No period {posting.period} for subsidiary {posting.subsidiary_id}."
+        )
+    if period.closed:
+        raise NetSuiteError(
+            400, "INVALID_CONTENT", f"The accounting period {posting.period} is closed.", "postingPeriod"
+        )
+    if posting.item_id is not None and posting.item_id not in state.items:
+        raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid item {posting.item_id}.", "item")
+    transaction = str(90000 + len(state.postings) + 1)
+    credit = (posting.account_type == "Income") == (posting.amount >= 0)
+    amount, zero = abs(posting.amount), Decimal("0.00")
+    state.postings.append(
+        PostingLine(
+            transaction=transaction,
+            line=1,
+            subsidiary_id=posting.subsidiary_id,
+            period_id=period.id,
+            account=posting.account,
+            account_type=posting.account_type,
+            debit=zero if credit else amount,
+            credit=amount if credit else zero,
+            item_id=posting.item_id,
+        )
+    )
+    sandbox.store.save()
+    return json_response({"transaction": transaction, "postingPeriod": period.id}, status=201)
+
+
 @get("/sales-orders", operation_id="admin_sales_orders_by_external_id")
 async def orders_by_external_id(
     request: Request[Any, Any, Any],
@@ -87,10 +194,15 @@ async def close_period(
         if record.subsidiary_id == subsidiary_id and record.name == period:
             if not record.closed:
                 record.closed = True
-                record.last_modified = utcnow()
+                record.last_modified = record.closed_on = utcnow()
                 sandbox.store.save()
             return json_response(
-                {"id": record.id, "closed": True, "lastModifiedDate": format_time(record.last_modified)}
+                {
+                    "id": record.id,
+                    "closed": True,
+                    "closedOnDate": format_time(record.closed_on or record.last_modified),
+                    "lastModifiedDate": format_time(record.last_modified),
+                }
             )
     raise NetSuiteError(404, "NONEXISTENT_ID", f"No period {period} for subsidiary {subsidiary_id}.")
 
@@ -144,6 +256,8 @@ admin_router = Router(
         reset,
         info,
         approve,
+        generate_orders,
+        post_gl_line,
         orders_by_external_id,
         close_period,
         add_fault,

@@ -23,6 +23,7 @@ from system_apis.erp.sandbox.views import (
     sales_order_json,
     sales_order_lines_json,
     subsidiary_json,
+    tax_code_json,
 )
 from system_apis.erp.sandbox.writes import apply_customer, apply_sales_order, parse_body
 
@@ -56,6 +57,7 @@ def _record_ids(store: Store, record_type: str) -> list[str]:
         "currency": store.state.currencies,
         "serviceSaleItem": store.state.items,
         "accountingPeriod": store.state.periods,
+        "salesTaxItem": store.state.tax_codes,
     }
     if record_type not in tables:
         raise _unknown_type(record_type)
@@ -84,6 +86,9 @@ def _render(runtime: SandboxRuntime, base: str, record_type: str, ref: str, expa
     elif record_type == "accountingPeriod":
         period = state.periods.get(ref)
         body = period_json(store, period, base) if period else None
+    elif record_type == "salesTaxItem":
+        tax = state.tax_codes.get(ref)
+        body = tax_code_json(store, tax, base) if tax else None
     else:
         raise _unknown_type(record_type)
     if body is None:

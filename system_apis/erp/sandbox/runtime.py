@@ -9,6 +9,7 @@ from system_apis.erp.devkey import write_dev_private_key
 from system_apis.erp.sandbox.auth import AccessTokens
 from system_apis.erp.sandbox.faults import Faults
 from system_apis.erp.sandbox.seed import seed_state
+from system_apis.erp.sandbox.seed_ledger import backfill_state
 from system_apis.erp.sandbox.settings import SandboxSettings
 from system_apis.erp.sandbox.store import AccountState, Store
 
@@ -45,6 +46,8 @@ class SandboxRuntime:
         store = Store.load(data_dir) if data_dir is not None else None
         if store is None:
             store = Store(cls.fresh_state(settings), data_dir)
+            store.save()
+        elif backfill_state(store.state):
             store.save()
         key_path = str(write_dev_private_key(data_dir / DEV_KEY_FILE)) if data_dir is not None else None
         return cls(settings=settings, store=store, tokens=AccessTokens(settings.token_ttl), dev_key_path=key_path)

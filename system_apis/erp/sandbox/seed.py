@@ -3,7 +3,9 @@
 Subsidiaries, currencies and items follow the cross-service facts in the project brief; about 30
 customers and a dozen sales orders in every status give the change feed and lists something to
 show; accounting periods 2026-01..2026-12 exist per subsidiary with the months before 2026-11
-closed. `scale` multiplies customers and orders for benchmarks.
+closed; tax codes per subsidiary (US sales tax, DE VAT 19/7 %, GB VAT 20/0 %) and posted GL lines for
+2026-01..2026-10 plus month-to-date 2026-11 (revenue 4000/4100/4200 by item, expense 5000/6000/6100). `scale` multiplies
+customers and orders for benchmarks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from system_apis.erp.devkey import dev_public_key_pem
+from system_apis.erp.sandbox.seed_ledger import postings, tax_codes
 from system_apis.erp.sandbox.store import (
     AccountingPeriod,
     AccountState,
@@ -26,12 +29,12 @@ from system_apis.erp.sandbox.store import (
     Subsidiary,
 )
 
-__all__ = ["seed_state"]
+__all__ = ["SUBSIDIARIES", "seed_state"]
 
 SEED_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 OPEN_FROM_MONTH = 11
 
-_SUBSIDIARIES = [
+SUBSIDIARIES = [
     Subsidiary(id="1", name="FIG Inc. (US01)", country="US", currency_id="1", legal_entity="US01"),
     Subsidiary(id="2", name="FIG GmbH (DE01)", country="DE", currency_id="4", legal_entity="DE01"),
     Subsidiary(id="3", name="FIG Ltd (GB01)", country="GB", currency_id="2", legal_entity="GB01"),
@@ -83,11 +86,12 @@ _STATUSES = "ABBDEFGHCABF"
 
 def _periods() -> dict[str, AccountingPeriod]:
     periods: dict[str, AccountingPeriod] = {}
-    for sub in _SUBSIDIARIES:
+    for sub in SUBSIDIARIES:
         for month in range(1, 13):
             last_day = calendar.monthrange(2026, month)[1]
             closed = month < OPEN_FROM_MONTH
             modified = datetime(2026, month + 1, 3, 12, tzinfo=UTC) if closed else SEED_TIME
+            closed_on = modified if closed else None
             period = AccountingPeriod(
                 id=f"{sub.id}{month:02d}",
                 subsidiary_id=sub.id,
@@ -96,6 +100,7 @@ def _periods() -> dict[str, AccountingPeriod]:
                 end_date=date(2026, month, last_day),
                 closed=closed,
                 last_modified=modified,
+                closed_on=closed_on,
             )
             periods[period.id] = period
     return periods
@@ -104,7 +109,7 @@ def _periods() -> dict[str, AccountingPeriod]:
 def _customers(state: AccountState, count: int) -> list[CustomerRecord]:
     made = []
     for n in range(count):
-        sub = _SUBSIDIARIES[n % 3]
+        sub = SUBSIDIARIES[n % 3]
         state.next_customer_id += 1
         created = SEED_TIME - timedelta(days=60 - n % 60, minutes=n)
         customer = CustomerRecord(
@@ -157,10 +162,12 @@ def seed_state(*, client_id: str, key_id: str, scale: int = 1) -> AccountState:
     """A fresh account: reference data, customers, orders, periods and the dev M2M certificate."""
     # Deep copies: a reset must never share mutable records with the module-level templates.
     state = AccountState(
-        subsidiaries={s.id: deepcopy(s) for s in _SUBSIDIARIES},
+        subsidiaries={s.id: deepcopy(s) for s in SUBSIDIARIES},
         currencies={c.id: deepcopy(c) for c in _CURRENCIES},
         items={i.id: deepcopy(i) for i in _ITEMS},
         periods=_periods(),
+        tax_codes=tax_codes(),
+        postings=postings(),
         certificates={
             key_id: Certificate(kid=key_id, client_id=client_id, public_key_pem=dev_public_key_pem().decode())
         },

@@ -16,6 +16,8 @@ from pathlib import Path
 import msgspec
 
 __all__ = [
+    "TERMS",
+    "TERM_IDS",
     "AccountState",
     "AccountingPeriod",
     "Certificate",
@@ -23,14 +25,19 @@ __all__ = [
     "CustomerRecord",
     "Item",
     "OrderLine",
+    "PostingLine",
     "SalesOrderRecord",
     "Store",
     "Subsidiary",
+    "TaxCode",
     "format_time",
     "utcnow",
 ]
 
 STATE_FILE = "netsuite.json"
+#: The account's payment terms (`term` records): internal id → name. Customers store the name.
+TERMS = {"1": "Net 15", "2": "Net 30", "3": "Net 45", "4": "Net 60", "5": "Due on receipt"}
+TERM_IDS = {name: term_id for term_id, name in TERMS.items()}
 
 
 def utcnow() -> datetime:
@@ -72,6 +79,32 @@ class AccountingPeriod(msgspec.Struct, kw_only=True):
     end_date: date
     closed: bool
     last_modified: datetime
+    closed_on: datetime | None = None
+
+
+class TaxCode(msgspec.Struct, kw_only=True):
+    """A SuiteTax tax code, flattened: one subsidiary (nexus) and one rate in percent."""
+
+    id: str
+    item_id: str
+    description: str
+    rate: Decimal
+    country: str
+    subsidiary_id: str
+
+
+class PostingLine(msgspec.Struct, kw_only=True):
+    """One posted GL line (NetSuite `transactionaccountingline`): debit or credit on an account number."""
+
+    transaction: str
+    line: int
+    subsidiary_id: str
+    period_id: str
+    account: str
+    account_type: str
+    debit: Decimal
+    credit: Decimal
+    item_id: str | None = None
 
 
 class CustomerRecord(msgspec.Struct, kw_only=True):
@@ -86,6 +119,11 @@ class CustomerRecord(msgspec.Struct, kw_only=True):
     is_person: bool = False
     terms: str | None = None
     credit_limit: Decimal | None = None
+    #: Custom entity fields of the customer master (`custentity_fig_*`).
+    region: str | None = None
+    industry: str | None = None
+    billing_country: str | None = None
+    tax_jurisdiction: str | None = None
 
 
 class OrderLine(msgspec.Struct, kw_only=True):
@@ -133,6 +171,8 @@ class AccountState(msgspec.Struct, kw_only=True):
     customers: dict[str, CustomerRecord] = msgspec.field(default_factory=dict)
     sales_orders: dict[str, SalesOrderRecord] = msgspec.field(default_factory=dict)
     certificates: dict[str, Certificate] = msgspec.field(default_factory=dict)
+    tax_codes: dict[str, TaxCode] = msgspec.field(default_factory=dict)
+    postings: list[PostingLine] = msgspec.field(default_factory=list)
     next_customer_id: int = 1000
     next_sales_order_id: int = 5000
     next_tran_number: int = 10001

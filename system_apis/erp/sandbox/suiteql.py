@@ -1,11 +1,13 @@
 """A tiny SuiteQL subset: what the connector and the change feed emit, and nothing more.
 
-Accepted: `SELECT <cols|*> FROM customer|transaction|accountingperiod [WHERE c AND c ...]
-[ORDER BY col[, col ...]]`, where each condition is `col <op> 'text'`, `col <op> <number>`,
-`col <op> TO_TIMESTAMP('<ISO 8601>', '<format>')` or `col IN ('A', 'B')`, with `<op>` one of
-`= <> != > >= < <=`. That covers: customer by externalId, sales orders changed since X ordered by
-`lastmodifieddate, id`, sales orders by status (keyset-paged by id), accounting periods changed
-since X. Anything else is refused with 400 `INVALID_PARAMETER`, like an unknown identifier.
+Accepted: `SELECT <cols|*> FROM <table> [WHERE c AND c ...] [ORDER BY col[, col ...]]` over the
+tables of `tables.py`, where each condition is `col <op> 'text'`, `col <op> <number>`,
+`col <op> TO_TIMESTAMP('<ISO 8601>', '<format>')`, `col <op> TO_DATE('YYYY-MM-DD', '<format>')` or
+`col IN ('A', 'B')`, with `<op>` one of `= <> != > >= < <=`. That covers: customers, sales orders
+and accounting periods changed since X ordered by `lastmodifieddate, id`, sales orders by status,
+subsidiary and `trandate` range (keyset-paged by id), periods per subsidiary, posted GL lines of a
+period, and the reference tables. No joins, aggregates, OR or functions beyond the two casts:
+anything else is refused with 400 `INVALID_PARAMETER`, like an unknown identifier.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from system_apis.erp.sandbox.errors import NetSuiteError
-from system_apis.erp.sandbox.store import Store, format_time
+from system_apis.erp.sandbox.store import Store
+from system_apis.erp.sandbox.tables import COLUMNS, TIME_COLUMNS, table_rows
 
 __all__ = ["run_query"]
 
@@ -31,6 +34,9 @@ _QUERY = re.compile(
 )
 _OP = r"(?P<op><>|!=|>=|<=|=|>|<)"
 _TIMESTAMP = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*TO_TIMESTAMP\(\s*'(?P<value>[^']+)'\s*,\s*'[^']*'\s*\)$", re.I)
+_DATE = re.compile(
+    rf"^(?P<col>\w+)\s*{_OP}\s*TO_DATE\(\s*'(?P<value>\d{{4}}-\d{{2}}-\d{{2}})'\s*,\s*'[^']*'\s*\)$", re.I
+)
 _TEXT = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*'(?P<value>[^']*)'$", re.I)
 _NUMBER = re.compile(rf"^(?P<col>\w+)\s*{_OP}\s*(?P<value>-?\d+(?:\.\d+)?)$", re.I)
 _IN = re.compile(r"^(?P<col>\w+)\s+IN\s*\((?P<values>\s*'[^']*'(?:\s*,\s*'[^']*')*\s*)\)$", re.I)
@@ -44,87 +50,6 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
-_TIME_COLUMNS = {"lastmodifieddate", "datecreated"}
-_COLUMNS = {
-    "customer": (
-        "id",
-        "externalid",
-        "companyname",
-        "entityid",
-        "subsidiary",
-        "currency",
-        "email",
-        "datecreated",
-        "lastmodifieddate",
-    ),
-    "transaction": (
-        "id",
-        "type",
-        "tranid",
-        "externalid",
-        "entity",
-        "subsidiary",
-        "currency",
-        "status",
-        "trandate",
-        "foreigntotal",
-        "memo",
-        "otherrefnum",
-        "datecreated",
-        "lastmodifieddate",
-    ),
-    "accountingperiod": ("id", "subsidiary", "periodname", "startdate", "enddate", "closed", "lastmodifieddate"),
-}
-
-
-def _tables(store: Store) -> dict[str, list[Row]]:
-    state = store.state
-    customers = [
-        {
-            "id": c.id,
-            "externalid": c.external_id,
-            "companyname": c.company_name,
-            "entityid": f"CUS{c.id}",
-            "subsidiary": c.subsidiary_id,
-            "currency": c.currency_id,
-            "email": c.email,
-            "datecreated": format_time(c.date_created),
-            "lastmodifieddate": format_time(c.last_modified),
-        }
-        for c in state.customers.values()
-    ]
-    orders = [
-        {
-            "id": o.id,
-            "type": "SalesOrd",
-            "tranid": o.tran_id,
-            "externalid": o.external_id,
-            "entity": o.entity_id,
-            "subsidiary": o.subsidiary_id,
-            "currency": o.currency_id,
-            "status": o.order_status,
-            "trandate": o.tran_date.isoformat(),
-            "foreigntotal": str(o.total),
-            "memo": o.memo,
-            "otherrefnum": o.other_ref,
-            "datecreated": format_time(o.date_created),
-            "lastmodifieddate": format_time(o.last_modified),
-        }
-        for o in state.sales_orders.values()
-    ]
-    periods = [
-        {
-            "id": p.id,
-            "subsidiary": p.subsidiary_id,
-            "periodname": p.name,
-            "startdate": p.start_date.isoformat(),
-            "enddate": p.end_date.isoformat(),
-            "closed": "T" if p.closed else "F",
-            "lastmodifieddate": format_time(p.last_modified),
-        }
-        for p in state.periods.values()
-    ]
-    return {"customer": customers, "transaction": orders, "accountingperiod": periods}
 
 
 def _refuse(detail: str) -> NetSuiteError:
@@ -147,7 +72,7 @@ def _parse_time(value: str) -> datetime:
 
 def _condition(text: str, columns: set[str]) -> Callable[[Row], bool]:
     text = text.strip()
-    for pattern, kind in ((_TIMESTAMP, "time"), (_TEXT, "text"), (_NUMBER, "number"), (_IN, "in")):
+    for pattern, kind in ((_TIMESTAMP, "time"), (_DATE, "text"), (_TEXT, "text"), (_NUMBER, "number"), (_IN, "in")):
         match = pattern.match(text)
         if match is None:
             continue
@@ -181,7 +106,7 @@ def _sort_key(columns: list[str]) -> Callable[[Row], tuple[Any, ...]]:
         parts: list[Any] = []
         for col in columns:
             value = row[col]
-            number = _as_number(value) if col not in _TIME_COLUMNS else None
+            number = _as_number(value) if col not in TIME_COLUMNS else None
             # Numbers sort numerically, everything else as text; NULLs first, as in Oracle ASC NULLS FIRST.
             parts.append(
                 (value is not None, number if number is not None else Decimal(0), "" if value is None else str(value))
@@ -197,11 +122,10 @@ def run_query(store: Store, query: str) -> list[Row]:
     if match is None:
         raise _refuse("only SELECT ... FROM ... [WHERE ...] [ORDER BY ...] is supported")
     table = match["table"].lower()
-    tables = _tables(store)
-    if table not in tables:
+    rows = table_rows(store, table)
+    if rows is None:
         raise _refuse(f"Record '{match['table']}' was not found.")
-    rows = tables[table]
-    columns = set(_COLUMNS[table])
+    columns = set(COLUMNS[table])
     conditions = [_condition(part, columns) for part in _AND.split(match["where"])] if match["where"] else []
     selected = [r for r in rows if all(c(r) for c in conditions)]
     if match["order"]:

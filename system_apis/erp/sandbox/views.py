@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response
 
 from system_apis.erp.sandbox.store import (
+    TERM_IDS,
     AccountingPeriod,
     Currency,
     CustomerRecord,
@@ -16,6 +17,7 @@ from system_apis.erp.sandbox.store import (
     SalesOrderRecord,
     Store,
     Subsidiary,
+    TaxCode,
     format_time,
 )
 
@@ -23,6 +25,7 @@ __all__ = [
     "RESOURCE_MEDIA_TYPE",
     "collection",
     "currency_json",
+    "custom_fields",
     "customer_json",
     "item_json",
     "json_response",
@@ -31,6 +34,7 @@ __all__ = [
     "sales_order_json",
     "sales_order_lines_json",
     "subsidiary_json",
+    "tax_code_json",
 ]
 
 RESOURCE_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resource"
@@ -96,10 +100,23 @@ def customer_json(store: Store, rec: CustomerRecord, base: str) -> dict[str, Any
     if rec.email:
         body["email"] = rec.email
     if rec.terms:
-        body["terms"] = {"id": "2", "refName": rec.terms}
+        body["terms"] = _ref(base, "term", TERM_IDS.get(rec.terms, rec.terms), rec.terms)
     if rec.credit_limit is not None:
         body["creditLimit"] = rec.credit_limit
+    for field, value in custom_fields(rec).items():
+        if value is not None:
+            body[field] = value
     return body
+
+
+def custom_fields(rec: CustomerRecord) -> dict[str, str | None]:
+    """The customer's `custentity_fig_*` fields (customer-master attributes NetSuite has no field for)."""
+    return {
+        "custentity_fig_region": rec.region,
+        "custentity_fig_industry": rec.industry,
+        "custentity_fig_billing_country": rec.billing_country,
+        "custentity_fig_tax_jurisdiction": rec.tax_jurisdiction,
+    }
 
 
 def _line_json(store: Store, base: str, order_id: str, line: OrderLine) -> dict[str, Any]:
@@ -190,7 +207,20 @@ def period_json(store: Store, rec: AccountingPeriod, base: str) -> dict[str, Any
         "startDate": rec.start_date.isoformat(),
         "endDate": rec.end_date.isoformat(),
         "closed": rec.closed,
+        **({"closedOnDate": format_time(rec.closed_on)} if rec.closed_on else {}),
         "lastModifiedDate": format_time(rec.last_modified),
+    }
+
+
+def tax_code_json(store: Store, rec: TaxCode, base: str) -> dict[str, Any]:
+    return {
+        "links": _self(f"{base}/record/v1/salesTaxItem/{rec.id}"),
+        "id": rec.id,
+        "itemId": rec.item_id,
+        "description": rec.description,
+        "rate": rec.rate,
+        "country": {"id": rec.country, "refName": rec.country},
+        "subsidiary": _sub_ref(store, base, rec.subsidiary_id),
     }
 
 

@@ -12,11 +12,27 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from system_apis.erp.sandbox.errors import NetSuiteError
-from system_apis.erp.sandbox.store import CustomerRecord, OrderLine, SalesOrderRecord, Store, utcnow
+from system_apis.erp.sandbox.store import TERMS, CustomerRecord, OrderLine, SalesOrderRecord, Store, utcnow
 
 __all__ = ["apply_customer", "apply_sales_order", "parse_body"]
 
-_CUSTOMER_FIELDS = {"companyName", "subsidiary", "currency", "email", "isPerson", "externalId", "creditLimit"}
+_CUSTOM_FIELDS = {
+    "custentity_fig_region": "region",
+    "custentity_fig_industry": "industry",
+    "custentity_fig_billing_country": "billing_country",
+    "custentity_fig_tax_jurisdiction": "tax_jurisdiction",
+}
+_CUSTOMER_FIELDS = {
+    "companyName",
+    "subsidiary",
+    "currency",
+    "email",
+    "isPerson",
+    "externalId",
+    "creditLimit",
+    "terms",
+    *_CUSTOM_FIELDS,
+}
 _ORDER_FIELDS = {
     "entity",
     "subsidiary",
@@ -117,6 +133,25 @@ def apply_customer(
     if not isinstance(is_person, bool):
         raise invalid("isPerson", "The field isPerson must be a boolean.")
     credit = _number(body["creditLimit"], "creditLimit") if body.get("creditLimit") is not None else None
+    if credit is not None and credit < 0:
+        raise invalid("creditLimit", "The field creditLimit must not be negative.")
+    terms = None
+    if body.get("terms") is not None:
+        term_id = _ref_id(body["terms"], "terms")
+        if term_id not in TERMS:
+            raise _unknown("terms", term_id)
+        terms = TERMS[term_id]
+    custom = {attr: _text(body, field) for field, attr in _CUSTOM_FIELDS.items() if field in body}
+    if (
+        existing is not None
+        and sub_id is not None
+        and sub_id != existing.subsidiary_id
+        and _has_transactions(store, existing.id)
+    ):
+        raise invalid(
+            "subsidiary",
+            "You cannot change the primary subsidiary of a customer that has transactions.",
+        )
     now = utcnow()
     if existing is None:
         assert sub_id is not None  # checked above
@@ -130,8 +165,9 @@ def apply_customer(
             external_id=eid,
             email=_text(body, "email"),
             is_person=is_person,
-            terms="Net 30",
+            terms=terms or "Net 30",
             credit_limit=credit,
+            **custom,
         )
     existing.company_name = name or existing.company_name
     existing.subsidiary_id = sub_id or existing.subsidiary_id
@@ -140,8 +176,15 @@ def apply_customer(
     existing.email = _text(body, "email") if "email" in body else existing.email
     existing.is_person = is_person
     existing.credit_limit = credit if "creditLimit" in body else existing.credit_limit
+    existing.terms = terms if "terms" in body else existing.terms
+    for attr, value in custom.items():
+        setattr(existing, attr, value)
     existing.last_modified = now
     return existing
+
+
+def _has_transactions(store: Store, customer_id: str) -> bool:
+    return any(order.entity_id == customer_id for order in store.state.sales_orders.values())
 
 
 def _lines(store: Store, sublist: Any) -> list[OrderLine]:

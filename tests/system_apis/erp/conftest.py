@@ -9,12 +9,16 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from litestar.testing import AsyncTestClient
 
+from system_apis.erp import ErpSettings
+from system_apis.erp import create_app as create_erp_app
 from system_apis.erp.connector import NetSuiteClient, NetSuiteTokens
 from system_apis.erp.connector.auth import ASSERTION_TYPE, TOKEN_PATH
 from system_apis.erp.devkey import DEV_CLIENT_ID, DEV_KEY_ID, dev_private_key
 from system_apis.erp.sandbox import SandboxSettings, create_app
 from tests.support import running_server
+from tests.tokens import TestIssuer
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +104,31 @@ async def admin(base: str, method: str, path: str, **kwargs: Any) -> httpx.Respo
         response = await client.request(method, f"/__admin{path}", **kwargs)
     response.raise_for_status()
     return response
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[tuple[TestIssuer, str]]:
+    token_issuer = TestIssuer()
+    with token_issuer.serve() as url:
+        yield token_issuer, url
+
+
+@pytest.fixture
+async def api(
+    request: pytest.FixtureRequest, sandbox: str, redis_url: str, issuer: tuple[TestIssuer, str]
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    token_issuer, idp_url = issuer
+    settings = ErpSettings(
+        redis_url=redis_url,
+        sandbox_url=sandbox,
+        idp_url=idp_url,
+        token_issuer=token_issuer.issuer,
+        feed_interval=0,
+        ns_backoff=0.01,
+        ns_max_backoff=0.05,
+        ns_throttle_retries=2,
+        ns_page_size=request.param if hasattr(request, "param") else 1000,
+    )
+    async with AsyncTestClient(create_erp_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {token_issuer.mint(['erp:read', 'erp:write'])}"
+        yield client

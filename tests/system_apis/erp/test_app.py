@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
 from litestar.testing import AsyncTestClient
 
 from system_apis.erp import ErpSettings, create_app
@@ -14,31 +12,6 @@ from tests.tokens import TestIssuer
 
 DEMO_ACCOUNT = "SF-0018d00000DEMOAAAA"
 DEMO_ORDER = "SF-0068d00000DEMO1AAA"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[tuple[TestIssuer, str]]:
-    token_issuer = TestIssuer()
-    with token_issuer.serve() as url:
-        yield token_issuer, url
-
-
-@pytest.fixture
-async def api(sandbox: str, redis_url: str, issuer: tuple[TestIssuer, str]) -> AsyncIterator[AsyncTestClient[Any]]:
-    token_issuer, idp_url = issuer
-    settings = ErpSettings(
-        redis_url=redis_url,
-        sandbox_url=sandbox,
-        idp_url=idp_url,
-        token_issuer=token_issuer.issuer,
-        feed_interval=0,
-        ns_backoff=0.01,
-        ns_max_backoff=0.05,
-        ns_throttle_retries=2,
-    )
-    async with AsyncTestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {token_issuer.mint(['erp:read', 'erp:write'])}"
-        yield client
 
 
 def _order_body(customer_id: str, item_id: str = "101") -> dict[str, Any]:

@@ -164,3 +164,15 @@ async def test_ps256_key_from_a_pem_file(sandbox: str, tmp_path: Path) -> None:
         client = NetSuiteClient(http, tokens)
         assert (await client.get_customer("1001")).id == "1001"
     assert tokens.grants == 1
+
+
+async def test_listed_orders_equal_the_records_read_one_by_one(sandbox: str, netsuite: NetSuiteClient) -> None:
+    customer_id = await _customer(netsuite)
+    await netsuite.upsert_sales_order("SF-0068d00000DEMO1AAA", _order(customer_id))
+    listed, more = await netsuite.list_sales_orders(limit=200)
+    assert more is False
+    assert len(listed) == 13
+    before = stats(sandbox)["requests"]
+    one_by_one = [await netsuite.get_sales_order(o.id) for o in listed]
+    assert listed == one_by_one
+    assert stats(sandbox)["requests"] - before == 13  # while the list itself took two SuiteQL calls

@@ -11,7 +11,16 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from contracts import SALES_ORDER_BOOKED, CloudEvent, CustomerUpsert, Money, SalesOrderLine, SalesOrderUpsert
+from contracts import (
+    CUSTOMER_CHANGED,
+    PERIOD_CLOSED,
+    SALES_ORDER_BOOKED,
+    CloudEvent,
+    CustomerUpsert,
+    Money,
+    SalesOrderLine,
+    SalesOrderUpsert,
+)
 from servicekit import RedisClient
 from system_apis.erp import ErpSettings, create_app
 from system_apis.erp.connector import NetSuiteClient, SuiteQLPage
@@ -138,11 +147,16 @@ async def test_the_service_runs_the_feed_in_its_lifespan(sandbox: str, redis_url
         )
         order_id = order.json()["id"]
         await admin(sandbox, "POST", f"/sales-orders/{order_id}/approve")
-        # Blocks until the poller running in the app's lifespan has published.
-        await redis.xread({ERP_STREAM: "0-0"}, count=1, block=5000)
-    [event] = await _events(redis)
-    assert event.subject == order_id
-    assert event.data["total"] == {"amount": "12000.00", "currency": "EUR"}
+        await admin(sandbox, "POST", "/periods/2/2026-11/close")
+        for _ in range(100):  # the pollers in the app's lifespan publish within a few intervals
+            if {e.type for e in await _events(redis)} >= {SALES_ORDER_BOOKED, PERIOD_CLOSED, CUSTOMER_CHANGED}:
+                break
+            await asyncio.sleep(0.05)
+    by_type = {e.type: e for e in await _events(redis)}
+    assert by_type[SALES_ORDER_BOOKED].subject == order_id
+    assert by_type[SALES_ORDER_BOOKED].data["total"] == {"amount": "12000.00", "currency": "EUR"}
+    assert by_type[PERIOD_CLOSED].data["period"] == "2026-11"
+    assert by_type[CUSTOMER_CHANGED].data["name"] == "Rheinwerk Analytics GmbH"
 
 
 class _FakeNetSuite:
