@@ -15,6 +15,7 @@ from contracts import Account, CustomerMasterUpdate, Opportunity, Problem
 from contracts.headers import PROBLEM_JSON
 from servicekit.auth import require_scopes
 from servicekit.body import StrictBody
+from servicekit.ownership import enforce_ownership
 from servicekit.problems import problem_response
 from servicekit.redis import RedisClient
 from system_apis.crm.connector.client import soql_quote
@@ -22,7 +23,6 @@ from system_apis.crm.connector.mapping import Region
 from system_apis.crm.connector.reader import CrmReader, Keyset
 from system_apis.crm.connector.writer import CrmWriter
 from system_apis.crm.errors import CrmError, to_problem
-from system_apis.crm.ownership import enforce_ownership
 from system_apis.crm.paging import decode_cursor, decode_id_cursor, encode_cursor, encode_id_cursor, is_id_cursor
 from system_apis.crm.schemas import OpportunityPage
 

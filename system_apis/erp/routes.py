@@ -19,11 +19,11 @@ from contracts import (
     SalesOrderUpsert,
 )
 from servicekit import StrictBody, require_scopes
+from servicekit.ownership import enforce_ownership
 from system_apis.erp.connector import NetSuiteClient
 from system_apis.erp.connector.ledger import month_bounds, subsidiary_of
 from system_apis.erp.connector.mapping import status_codes
 from system_apis.erp.errors import erp_exception_handlers
-from system_apis.erp.ownership import enforce_ownership
 from system_apis.erp.responses import problems
 from system_apis.erp.routes_ledger import (
     ENTITY_PATTERN,

@@ -4,7 +4,7 @@ Standard fields map onto NetSuite's own (`companyName`, `email`, `subsidiary`, `
 `terms` as a `term` reference, `creditLimit`); the attributes NetSuite has no standard body field
 for are custom entity fields of the account (`custentity_fig_region`, `..._industry`,
 `..._billing_country`, `..._tax_jurisdiction`). Ownership is checked before this (see
-`system_apis.erp.ownership`); this module only says how an allowed change is written.
+`servicekit.ownership`); this module only says how an allowed change is written.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def create_app(settings: SandboxSettings | None = None) -> Litestar:
         dependencies={"sandbox": Provide(_runtime, sync_to_thread=False)},
         middleware=[GovernanceMiddleware(runtime)],
         exception_handlers=exception_handlers,
-        state=State({"sandbox": runtime}),
+        state=State({"sandbox": runtime, "settings": settings}),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
         debug=False,

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from servicekit.ownership import POLICY_VIOLATIONS_KEY
 from servicekit.redis import RedisClient
 from system_apis.crm import create_app
-from system_apis.crm.ownership import POLICY_VIOLATIONS_KEY
 from tests.system_apis.crm.support import crm_settings
 from tests.tokens import TestIssuer
 

@@ -8,7 +8,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 
 from servicekit import RedisClient
-from system_apis.erp.ownership import POLICY_VIOLATIONS_KEY
+from servicekit.ownership import POLICY_VIOLATIONS_KEY
 from tests.system_apis.erp.conftest import bearer
 
 SEEDED = "1001"  # seeded US customer with orders, USD, Net 30

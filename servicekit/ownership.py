@@ -1,4 +1,4 @@
-"""Customer-master field ownership at the ERP API boundary: refuse, name the owner, count it.
+"""Customer-master field ownership at a system API boundary: refuse, name the owner, count it.
 
 An update may only carry fields its origin owns (`contracts.ownership`). A refused update is a
 409 `field-ownership` problem with one error per field, nothing is written, and each refused
@@ -18,7 +18,7 @@ from servicekit.redis import RedisClient
 
 __all__ = ["POLICY_VIOLATIONS_KEY", "enforce_ownership", "violation_field"]
 
-log = logging.getLogger("system_apis.erp.ownership")
+log = logging.getLogger("servicekit.ownership")
 
 #: A plain hash (no hash tag): each HINCRBY is one single-key operation.
 POLICY_VIOLATIONS_KEY: Final = "fig:ops:policy-violations"
