@@ -125,6 +125,12 @@ class Customer(msgspec.Struct, kw_only=True, frozen=True):
     terms: str | None = None
     credit_limit: Money | None = None
     last_modified: datetime | None = None
+    #: Commercial fields the CRM owns, mirrored on the ERP customer by the customer-master sync.
+    region: str | None = None
+    industry: str | None = None
+    billing_country: str | None = None
+    #: ERP-owned, kept on the customer for tax determination.
+    tax_jurisdiction: str | None = None
 
 
 class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -166,6 +166,10 @@ def customer_from_vendor(body: dict[str, Any]) -> Customer:
         terms=terms.get("refName") if isinstance(terms, dict) else None,
         credit_limit=money(credit, currency) if credit is not None else None,
         last_modified=parse_time(body.get("lastModifiedDate")),
+        region=body.get("custentity_fig_region"),
+        industry=body.get("custentity_fig_industry"),
+        billing_country=body.get("custentity_fig_billing_country"),
+        tax_jurisdiction=body.get("custentity_fig_tax_jurisdiction"),
     )
 
 

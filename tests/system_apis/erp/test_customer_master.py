@@ -35,6 +35,7 @@ async def test_crm_origin_writes_commercial_fields_incl_custom_entity_fields(
         "billing@acme.example",
         "Net 30",
     )
+    assert (customer["region"], customer["industry"]) == ("NA", "Software")
     record = _record(sandbox, SEEDED)
     assert record["companyName"] == "Acme Analytics Inc."
     assert (record["custentity_fig_region"], record["custentity_fig_industry"]) == ("NA", "Software")
