@@ -10,8 +10,15 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from process_apis.adapters import open_system_clients
-from process_apis.controls import load_mapping_set
+from process_apis.controls import ControlStore, load_rule_set
+from process_apis.controls.routes import controls_router
+from process_apis.exceptions.policy import load_policy
+from process_apis.exceptions.routes import exceptions_router
+from process_apis.flows import Flows
+from process_apis.flows.routes import flows_router
+from process_apis.ops.routes import ops_router
 from process_apis.routes import v1_router
+from process_apis.routes_v2 import v2_router
 from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
 from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
@@ -34,28 +41,46 @@ def _system_live(name: str) -> ReadinessCheck:
 def create_app(settings: ProcessSettings | None = None) -> Litestar:
     """The process API; settings from `FIG_*` when not given."""
     settings = settings or load_settings(ProcessSettings)
-    mapping = load_mapping_set(settings.mapping_set)
+    # Fail at start-up, not on the first run, when a shipped control file is broken.
+    load_rule_set(settings.rule_set)
+    policy = load_policy(settings.exception_policy)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_system_clients(settings) as clients:
             app.state.system_http = clients.http
+            controls = ControlStore(app.state.redis, mapping=settings.mapping_set, rules=settings.rule_set)
+            await controls.seed()
+            app.state.controls = controls
             engine = QuoteToCash(
                 store=RunStore(app.state.redis, lock_ttl=settings.lock_ttl),
                 crm=clients.crm,
                 erp=clients.erp,
                 planning=clients.planning,
-                mapping=mapping,
+                controls=controls,
+                policy=policy,
                 retry=RetryPolicy(
                     retries=settings.step_retries,
                     backoff=settings.retry_backoff,
                     max_backoff=settings.retry_max_backoff,
                 ),
                 lock_wait=settings.lock_wait,
+                batch_forecast=settings.forecast_window > 0,
             )
             app.state.q2c = engine
+            flows = Flows(
+                redis=app.state.redis,
+                crm=clients.crm,
+                erp=clients.erp,
+                planning=clients.planning,
+                controls=controls,
+                policy=policy,
+                retry=engine.retry,
+                clock=engine.clock,
+            )
+            app.state.flows = flows
             if settings.workers:
-                async with run_workers(engine, app.state.redis, settings):
+                async with run_workers(engine, app.state.redis, settings, flows=flows):
                     yield
             else:
                 yield
@@ -63,9 +88,12 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
     return create_service_app(
         name="process-api",
         settings=settings,
-        route_handlers=[v1_router],
+        route_handlers=[v1_router, v2_router, exceptions_router, controls_router, flows_router, ops_router],
         title="Finance Integration Gateway process API",
-        description="Finance workflows as state machines with stage gates: quote-to-cash.",
+        description=(
+            "Finance workflows as state machines with stage gates (quote-to-cash, customer master sync, "
+            "actuals to plan, reconciliation), their exception queue, versioned controls and ops metrics."
+        ),
         lifespan=[lifespan],
         readiness={name: _system_live(name) for name in ("crm", "erp", "planning")},
     )

@@ -4,6 +4,11 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── OpportunityNotFound     404   CRM has no such opportunity
 ├── OpportunityNotApproved  422   the opportunity is not won and approved
 ├── RunNotFound             404   no quote-to-cash run with that id
+├── RunNotResumable         409   retry/replay of a run that is not failed or dead-lettered
+├── ExceptionNotFound       404   no exception with that id
+├── ExceptionConflict       409   the action does not apply to the exception's status
+├── MappingInvalid          422   a new mapping set version does not validate
+├── ControlNotFound         404   no mapping set or rule set (version) of that name
 ├── ValidationFailed        422   a control refused the run's input (mapping, currency, amounts)
 └── DownstreamError               a system API call went wrong
     ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
@@ -18,14 +23,19 @@ from typing import Any
 from servicekit import ProblemError
 
 __all__ = [
+    "ControlNotFound",
     "DownstreamError",
     "DownstreamInvalid",
     "DownstreamRejected",
     "DownstreamUnavailable",
+    "ExceptionConflict",
+    "ExceptionNotFound",
+    "MappingInvalid",
     "OpportunityNotApproved",
     "OpportunityNotFound",
     "ProcessError",
     "RunNotFound",
+    "RunNotResumable",
     "ValidationFailed",
 ]
 
@@ -44,6 +54,26 @@ class OpportunityNotApproved(ProcessError):
 
 class RunNotFound(ProcessError):
     status, slug, title = 404, "run-not-found", "Run not found"
+
+
+class RunNotResumable(ProcessError):
+    status, slug, title = 409, "run-not-resumable", "Run cannot be retried or replayed"
+
+
+class ExceptionNotFound(ProcessError):
+    status, slug, title = 404, "exception-not-found", "Exception not found"
+
+
+class ExceptionConflict(ProcessError):
+    status, slug, title = 409, "exception-state-conflict", "Action does not apply to the exception's status"
+
+
+class MappingInvalid(ProcessError):
+    status, slug, title = 422, "mapping-invalid", "Mapping set invalid"
+
+
+class ControlNotFound(ProcessError):
+    status, slug, title = 404, "control-not-found", "Control not found"
 
 
 class ValidationFailed(ProcessError):
@@ -71,4 +101,10 @@ class DownstreamInvalid(DownstreamError):
 
 
 class DownstreamUnavailable(DownstreamError):
+    """`retry_after` is the downstream's throttle signal (its `Retry-After`, in seconds), if it sent one."""
+
     status, slug, title = 503, "downstream-unavailable", "Downstream unavailable"
+
+    def __init__(self, detail: str, *, service: str, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(detail, service=service, **kw)
+        self.retry_after = retry_after

@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from contracts import (
+    Account,
+    AccountingPeriod,
+    ActualsBatch,
+    CommittedBooking,
     CommittedBookingsLoad,
     Customer,
+    CustomerMasterUpdate,
     CustomerUpsert,
     Opportunity,
     PlanningImportResult,
@@ -18,12 +23,27 @@ from contracts import (
     SalesOrderUpsert,
 )
 
-__all__ = ["CrmPort", "ErpPort", "PlanningPort"]
+__all__ = [
+    "CrmMasterPort",
+    "CrmPort",
+    "CrmWonPort",
+    "ErpLedgerPort",
+    "ErpMasterPort",
+    "ErpOrdersPort",
+    "ErpPort",
+    "PlanningActualsPort",
+    "PlanningBookingsPort",
+    "PlanningPort",
+]
 
 
 class CrmPort(Protocol):
     async def get_opportunity(self, opportunity_id: str) -> Opportunity:
         """The opportunity with its lines; raises OpportunityNotFound."""
+        ...
+
+    async def get_account(self, account_id: str) -> Account | None:
+        """The CRM account, or None if CRM has no such account."""
         ...
 
 
@@ -48,4 +68,50 @@ class PlanningPort(Protocol):
         self, load: CommittedBookingsLoad, *, idempotency_key: str
     ) -> PlanningImportResult:
         """Load committed-bookings cells; the result says which rows the planning platform rejected."""
+        ...
+
+
+class CrmMasterPort(Protocol):
+    async def patch_account(self, account_id: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Account:
+        """Apply ERP-owned customer-master fields to the CRM account."""
+        ...
+
+
+class ErpMasterPort(Protocol):
+    async def patch_customer(self, key: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Customer:
+        """Apply CRM-owned customer-master fields to the ERP customer (key = external id)."""
+        ...
+
+
+class ErpLedgerPort(Protocol):
+    async def periods(self, legal_entity: str, status: str | None = None) -> list[AccountingPeriod]:
+        """The entity's accounting periods, optionally only `open` or `closed` ones."""
+        ...
+
+    async def actuals(self, legal_entity: str, period: str) -> ActualsBatch:
+        """Posted actuals of an entity and period."""
+        ...
+
+
+class PlanningActualsPort(Protocol):
+    async def load_actuals(self, batch: ActualsBatch, *, idempotency_key: str) -> PlanningImportResult:
+        """Import actuals into the planning platform's Actuals version."""
+        ...
+
+
+class CrmWonPort(Protocol):
+    async def won_opportunities(self, period: str, region: str) -> list[Opportunity]:
+        """Closed-won opportunities of a region closing in the period (every page)."""
+        ...
+
+
+class ErpOrdersPort(Protocol):
+    async def sales_orders(self, legal_entity: str, period: str) -> list[SalesOrder]:
+        """Sales orders of an entity dated in the period (every page)."""
+        ...
+
+
+class PlanningBookingsPort(Protocol):
+    async def committed_bookings(self, legal_entity: str, period: str) -> list[CommittedBooking]:
+        """Committed-bookings cells of an entity and period as the planning platform holds them."""
         ...

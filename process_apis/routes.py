@@ -1,9 +1,10 @@
-"""`/v1/quote-to-cash/runs`: start a run for an approved opportunity, read a run."""
+"""`/v1/quote-to-cash/runs`: start a run for an approved opportunity, read a run; `/v1/runs/{id}/replay`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -15,6 +16,7 @@ from contracts.headers import PROBLEM_JSON
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
+from servicekit.openapi import financially_material
 
 __all__ = ["v1_router"]
 
@@ -40,6 +42,7 @@ def _engine(state: State) -> QuoteToCash:
     return_dto=None,
     status_code=202,
     guards=[require_scopes("q2c:write")],
+    opt=financially_material(),
     responses={
         200: ResponseSpec(
             data_container=QuoteToCashRun, description="The opportunity already has this run", generate_examples=False
@@ -87,9 +90,43 @@ async def get_run(run_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -
     return await engine.get(run_id)
 
 
+class ReplayRun(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Why the run is replayed (kept in its exception's history)."""
+
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+@post(
+    "/runs/{run_id:str}/replay",
+    operation_id="replayRun",
+    summary="Continue a failed or dead-lettered run from its last good gate",
+    dto=StrictBody[ReplayRun],
+    return_dto=None,
+    status_code=202,
+    guards=[require_scopes("q2c:write")],
+    opt=financially_material(),
+    responses={
+        401: _problem("No or invalid bearer token"),
+        403: _problem("The token lacks q2c:write"),
+        404: _problem("No such run (run-not-found)"),
+        409: _problem("The run is not failed or dead-lettered (run-not-resumable)"),
+    },
+)
+async def replay_run(
+    run_id: FromPath[str],
+    data: JSONBody[ReplayRun],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+) -> QuoteToCashRun:
+    """Re-enter the last gate the run passed and queue it; each step's idempotency key keeps it from posting twice."""
+    claims = claims_of(request.scope)
+    actor = f"client:{claims.client_id}" if claims else "client:anonymous"
+    return await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
+
+
 v1_router = Router(
     path="/v1",
-    route_handlers=[start_run, get_run],
+    route_handlers=[start_run, get_run, replay_run],
     dependencies={"engine": Provide(_engine, sync_to_thread=False)},
     tags=["quote-to-cash"],
 )

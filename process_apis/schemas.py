@@ -10,6 +10,7 @@ import msgspec
 from contracts import ProblemFieldError
 
 __all__ = [
+    "PARKED_STATES",
     "TERMINAL_STATES",
     "Gate",
     "PlanningOutcome",
@@ -37,14 +38,18 @@ RunState = Literal[
     "forecast_committed",
     "completed",
     "failed",
+    "dead_lettered",
 ]
-RunStatus = Literal["running", "waiting", "completed", "failed"]
-TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed"})
+RunStatus = Literal["running", "waiting", "completed", "failed", "dead_lettered"]
+#: States a worker does not move on from: `failed` (parked on an exception) and `dead_lettered`
+#: (retries spent) move again only by a retry of the exception or a replay of the run.
+TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "dead_lettered"})
+PARKED_STATES: frozenset[str] = frozenset({"failed", "dead_lettered"})
 
 
 def status_of(state: RunState) -> RunStatus:
     """`waiting` while the ERP has not booked the order; `running` for every other open state."""
-    if state in ("completed", "failed"):
+    if state in ("completed", "failed", "dead_lettered"):
         return state
     return "waiting" if state == "order_created" else "running"
 
@@ -107,3 +112,11 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     erp_order_external_id: str | None = None
     planning: PlanningOutcome | None = None
     error: RunError | None = None
+    rule_set_version: str | None = None
+    #: How the run was started: by a client (`api`) or by the CRM approval event (`event`).
+    origin: Literal["api", "event"] = "api"
+    #: The run's current (or last) exception, `exc-<run id>-<n>`; `exceptions` counts them.
+    exception_id: str | None = None
+    exceptions: int = 0
+    #: Set by a retry/replay: the gate the run failed at and now tries again (cleared once passed).
+    resumed_at: RunState | None = None

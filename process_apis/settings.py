@@ -37,8 +37,17 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Timeouts and transport-level retries of the calls to the system APIs.
     http_timeout: float = 10.0
     http_retries: int = 2
-    #: The mapping set file (`process_apis/controls/mappings/<name>.json`) runs use.
-    mapping_set: str = "default-v1"
+    #: The mapping set runs use (seeded from `process_apis/controls/mappings/<name>-v<n>.json`,
+    #: then versioned through `PUT /v1/mappings/<name>`), the rule set and the exception policy.
+    mapping_set: str = "default"
+    rule_set: str = "quote-to-cash"
+    exception_policy: str = "exception-policy-v1"
+    #: Batch forecast commits: one planning import per window of bookings (s); 0 loads each run alone.
+    forecast_window: float = 0.5
+    forecast_batch_max: int = 500
+    #: Consume CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs,
+    #: `crm.account.changed.v1` customer master syncs (consumer group).
+    consume_crm_events: bool = True
 
     @property
     def token_url(self) -> str:

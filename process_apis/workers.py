@@ -1,4 +1,8 @@
-"""Background work of a process-API instance: the run work queue, ERP booking events, the sweep.
+"""Background work of a process-API instance: the run work queue, CRM and ERP events, the sweep.
+
+CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs, `crm.account.changed.v1`
+customer master syncs. ERP events: `erp.sales_order.booked.v1` moves waiting runs on,
+`erp.customer.changed.v1` syncs ERP-owned fields back, `erp.period.closed.v1` loads actuals.
 
 Every instance joins the same consumer groups, so runs are shared across instances, and an entry a
 crashed instance left pending is claimed by another after `claim_idle` (servicekit.StreamConsumer).
@@ -16,65 +20,124 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from contracts import SALES_ORDER_BOOKED, CloudEvent
-from contracts.streams import ERP_EVENTS
+import msgspec
+
+from contracts import (
+    ACCOUNT_CHANGED,
+    CUSTOMER_CHANGED,
+    OPPORTUNITY_APPROVED,
+    PERIOD_CLOSED,
+    SALES_ORDER_BOOKED,
+    CloudEvent,
+    Opportunity,
+)
+from contracts.streams import CRM_EVENTS, ERP_EVENTS
+from process_apis.flows import Flows
 from process_apis.settings import ProcessSettings
 from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunBusy, run_id_for
 from process_apis.workflows.commands import WORK_REQUESTED
+from process_apis.workflows.forecast import ForecastBatcher
+from process_apis.workflows.validation import is_approved
 from servicekit import RedisClient, StreamConsumer
 
-__all__ = ["ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_workers"]
+__all__ = ["CRM_GROUP", "ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_workers"]
 
 log = logging.getLogger("process_apis.workers")
 
 ERP_GROUP = "process-q2c"
+CRM_GROUP = "process-q2c-start"
 WORK_GROUP = "process-q2c-work"
 
 
 class QuoteToCashWorkers:
     """The handlers the consumers and the sweep call; `name` identifies this worker in the gates."""
 
-    def __init__(self, engine: QuoteToCash, name: str) -> None:
+    def __init__(self, engine: QuoteToCash, name: str, flows: Flows | None = None) -> None:
         self.engine = engine
         self.name = name
+        self.flows = flows
+        self.batcher: ForecastBatcher | None = None
 
     async def on_work(self, event: CloudEvent) -> None:
         run_id = event.data.get("run_id")
         if event.type != WORK_REQUESTED or not isinstance(run_id, str):
             log.warning("ignored work item", extra={"event_id": event.id, "event_type": event.type})
             return
+        # A busy run raises RunBusy and the item stays pending: if the holder is alive it moves the
+        # run on and the reclaimed item finds nothing to do; if the holder died (its lease expires
+        # after `lock_ttl`), the reclaimed item is what continues the run.
+        await self.engine.advance(run_id, actor=f"worker:{self.name}")
+
+    async def on_crm_event(self, event: CloudEvent) -> None:
+        """`crm.opportunity.approved.v1` starts the opportunity's run; a duplicate finds the same run.
+
+        The event carries the canonical opportunity, so no CRM read is needed. An event that does
+        not decode as an approved opportunity is logged and dropped (nothing to start).
+        """
+        if event.type == ACCOUNT_CHANGED and self.flows is not None:
+            await self.flows.on_master_change(event, actor=f"crm-event:{self.name}")
+            return
+        if event.type != OPPORTUNITY_APPROVED:
+            return
         try:
-            await self.engine.advance(run_id, actor=f"worker:{self.name}")
-        except RunBusy:
-            # The holder advances the run as far as it goes; this item asks for nothing more.
-            log.info("run busy, work item dropped", extra={"run_id": run_id})
+            opportunity = msgspec.convert(event.data, type=Opportunity, strict=False)
+        except msgspec.ValidationError as exc:
+            log.warning("approved event without an opportunity", extra={"event_id": event.id, "error": str(exc)})
+            return
+        if not is_approved(opportunity):
+            log.info("event for an opportunity that is not approved", extra={"event_id": event.id})
+            return
+        _, created = await self.engine.create(
+            opportunity,
+            actor=f"crm-event:{self.name}",
+            origin="event",
+            correlation_id=event.correlationid,
+            traceparent=event.traceparent,
+        )
+        if not created:
+            log.info("duplicate approval collapsed", extra={"event_id": event.id, "opportunity_id": opportunity.id})
 
     async def on_erp_event(self, event: CloudEvent) -> None:
         """`erp.sales_order.booked.v1` for an order `SF-<opportunity id>` moves its run on.
 
-        A busy run raises RunBusy: the entry stays pending and is retried after `claim_idle`.
+        A busy run is left to its holder and the sweep: the holder either sees the order booked
+        itself or parks the run in the waiting index, which the sweep checks against the ERP every
+        `booking_sweep_interval` (sooner than a pending entry would be reclaimed).
         """
+        if event.type == CUSTOMER_CHANGED and self.flows is not None:
+            await self.flows.on_master_change(event, actor=f"erp-event:{self.name}")
+            return
+        if event.type == PERIOD_CLOSED and self.flows is not None:
+            await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")
+            return
         if event.type != SALES_ORDER_BOOKED:
             return
         external_id = event.data.get("external_id")
         order_id = event.data.get("sales_order_id")
         if not isinstance(external_id, str) or not external_id.startswith("SF-"):
             return
-        await self.engine.advance(
-            run_id_for(external_id.removeprefix("SF-")),
-            actor=f"erp-event:{self.name}",
-            booking=BookingSignal(
-                order_id=str(order_id) if order_id is not None else None,
-                external_id=external_id,
-                source=f"event {event.id}",
-            ),
-        )
+        try:
+            await self.engine.advance(
+                run_id_for(external_id.removeprefix("SF-")),
+                actor=f"erp-event:{self.name}",
+                booking=BookingSignal(
+                    order_id=str(order_id) if order_id is not None else None,
+                    external_id=external_id,
+                    source=f"event {event.id}",
+                ),
+            )
+        except RunBusy:
+            log.info("run busy, booking left to the sweep", extra={"external_id": external_id})
 
     async def sweep(self) -> None:
-        """Relay outboxes a crash left behind, and read the ERP for every run waiting for booking."""
+        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, and read the
+        ERP for every run waiting for booking."""
         store = self.engine.store
         for run_id in await store.runs_with_outbox():
             await store.relay(run_id)
+        await self.engine.retry_due(actor=f"sweep:{self.name}")
+        if self.batcher is not None:
+            await self.batcher.requeue_stale()
         for run_id in await store.waiting():
             try:
                 run = await self.engine.advance(run_id, actor=f"sweep:{self.name}", check_erp=True, wait=0.0)
@@ -91,6 +154,18 @@ def instance_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+async def _forecast_loop(batcher: ForecastBatcher, window: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), window)
+        try:
+            # Drain: a full batch means more are waiting, so do not wait a window for them.
+            while await batcher.flush() >= batcher.batch_max:
+                pass
+        except Exception:
+            log.exception("forecast batch failed")
+
+
 async def _sweep_loop(workers: QuoteToCashWorkers, interval: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -104,10 +179,12 @@ async def _sweep_loop(workers: QuoteToCashWorkers, interval: float, stop: asynci
 
 
 @asynccontextmanager
-async def run_workers(engine: QuoteToCash, redis: RedisClient, settings: ProcessSettings) -> AsyncIterator[None]:
+async def run_workers(
+    engine: QuoteToCash, redis: RedisClient, settings: ProcessSettings, *, flows: Flows | None = None
+) -> AsyncIterator[None]:
     """Run the consumers and the sweep for the block's duration; stop them gracefully on exit."""
     name = instance_name()
-    workers = QuoteToCashWorkers(engine, name)
+    workers = QuoteToCashWorkers(engine, name, flows)
     stop = asyncio.Event()
     common = {
         "block_ms": max(1, int(settings.stream_block * 1000)),
@@ -118,10 +195,16 @@ async def run_workers(engine: QuoteToCash, redis: RedisClient, settings: Process
         for i in range(max(1, settings.worker_concurrency))
     ]
     consumers.append(StreamConsumer(redis, ERP_EVENTS, ERP_GROUP, name, workers.on_erp_event, **common))
+    if settings.consume_crm_events:
+        consumers.append(StreamConsumer(redis, CRM_EVENTS, CRM_GROUP, name, workers.on_crm_event, **common))
     for consumer in consumers:
         await consumer.ensure_group()
     tasks = [asyncio.create_task(c.run(stop), name=f"q2c-consumer-{c.consumer}") for c in consumers]
     tasks.append(asyncio.create_task(_sweep_loop(workers, settings.booking_sweep_interval, stop), name="q2c-sweep"))
+    if settings.forecast_window > 0:
+        batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max)
+        workers.batcher = batcher
+        tasks.append(asyncio.create_task(_forecast_loop(batcher, settings.forecast_window, stop), name="q2c-forecast"))
     try:
         yield
     finally:

@@ -10,15 +10,15 @@ import httpx
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
-from servicekit.auth import JWKSVerifier, ScopeGuard, ServiceAuthMiddleware
+from servicekit.auth import JWKSVerifier, ServiceAuthMiddleware
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
 from servicekit.middleware import CorrelationMiddleware
+from servicekit.openapi import allow_header_fix, document_handlers, finish_document
 from servicekit.problems import exception_handlers
 from servicekit.redis import connect_redis
 from servicekit.settings import ServiceSettings
@@ -60,26 +60,6 @@ def _verifier_lifespan(settings: ServiceSettings) -> Lifespan:
             yield
 
     return lifespan
-
-
-def _document_security(app: Litestar) -> None:
-    """Give every operation guarded by `require_scopes` the matching OpenAPI `security`.
-
-    Runs on the registered handlers (Routers copy theirs at construction), before the schema is built.
-    """
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", ()):
-            if not isinstance(handler, HTTPRouteHandler) or handler.security:
-                continue
-            scopes = [
-                scope
-                for layer in handler.ownership_layers
-                for guard in (getattr(layer, "guards", None) or [])
-                if isinstance(guard, ScopeGuard)
-                for scope in guard.scopes
-            ]
-            if scopes:
-                handler.security = [{"bearer": scopes}]
 
 
 def create_service_app(
@@ -140,9 +120,11 @@ def create_service_app(
             ),
             use_handler_docstrings=True,
         ),
+        before_send=[allow_header_fix()],
         debug=False,
         logging_config=None,
     )
-    if auth:
-        _document_security(app)
+    # The document is built once here, so the served `/schema` and `fig contracts export` agree.
+    document_handlers(app, auth=auth)
+    finish_document(app)
     return app

@@ -83,7 +83,9 @@ class SystemApi:
         detail = _detail(response)
         message = f"{self.service} API answered {status} to {method} {path}: {detail}"
         if status >= 500 or status in _TRANSIENT:
-            raise DownstreamUnavailable(message, service=self.service, downstream_status=status)
+            raise DownstreamUnavailable(
+                message, service=self.service, downstream_status=status, retry_after=_retry_after(response)
+            )
         if status == 404 and on_404 is not None:
             raise on_404(detail)
         raise DownstreamRejected(message, service=self.service, downstream_status=status)
@@ -96,3 +98,12 @@ def _detail(response: httpx.Response) -> str:
     except msgspec.DecodeError:
         return response.text[:300] or response.reason_phrase
     return problem.detail or problem.title
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """`Retry-After` in seconds (delta form; an HTTP date is rare between our services and ignored)."""
+    raw = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None

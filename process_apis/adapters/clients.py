@@ -18,7 +18,7 @@ from servicekit import ClientCredentialsAuth, create_http_client
 __all__ = ["SERVICE_SCOPES", "SystemClients", "open_system_clients"]
 
 #: What the process API asks the identity provider for: the least the workflows need.
-SERVICE_SCOPES = "crm:read erp:read erp:write planning:write"
+SERVICE_SCOPES = "crm:read crm:write erp:read erp:write planning:read planning:write"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from contracts import Customer, CustomerUpsert, SalesOrder, SalesOrderUpsert
+import msgspec
+
+from contracts import (
+    AccountingPeriod,
+    ActualsBatch,
+    Customer,
+    CustomerMasterUpdate,
+    CustomerUpsert,
+    SalesOrder,
+    SalesOrderUpsert,
+)
 from process_apis.adapters._http import SystemApi
 
-__all__ = ["HttpErp"]
+__all__ = ["HttpErp", "PeriodList", "SalesOrderPage"]
+
+
+class PeriodList(msgspec.Struct, kw_only=True, frozen=True):
+    items: list[AccountingPeriod]
+
+
+class SalesOrderPage(msgspec.Struct, kw_only=True, frozen=True):
+    items: list[SalesOrder]
+    next_cursor: str | None = None
 
 
 class HttpErp:
@@ -27,3 +46,30 @@ class HttpErp:
     async def get_sales_order(self, order_id: str) -> SalesOrder:
         path = f"/v1/sales-orders/{quote(order_id, safe='')}"
         return await self.api.call("GET", path, SalesOrder)
+
+    async def patch_customer(self, key: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Customer:
+        """`PATCH /v1/customers/{key}`; a field-ownership refusal is DownstreamRejected (status 409)."""
+        path = f"/v1/customers/{quote(key, safe='')}"
+        return await self.api.call("PATCH", path, Customer, body=update, idempotency_key=idempotency_key)
+
+    async def periods(self, legal_entity: str, status: str | None = None) -> list[AccountingPeriod]:
+        query = {"legal_entity": legal_entity} | ({"status": status} if status else {})
+        return (await self.api.call("GET", f"/v1/accounting-periods?{urlencode(query)}", PeriodList)).items
+
+    async def actuals(self, legal_entity: str, period: str) -> ActualsBatch:
+        query = urlencode({"legal_entity": legal_entity, "period": period})
+        return await self.api.call("GET", f"/v1/actuals?{query}", ActualsBatch)
+
+    async def sales_orders(self, legal_entity: str, period: str) -> list[SalesOrder]:
+        """Every sales order of an entity whose transaction date falls in `period`, all pages."""
+        found: list[SalesOrder] = []
+        cursor: str | None = None
+        while True:
+            query = {"legal_entity": legal_entity, "period": period, "limit": "200"}
+            if cursor:
+                query["cursor"] = cursor
+            page = await self.api.call("GET", f"/v1/sales-orders?{urlencode(query)}", SalesOrderPage)
+            found.extend(page.items)
+            if not page.next_cursor:
+                return found
+            cursor = page.next_cursor

@@ -1,6 +1,8 @@
-"""Controls applied to workflow runs: mapping sets (validation rule sets come later)."""
+"""Controls applied to workflow runs: versioned mapping sets and validation rule sets."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from process_apis.controls.mapping import (
     EntityMapping,
@@ -9,5 +11,27 @@ from process_apis.controls.mapping import (
     ProductMapping,
     load_mapping_set,
 )
+from process_apis.controls.rule_sets import Rule, RuleSet, load_rule_set
+from process_apis.controls.store import ControlStore, MappingSetBody, StaticControls, validate_mapping
 
-__all__ = ["EntityMapping", "MappingSet", "MappingSetError", "ProductMapping", "load_mapping_set"]
+__all__ = [
+    "ControlSource",
+    "ControlStore",
+    "EntityMapping",
+    "MappingSet",
+    "MappingSetBody",
+    "MappingSetError",
+    "ProductMapping",
+    "Rule",
+    "RuleSet",
+    "StaticControls",
+    "load_mapping_set",
+    "load_rule_set",
+    "validate_mapping",
+]
+
+
+class ControlSource(Protocol):
+    async def current(self) -> tuple[MappingSet, RuleSet]:
+        """The mapping set and rule set a workflow step applies now."""
+        ...

@@ -1,14 +1,18 @@
 """The quote-to-cash state machine.
 
     received -> validated -> customer_resolved -> order_created -> order_booked
-             -> forecast_committed -> completed          (any open state -> failed)
+             -> forecast_committed -> completed
+    any open state -> failed (parked on an open exception) | dead_lettered (transient, retries spent)
+    failed | dead_lettered -> the last gate passed (retry of the exception, or replay of the run)
 
 Each transition is a named gate (the state entered) recorded with time, actor, correlation id,
-detail and the step's idempotency key `q2c:<opportunity id>:<step>`. A worker advances a run as
-far as it can while holding the run's lease and stops at `order_created` until the ERP books the
-order (an `erp.sales_order.booked.v1` event, or the sweep reading the order). Transient
-downstream failures are retried with backoff; a refusal, or retries spent, fails the run with
-the problem recorded. `on_failure` is the seam where the exception queue will attach.
+detail and the step's idempotency key `q2c:<opportunity id>:<step>`; the run records the mapping
+set and rule set versions it was validated under. A worker advances a run as far as it can while
+holding the run's lease and stops at `order_created` until the ERP books the order. A failed gate
+commits the parked run and its exception in one script (workflows/parking.py); a retry continues
+from the last good gate under the controls active then, so fixing a mapping and retrying completes
+the run (a retry of validation also re-reads the opportunity, so data fixed in CRM counts); the
+first gate it passes settles its exception (`auto_resolved`).
 """
 
 from __future__ import annotations
@@ -16,36 +20,47 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Literal
 
+import msgspec
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from contracts import SalesOrder
-from process_apis.controls import MappingSet
-from process_apis.errors import OpportunityNotApproved, ProcessError, RunNotFound
+from contracts import Opportunity, SalesOrder
+from process_apis.controls import ControlSource, MappingSet, StaticControls
+from process_apis.errors import OpportunityNotApproved, ProcessError
+from process_apis.exceptions.policy import ExceptionPolicy, load_policy
+from process_apis.exceptions.store import ExceptionStore
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
-from process_apis.schemas import TERMINAL_STATES, Gate, QuoteToCashRun, status_of
+from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
+from process_apis.workflows.parking import counter
+from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
-from process_apis.workflows.steps import BookingSignal, QuoteToCashSteps
+from process_apis.workflows.steps import (
+    BookingSignal,
+    ForecastSignal,
+    QuoteToCashSteps,
+)
 from process_apis.workflows.store import RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id
 
-__all__ = ["BookingSignal", "FailureHook", "QuoteToCash"]
+__all__ = ["BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
 
 log = logging.getLogger("process_apis.quote_to_cash")
 tracer = trace.get_tracer("process_apis")
 
 FailureHook = Callable[[QuoteToCashRun], Awaitable[None]]
+_encoder = msgspec.json.Encoder()
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class QuoteToCash:
-    """Starts runs and advances them through their gates against the ports."""
+class QuoteToCash(Recovery):
+    """Starts runs, advances them through their gates, parks, retries and replays them."""
 
     def __init__(
         self,
@@ -54,28 +69,33 @@ class QuoteToCash:
         crm: CrmPort,
         erp: ErpPort,
         planning: PlanningPort,
-        mapping: MappingSet,
+        controls: ControlSource | None = None,
+        mapping: MappingSet | None = None,
+        policy: ExceptionPolicy | None = None,
         retry: RetryPolicy | None = None,
         lock_wait: float = 0.0,
         on_failure: FailureHook | None = None,
         clock: Callable[[], datetime] = _now,
+        batch_forecast: bool = False,
     ) -> None:
+        """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import."""
+        if controls is None:
+            if mapping is None:
+                raise ValueError("pass controls (versioned) or a fixed mapping set")
+            controls = StaticControls(mapping)
         self.store = store
+        self.exceptions = ExceptionStore(store.redis)
         self.crm = crm
-        self.erp = erp
-        self.planning = planning
-        self.mapping = mapping
+        self.controls = controls
+        self.policy = policy or load_policy()
         self.retry = retry or RetryPolicy()
         self.lock_wait = lock_wait
         self.on_failure = on_failure
-        self.steps = QuoteToCashSteps(erp=erp, planning=planning, mapping=mapping, retry=self.retry, clock=clock)
+        self.planning = planning
+        self.steps = QuoteToCashSteps(
+            crm=crm, erp=erp, planning=planning, retry=self.retry, clock=clock, batch_forecast=batch_forecast
+        )
         self.clock = clock
-
-    async def get(self, run_id: str) -> QuoteToCashRun:
-        run = await self.store.get(run_id)
-        if run is None:
-            raise RunNotFound(f"There is no quote-to-cash run {run_id!r}.")
-        return run
 
     async def start(
         self, opportunity_id: str, *, actor: str, correlation_id: str | None = None, traceparent: str | None = None
@@ -84,8 +104,7 @@ class QuoteToCash:
 
         Raises OpportunityNotFound, OpportunityNotApproved or DownstreamError before writing anything.
         """
-        run_id = run_id_for(opportunity_id)
-        existing = await self.store.get(run_id)
+        existing = await self.store.get(run_id_for(opportunity_id))
         if existing is not None:
             return existing, False
         opportunity = await self.crm.get_opportunity(opportunity_id)
@@ -94,6 +113,20 @@ class QuoteToCash:
                 not_approved_detail(opportunity),
                 extensions={"stage": opportunity.stage, "approval_status": opportunity.approval_status},
             )
+        return await self.create(opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent)
+
+    async def create(
+        self,
+        opportunity: Opportunity,
+        *,
+        actor: str,
+        origin: Literal["api", "event"] = "api",
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> tuple[QuoteToCashRun, bool]:
+        """Create the run of an approved opportunity snapshot (from an event), or find it (False)."""
+        run_id = run_id_for(opportunity.id)
+        mapping, rules = await self.controls.current()
         now = self.clock()
         gate = Gate(
             gate="received",
@@ -107,15 +140,19 @@ class QuoteToCash:
             opportunity_id=opportunity.id,
             state="received",
             status=status_of("received"),
-            mapping_version=self.mapping.version,
+            mapping_version=mapping.version,
+            rule_set_version=rules.version,
             created_at=now,
             updated_at=now,
             correlation_id=correlation_id,
             gates=[gate],
+            origin=origin,
         )
         source = RunSource(opportunity=opportunity, traceparent=traceparent)
-        run, created = await self.store.create(run, source, [commands.work_item(run, traceparent=traceparent)])
-        await self.store.relay(run_id)
+        effects = [commands.work_item(run, traceparent=traceparent), counter(f"runs:quote_to_cash:started:{origin}")]
+        run, created = await self.store.create(run, source, effects)
+        if created:
+            await self.store.relay(run_id)
         return run, created
 
     async def advance(
@@ -125,6 +162,7 @@ class QuoteToCash:
         actor: str,
         booking: BookingSignal | None = None,
         check_erp: bool = False,
+        forecast: ForecastSignal | None = None,
         wait: float | None = None,
     ) -> QuoteToCashRun | None:
         """Move the run as far as it goes now; None for an unknown run.
@@ -137,7 +175,9 @@ class QuoteToCash:
                 return None
             if run.state not in TERMINAL_STATES:
                 source = await self.store.source(run_id)
-                run = await self._drive(run, source, lease, actor=actor, booking=booking, check_erp=check_erp)
+                run = await self._drive(
+                    run, source, lease, actor=actor, booking=booking, check_erp=check_erp, forecast=forecast
+                )
             await self.store.relay(run_id)
             return run
 
@@ -150,26 +190,39 @@ class QuoteToCash:
         actor: str,
         booking: BookingSignal | None,
         check_erp: bool,
+        forecast: ForecastSignal | None = None,
     ) -> QuoteToCashRun:
         cid_token = correlation_id.set(run.correlation_id)
         ctx_token = otel_context.attach(propagate.extract({"traceparent": source.traceparent or ""}))
         booked: SalesOrder | None = None
         try:
             with tracer.start_as_current_span("q2c.advance", attributes={"fig.run_id": run.id}):
+                mapping, rules = await self.controls.current()
                 while run.state not in TERMINAL_STATES:
+                    writes: list[tuple[str, bytes]] = []
                     try:
                         step = await self.steps.next(
-                            run, source, actor, booking=booking, check_erp=check_erp, booked=booked
+                            run,
+                            source,
+                            actor,
+                            mapping=mapping,
+                            rules=rules,
+                            booking=booking,
+                            check_erp=check_erp,
+                            booked=booked,
+                            forecast=forecast,
                         )
                     except ProcessError as exc:
-                        step = self.steps.fail(run, exc, actor)
+                        step, writes = await self._park(run, source, exc, actor, mapping)
                     if step is None:
                         break
+                    if step.run.state not in PARKED_STATES and run.resumed_at is not None:
+                        step, writes = await self._settle(step, actor)
                     booked = step.booked
                     run = step.run
-                    await self.store.commit(run, lease, step.effects)
+                    await self.store.commit(run, lease, step.effects, writes)
                     log.info("run passed gate", extra={"run_id": run.id, "gate": run.state, "actor": actor})
-                    if run.state == "failed" and self.on_failure is not None:
+                    if run.state in PARKED_STATES and self.on_failure is not None:
                         await self.on_failure(run)
         finally:
             otel_context.detach(ctx_token)

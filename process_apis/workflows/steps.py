@@ -15,22 +15,25 @@ from typing import Any
 
 import msgspec
 
-from contracts import Opportunity, SalesOrder, problem_type
-from process_apis.controls import EntityMapping, MappingSet
+from contracts import Opportunity, PlanningImportResult, ProblemFieldError, RejectedRow, SalesOrder, problem_type
+from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
-from process_apis.ports import ErpPort, PlanningPort
+from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
 from process_apis.workflows.retry import RetryPolicy, with_retries
-from process_apis.workflows.store import WAITING_INDEX, Effect, RunSource
+from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
 from process_apis.workflows.validation import validate_opportunity
 
-__all__ = ["BookingSignal", "QuoteToCashSteps", "Step"]
+__all__ = ["FORECAST_PENDING", "NEXT_GATE", "BookingSignal", "ForecastSignal", "QuoteToCashSteps", "Step"]
+
+#: Runs whose committed bookings wait for the next batched planning import (score = since when).
+FORECAST_PENDING = "fig:q2c:forecast-pending"
 
 log = logging.getLogger("process_apis.quote_to_cash")
 
 #: The gate each open state tries to pass next (a failure records it as the error's `gate`).
-_NEXT: dict[str, RunState] = {
+NEXT_GATE: dict[str, RunState] = {
     "received": "validated",
     "validated": "customer_resolved",
     "customer_resolved": "order_created",
@@ -49,6 +52,17 @@ class BookingSignal:
     source: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForecastSignal:
+    """A batched planning import (workflows/forecast.py) that carried this run's committed bookings."""
+
+    result: PlanningImportResult
+    #: This run's rows in the import: how many, and the planning platform's rejections among them.
+    rows: int
+    rejected: tuple[RejectedRow, ...] = ()
+    batch: str = ""
+
+
 @dataclass(frozen=True)
 class Step:
     """A transition to commit: the next run, its effects, and an order found booked on creation."""
@@ -59,20 +73,23 @@ class Step:
 
 
 class QuoteToCashSteps:
-    """The gates' work against the ERP and planning ports, under one mapping set and retry policy."""
+    """The gates' work against the ports under one retry policy; controls are passed per step."""
 
     def __init__(
         self,
         *,
+        crm: CrmPort,
         erp: ErpPort,
         planning: PlanningPort,
-        mapping: MappingSet,
         retry: RetryPolicy,
         clock: Callable[[], datetime],
+        batch_forecast: bool = False,
     ) -> None:
+        """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone."""
+        self.batch_forecast = batch_forecast
+        self.crm = crm
         self.erp = erp
         self.planning = planning
-        self.mapping = mapping
         self.retry = retry
         self.clock = clock
 
@@ -82,31 +99,51 @@ class QuoteToCashSteps:
         source: RunSource,
         actor: str,
         *,
+        mapping: MappingSet,
+        rules: RuleSet,
         booking: BookingSignal | None,
         check_erp: bool,
         booked: SalesOrder | None,
+        forecast: ForecastSignal | None = None,
     ) -> Step | None:
-        """The next transition from the run's state, or None when it has to wait."""
+        """The next transition from the run's state under `mapping`/`rules`, or None when it has to wait."""
         opportunity = source.opportunity
         if run.state == "received":
-            return self._validate(run, opportunity, actor)
-        entity = self.mapping.entity_for(opportunity.region)
+            return await self._validate(run, opportunity, mapping, rules, actor)
+        entity = mapping.entity_for(opportunity.region)
         if entity is None:
-            raise ValidationFailed(f"region {opportunity.region!r} is no longer mapped in {self.mapping.version}")
+            raise ValidationFailed(
+                f"region {opportunity.region!r} is no longer mapped in {mapping.version}",
+                errors=[ProblemFieldError(location="$.region", message="region not mapped")],
+            )
         if run.state == "validated":
             return await self._resolve_customer(run, opportunity, entity, actor)
         if run.state == "customer_resolved":
-            return await self._create_order(run, opportunity, entity, actor)
+            return await self._create_order(run, opportunity, entity, mapping, actor)
         if run.state == "order_created":
             return await self._booking(run, actor, booking=booking, check_erp=check_erp, booked=booked)
         if run.state == "order_booked":
-            return await self._commit_forecast(run, source, entity, actor)
+            if self.batch_forecast and forecast is None:
+                return None  # the forecast batcher brings the import that carries this run's rows
+            return await self._commit_forecast(run, source, entity, mapping, actor, forecast=forecast)
         if run.state == "forecast_committed":
-            return Step(self.enter(run, "completed", actor, "booking committed to ERP and planning"))
+            done = Effect(kind="hincrby", key=OPS_COUNTERS, member=f"q2c:completed:{entity.legal_entity}", score=1.0)
+            return Step(self.enter(run, "completed", actor, "booking committed to ERP and planning"), (done,))
         raise AssertionError(f"no step from state {run.state}")
 
-    def _validate(self, run: QuoteToCashRun, opportunity: Opportunity, actor: str) -> Step:
-        outcome = validate_opportunity(opportunity, self.mapping)
+    async def _validate(
+        self, run: QuoteToCashRun, opportunity: Opportunity, mapping: MappingSet, rules: RuleSet, actor: str
+    ) -> Step:
+        account = None
+        if rules.enabled("tax_jurisdiction_present"):
+            key = commands.step_key(opportunity.id, "read-account")
+            account, _ = await with_retries(lambda: self.crm.get_account(opportunity.account_id), self.retry, what=key)
+            if account is None:
+                raise ValidationFailed(
+                    f"CRM has no account {opportunity.account_id} for opportunity {opportunity.id}",
+                    errors=[ProblemFieldError(location="$.account_id", message="CRM account not found")],
+                )
+        outcome = validate_opportunity(opportunity, mapping, rules, account)
         if outcome.entity is None or not outcome.ok:
             raise ValidationFailed(
                 f"{len(outcome.violations)} control(s) refused opportunity {opportunity.id}: "
@@ -119,7 +156,17 @@ class QuoteToCashSteps:
             f"{len(opportunity.lines)} line(s) mapped; amount {opportunity.amount.amount} "
             f"{opportunity.amount.currency} matches the lines"
         )
-        return Step(self.enter(run, "validated", actor, detail, legal_entity=entity.legal_entity))
+        detail += f"; controls {mapping.version} + {rules.version}"
+        nxt = self.enter(
+            run,
+            "validated",
+            actor,
+            detail,
+            legal_entity=entity.legal_entity,
+            mapping_version=mapping.version,
+            rule_set_version=rules.version,
+        )
+        return Step(nxt)
 
     async def _resolve_customer(
         self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping, actor: str
@@ -134,11 +181,11 @@ class QuoteToCashSteps:
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
 
     async def _create_order(
-        self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping, actor: str
+        self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping, mapping: MappingSet, actor: str
     ) -> Step:
         key = commands.step_key(opportunity.id, "create-order")
         external_id = commands.order_external_id(opportunity)
-        command = commands.sales_order_upsert(opportunity, entity, self.mapping, run.erp_customer_id or "")
+        command = commands.sales_order_upsert(opportunity, entity, mapping, run.erp_customer_id or "")
         order, tries = await with_retries(
             lambda: self.erp.upsert_sales_order(external_id, command, idempotency_key=key), self.retry, what=key
         )
@@ -147,16 +194,46 @@ class QuoteToCashSteps:
             run, "order_created", actor, detail, key=key, erp_order_id=order.id, erp_order_external_id=external_id
         )
         waiting = Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp())
-        return Step(nxt, (waiting,), booked=order if order.booked else None)
+        # Ops counters: a repeat of this step (replay) upserts the same order; count it apart.
+        repost = any(g.gate == "order_created" for g in run.gates)
+        field = (
+            f"q2c:order_reposts:{entity.legal_entity}"
+            if repost
+            else f"q2c:orders_created:{entity.legal_entity}:{run.origin}"
+        )
+        count = Effect(kind="hincrby", key=OPS_COUNTERS, member=field, score=1.0)
+        return Step(nxt, (waiting, count), booked=order if order.booked else None)
 
-    async def _commit_forecast(self, run: QuoteToCashRun, source: RunSource, entity: EntityMapping, actor: str) -> Step:
+    async def _commit_forecast(
+        self,
+        run: QuoteToCashRun,
+        source: RunSource,
+        entity: EntityMapping,
+        mapping: MappingSet,
+        actor: str,
+        *,
+        forecast: ForecastSignal | None,
+    ) -> Step:
         opportunity = source.opportunity
         key = commands.step_key(opportunity.id, "commit-forecast")
         legal_entity = run.legal_entity or entity.legal_entity
         load = commands.committed_bookings(opportunity, legal_entity, run.erp_order_id or "")
-        result, tries = await with_retries(
-            lambda: self.planning.load_committed_bookings(load, idempotency_key=key), self.retry, what=key
-        )
+        if forecast is not None:
+            # One import carried many runs: this run passes or fails on its own rows only.
+            rejected = list(forecast.rejected)
+            result = msgspec.structs.replace(
+                forecast.result,
+                successful=not rejected,
+                rows_loaded=forecast.rows - len(rejected),
+                rows_rejected=len(rejected),
+                rejected=rejected,
+            )
+            tries = 1
+            key = forecast.batch or key
+        else:
+            result, tries = await with_retries(
+                lambda: self.planning.load_committed_bookings(load, idempotency_key=key), self.retry, what=key
+            )
         if not result.successful or result.rows_rejected:
             reasons = "; ".join(f"row {r.row}: {r.reason}" for r in result.rejected[:5])
             raise ValidationFailed(
@@ -174,7 +251,7 @@ class QuoteToCashSteps:
         )
         detail = f"planning import {result.import_id} task {result.task_id}: {result.rows_loaded} row(s)"
         nxt = self.enter(run, "forecast_committed", actor, detail + _tries(tries), key=key, planning=planning)
-        event = commands.booking_committed(nxt, opportunity, load, self.mapping, traceparent=source.traceparent)
+        event = commands.booking_committed(nxt, opportunity, load, mapping, traceparent=source.traceparent)
         return Step(nxt, (event,))
 
     async def _booking(
@@ -187,16 +264,19 @@ class QuoteToCashSteps:
         booked: SalesOrder | None,
     ) -> Step | None:
         """Pass `order_booked` when the ERP's event, the order itself or the sweep says it is booked."""
-        unindex = Effect(kind="zrem", key=WAITING_INDEX, member=run.id)
+        unindex: tuple[Effect, ...] = (Effect(kind="zrem", key=WAITING_INDEX, member=run.id),)
+        if self.batch_forecast:
+            pending = Effect(kind="zadd", key=FORECAST_PENDING, member=run.id, score=self.clock().timestamp())
+            unindex = (*unindex, pending)
         if booked is not None:
             detail = f"ERP sales order {booked.id} was booked on creation ({booked.status})"
-            return Step(self.enter(run, "order_booked", actor, detail), (unindex,))
+            return Step(self.enter(run, "order_booked", actor, detail), unindex)
         if booking is not None and (
             (booking.order_id is not None and booking.order_id == run.erp_order_id)
             or (booking.external_id is not None and booking.external_id == run.erp_order_external_id)
         ):
             detail = f"ERP booked sales order {run.erp_order_id} ({booking.source})"
-            return Step(self.enter(run, "order_booked", actor, detail), (unindex,))
+            return Step(self.enter(run, "order_booked", actor, detail), unindex)
         if check_erp and run.erp_order_id:
             try:
                 order = await self.erp.get_sales_order(run.erp_order_id)
@@ -205,20 +285,22 @@ class QuoteToCashSteps:
                 return None
             if order.booked:
                 detail = f"ERP sales order {order.id} found booked ({order.status}) by the booking sweep"
-                return Step(self.enter(run, "order_booked", actor, detail), (unindex,))
+                return Step(self.enter(run, "order_booked", actor, detail), unindex)
         return None
 
-    def fail(self, run: QuoteToCashRun, exc: ProcessError, actor: str) -> Step:
+    def fail(
+        self, run: QuoteToCashRun, exc: ProcessError, actor: str, state: RunState = "failed", **changes: Any
+    ) -> Step:
         error = RunError(
             type=problem_type(exc.problem_slug),
             title=exc.problem_title,
             status=exc.status,
             detail=exc.detail,
-            gate=_NEXT.get(run.state),
+            gate=NEXT_GATE.get(run.state),
             service=exc.service if isinstance(exc, DownstreamError) else None,
             errors=exc.errors,
         )
-        nxt = self.enter(run, "failed", actor, f"{exc.problem_title}: {exc.detail}", error=error)
+        nxt = self.enter(run, state, actor, f"{exc.problem_title}: {exc.detail}", error=error, **changes)
         return Step(nxt, (Effect(kind="zrem", key=WAITING_INDEX, member=run.id),))
 
     def enter(

@@ -36,6 +36,7 @@ from servicekit import RedisClient, encode_event
 from servicekit.streams import EVENT_FIELD
 
 __all__ = [
+    "OPS_COUNTERS",
     "WAITING_INDEX",
     "WORK_STREAM",
     "Effect",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 WORK_STREAM = "fig:q2c:work"
+#: Ops counters (hash), kept as runs and exceptions change; read by `GET /v1/ops/summary`.
+OPS_COUNTERS = "fig:ops:counters"
 WAITING_INDEX = "fig:q2c:waiting"
 _STREAM_MAXLEN = 1_000_000
 
@@ -56,8 +59,8 @@ def run_id_for(opportunity_id: str) -> str:
     return f"q2c-{opportunity_id}"
 
 
-def _key(run_id: str, part: str) -> str:
-    return f"fig:q2c:{{{run_id}}}:{part}"
+def _key(run_id: str, part: str, prefix: str = "fig:q2c") -> str:
+    return f"{prefix}:{{{run_id}}}:{part}"
 
 
 class RunBusy(Exception):
@@ -76,9 +79,12 @@ class RunSource(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """One outbox entry: append an event to a stream, or add/remove a run in an index."""
+    """One outbox entry: append an event to a stream, add/remove a member of an index, count.
 
-    kind: Literal["xadd", "zadd", "zrem"]
+    `hincrby` adds `int(score)` to hash field `member` of `key` (ops counters).
+    """
+
+    kind: Literal["xadd", "zadd", "zrem", "hincrby"]
     key: str
     event: CloudEvent | None = None
     member: str | None = None
@@ -94,11 +100,14 @@ for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 return false
 """
 
+# KEYS: lock, history, outbox, then the keys to SET (the run first); ARGV: lease, gate JSON or '',
+# the number of effects n, the n effects, then one value per key to SET.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[3])
-for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+local n = tonumber(ARGV[3])
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[n + i]) end
+if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+for i = 4, n + 3 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 return 1
 """
 
@@ -107,9 +116,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_POP_IF_HEAD = """
-if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LPOP', KEYS[1]) end
-return false
+_POP_APPLIED = """
+local popped = 0
+for i = 1, #ARGV do
+  if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[i] then break end
+  redis.call('LPOP', KEYS[1])
+  popped = popped + 1
+end
+return popped
 """
 
 _encoder = msgspec.json.Encoder()
@@ -119,33 +133,55 @@ _source_decoder = msgspec.json.Decoder(RunSource)
 _effect_decoder = msgspec.json.Decoder(Effect)
 
 
+def _queue(pipe: Any, effect: Effect) -> None:
+    if effect.kind == "xadd" and effect.event is not None:
+        pipe.xadd(effect.key, {EVENT_FIELD: encode_event(effect.event)}, maxlen=_STREAM_MAXLEN, approximate=True)
+    elif effect.kind == "zadd" and effect.member is not None:
+        pipe.zadd(effect.key, {effect.member: effect.score})
+    elif effect.kind == "zrem" and effect.member is not None:
+        pipe.zrem(effect.key, effect.member)
+    elif effect.kind == "hincrby" and effect.member is not None:
+        pipe.hincrby(effect.key, effect.member, int(effect.score))
+
+
 class RunStore:
     """Reads runs and commits their changes with their effects (see the module docstring)."""
 
-    def __init__(self, redis: RedisClient, *, lock_ttl: float = 60.0, lock_poll: float = 0.05) -> None:
+    def __init__(
+        self, redis: RedisClient, *, lock_ttl: float = 60.0, lock_poll: float = 0.05, prefix: str = "fig:q2c"
+    ) -> None:
+        """`prefix` namespaces the keys (`fig:q2c` for quote-to-cash, `fig:flow` for the other workflows)."""
         # redis-py's stubs type command results as `Awaitable[T] | T`; this client is always async.
         self.redis: Any = redis
+        self.prefix = prefix
         self.lock_ttl_ms = max(1, int(lock_ttl * 1000))
         self.lock_poll = lock_poll
 
+    def _k(self, run_id: str, part: str) -> str:
+        return _key(run_id, part, self.prefix)
+
     async def get(self, run_id: str) -> QuoteToCashRun | None:
-        raw = await self.redis.get(_key(run_id, "run"))
+        raw = await self.redis.get(self._k(run_id, "run"))
         return _run_decoder.decode(raw) if raw is not None else None
 
+    def source_key(self, run_id: str) -> str:
+        """The key of the run's source snapshot (a retry from `received` refreshes it)."""
+        return self._k(run_id, "source")
+
     async def source(self, run_id: str) -> RunSource:
-        raw = await self.redis.get(_key(run_id, "source"))
+        raw = await self.redis.get(self._k(run_id, "source"))
         if raw is None:
             raise KeyError(f"run {run_id} has no source snapshot")
         return _source_decoder.decode(raw)
 
     async def history(self, run_id: str) -> list[Gate]:
-        return [_gate_decoder.decode(raw) for raw in await self.redis.lrange(_key(run_id, "history"), 0, -1)]
+        return [_gate_decoder.decode(raw) for raw in await self.redis.lrange(self._k(run_id, "history"), 0, -1)]
 
     async def create(
         self, run: QuoteToCashRun, source: RunSource, effects: Sequence[Effect]
     ) -> tuple[QuoteToCashRun, bool]:
         """Create the run unless it exists; returns the stored run and whether this call created it."""
-        keys = [_key(run.id, p) for p in ("run", "source", "history", "outbox")]
+        keys = [self._k(run.id, p) for p in ("run", "source", "history", "outbox")]
         args = [_encoder.encode(run), _encoder.encode(source), _encoder.encode(run.gates[-1])]
         args += [_encoder.encode(e) for e in effects]
         existing = await self.redis.eval(_CREATE, len(keys), *keys, *args)
@@ -153,19 +189,47 @@ class RunStore:
             return _run_decoder.decode(existing), False
         return run, True
 
-    async def commit(self, run: QuoteToCashRun, lease: str, effects: Sequence[Effect] = ()) -> None:
-        """Store `run` (its last gate goes to the history) with its effects; LockLost if the lease is gone."""
-        keys = [_key(run.id, p) for p in ("lock", "run", "history", "outbox")]
-        args = [lease, _encoder.encode(run), _encoder.encode(run.gates[-1])]
+    async def commit(
+        self,
+        run: QuoteToCashRun,
+        lease: str,
+        effects: Sequence[Effect] = (),
+        writes: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        """Store `run` (its last gate goes to the history) with its effects; LockLost if the lease is gone.
+
+        `writes` are further (key, value) pairs SET in the same script: keys tagged like the run
+        (its exception), so they commit with it or not at all.
+        """
+        await self._commit(
+            run.id,
+            lease,
+            _encoder.encode(run.gates[-1]),
+            effects,
+            [(self._k(run.id, "run"), _encoder.encode(run)), *writes],
+        )
+
+    async def write(
+        self, run_id: str, lease: str, writes: Sequence[tuple[str, bytes]], effects: Sequence[Effect] = ()
+    ) -> None:
+        """SET keys of the run's slot (not the run) with effects under the lease; LockLost if it is gone."""
+        await self._commit(run_id, lease, b"", effects, writes)
+
+    async def _commit(
+        self, run_id: str, lease: str, gate: bytes, effects: Sequence[Effect], writes: Sequence[tuple[str, bytes]]
+    ) -> None:
+        keys = [self._k(run_id, p) for p in ("lock", "history", "outbox")] + [k for k, _ in writes]
+        args: list[str | bytes] = [lease, gate, str(len(effects))]
         args += [_encoder.encode(e) for e in effects]
+        args += [v for _, v in writes]
         if not await self.redis.eval(_COMMIT, len(keys), *keys, *args):
-            raise LockLost(f"lease on run {run.id} expired before the commit")
+            raise LockLost(f"lease on run {run_id} expired before the commit")
 
     @asynccontextmanager
     async def lease(self, run_id: str, *, wait: float = 0.0) -> AsyncIterator[str]:
         """Hold the run's lease (SET NX PX) for the block; RunBusy if it stays taken for `wait` s."""
         token = uuid.uuid4().hex
-        key = _key(run_id, "lock")
+        key = self._k(run_id, "lock")
         deadline = time.monotonic() + wait
         while not await self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
             if time.monotonic() >= deadline:
@@ -177,30 +241,27 @@ class RunStore:
             await self.redis.eval(_RELEASE, 1, key, token)
 
     async def relay(self, run_id: str) -> int:
-        """Apply the run's outbox in order; returns how many effects were applied."""
-        key = _key(run_id, "outbox")
-        applied = 0
-        while (raw := await self.redis.lindex(key, 0)) is not None:
-            await self._apply(_effect_decoder.decode(raw))
-            # Pop only the entry just applied: a concurrent relay may have popped it already.
-            await self.redis.eval(_POP_IF_HEAD, 1, key, raw)
-            applied += 1
-        return applied
+        """Apply the run's outbox in order; returns how many effects were applied.
 
-    async def _apply(self, effect: Effect) -> None:
-        if effect.kind == "xadd" and effect.event is not None:
-            await self.redis.xadd(
-                effect.key, {EVENT_FIELD: encode_event(effect.event)}, maxlen=_STREAM_MAXLEN, approximate=True
-            )
-        elif effect.kind == "zadd" and effect.member is not None:
-            await self.redis.zadd(effect.key, {effect.member: effect.score})
-        elif effect.kind == "zrem" and effect.member is not None:
-            await self.redis.zrem(effect.key, effect.member)
+        Three round trips whatever the outbox holds: read it, apply every effect in one pipeline
+        (in order), then pop exactly the entries applied, and only while they are still at the head
+        (a concurrent relay may have popped them already).
+        """
+        key = self._k(run_id, "outbox")
+        raws = await self.redis.lrange(key, 0, -1)
+        if not raws:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in raws:
+            _queue(pipe, _effect_decoder.decode(raw))
+        await pipe.execute()
+        await self.redis.eval(_POP_APPLIED, 1, key, *raws)
+        return len(raws)
 
     async def runs_with_outbox(self, count: int = 200) -> list[str]:
         """Runs whose outbox still holds effects (left by a crash between commit and relay)."""
         found: list[str] = []
-        async for raw in self.redis.scan_iter(match="fig:q2c:{*}:outbox", count=count):
+        async for raw in self.redis.scan_iter(match=f"{self.prefix}:{{*}}:outbox", count=count):
             key = raw.decode() if isinstance(raw, bytes) else str(raw)
             found.append(key[key.index("{") + 1 : key.index("}")])
         return found

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import msgspec
 
-from contracts import Opportunity, ProblemFieldError
-from process_apis.controls import EntityMapping, MappingSet
+from contracts import Account, Opportunity, ProblemFieldError
+from process_apis.controls import EntityMapping, MappingSet, RuleSet, load_rule_set
 
 __all__ = ["ValidationOutcome", "is_approved", "not_approved_detail", "validate_opportunity"]
 
@@ -33,36 +33,48 @@ def not_approved_detail(opportunity: Opportunity) -> str:
     )
 
 
-def validate_opportunity(opportunity: Opportunity, mapping: MappingSet) -> ValidationOutcome:
-    """Every violation at once, each located by a JSON path into the opportunity."""
+def validate_opportunity(
+    opportunity: Opportunity,
+    mapping: MappingSet,
+    rules: RuleSet | None = None,
+    account: Account | None = None,
+) -> ValidationOutcome:
+    """Every violation of the rule set's enabled controls at once, each located by a JSON path.
+
+    `account` is the opportunity's CRM account (for `tax_jurisdiction_present`); None skips it.
+    """
+    rules = rules or load_rule_set()
     violations: list[ProblemFieldError] = []
 
     def refuse(location: str, message: str) -> None:
         violations.append(ProblemFieldError(location=location, message=message))
 
-    if not is_approved(opportunity):
+    if rules.enabled("approval_status") and not is_approved(opportunity):
         refuse("$.approval_status", not_approved_detail(opportunity))
+    for field in rules.fields("mandatory_dimensions"):
+        if field != "region" and not getattr(opportunity, field, None):
+            refuse(f"$.{field}", f"mandatory dimension {field!r} is missing")
     entity = mapping.entity_for(opportunity.region)
-    if entity is None:
+    if entity is None and rules.enabled("entity_mapping"):
         refuse("$.region", f"region {opportunity.region!r} is not mapped to a legal entity in {mapping.version}")
     currency = opportunity.amount.currency
-    if entity is not None and currency not in entity.currencies:
+    if entity is not None and rules.enabled("currency_allowed") and currency not in entity.currencies:
         refuse(
             "$.amount.currency",
             f"currency {currency} is not allowed for {entity.legal_entity} (allowed: {', '.join(entity.currencies)})",
         )
-    if not opportunity.lines:
-        refuse("$.lines", "the opportunity has no line items")
+    if account is not None and rules.enabled("tax_jurisdiction_present") and not account.tax_jurisdiction:
+        refuse("$.account.tax_jurisdiction", f"CRM account {account.id} has no tax jurisdiction")
     total = Decimal("0")
     for index, line in enumerate(opportunity.lines):
         where = f"$.lines[{index}]"
-        if mapping.product(line.product_code) is None:
+        if rules.enabled("product_mapping") and mapping.product(line.product_code) is None:
             refuse(f"{where}.product_code", f"product {line.product_code!r} is not mapped to an ERP item")
         if line.total.currency != currency or line.unit_price.currency != currency:
             refuse(f"{where}.total.currency", f"line currency differs from the opportunity currency {currency}")
         if line.quantity <= 0:
             refuse(f"{where}.quantity", "quantity must be positive")
         total += line.total.amount
-    if opportunity.lines and total != opportunity.amount.amount:
+    if rules.enabled("lines_sum_to_amount") and opportunity.lines and total != opportunity.amount.amount:
         refuse("$.amount.amount", f"lines sum to {total}, the opportunity amount is {opportunity.amount.amount}")
     return ValidationOutcome(entity=entity, violations=violations)

@@ -15,12 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post, put
-from litestar.params import FromPath, RawBody
+from litestar import Litestar, Request, Response, get, patch, post, put
+from litestar.params import FromPath, FromQuery, RawBody
 
 from contracts import (
+    Account,
+    AccountingPeriod,
+    ActualsBatch,
     CommittedBookingsLoad,
     Customer,
+    CustomerMasterUpdate,
     CustomerUpsert,
     Money,
     Opportunity,
@@ -29,9 +33,28 @@ from contracts import (
     SalesOrderLine,
     SalesOrderUpsert,
 )
+from contracts.ownership import ownership_violations
 from tests.support import running_server
 
+SUBSIDIARY = {"US01": "1", "DE01": "2", "GB01": "3"}
+
 JSON = "application/json"
+
+
+_JURISDICTION = {"NA": "US-CA", "DACH": "DE", "UKI": "GB"}
+
+
+def account_for(opportunity: Opportunity, *, tax_jurisdiction: str | None = "default") -> Account:
+    """The CRM account of an opportunity; its tax jurisdiction follows the region unless given."""
+    return Account(
+        id=opportunity.account_id,
+        name=opportunity.account_name or opportunity.account_id,
+        last_modified=opportunity.last_modified,
+        region=opportunity.region,
+        tax_jurisdiction=_JURISDICTION.get(opportunity.region or "", "SG")
+        if tax_jurisdiction == "default"
+        else tax_jurisdiction,
+    )
 
 
 @dataclass
@@ -48,9 +71,16 @@ class Systems:
     """What the fakes hold and saw; the tests read and change it between calls."""
 
     opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
     customers: dict[str, Customer] = field(default_factory=dict)
     orders: dict[str, SalesOrder] = field(default_factory=dict)
     loads: list[CommittedBookingsLoad] = field(default_factory=list)
+    periods: list[AccountingPeriod] = field(default_factory=list)
+    actuals: dict[tuple[str, str], ActualsBatch] = field(default_factory=dict)
+    planning_actuals: list[ActualsBatch] = field(default_factory=list)
+    master_updates: list[tuple[str, str, CustomerMasterUpdate]] = field(default_factory=list)
+    #: Fields the fake system APIs refuse (409) as if another system owned them (ownership drift).
+    refuse_fields: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     token_scopes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,9 +89,15 @@ class Systems:
     def reset(self, *opportunities: Opportunity) -> None:
         with self.lock:
             self.opportunities = {o.id: o for o in opportunities}
+            self.accounts = {o.account_id: account_for(o) for o in opportunities}
             self.customers.clear()
             self.orders.clear()
             self.loads.clear()
+            self.periods.clear()
+            self.actuals.clear()
+            self.planning_actuals.clear()
+            self.master_updates.clear()
+            self.refuse_fields.clear()
             self.calls.clear()
             self.token_scopes.clear()
 
@@ -122,6 +158,34 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _master_patch(
+    systems: Systems, service: str, target: str, request: Request[Any, Any, Any], body: bytes
+) -> Response[bytes]:
+    """PATCH of a customer-master record: 409 naming each field the origin does not own, else 200."""
+    update = msgspec.json.decode(body, type=CustomerMasterUpdate, strict=True)
+    systems.record(service, request, update)
+    fields = update.changes.fields_set()
+    violations = ownership_violations(update.origin, fields)
+    names = ", ".join(
+        [f"{v.field} (owned by {v.owner})" for v in violations] + sorted(systems.refuse_fields & set(fields))
+    )
+    if names:
+        return _problem(409, f"origin {update.origin} may not change {names}")
+    with systems.lock:
+        systems.master_updates.append((service, target, update))
+    if service == "erp":
+        existing = systems.customers.get(target)
+        if existing is None:
+            return _problem(404, f"Customer {target} does not exist")
+        changed = msgspec.structs.replace(existing, name=update.changes.name or existing.name)
+        systems.customers[target] = changed
+        return _json(changed)
+    account = systems.accounts.get(target)
+    if account is None:
+        return _problem(404, f"Account {target} does not exist")
+    return _json(msgspec.structs.replace(account, erp_customer_id=update.changes.erp_customer_id))
+
+
 def crm_app(systems: Systems) -> Litestar:
     @get("/v1/opportunities/{opportunity_id:str}", sync_to_thread=False)
     def opportunity(opportunity_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -129,7 +193,40 @@ def crm_app(systems: Systems) -> Litestar:
         found = systems.opportunities.get(opportunity_id)
         return _json(found) if found else _problem(404, f"Opportunity {opportunity_id} does not exist")
 
-    return Litestar([live, opportunity])
+    @get("/v1/accounts/{account_id:str}", sync_to_thread=False)
+    def account(account_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("crm", request)
+        found = systems.accounts.get(account_id)
+        return _json(found) if found else _problem(404, f"Account {account_id} does not exist")
+
+    @get("/v1/opportunities", sync_to_thread=False)
+    def won(
+        request: Request[Any, Any, Any],
+        close_period: FromQuery[str],
+        region: FromQuery[str],
+        won: FromQuery[str] = "true",
+        limit: FromQuery[int] = 200,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        systems.record("crm", request)
+        found = sorted(
+            (
+                o
+                for o in systems.opportunities.values()
+                if o.is_won and o.region == region and o.close_date.strftime("%Y-%m") == close_period
+            ),
+            key=lambda o: o.id,
+        )
+        start = int(cursor or 0)
+        page = found[start : start + min(limit, 2)]  # tiny pages: the adapter must follow cursors
+        more = start + len(page) < len(found)
+        return _json({"items": page, "next_cursor": str(start + len(page)) if more else None})
+
+    @patch("/v1/accounts/{account_id:str}", sync_to_thread=False)
+    def patch_account(account_id: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        return _master_patch(systems, "crm", account_id, request, body)
+
+    return Litestar([live, opportunity, account, won, patch_account])
 
 
 def erp_app(systems: Systems) -> Litestar:
@@ -180,7 +277,39 @@ def erp_app(systems: Systems) -> Litestar:
                 return _json(order)
         return _problem(404, f"Sales order {order_id} does not exist")
 
-    return Litestar([live, customer, sales_order, get_order])
+    @get("/v1/sales-orders", sync_to_thread=False)
+    def list_orders(
+        request: Request[Any, Any, Any],
+        legal_entity: FromQuery[str],
+        period: FromQuery[str],
+        limit: FromQuery[int] = 200,
+    ) -> Response[bytes]:
+        systems.record("erp", request)
+        items = [
+            o
+            for o in systems.orders.values()
+            if o.subsidiary_id == SUBSIDIARY[legal_entity] and o.tran_date.strftime("%Y-%m") == period
+        ]
+        return _json({"items": items, "next_cursor": None})
+
+    @patch("/v1/customers/{key:str}", sync_to_thread=False)
+    def patch_customer(key: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        return _master_patch(systems, "erp", key, request, body)
+
+    @get("/v1/accounting-periods", sync_to_thread=False)
+    def periods(request: Request[Any, Any, Any], legal_entity: FromQuery[str]) -> Response[bytes]:
+        systems.record("erp", request)
+        return _json({"items": [p for p in systems.periods if p.legal_entity == legal_entity]})
+
+    @get("/v1/actuals", sync_to_thread=False)
+    def actuals(
+        request: Request[Any, Any, Any], legal_entity: FromQuery[str], period: FromQuery[str]
+    ) -> Response[bytes]:
+        systems.record("erp", request)
+        found = systems.actuals.get((legal_entity, period))
+        return _json(found) if found else _problem(404, f"no actuals for {legal_entity} {period}")
+
+    return Litestar([live, customer, sales_order, get_order, list_orders, patch_customer, periods, actuals])
 
 
 def planning_app(systems: Systems) -> Litestar:
@@ -201,7 +330,32 @@ def planning_app(systems: Systems) -> Litestar:
         )
         return _json(result)
 
-    return Litestar([live, load])
+    @get("/v1/committed-bookings", sync_to_thread=False)
+    def committed(
+        request: Request[Any, Any, Any], legal_entity: FromQuery[str], period: FromQuery[str]
+    ) -> Response[bytes]:
+        systems.record("planning", request)
+        cells = {
+            b.booking_code: b
+            for load in systems.loads
+            for b in load.bookings
+            if b.legal_entity == legal_entity and b.period == period
+        }
+        return _json({"items": list(cells.values())})
+
+    @post("/v1/actuals", sync_to_thread=False)
+    def load_actuals(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        batch = msgspec.json.decode(body, type=ActualsBatch, strict=True)
+        systems.record("planning", request, batch)
+        with systems.lock:
+            systems.planning_actuals.append(batch)
+        result = PlanningImportResult(
+            import_id="112000000002", task_id=f"task-a{len(systems.planning_actuals)}", state="COMPLETE",
+            successful=True, rows_loaded=len(batch.lines), rows_rejected=0,
+        )  # fmt: skip
+        return _json(result)
+
+    return Litestar([live, load, committed, load_actuals])
 
 
 def idp_app(systems: Systems) -> Litestar:

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from contracts import (
+    Account,
     CommittedBookingsLoad,
     Customer,
     CustomerUpsert,
@@ -88,7 +89,16 @@ def rheinwerk(**overrides: Any) -> Opportunity:
 class FakeCrm:
     def __init__(self, *opportunities: Opportunity) -> None:
         self.opportunities = {o.id: o for o in opportunities}
+        self.accounts = {
+            o.account_id: Account(
+                id=o.account_id, name=o.account_name or "", last_modified=o.last_modified, tax_jurisdiction="GB"
+            )
+            for o in opportunities
+        }
         self.calls: list[str] = []
+
+    async def get_account(self, account_id: str) -> Account | None:
+        return self.accounts.get(account_id)
 
     async def get_opportunity(self, opportunity_id: str) -> Opportunity:
         self.calls.append(opportunity_id)

@@ -69,7 +69,7 @@ async def test_crm_call_carries_token_and_correlation_id_and_decodes_the_opportu
         == "Basic " + base64.b64encode(b"process-api:process-api-secret").decode()
     )
     form = dict(pair.split("=") for pair in token_request.content.decode().split("&"))
-    assert form["scope"] == "crm%3Aread+erp%3Aread+erp%3Awrite+planning%3Awrite"
+    assert form["scope"] == "crm%3Aread+crm%3Awrite+erp%3Aread+erp%3Awrite+planning%3Aread+planning%3Awrite"
 
 
 @pytest.mark.parametrize(

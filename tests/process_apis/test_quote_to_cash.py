@@ -173,14 +173,15 @@ async def test_transient_erp_failure_is_retried_then_succeeds(redis: RedisClient
     assert run.gates[2].detail.endswith("after 3 attempts")
 
 
-async def test_retries_spent_fail_the_run_with_the_error(redis: RedisClient) -> None:
+async def test_spent_step_retries_park_the_run_with_the_error_for_an_automatic_retry(redis: RedisClient) -> None:
     erp = FakeErp()
     erp.fail["upsert_customer"] = [DownstreamUnavailable("erp down", service="erp", downstream_status=503)] * 3
     engine = engine_for(redis, FakeCrm(opportunity()), erp)
     await engine.start(DEMO2, actor="client:demo")
     run = await engine.advance(RUN, actor="worker:a")
     assert run is not None
-    assert run.state == "failed"
+    assert (run.state, run.status) == ("failed", "failed")
+    assert await redis.zrange("fig:exc:auto-retry", 0, -1) == [RUN.encode()]
     assert run.error is not None
     assert (run.error.status, run.error.gate, run.error.service) == (503, "customer_resolved", "erp")
     assert run.error.type.endswith("/downstream-unavailable")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
 from process_apis import create_app
 from process_apis.controls import load_mapping_set
 from process_apis.workers import WORK_GROUP, QuoteToCashWorkers
-from process_apis.workflows import WORK_STREAM, QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows import WORK_STREAM, QuoteToCash, RetryPolicy, RunBusy, RunStore
 from process_apis.workflows.commands import work_item
 from servicekit import RedisClient
 from tests.process_apis.fake_systems import Systems
@@ -56,3 +58,24 @@ async def test_the_sweep_relays_an_outbox_a_crash_left_behind(redis: RedisClient
     await QuoteToCashWorkers(engine, "test").sweep()
     assert await redis.xlen(WORK_STREAM) == 1
     assert await store.runs_with_outbox() == []
+
+
+async def test_a_work_item_for_a_run_held_by_a_dead_worker_stays_pending(redis: RedisClient) -> None:
+    store = RunStore(redis, lock_ttl=0.3)
+    engine = QuoteToCash(
+        store=store,
+        crm=FakeCrm(opportunity()),
+        erp=FakeErp(),
+        planning=FakePlanning(),
+        mapping=load_mapping_set(),
+        retry=RetryPolicy(retries=0),
+    )
+    run, _ = await engine.start(DEMO2, actor="client:demo")
+    workers = QuoteToCashWorkers(engine, "test")
+    # A worker took the lease and was killed: the lease outlives it until its TTL.
+    await redis.set(f"fig:q2c:{{{run.id}}}:lock", "dead-worker", px=300)
+    with pytest.raises(RunBusy):
+        await workers.on_work(work_item(run).event)  # type: ignore[arg-type]  # the effect carries one
+    await asyncio.sleep(0.35)
+    await workers.on_work(work_item(run).event)  # type: ignore[arg-type]
+    assert (await engine.get(run.id)).state == "order_created"

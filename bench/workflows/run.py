@@ -1,0 +1,274 @@
+"""Quote-to-cash throughput and latency on the running stack, against a no-controls reference.
+
+Starts the whole stack (`deploy.stack.Stack`, embedded Redis, every service its own process) with
+the Salesforce sandbox seeded large enough, plus `--instances - 1` extra process-API instances.
+Then, in one run:
+
+1. **process**: approves `--count` seeded opportunities (admin bulk close-won, paced at `--rate`
+   per second), so runs start from the CRM feed's approval events as in production; an "ERP user"
+   task approves every pending `SF-` sales order as it appears; waits until every run committed
+   its forecast (watched through `GET /v1/ops/summary`, one call a second). Reports completed
+   runs/s (first approval to last forecast commit), p50/p95/p99 of approval -> `order_created`
+   and approval -> `forecast_committed` (gate times), and Redis commands per run (`INFO stats`
+   delta over the phase, every service of the stack included: feeds, idempotency, runs).
+2. **reference**: the same system-API calls for another `--count` opportunities, back to back
+   with `--ref-concurrency` clients and no controls (no run state, queue, validation, exceptions):
+   CRM read, ERP customer upsert, ERP order upsert, ERP approval, and one planning load per 200
+   bookings (the same batching the process uses).
+
+    .venv/bin/python -m bench.workflows.run --count 1000 --instances 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis as redis_sync
+
+from deploy.demo import fetch_token
+from deploy.services import BY_NAME, SERVICES, service_env
+from deploy.stack import ManagedProcess, Stack
+from servicekit.redis import free_port
+
+
+def spawn_process_instance(stack: Stack, port: int, label: str) -> ManagedProcess:
+    assert stack.redis_url is not None
+    env = {
+        **os.environ,
+        **service_env("process", stack.ports, stack.redis_url, str(stack.data_dir)),
+        **stack.extra_env,
+        "FIG_PORT": str(port),
+    }
+    log_path = stack.data_dir / "logs" / f"{label}.log"
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "deploy", "serve", "process"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    proc = ManagedProcess(BY_NAME["process"], port, popen, log_path)
+    stack.processes.append(proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{proc.url}/health/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{label} not ready: {proc.log_tail()}")
+
+
+async def candidates(client: httpx.AsyncClient, crm: str, need: int) -> list[dict[str, Any]]:
+    """Not-won seeded opportunities with lines in a mapped region (clean runs only)."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(found) < need:
+        params = {"won": "false", "limit": "200"} | ({"cursor": cursor} if cursor else {})
+        body = (await client.get(f"{crm}/v1/opportunities", params=params)).raise_for_status().json()
+        found += [o for o in body["items"] if o["lines"] and o["region"] in ("NA", "DACH", "UKI")]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    return found[:need]
+
+
+async def erp_approver(
+    client: httpx.AsyncClient, erp: str, netsuite: str, stop: asyncio.Event, approved: set[str]
+) -> None:
+    """An ERP user approving every pending quote-to-cash order as soon as it shows up."""
+    while not stop.is_set():
+        cursor: str | None = None
+        while True:
+            params = {"status": "pending_approval", "limit": "200"} | ({"cursor": cursor} if cursor else {})
+            response = await client.get(f"{erp}/v1/sales-orders", params=params)
+            if response.status_code != 200:
+                break
+            body = response.json()
+            todo = [o["id"] for o in body["items"] if (o.get("external_id") or "").startswith("SF-")]
+            todo = [i for i in todo if i not in approved]
+            for chunk in range(0, len(todo), 20):
+                await asyncio.gather(
+                    *(client.post(f"{netsuite}/__admin/sales-orders/{i}/approve") for i in todo[chunk : chunk + 20])
+                )
+            approved.update(todo)
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        await asyncio.sleep(0.2)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float, within: float) -> dict[str, Any]:
+    idp = stack.url("idp")
+    system = fetch_token(idp, "process-api", "process-api-secret", scope="erp:read")
+    demo = fetch_token(idp, "demo", "demo-secret", scope="q2c:read ops:read")
+    redis = redis_sync.Redis.from_url(stack.redis_url or "")
+    commands_before = int(redis.info("stats")["total_commands_processed"])
+    approved_at: dict[str, float] = {}
+    stop = asyncio.Event()
+    booked: set[str] = set()
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {system}"}, timeout=60) as sys_client,
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {demo}"}, timeout=60) as api,
+    ):
+        approver = asyncio.create_task(
+            erp_approver(sys_client, stack.url("erp"), stack.url("netsuite-sandbox"), stop, booked)
+        )
+        chunk = max(1, int(rate / 4))
+        started = time.time()
+        for start in range(0, len(chosen), chunk):
+            ids = [o["id"] for o in chosen[start : start + chunk]]
+            (await sys_client.post(f"{stack.url('salesforce-sandbox')}/__admin/opportunities/close-won",
+                                   json={"ids": ids})).raise_for_status()  # fmt: skip
+            now = time.time()
+            approved_at.update(dict.fromkeys(ids, now))
+            await asyncio.sleep(max(0.0, started + (start + chunk) / rate - time.time()))
+        process = stack.url("process")
+        deadline = time.monotonic() + within
+        # Completion from the ops counters (one call a second), so polling does not load the stack.
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            summary = (await api.get(f"{process}/v1/ops/summary")).json()
+            if summary["runs_completed"] + summary["open_exceptions"] >= len(chosen):
+                break
+        commands = int(redis.info("stats")["total_commands_processed"]) - commands_before
+        runs: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(chosen), 50):
+            batch = [o["id"] for o in chosen[start : start + 50]]
+            replies = await asyncio.gather(*(api.get(f"{process}/v1/quote-to-cash/runs/q2c-{opp}") for opp in batch))
+            runs.update({opp: r.json() for opp, r in zip(batch, replies, strict=True) if r.status_code == 200})
+        pending = [o["id"] for o in chosen if runs.get(o["id"], {}).get("state") not in ("completed", "failed")]
+        stop.set()
+        await approver
+
+    def gate_time(run: dict[str, Any], gate: str) -> float | None:
+        at = next((g["at"] for g in run["gates"] if g["gate"] == gate), None)
+        return datetime.fromisoformat(at).timestamp() if at else None
+
+    completed = [(o, r) for o, r in runs.items() if r["state"] == "completed"]
+    to_order = [(gate_time(r, "order_created") or 0) - approved_at[o] for o, r in completed]
+    to_forecast = [(gate_time(r, "forecast_committed") or 0) - approved_at[o] for o, r in completed]
+    first = min(approved_at.values())
+    last = max((gate_time(r, "forecast_committed") or 0) for _, r in completed) if completed else first
+    return {
+        "runs": len(chosen),
+        "completed": len(completed),
+        "not_finished": len(pending),
+        "failed": sum(r["state"] != "completed" for r in runs.values()),
+        "seconds": round(last - first, 2),
+        "runs_per_s": round(len(completed) / (last - first), 1) if completed else 0.0,
+        "approval_to_order_ms": {f"p{q}": round(pct(to_order, q / 100) * 1000) for q in (50, 95, 99)},
+        "approval_to_forecast_ms": {f"p{q}": round(pct(to_forecast, q / 100) * 1000) for q in (50, 95, 99)},
+        "mean_approval_to_forecast_ms": round(statistics.fmean(to_forecast) * 1000) if to_forecast else None,
+        "redis_commands_per_run": round(commands / max(1, len(completed)), 1),
+    }
+
+
+async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """The same system-API calls back to back: no run state, no queue, no controls."""
+    token = fetch_token(stack.url("idp"), "process-api", "process-api-secret")
+    crm, erp, planning = stack.url("crm"), stack.url("erp"), stack.url("planning")
+    netsuite = stack.url("netsuite-sandbox")
+    subsidiary = {"NA": ("1", "US01"), "DACH": ("2", "DE01"), "UKI": ("3", "GB01")}
+    items = {"FIG-PLAT": "101", "FIG-SUPP": "102", "FIG-SERV": "103"}
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for o in chosen:
+        queue.put_nowait(o)
+    bookings: list[dict[str, Any]] = []
+    loads = 0
+
+    async def flush(client: httpx.AsyncClient, force: bool = False) -> None:
+        nonlocal loads
+        while len(bookings) >= 200 or (force and bookings):
+            batch, bookings[:] = bookings[:200], bookings[200:]
+            (await client.post(f"{planning}/v1/committed-bookings", json={"bookings": batch},
+                               headers={"Idempotency-Key": f"ref-{loads}"})).raise_for_status()  # fmt: skip
+            loads += 1
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            o = queue.get_nowait()
+            opp = (await client.get(f"{crm}/v1/opportunities/{o['id']}")).raise_for_status().json()
+            sub, entity = subsidiary[opp["region"]]
+            currency = opp["amount"]["currency"]
+            customer = {
+                "name": opp.get("account_name") or opp["account_id"],
+                "subsidiary_id": sub,
+                "currency": currency,
+            }
+            cust = (await client.put(f"{erp}/v1/customers/REF-{opp['account_id']}", json=customer)).raise_for_status()
+            lines = [
+                {"item_id": items[line["product_code"]], "quantity": line["quantity"],
+                 "unit_price": line["unit_price"], "amount": line["total"]}
+                for line in opp["lines"]
+            ]  # fmt: skip
+            order = {"customer_id": cust.json()["id"], "subsidiary_id": sub, "currency": currency,
+                     "tran_date": opp["close_date"], "lines": lines}  # fmt: skip
+            made = (await client.put(f"{erp}/v1/sales-orders/REF-{opp['id']}", json=order)).raise_for_status().json()
+            await client.post(f"{netsuite}/__admin/sales-orders/{made['id']}/approve")
+            bookings.extend(
+                {"booking_code": f"SO{made['id']}-{n}", "legal_entity": entity, "period": opp["close_date"][:7],
+                 "product_code": line["product_code"], "amount": line["total"]}
+                for n, line in enumerate(opp["lines"], start=1)
+            )  # fmt: skip
+            await flush(client)
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        await flush(client, force=True)
+    seconds = time.monotonic() - started
+    return {"runs": len(chosen), "seconds": round(seconds, 2), "runs_per_s": round(len(chosen) / seconds, 1),
+            "planning_loads": loads}  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    scale = max(1, math.ceil(args.count * 2 / 130))  # ~65% of seeded deals are clean, not won, mapped
+    ports = {spec.name: free_port() for spec in SERVICES}
+    env = {"FIG_SCALE": str(scale), "FIG_LOG_LEVEL": "WARNING", "FIG_WORKER_CONCURRENCY": str(args.concurrency)}
+    with tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp, Stack(Path(tmp), ports=ports, extra_env=env) as stack:
+        for n in range(1, args.instances):
+            spawn_process_instance(stack, free_port(), f"process-{n + 1}")
+        token = fetch_token(stack.url("idp"), "process-api", "process-api-secret", scope="crm:read")
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            pool = await candidates(client, stack.url("crm"), args.count * (2 if args.reference else 1))
+        if len(pool) < args.count:
+            raise SystemExit(f"only {len(pool)} clean candidate opportunities at scale {scale}")
+        result: dict[str, Any] = {"count": args.count, "instances": args.instances, "scale": scale}
+        result["process"] = await process_phase(stack, pool[: args.count], args.rate, args.timeout)
+        if args.reference:
+            result["reference"] = await reference_phase(stack, pool[args.count :], args.ref_concurrency)
+        return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000, help="opportunities per phase")
+    parser.add_argument("--instances", type=int, default=2, help="process-API instances")
+    parser.add_argument("--concurrency", type=int, default=4, help="work-queue consumers per instance")
+    parser.add_argument("--rate", type=float, default=400.0, help="approvals offered per second")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the runs")
+    parser.add_argument("--ref-concurrency", type=int, default=8)
+    parser.add_argument("--no-reference", dest="reference", action="store_false")
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -1,0 +1,1 @@
+"""Versioned validation rule set files (`<name>-v<n>.json`)."""

@@ -1,0 +1,294 @@
+"""`/v1/exceptions`: the exception queue (list, read, retry, resolve, assign, dead-letter)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from process_apis.errors import ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
+from process_apis.exceptions.model import (
+    ExceptionPage,
+    ExceptionRecord,
+    ExceptionStatus,
+    OwnerTeam,
+    Severity,
+    parse_exception_id,
+)
+from process_apis.exceptions.store import ExceptionFilter
+from process_apis.flows.service import Flows
+from process_apis.workflows import QuoteToCash, RunStore
+from process_apis.workflows.parking import counter
+from servicekit import BadRequest, StrictBody, claims_of, require_scopes
+from servicekit.openapi import financially_material, problem_spec
+
+__all__ = ["AssignException", "DeadLetterException", "ResolveException", "RetryException", "exceptions_router"]
+
+Note = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["Mapped APAC to SG01 in default-v2"])]
+#: An optional note: empty means none (Litestar's schema generator cannot take `Annotated[...] | None`).
+OptionalNote = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ResolveException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Close the exception as handled outside the workflow; the note says how."""
+
+    note: Note
+
+
+class AssignException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Hand the exception to another owner team."""
+
+    owner_team: OwnerTeam
+    note: OptionalNote = ""
+
+
+class RetryException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Continue the run from its failed gate (after fixing the cause)."""
+
+    note: OptionalNote = ""
+
+
+class DeadLetterException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Stop handling the exception automatically; the run stays parked and can still be replayed."""
+
+    note: OptionalNote = ""
+
+
+def _engine(state: State) -> QuoteToCash:
+    engine: QuoteToCash = state.q2c
+    return engine
+
+
+def _actor(request: Request[Any, Any, Any]) -> str:
+    claims = claims_of(request.scope)
+    return f"client:{claims.client_id}" if claims else "client:anonymous"
+
+
+def _store_for(request: Request[Any, Any, Any], exception_id: str) -> RunStore | None:
+    """The run store whose lease guards the exception's run: quote-to-cash's, or the other workflows'."""
+    parsed = parse_exception_id(exception_id)
+    if parsed is None or parsed[0].startswith("q2c-"):
+        return None
+    flows: Flows = request.app.state.flows
+    return flows.runner.store
+
+
+def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
+    return ExceptionConflict(
+        f"Exception {record.id} is {record.status}; {action} does not apply.", extensions={"status": record.status}
+    )
+
+
+@get(
+    "/exceptions",
+    operation_id="listExceptions",
+    summary="List exceptions, oldest first, filtered",
+    guards=[require_scopes("exceptions:read")],
+)
+async def list_exceptions(
+    *,
+    engine: NamedDependency[QuoteToCash],
+    status: FromQuery[ExceptionStatus | None] = None,
+    owner: FromQuery[str | None] = None,
+    entity: FromQuery[str | None] = None,
+    workflow: FromQuery[str | None] = None,
+    severity: FromQuery[Severity | None] = None,
+    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
+    cursor: FromQuery[str | None] = None,
+) -> ExceptionPage:
+    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity)."""
+    where = ExceptionFilter(status=status, owner_team=owner, legal_entity=entity, workflow=workflow, severity=severity)
+    try:
+        return await engine.exceptions.page(where, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise BadRequest(str(exc), slug="invalid-cursor", title="Invalid cursor") from None
+
+
+@get(
+    "/exceptions/{exception_id:str}",
+    operation_id="getException",
+    summary="Read one exception with its history",
+    guards=[require_scopes("exceptions:read")],
+    responses={404: problem_spec("No such exception (exception-not-found)")},
+)
+async def get_exception(exception_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> ExceptionRecord:
+    """The exception, its owner, severity, SLA due time, retry policy and every action taken on it."""
+    record = await engine.exceptions.get(exception_id)
+    if record is None:
+        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    return record
+
+
+async def _found(engine: QuoteToCash, exception_id: str) -> ExceptionRecord:
+    record = await engine.exceptions.get(exception_id)
+    if record is None:
+        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    return record
+
+
+_ACTION_RESPONSES = {
+    404: problem_spec("No such exception (exception-not-found)"),
+    409: problem_spec("The action does not apply to the exception's status (exception-state-conflict)"),
+}
+
+
+@post(
+    "/exceptions/{exception_id:str}/retry",
+    operation_id="retryException",
+    summary="Retry the exception's run from its failed gate",
+    dto=StrictBody[RetryException],
+    return_dto=None,
+    status_code=202,
+    guards=[require_scopes("exceptions:write")],
+    opt=financially_material(),
+    responses={
+        **_ACTION_RESPONSES,
+        409: problem_spec("The exception is settled or its run is not parked (exception-state-conflict)"),
+    },
+)
+async def retry_exception(
+    exception_id: FromPath[str],
+    data: JSONBody[RetryException],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+) -> ExceptionRecord:
+    """Mark the exception `retrying` and continue its run from the last good gate under the active controls.
+
+    The run settles the exception (`auto_resolved`) when it passes the failed gate, or reopens it.
+    Quote-to-cash and actuals-to-plan runs are retried; other workflows answer 409 (resolve them).
+    """
+    record = await _found(engine, exception_id)
+    if record.status not in ("open", "dead_lettered"):
+        raise _refuse(record, "retry")
+    try:
+        if record.workflow == "quote_to_cash":
+            await engine.resume(record.run_id, actor=_actor(request), via="retry", note=data.note or None)
+        else:
+            flows: Flows = request.app.state.flows
+            await flows.retry(record.run_id, actor=_actor(request), note=data.note or None)
+    except RunNotFound:
+        raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
+    except RunNotResumable as exc:
+        raise ExceptionConflict(exc.detail) from None
+    return await _found(engine, exception_id)
+
+
+@post(
+    "/exceptions/{exception_id:str}/resolve",
+    operation_id="resolveException",
+    summary="Resolve an exception with a note",
+    dto=StrictBody[ResolveException],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("exceptions:write")],
+    responses=_ACTION_RESPONSES,
+)
+async def resolve_exception(
+    exception_id: FromPath[str],
+    data: JSONBody[ResolveException],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+) -> ExceptionRecord:
+    """Close the exception as handled; the note is required and kept in its history."""
+    actor = _actor(request)
+
+    def change(record: ExceptionRecord) -> ExceptionRecord:
+        if record.status == "resolved":
+            raise _refuse(record, "resolve")
+        return record.act("resolved", actor, engine.clock(), "resolved", note=data.note or None)
+
+    changed = await engine.change_exception(
+        exception_id,
+        change,
+        [counter("exceptions:resolved_manually")],
+        store=_store_for(request, exception_id),
+    )
+    if changed is None:
+        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    return changed
+
+
+@post(
+    "/exceptions/{exception_id:str}/assign",
+    operation_id="assignException",
+    summary="Assign an exception to an owner team",
+    dto=StrictBody[AssignException],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("exceptions:write")],
+    responses=_ACTION_RESPONSES,
+)
+async def assign_exception(
+    exception_id: FromPath[str],
+    data: JSONBody[AssignException],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+) -> ExceptionRecord:
+    """Change the owner team; the previous owner stays visible in the history."""
+    actor = _actor(request)
+
+    def change(record: ExceptionRecord) -> ExceptionRecord:
+        if record.status == "resolved":
+            raise _refuse(record, "assign")
+        return record.act(
+            "assigned",
+            actor,
+            engine.clock(),
+            record.status,
+            note=data.note or None,
+            owner_team=data.owner_team,
+        )
+
+    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    if changed is None:
+        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    return changed
+
+
+@post(
+    "/exceptions/{exception_id:str}/dead-letter",
+    operation_id="deadLetterException",
+    summary="Dead-letter an exception",
+    dto=StrictBody[DeadLetterException],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("exceptions:write")],
+    responses=_ACTION_RESPONSES,
+)
+async def dead_letter_exception(
+    exception_id: FromPath[str],
+    data: JSONBody[DeadLetterException],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+) -> ExceptionRecord:
+    """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it."""
+    actor = _actor(request)
+
+    def change(record: ExceptionRecord) -> ExceptionRecord:
+        if record.status in ("resolved", "dead_lettered"):
+            raise _refuse(record, "dead-letter")
+        return record.act("dead_lettered", actor, engine.clock(), "dead_lettered", note=data.note or None)
+
+    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    if changed is None:
+        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    return changed
+
+
+exceptions_router = Router(
+    path="/v1",
+    route_handlers=[
+        list_exceptions,
+        get_exception,
+        retry_exception,
+        resolve_exception,
+        assign_exception,
+        dead_letter_exception,
+    ],
+    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    tags=["exceptions"],
+)

@@ -1,0 +1,120 @@
+"""Customer master sync: each side writes only the customer-master fields it owns.
+
+    received -> changes_derived -> applied -> completed        (skipped | failed)
+
+`crm.account.changed.v1` (data: canonical Account) sends the CRM-owned fields to the ERP customer
+`SF-<account id>` (`PATCH /v1/customers/{key}`, origin crm); `erp.customer.changed.v1` (data:
+canonical Customer with an `SF-` external id) sends the ERP-owned fields to the CRM account
+(`PATCH /v1/accounts/{id}`, origin erp). A 409 field-ownership refusal parks the run on a
+`field_ownership` exception owned by master data. A customer the ERP does not have yet (404) is
+skipped: quote-to-cash creates it. The fields last sent to each record are remembered
+(`fig:cms:last:<target>`), so the echo of our own write coming back as a change event is skipped
+instead of bouncing between the systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import msgspec
+
+from contracts import CUSTOMER_CHANGED, Account, CloudEvent, Customer, CustomerMasterChanges, CustomerMasterUpdate
+from contracts.ownership import CUSTOMER_MASTER_OWNERS
+from process_apis.errors import DownstreamRejected, ProcessError
+from process_apis.flows.model import FlowRun
+from process_apis.flows.runner import Skip, StepResult
+from process_apis.ports import CrmMasterPort, ErpMasterPort
+
+__all__ = ["CustomerSync", "FieldOwnershipRefused", "sync_request"]
+
+_encoder = msgspec.json.Encoder()
+
+
+class FieldOwnershipRefused(ProcessError):
+    status, slug, title = 409, "field-ownership", "Field ownership violated"
+
+
+class SyncRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """What one event asks: send `changes` (owned by `origin`) to `target` in the other system."""
+
+    origin: Literal["crm", "erp"]
+    target: str
+    changes: CustomerMasterChanges
+
+
+def _owned(origin: str, values: dict[str, Any]) -> CustomerMasterChanges:
+    kept = {k: v for k, v in values.items() if v is not None and CUSTOMER_MASTER_OWNERS.get(k) == origin}
+    return msgspec.convert(kept, type=CustomerMasterChanges)
+
+
+def sync_request(event: CloudEvent) -> SyncRequest | None:
+    """The sync an account/customer change event asks for, or None (not ours, or not linked to CRM)."""
+    if event.type == CUSTOMER_CHANGED:
+        customer = msgspec.convert(event.data, type=Customer, strict=False)
+        if not (customer.external_id or "").startswith("SF-"):
+            return None
+        values = {
+            "subsidiary_id": customer.subsidiary_id,
+            "currency": customer.currency,
+            "terms": customer.terms,
+            "credit_limit": customer.credit_limit,
+            "erp_customer_id": customer.id,
+        }
+        return SyncRequest(origin="erp", target=(customer.external_id or "")[3:], changes=_owned("erp", values))
+    account = msgspec.convert(event.data, type=Account, strict=False)
+    values = {
+        "name": account.name,
+        "billing_country": account.billing_country,
+        "region": account.region,
+        "industry": account.industry,
+    }
+    return SyncRequest(origin="crm", target=f"SF-{account.id}", changes=_owned("crm", values))
+
+
+class CustomerSync:
+    """The state machine of one customer-master change."""
+
+    workflow: str = "customer_master_sync"
+    gates: tuple[str, ...] = ("changes_derived", "applied")
+
+    def __init__(self, *, crm: CrmMasterPort, erp: ErpMasterPort, redis: Any) -> None:
+        self.crm = crm
+        self.erp = erp
+        self.redis: Any = redis
+
+    @staticmethod
+    def _fingerprint(request: SyncRequest) -> str:
+        return hashlib.sha256(_encoder.encode(request.changes)).hexdigest()[:32]
+
+    async def step(self, run: FlowRun, gate: str, scratch: dict[str, Any]) -> StepResult:
+        request: SyncRequest = scratch["request"]
+        last_key = f"fig:cms:last:{request.origin}:{request.target}"
+        fingerprint = self._fingerprint(request)
+        if gate == "changes_derived":
+            fields = request.changes.fields_set()
+            if not fields:
+                raise Skip(f"no {request.origin}-owned field to send")
+            if await self.redis.get(last_key) == fingerprint.encode():
+                raise Skip(f"{request.target} already holds these {request.origin}-owned values")
+            return StepResult(
+                detail=f"{request.origin} owns {', '.join(fields)}: send to {request.target}",
+                result={"origin": request.origin, "target": request.target, "fields": fields},
+            )
+        key = f"cms:{request.origin}:{request.target}:{fingerprint}"
+        update = CustomerMasterUpdate(origin=request.origin, changes=request.changes)
+        try:
+            if request.origin == "crm":
+                customer = await self.erp.patch_customer(request.target, update, idempotency_key=key)
+                applied = f"ERP customer {customer.id}"
+            else:
+                account = await self.crm.patch_account(request.target, update, idempotency_key=key)
+                applied = f"CRM account {account.id}"
+        except DownstreamRejected as exc:
+            if exc.downstream_status == 404:
+                raise Skip(f"{request.target} does not exist in the other system yet") from None
+            if exc.downstream_status == 409:
+                raise FieldOwnershipRefused(exc.detail, errors=exc.errors) from None
+            raise
+        await self.redis.set(last_key, fingerprint)
+        return StepResult(detail=f"{applied} updated with {request.origin}-owned fields", idempotency_key=key)

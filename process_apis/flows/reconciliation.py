@@ -1,0 +1,297 @@
+"""Reconciliation: CRM closed-won vs ERP booked orders vs planning committed bookings, per entity-period.
+
+    received -> sources_read -> compared -> completed
+
+Keys are the deterministic ids quote-to-cash writes: opportunity `<id>` in CRM, sales order with
+external id `SF-<id>` in the ERP, committed-bookings cells `SO<order id>-<line>` in planning. Every
+difference beyond the tolerance is a break, and every break an exception (`reconciliation_break`,
+owned by controllership) written with the report in one commit on the report's slot; the report
+stays retrievable at `GET /v1/reconciliations/{id}`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from contracts import ProblemFieldError
+from process_apis.controls import ControlSource
+from process_apis.errors import ValidationFailed
+from process_apis.exceptions.model import ExceptionAction, ExceptionRecord, exception_id
+from process_apis.exceptions.policy import ExceptionPolicy
+from process_apis.exceptions.store import EXCEPTION_INDEX, exception_key
+from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
+from process_apis.workflows.parking import counter
+from process_apis.workflows.store import Effect, RunStore
+
+__all__ = ["Break", "Reconciler", "ReconciliationReport", "SourceTotal", "StartReconciliation"]
+
+BreakKind = Literal[
+    "missing_in_erp",
+    "missing_in_crm",
+    "missing_in_planning",
+    "orphan_in_planning",
+    "amount_crm_erp",
+    "amount_erp_planning",
+]
+_encoder = msgspec.json.Encoder()
+
+
+class StartReconciliation(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Reconcile one legal entity's period; differences up to `tolerance` (absolute) are no break."""
+
+    legal_entity: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["DE01"])]
+    period: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+    #: Absolute amount (a decimal string, >= 0) in the entity's currency.
+    tolerance: Annotated[Decimal, msgspec.Meta(examples=["0.01"])] = Decimal("0.00")
+
+
+class SourceTotal(msgspec.Struct, kw_only=True, frozen=True):
+    records: int
+    amount: Decimal
+
+
+class Break(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One difference beyond tolerance, keyed by opportunity (or ERP order), with its exception."""
+
+    kind: BreakKind
+    key: str
+    detail: str
+    crm_amount: Decimal | None = None
+    erp_amount: Decimal | None = None
+    planning_amount: Decimal | None = None
+    difference: Decimal | None = None
+    exception_id: str | None = None
+
+
+class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    legal_entity: str
+    period: str
+    tolerance: Decimal
+    currency: str | None
+    mapping_version: str
+    started_at: datetime
+    finished_at: datetime
+    cycle_time_seconds: float
+    crm_closed_won: SourceTotal
+    erp_booked: SourceTotal
+    planning_committed: SourceTotal
+    breaks: list[Break]
+    status: Literal["balanced", "breaks"]
+
+
+_decoder = msgspec.json.Decoder(ReconciliationReport)
+
+
+def _report_key(report_id: str) -> str:
+    return f"fig:flow:{{{report_id}}}:report"
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        crm: CrmWonPort,
+        erp: ErpOrdersPort,
+        planning: PlanningBookingsPort,
+        controls: ControlSource,
+        policy: ExceptionPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.redis: Any = redis
+        self.store = RunStore(redis, prefix="fig:flow")
+        self.crm, self.erp, self.planning = crm, erp, planning
+        self.controls = controls
+        self.policy = policy
+        self.clock = clock
+
+    async def get(self, report_id: str) -> ReconciliationReport | None:
+        raw = await self.redis.get(_report_key(report_id))
+        return _decoder.decode(raw) if raw is not None else None
+
+    async def run(
+        self, command: StartReconciliation, *, actor: str, correlation_id: str | None
+    ) -> ReconciliationReport:
+        """Read the three sources, compare them, store the report and one exception per break."""
+        if command.tolerance < 0:
+            raise ValidationFailed(
+                "tolerance must be zero or positive",
+                errors=[ProblemFieldError(location="$.tolerance", message="must be >= 0")],
+            )
+        started = self.clock()
+        number = int(await self.redis.incr("fig:flow:reconciliation:seq"))
+        report_id = f"rec-{command.legal_entity}-{command.period}-{number}"
+        mapping, _ = await self.controls.current()
+        regions = [r for r, e in mapping.regions.items() if e.legal_entity == command.legal_entity]
+        opportunities = [o for region in regions for o in await self.crm.won_opportunities(command.period, region)]
+        orders = [
+            o for o in await self.erp.sales_orders(command.legal_entity, command.period)
+            if o.booked and (o.external_id or "").startswith("SF-")
+        ]  # fmt: skip
+        cells = await self.planning.committed_bookings(command.legal_entity, command.period)
+
+        crm = {o.id: o.amount.amount for o in opportunities}
+        erp = {(o.external_id or "")[3:]: (o.id, o.total.amount) for o in orders}
+        by_order: dict[str, Decimal] = defaultdict(Decimal)
+        for cell in cells:
+            order_id = cell.booking_code.removeprefix("SO").rpartition("-")[0]
+            by_order[order_id] += cell.amount.amount
+        breaks = _compare(crm, erp, dict(by_order), command.tolerance)
+
+        finished = self.clock()
+        records, effects = self._exceptions(
+            report_id=report_id,
+            command=command,
+            breaks=breaks,
+            actor=actor,
+            correlation_id=correlation_id,
+            now=finished,
+        )
+        breaks = [msgspec.structs.replace(b, exception_id=r.id) for b, r in zip(breaks, records, strict=True)]
+        currency = next(iter({o.amount.currency for o in opportunities} | {o.currency for o in orders}), None)
+        report = ReconciliationReport(
+            id=report_id,
+            legal_entity=command.legal_entity,
+            period=command.period,
+            tolerance=command.tolerance,
+            currency=currency,
+            mapping_version=mapping.version,
+            started_at=started,
+            finished_at=finished,
+            cycle_time_seconds=(finished - started).total_seconds(),
+            crm_closed_won=SourceTotal(records=len(crm), amount=sum(crm.values(), Decimal("0"))),
+            erp_booked=SourceTotal(records=len(erp), amount=sum((a for _, a in erp.values()), Decimal("0"))),
+            planning_committed=SourceTotal(records=len(cells), amount=sum(by_order.values(), Decimal("0"))),
+            breaks=breaks,
+            status="breaks" if breaks else "balanced",
+        )
+        effects += [
+            counter("recon:runs"),
+            counter("recon:cycle_ms", int(report.cycle_time_seconds * 1000)),
+            counter(f"recon:breaks:{command.legal_entity}", len(breaks)),
+        ]
+        writes = [(_report_key(report_id), _encoder.encode(report))]
+        writes += [(exception_key(report_id, n), _encoder.encode(r)) for n, r in enumerate(records, start=1)]
+        async with self.store.lease(report_id) as lease:
+            await self.store.write(report_id, lease, writes, effects)
+        await self.store.relay(report_id)
+        return report
+
+    def _exceptions(
+        self,
+        *,
+        report_id: str,
+        command: StartReconciliation,
+        breaks: list[Break],
+        actor: str,
+        correlation_id: str | None,
+        now: datetime,
+    ) -> tuple[list[ExceptionRecord], list[Effect]]:
+        rule = self.policy.for_reason("reconciliation_break")
+        records = [
+            ExceptionRecord(
+                id=exception_id(report_id, n),
+                workflow="reconciliation",
+                run_id=report_id,
+                reason_code="reconciliation_break",
+                detail=f"{b.kind}: {b.detail}",
+                owner_team=rule.owner_team,
+                severity=rule.severity,
+                status="open",
+                retry_policy=rule.retry,
+                policy_version=self.policy.version,
+                sla_due_at=self.policy.sla_due("reconciliation_break", now),
+                created_at=now,
+                updated_at=now,
+                legal_entity=command.legal_entity,
+                gate="compared",
+                correlation_id=correlation_id,
+                history=[ExceptionAction(action="opened", actor=actor, at=now, to_status="open", note=b.detail)],
+            )
+            for n, b in enumerate(breaks, start=1)
+        ]
+        effects = [Effect(kind="zadd", key=EXCEPTION_INDEX, member=r.id, score=now.timestamp()) for r in records]
+        return records, effects
+
+
+def _compare(
+    crm: dict[str, Decimal], erp: dict[str, tuple[str, Decimal]], planning: dict[str, Decimal], tolerance: Decimal
+) -> list[Break]:
+    breaks: list[Break] = []
+    for opp, amount in sorted(crm.items()):
+        if opp not in erp:
+            breaks.append(
+                Break(
+                    kind="missing_in_erp",
+                    key=opp,
+                    detail=f"closed-won {opp} has no booked ERP order",
+                    crm_amount=amount,
+                    difference=amount,
+                )
+            )
+            continue
+        order_id, booked = erp[opp]
+        if abs(amount - booked) > tolerance:
+            breaks.append(
+                Break(
+                    kind="amount_crm_erp",
+                    key=opp,
+                    detail=f"CRM {amount} vs ERP order {order_id} {booked}",
+                    crm_amount=amount,
+                    erp_amount=booked,
+                    difference=amount - booked,
+                )
+            )
+    for opp, (order_id, booked) in sorted(erp.items()):
+        if opp not in crm:
+            breaks.append(
+                Break(
+                    kind="missing_in_crm",
+                    key=opp,
+                    detail=f"ERP order {order_id} has no closed-won {opp}",
+                    erp_amount=booked,
+                    difference=-booked,
+                )
+            )
+        committed = planning.get(order_id)
+        if committed is None:
+            breaks.append(
+                Break(
+                    kind="missing_in_planning",
+                    key=opp,
+                    detail=f"booked ERP order {order_id} has no committed bookings in planning",
+                    erp_amount=booked,
+                    difference=booked,
+                )
+            )
+        elif abs(booked - committed) > tolerance:
+            breaks.append(
+                Break(
+                    kind="amount_erp_planning",
+                    key=opp,
+                    detail=f"ERP order {order_id} {booked} vs planning {committed}",
+                    erp_amount=booked,
+                    planning_amount=committed,
+                    difference=booked - committed,
+                )
+            )
+    known = {order_id for order_id, _ in erp.values()}
+    for order_id, committed in sorted(planning.items()):
+        if order_id not in known:
+            breaks.append(
+                Break(
+                    kind="orphan_in_planning",
+                    key=f"SO{order_id}",
+                    detail=f"planning holds {committed} for order {order_id}, not booked in the ERP",
+                    planning_amount=committed,
+                    difference=-committed,
+                )
+            )
+    return breaks

@@ -1,0 +1,122 @@
+"""`/v1/reconciliations`, `/v1/actuals-to-plan/runs` and `/v1/workflow-runs/{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+
+from process_apis.errors import RunNotFound
+from process_apis.flows.model import FlowRun
+from process_apis.flows.reconciliation import ReconciliationReport, StartReconciliation
+from process_apis.flows.service import Flows
+from servicekit import StrictBody, claims_of, current_correlation_id, require_scopes
+from servicekit.errors import NotFound
+from servicekit.openapi import financially_material, problem_spec
+
+__all__ = ["StartActualsToPlan", "flows_router"]
+
+
+class StartActualsToPlan(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Load one closed ERP period's actuals of an entity into the planning Actuals version."""
+
+    legal_entity: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["DE01"])]
+    period: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+
+
+class ReportNotFound(NotFound):
+    slug, title = "reconciliation-not-found", "Reconciliation not found"
+
+
+def _flows(state: State) -> Flows:
+    flows: Flows = state.flows
+    return flows
+
+
+def _actor(request: Request[Any, Any, Any]) -> str:
+    claims = claims_of(request.scope)
+    return f"client:{claims.client_id}" if claims else "client:anonymous"
+
+
+@post(
+    "/reconciliations",
+    operation_id="startReconciliation",
+    summary="Reconcile CRM closed-won, ERP booked orders and planning committed bookings",
+    dto=StrictBody[StartReconciliation],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("recon:write")],
+    opt=financially_material(),
+    responses={
+        502: problem_spec("A system API refused or answered outside its contract"),
+        503: problem_spec("A system API is unreachable"),
+    },
+)
+async def start_reconciliation(
+    data: JSONBody[StartReconciliation], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
+) -> Response[ReconciliationReport]:
+    """Compare the three sources for the entity and period; each break beyond tolerance opens an exception."""
+    report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
+    return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
+
+
+@get(
+    "/reconciliations/{report_id:str}",
+    operation_id="getReconciliation",
+    summary="Read a reconciliation report",
+    guards=[require_scopes("recon:read")],
+    responses={404: problem_spec("No such reconciliation (reconciliation-not-found)")},
+)
+async def get_reconciliation(report_id: FromPath[str], flows: NamedDependency[Flows]) -> ReconciliationReport:
+    """The stored report: source totals, every break and the exception it opened."""
+    report = await flows.report(report_id)
+    if report is None:
+        raise ReportNotFound(f"There is no reconciliation {report_id!r}.")
+    return report
+
+
+@post(
+    "/actuals-to-plan/runs",
+    operation_id="startActualsToPlan",
+    summary="Load a closed period's actuals into planning",
+    dto=StrictBody[StartActualsToPlan],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("sync:write")],
+    opt=financially_material(),
+    responses={502: problem_spec("A system API refused"), 503: problem_spec("A system API is unreachable")},
+)
+async def start_actuals(
+    data: JSONBody[StartActualsToPlan], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
+) -> FlowRun:
+    """Run (or find) `a2p-<entity>-<period>`: an open period fails it with a `period_open` exception."""
+    return await flows.start_actuals(
+        data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
+    )
+
+
+@get(
+    "/workflow-runs/{run_id:str}",
+    operation_id="getWorkflowRun",
+    summary="Read a customer-master-sync or actuals-to-plan run",
+    guards=[require_scopes("ops:read")],
+    responses={404: problem_spec("No such run (run-not-found)")},
+)
+async def get_workflow_run(run_id: FromPath[str], flows: NamedDependency[Flows]) -> FlowRun:
+    """The run with its gates, result and, if it failed, the error and exception id."""
+    run = await flows.get(run_id)
+    if run is None:
+        raise RunNotFound(f"There is no workflow run {run_id!r}.")
+    return run
+
+
+flows_router = Router(
+    path="/v1",
+    route_handlers=[start_reconciliation, get_reconciliation, start_actuals, get_workflow_run],
+    dependencies={"flows": Provide(_flows, sync_to_thread=False)},
+    tags=["workflows"],
+)

@@ -1,0 +1,118 @@
+"""The workflows beside quote-to-cash, wired to their ports: what the event handlers and routes call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from contracts import PERIOD_CLOSED, AccountingPeriod, CloudEvent
+from process_apis.controls import ControlSource
+from process_apis.errors import RunNotFound, RunNotResumable
+from process_apis.exceptions.policy import ExceptionPolicy
+from process_apis.flows.actuals import ActualsToPlan, actuals_run_id
+from process_apis.flows.customer_sync import CustomerSync, sync_request
+from process_apis.flows.model import FlowRun
+from process_apis.flows.reconciliation import Reconciler, ReconciliationReport, StartReconciliation
+from process_apis.flows.runner import FlowRunner
+from process_apis.workflows.retry import RetryPolicy
+
+__all__ = ["Flows"]
+
+log = logging.getLogger("process_apis.flows")
+
+
+class Flows:
+    """Customer master sync, actuals to plan and reconciliation over one runner."""
+
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        crm: Any,  # CrmMasterPort + CrmWonPort (the HTTP adapter, or a test fake)
+        erp: Any,  # ErpMasterPort + ErpLedgerPort + ErpOrdersPort
+        planning: Any,  # PlanningActualsPort + PlanningBookingsPort
+        controls: ControlSource,
+        policy: ExceptionPolicy,
+        retry: RetryPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.runner = FlowRunner(redis, policy=policy, clock=clock)
+        self.customer_sync = CustomerSync(crm=crm, erp=erp, redis=redis)
+        self.actuals = ActualsToPlan(erp=erp, planning=planning, retry=retry)
+        self.reconciler = Reconciler(
+            redis=redis, crm=crm, erp=erp, planning=planning, controls=controls, policy=policy, clock=clock
+        )
+
+    async def get(self, run_id: str) -> FlowRun | None:
+        return await self.runner.get(run_id)
+
+    async def on_master_change(self, event: CloudEvent, *, actor: str) -> FlowRun | None:
+        """`crm.account.changed.v1` / `erp.customer.changed.v1`: sync the owned fields across."""
+        try:
+            request = sync_request(event)
+        except msgspec.ValidationError as exc:
+            log.warning("undecodable customer-master event", extra={"event_id": event.id, "error": str(exc)})
+            return None
+        if request is None:
+            return None
+        return await self.runner.execute(
+            self.customer_sync,
+            f"cms-{event.id}",
+            subject=f"{request.origin}->{request.target}",
+            actor=actor,
+            correlation_id=event.correlationid,
+            scratch={"request": request},
+        )
+
+    async def on_period_closed(self, event: CloudEvent, *, actor: str) -> FlowRun | None:
+        if event.type != PERIOD_CLOSED:
+            return None
+        try:
+            period = msgspec.convert(event.data, type=AccountingPeriod, strict=False)
+        except msgspec.ValidationError as exc:
+            log.warning("undecodable period event", extra={"event_id": event.id, "error": str(exc)})
+            return None
+        return await self.start_actuals(
+            period.legal_entity, period.period, actor=actor, correlation_id=event.correlationid
+        )
+
+    async def start_actuals(self, legal_entity: str, period: str, *, actor: str, correlation_id: str | None) -> FlowRun:
+        return await self.runner.execute(
+            self.actuals,
+            actuals_run_id(legal_entity, period),
+            subject=f"{legal_entity}/{period}",
+            actor=actor,
+            correlation_id=correlation_id,
+            legal_entity=legal_entity,
+        )
+
+    async def retry(self, run_id: str, *, actor: str, note: str | None) -> FlowRun:
+        """Retry a failed actuals-to-plan run from its last good gate (its input is its subject).
+
+        Customer-master syncs are not retried here: their input was the change event, and the next
+        change of that record syncs it again; resolve their exceptions once the cause is fixed.
+        Raises RunNotFound, RunNotResumable (not failed, or not retryable) or RunBusy.
+        """
+        run = await self.runner.get(run_id)
+        if run is None:
+            raise RunNotFound(f"There is no workflow run {run_id!r}.")
+        if run.workflow != self.actuals.workflow:
+            raise RunNotResumable(
+                f"{run.workflow} runs are not retried: the next change event syncs the record again; "
+                "resolve the exception once its cause is fixed."
+            )
+        await self.runner.resume(run_id, actor=actor, note=note)
+        entity, _, period = run.subject.partition("/")
+        return await self.start_actuals(entity, period, actor=actor, correlation_id=run.correlation_id)
+
+    async def reconcile(
+        self, command: StartReconciliation, *, actor: str, correlation_id: str | None
+    ) -> ReconciliationReport:
+        return await self.reconciler.run(command, actor=actor, correlation_id=correlation_id)
+
+    async def report(self, report_id: str) -> ReconciliationReport | None:
+        return await self.reconciler.get(report_id)

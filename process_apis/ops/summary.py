@@ -1,0 +1,131 @@
+"""The ops summary: what finance operations watch, computed from what Redis holds now.
+
+Sources: the exception records (aging, SLA breaches, unposted orders, reconciliation breaks), the
+counters the engine keeps in `fig:ops:counters` as runs change (orders created by origin,
+reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag) and the
+`fig:ops:policy-violations` hash the system APIs increment on field-ownership refusals. Nothing is
+estimated: a metric without data is null.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from process_apis.exceptions.model import ExceptionRecord
+from process_apis.exceptions.store import ExceptionStore
+from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX
+
+__all__ = ["POLICY_VIOLATIONS", "AgingBuckets", "OpsSummary", "summarise"]
+
+POLICY_VIOLATIONS = "fig:ops:policy-violations"
+_OPEN = ("open", "retrying", "dead_lettered")
+#: Gates before which no ERP order exists: an exception there leaves an approved deal unposted.
+_UNPOSTED_GATES = frozenset({"validated", "customer_resolved", "order_created"})
+
+
+class AgingBuckets(msgspec.Struct, kw_only=True, frozen=True):
+    """Unsettled exceptions by age."""
+
+    under_1h: int
+    h1_to_4h: int
+    h4_to_24h: int
+    over_24h: int
+
+
+class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """Operations metrics, optionally for one legal entity (`legal_entity`)."""
+
+    as_of: datetime
+    legal_entity: str | None
+    orders_created: int
+    orders_created_automatically: int
+    share_of_automated_postings: Decimal | None
+    #: ERP order posts that repeated an earlier post of the same opportunity (a replay or retry of
+    #: `order_created`); each is an upsert on the deterministic external id, so none makes a second order.
+    order_reposts: int
+    #: order_reposts / all order posts.
+    duplicate_posting_rate: Decimal | None
+    runs_completed: int
+    unposted_orders: int
+    orders_awaiting_booking: int
+    forecast_refresh_lag_seconds: float | None
+    failed_customer_syncs: int
+    open_exceptions: int
+    exceptions_by_reason: dict[str, int]
+    exception_aging: AgingBuckets
+    sla_breaches: int
+    reconciliation_exceptions_by_entity: dict[str, int]
+    reconciliation_cycle_time_seconds: float | None
+    policy_violations_by_flow: dict[str, int]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ratio(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
+
+
+async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) -> OpsSummary:
+    """The summary as of `now`; with `legal_entity`, only that entity's figures (violations are global)."""
+    counters = {_text(k): int(v) for k, v in (await redis.hgetall(OPS_COUNTERS)).items()}
+
+    def total(prefix: str, suffix: str = "") -> int:
+        return sum(
+            v
+            for k, v in counters.items()
+            if k.startswith(prefix) and k.endswith(suffix) and (legal_entity is None or k.split(":")[2] == legal_entity)
+        )
+
+    created = total("q2c:orders_created:")
+    automated = total("q2c:orders_created:", ":event")
+    reposts = total("q2c:order_reposts:")
+    records = await ExceptionStore(redis).all(
+        lambda r: r.status in _OPEN and (legal_entity is None or r.legal_entity == legal_entity)
+    )
+    waiting = await redis.zrange(WAITING_INDEX, 0, 0, withscores=True)
+    violations: Counter[str] = Counter()
+    for field, count in (await redis.hgetall(POLICY_VIOLATIONS)).items():
+        violations[_text(field).split(":", 1)[0]] += int(count)
+    return OpsSummary(
+        as_of=now,
+        legal_entity=legal_entity,
+        orders_created=created,
+        orders_created_automatically=automated,
+        share_of_automated_postings=_ratio(automated, created),
+        order_reposts=reposts,
+        duplicate_posting_rate=_ratio(reposts, created + reposts),
+        runs_completed=total("q2c:completed:"),
+        unposted_orders=sum(1 for r in records if r.workflow == "quote_to_cash" and r.gate in _UNPOSTED_GATES),
+        orders_awaiting_booking=int(await redis.zcard(WAITING_INDEX)) if legal_entity is None else 0,
+        forecast_refresh_lag_seconds=max(0.0, now.timestamp() - float(waiting[0][1])) if waiting else None,
+        failed_customer_syncs=sum(1 for r in records if r.workflow == "customer_master_sync"),
+        open_exceptions=len(records),
+        exceptions_by_reason=dict(Counter(r.reason_code for r in records)),
+        exception_aging=_aging(records, now),
+        sla_breaches=sum(1 for r in records if r.sla_due_at < now),
+        reconciliation_exceptions_by_entity=dict(
+            Counter(r.legal_entity or "unknown" for r in records if r.workflow == "reconciliation")
+        ),
+        reconciliation_cycle_time_seconds=(
+            counters["recon:cycle_ms"] / counters["recon:runs"] / 1000 if counters.get("recon:runs") else None
+        ),
+        policy_violations_by_flow=dict(violations),
+    )
+
+
+def _aging(records: list[ExceptionRecord], now: datetime) -> AgingBuckets:
+    ages = [now - r.created_at for r in records]
+    hour = timedelta(hours=1)
+    return AgingBuckets(
+        under_1h=sum(1 for a in ages if a < hour),
+        h1_to_4h=sum(1 for a in ages if hour <= a < 4 * hour),
+        h4_to_24h=sum(1 for a in ages if 4 * hour <= a < 24 * hour),
+        over_24h=sum(1 for a in ages if a >= 24 * hour),
+    )

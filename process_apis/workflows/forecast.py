@@ -1,0 +1,116 @@
+"""Batched forecast commits: one planning import per window carries the bookings of many runs.
+
+Anaplan runs one import per model at a time (the planning system API serialises them), so one
+import per run caps quote-to-cash at the import rate. With batching on, a run that passed
+`order_booked` waits in `fig:q2c:forecast-pending`; every `window` seconds a batcher (any
+instance) takes up to `batch_max` runs with ZPOPMIN (atomic: each run is taken once), loads all
+their committed-bookings cells in one import (idempotency key derived from the run ids), and moves
+each run through `forecast_committed` with its own share of the result: a run whose rows the
+platform rejected fails alone. Taken runs are kept in `fig:q2c:forecast-claimed` until they moved
+on, so a batcher that dies mid-batch leaves them for the sweep to queue again (`requeue_stale`);
+reloading the same cells is harmless because booking codes are stable (`SO<order>-<line>`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+
+from contracts import CommittedBooking, CommittedBookingsLoad
+from process_apis.errors import ProcessError
+from process_apis.workflows import commands
+from process_apis.workflows.quote_to_cash import QuoteToCash
+from process_apis.workflows.retry import with_retries
+from process_apis.workflows.steps import FORECAST_PENDING, ForecastSignal
+from process_apis.workflows.store import RunBusy
+from servicekit import correlation_id
+
+__all__ = ["FORECAST_CLAIMED", "ForecastBatcher"]
+
+log = logging.getLogger("process_apis.forecast")
+
+FORECAST_CLAIMED = "fig:q2c:forecast-claimed"
+
+
+class ForecastBatcher:
+    def __init__(self, engine: QuoteToCash, name: str, *, batch_max: int = 500) -> None:
+        self.engine = engine
+        self.name = name
+        self.batch_max = batch_max
+        self.redis: Any = engine.store.redis
+
+    async def flush(self) -> int:
+        """Commit one batch of pending runs; returns how many runs it carried."""
+        popped = await self.redis.zpopmin(FORECAST_PENDING, self.batch_max)
+        if not popped:
+            return 0
+        now = self.engine.clock().timestamp()
+        run_ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in popped]
+        await self.redis.zadd(FORECAST_CLAIMED, dict.fromkeys(run_ids, now))
+        cells: list[CommittedBooking] = []
+        spans: list[tuple[str, int, int]] = []
+        contexts: set[tuple[str | None, str | None]] = set()
+        for run_id in run_ids:
+            run = await self.engine.store.get(run_id)
+            if run is None or run.state != "order_booked":
+                continue
+            source = await self.engine.store.source(run_id)
+            load = commands.committed_bookings(source.opportunity, run.legal_entity or "", run.erp_order_id or "")
+            spans.append((run_id, len(cells), len(load.bookings)))
+            contexts.add((run.correlation_id, source.traceparent))
+            cells.extend(load.bookings)
+        if cells:
+            # A batch of one run keeps that run's correlation id and trace; a larger batch is its own.
+            cid, traceparent = contexts.pop() if len(contexts) == 1 else (None, None)
+            cid_token = correlation_id.set(cid or f"forecast-{uuid.uuid4().hex[:16]}")
+            ctx_token = otel_context.attach(propagate.extract({"traceparent": traceparent or ""}))
+            try:
+                await self._commit(cells, spans)
+            finally:
+                otel_context.detach(ctx_token)
+                correlation_id.reset(cid_token)
+        await self.redis.zrem(FORECAST_CLAIMED, *run_ids)
+        return len(spans)
+
+    async def _commit(self, cells: list[CommittedBooking], spans: list[tuple[str, int, int]]) -> None:
+        batch = "q2c:forecast-batch:" + hashlib.sha256(",".join(r for r, _, _ in spans).encode()).hexdigest()[:24]
+        actor = f"forecast-batcher:{self.name}"
+        try:
+            result, _ = await with_retries(
+                lambda: self.engine.planning.load_committed_bookings(
+                    CommittedBookingsLoad(bookings=cells), idempotency_key=batch
+                ),
+                self.engine.retry,
+                what=batch,
+            )
+        except ProcessError as exc:
+            # The import failed as a whole: every run waits for the next window (transient) and the
+            # failure is logged; a refusal of the whole file parks nobody here, it repeats visibly.
+            log.warning("forecast batch failed, runs queued again", extra={"batch": batch, "error": str(exc)})
+            now = self.engine.clock().timestamp()
+            await self.redis.zadd(FORECAST_PENDING, {r: now for r, _, _ in spans})
+            return
+        for run_id, start, count in spans:
+            rejected = tuple(r for r in result.rejected if start < r.row <= start + count)
+            signal = ForecastSignal(result=result, rows=count, rejected=rejected, batch=batch)
+            try:
+                await self.engine.advance(run_id, actor=actor, forecast=signal, wait=self.engine.lock_wait)
+            except RunBusy:
+                await self.redis.zadd(FORECAST_PENDING, {run_id: self.engine.clock().timestamp()})
+        log.info("forecast batch committed", extra={"batch": batch, "runs": len(spans), "cells": len(cells)})
+
+    async def requeue_stale(self, older_than: float = 60.0) -> int:
+        """Queue again runs a batcher took more than `older_than` s ago and never finished (it died)."""
+        cutoff = self.engine.clock().timestamp() - older_than
+        stale = await self.redis.zrangebyscore(FORECAST_CLAIMED, "-inf", cutoff)
+        if not stale:
+            return 0
+        now = self.engine.clock().timestamp()
+        await self.redis.zadd(FORECAST_PENDING, dict.fromkeys(stale, now))
+        await self.redis.zrem(FORECAST_CLAIMED, *stale)
+        return len(stale)

@@ -1,0 +1,270 @@
+"""What every published OpenAPI document states beyond Litestar's defaults, derived from the handlers.
+
+Before the schema is built (`document_handlers`):
+- `security` from `require_scopes(...)` guards (so the document states what the code enforces);
+- the problem+json statuses every operation can answer: 400 and 500 always, 401 and 403 when it is
+  guarded, 404 when it has path parameters; each as `application/problem+json` with the `Problem`
+  schema. A handler's own `responses` entry for a status wins (it usually has the better description).
+- `x-financially-material: true` on handlers marked `opt=financially_material()`: those that post
+  money or start workflows, where the gateway requires an `Idempotency-Key`.
+
+After it is built (`finish_document`): request-body examples, taken from the handler's
+`opt=request_examples(...)` or else assembled from the field-level `examples` of the body model
+(declared by the model, never invented), and OpenAPI links (`opt=response_links(...)`).
+
+`allow_header_fix` repairs Litestar 2.x's automatic `OPTIONS` answer, which lists only some of a
+path's methods in `Allow` (litestar#4169, fixed only in Litestar 3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    Example,
+    Link,
+    OpenAPI,
+    OpenAPIResponse,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.routes import HTTPRoute
+from litestar.types import Message, Scope
+
+from contracts import Problem
+from contracts.headers import PROBLEM_JSON
+from servicekit.auth import ScopeGuard
+
+__all__ = [
+    "FINANCIALLY_MATERIAL",
+    "FINANCIALLY_MATERIAL_EXTENSION",
+    "REQUEST_EXAMPLES",
+    "RESPONSE_LINKS",
+    "FinanciallyMaterialOperation",
+    "allow_header_fix",
+    "document_handlers",
+    "financially_material",
+    "finish_document",
+    "problem_spec",
+    "request_examples",
+    "response_links",
+]
+
+#: Handler `opt` key marking an operation that posts money or starts a workflow.
+FINANCIALLY_MATERIAL = "financially_material"
+#: The OpenAPI extension the marker becomes; the gateway requires `Idempotency-Key` on these.
+FINANCIALLY_MATERIAL_EXTENSION = "x-financially-material"
+#: Handler `opt` key holding named request-body examples (`{"name": body}`).
+REQUEST_EXAMPLES = "request_examples"
+#: Handler `opt` key holding OpenAPI links from its 2xx responses (`{"name": (operationId, params)}`).
+RESPONSE_LINKS = "response_links"
+
+_CONVERTER = re.compile(r"\{(\w+):[^}]*\}")
+
+#: Default descriptions of the problem statuses added to every document.
+_DEFAULT_PROBLEMS = {
+    400: "The request does not match the contract (invalid-request, malformed-json)",
+    401: "No, expired or invalid bearer token",
+    403: "The token lacks a scope this operation needs",
+    404: "No such resource",
+    500: "The service failed; quote the correlation id to the operators",
+}
+
+
+@dataclass
+class FinanciallyMaterialOperation(Operation):
+    """An `Operation` carrying `x-financially-material: true` (set by the app factory, not by hand)."""
+
+    x_financially_material: bool = field(default=True, metadata={"alias": FINANCIALLY_MATERIAL_EXTENSION})
+
+
+def financially_material(**opt: Any) -> dict[str, Any]:
+    """Handler `opt` for an operation that posts money or starts a workflow.
+
+    `@post(..., opt=financially_material())` publishes `x-financially-material: true`; callers must
+    then send an `Idempotency-Key` (the gateway refuses the call without one).
+    """
+    return {**opt, FINANCIALLY_MATERIAL: True}
+
+
+def request_examples(examples: Mapping[str, Any], **opt: Any) -> dict[str, Any]:
+    """Handler `opt` publishing named request-body examples, e.g. `{"approved": {"opportunity_id": ...}}`."""
+    return {**opt, REQUEST_EXAMPLES: dict(examples)}
+
+
+def response_links(links: Mapping[str, tuple[str, Mapping[str, str]]], **opt: Any) -> dict[str, Any]:
+    """Handler `opt` adding OpenAPI links to its 2xx responses, e.g. create-then-read:
+    `response_links({"getRun": ("getQuoteToCashRun", {"run_id": "$response.body#/id"})})`.
+    Contract tests follow them (stateful create-then-read sequences)."""
+    return {**opt, RESPONSE_LINKS: {name: (target, dict(params)) for name, (target, params) in links.items()}}
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    """A documented problem+json response (`Problem` schema, no invented example)."""
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type=PROBLEM_JSON, generate_examples=False
+    )
+
+
+def _handlers(app: Litestar) -> list[HTTPRouteHandler]:
+    return [
+        handler
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if isinstance(handler, HTTPRouteHandler)
+    ]
+
+
+def _scopes(handler: HTTPRouteHandler) -> list[str]:
+    return [
+        scope
+        for layer in handler.ownership_layers
+        for guard in (getattr(layer, "guards", None) or [])
+        if isinstance(guard, ScopeGuard)
+        for scope in guard.scopes
+    ]
+
+
+def document_handlers(app: Litestar, *, auth: bool) -> None:
+    """Give every handler its `security`, problem statuses and material marker before the schema is built.
+
+    Runs on the registered handlers (Routers copy theirs at construction). Health and the schema
+    routes are left alone: they are not part of any published API.
+    """
+    for handler in _handlers(app):
+        if handler.include_in_schema is False or any(path.startswith(("/health", "/schema")) for path in handler.paths):
+            continue
+        scopes = _scopes(handler) if auth else []
+        if scopes and not handler.security:
+            handler.security = [{"bearer": scopes}]
+        statuses = [400, 500]
+        if scopes:
+            statuses += [401, 403]
+        if any("{" in path for path in handler.paths):
+            statuses.append(404)
+        responses = dict(handler.responses or {})
+        for status in statuses:
+            responses.setdefault(status, problem_spec(_DEFAULT_PROBLEMS[status]))
+        handler.responses = responses
+        if handler.opt.get(FINANCIALLY_MATERIAL):
+            handler.operation_class = FinanciallyMaterialOperation
+
+
+def _operations(document: OpenAPI) -> dict[str, Operation]:
+    found: dict[str, Operation] = {}
+    for item in (document.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+            operation = getattr(item, method, None)
+            if isinstance(operation, Operation) and operation.operation_id:
+                found[operation.operation_id] = operation
+    return found
+
+
+def _component(document: OpenAPI, schema: Schema | Reference | None) -> Schema | None:
+    if isinstance(schema, Reference):
+        name = schema.ref.rsplit("/", 1)[-1]
+        found = (document.components.schemas or {}).get(name) if document.components else None
+        return found if isinstance(found, Schema) else None
+    return schema
+
+
+def _example_of(document: OpenAPI, schema: Schema | Reference | None, depth: int = 0) -> Any:
+    """An example body from the model's own field examples; None when a required field has none."""
+    resolved = _component(document, schema)
+    if resolved is None or depth > 8:
+        return None
+    if resolved.examples:
+        return resolved.examples[0]
+    # Values the model itself declares: a constant, a default or the first allowed value.
+    if resolved.const is not None:
+        return resolved.const
+    if resolved.default is not None:
+        return resolved.default
+    if resolved.enum:
+        return next((v for v in resolved.enum if v is not None), None)
+    if resolved.properties:
+        body: dict[str, Any] = {}
+        required = resolved.required or []
+        for name, prop in resolved.properties.items():
+            if name not in required:
+                # Optional fields appear only with an example of their own, never a bare default.
+                own = _component(document, prop)
+                if own is not None and own.examples:
+                    body[name] = own.examples[0]
+                continue
+            value = _example_of(document, prop, depth + 1)
+            if value is None:
+                return None
+            body[name] = value
+        return body
+    if resolved.items is not None:
+        item = _example_of(document, resolved.items, depth + 1)
+        return None if item is None else [item]
+    for branch in resolved.one_of or resolved.any_of or []:
+        value = _example_of(document, branch, depth + 1)
+        if value is not None:
+            return value
+    return None
+
+
+def _add_links(operation: Operation, links: Mapping[str, tuple[str, Mapping[str, str]]]) -> None:
+    for status, response in (operation.responses or {}).items():
+        if links and str(status).startswith("2") and isinstance(response, OpenAPIResponse):
+            response.links = {
+                name: Link(operation_id=target, parameters=dict(params)) for name, (target, params) in links.items()
+            }
+
+
+def finish_document(app: Litestar) -> OpenAPI:
+    """Build the app's OpenAPI document once and add request-body examples (idempotent)."""
+    document = app.openapi_schema
+    by_id = {handler.operation_id: handler for handler in _handlers(app) if isinstance(handler.operation_id, str)}
+    for operation_id, operation in _operations(document).items():
+        body = operation.request_body
+        handler = by_id.get(operation_id)
+        if handler is None:
+            continue
+        _add_links(operation, handler.opt.get(RESPONSE_LINKS) or {})
+        if not isinstance(body, RequestBody):
+            continue
+        declared: dict[str, Any] = dict(handler.opt.get(REQUEST_EXAMPLES) or {})
+        for media in body.content.values():
+            if media.examples:
+                continue
+            if not declared:
+                value = _example_of(document, media.schema)
+                if value is not None:
+                    declared = {"default": value}
+            if declared:
+                media.examples = {name: Example(value=value) for name, value in declared.items()}
+    return document
+
+
+def allow_header_fix() -> Any:
+    """A `before_send` hook listing every method of the route in `Allow` on automatic `OPTIONS` answers."""
+    methods: dict[str, str] = {}
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+            return
+        if not methods:
+            for route in scope["app"].routes:
+                if isinstance(route, HTTPRoute):
+                    # The scope's `path_template` has no converters: `/x/{k}` for the route `/x/{k:str}`.
+                    methods[_CONVERTER.sub(r"{\1}", route.path)] = ", ".join(sorted(route.methods))
+        allow = methods.get(str(scope.get("path_template", "")))
+        if allow is None:
+            return
+        headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+        headers.append((b"allow", allow.encode("latin-1")))
+        message["headers"] = headers
+
+    return before_send
