@@ -19,7 +19,7 @@ from types import TracebackType
 
 import httpx
 
-from deploy.services import SERVICES, ServiceSpec, service_env
+from deploy.services import BY_NAME, SERVICES, ServiceSpec, service_env
 from servicekit.redis import EmbeddedRedis
 
 __all__ = ["ManagedProcess", "Stack", "StackError"]
@@ -110,11 +110,20 @@ class Stack:
             self.stop()
             raise
 
-    def _spawn(self, spec: ServiceSpec) -> None:
+    def add_instance(self, name: str, port: int, label: str | None = None, timeout: float = 60.0) -> ManagedProcess:
+        """Start one more process of service `name` on `port` (same Redis, same settings), wait until it
+        is ready, and stop it with the stack: how tests and benchmarks scale a service out."""
+        proc = self._spawn(BY_NAME[name], port=port, label=label)
+        self._wait_ready(timeout, None, [proc])
+        return proc
+
+    def _spawn(self, spec: ServiceSpec, *, port: int | None = None, label: str | None = None) -> ManagedProcess:
         assert self.redis_url is not None
         env = {**os.environ, **service_env(spec.name, self.ports, self.redis_url, str(self.data_dir), fast=self.fast)}
         env.update(self.extra_env)
-        log_path = self.data_dir / "logs" / f"{spec.name}.log"
+        if port is not None:
+            env["FIG_PORT"] = str(port)
+        log_path = self.data_dir / "logs" / f"{label or spec.name}.log"
         log = log_path.open("ab")
         popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "deploy", "serve", spec.name],
@@ -125,11 +134,18 @@ class Stack:
             start_new_session=True,
         )
         log.close()
-        self.processes.append(ManagedProcess(spec, self.ports[spec.name], popen, log_path))
+        proc = ManagedProcess(spec, port or self.ports[spec.name], popen, log_path)
+        self.processes.append(proc)
+        return proc
 
-    def _wait_ready(self, timeout: float, on_ready: Callable[[ManagedProcess], None] | None) -> None:
+    def _wait_ready(
+        self,
+        timeout: float,
+        on_ready: Callable[[ManagedProcess], None] | None,
+        procs: Iterable[ManagedProcess] | None = None,
+    ) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(self.processes)
+        pending = list(self.processes if procs is None else procs)
         last_error: dict[str, str] = {}
         with httpx.Client(timeout=2.0) as client:
             while pending:

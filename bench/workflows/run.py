@@ -25,10 +25,7 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -39,40 +36,14 @@ import httpx
 import redis as redis_sync
 
 from deploy.demo import fetch_token
-from deploy.services import BY_NAME, SERVICES, service_env
+from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.redis import free_port
 
 
 def spawn_process_instance(stack: Stack, port: int, label: str) -> ManagedProcess:
-    assert stack.redis_url is not None
-    env = {
-        **os.environ,
-        **service_env("process", stack.ports, stack.redis_url, str(stack.data_dir)),
-        **stack.extra_env,
-        "FIG_PORT": str(port),
-    }
-    log_path = stack.data_dir / "logs" / f"{label}.log"
-    with log_path.open("ab") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "deploy", "serve", "process"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    proc = ManagedProcess(BY_NAME["process"], port, popen, log_path)
-    stack.processes.append(proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{proc.url}/health/ready", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{label} not ready: {proc.log_tail()}")
+    """Another process-API instance on `port` (same Redis, same consumer groups); stopped with the stack."""
+    return stack.add_instance("process", port, label)
 
 
 async def candidates(client: httpx.AsyncClient, crm: str, need: int) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import msgspec
 
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
-from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX
+from process_apis.workflows.store import WAITING_INDEX, read_counters
 
 __all__ = ["POLICY_VIOLATIONS", "AgingBuckets", "OpsSummary", "summarise"]
 
@@ -74,7 +74,7 @@ def _ratio(part: int, whole: int) -> Decimal | None:
 
 async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) -> OpsSummary:
     """The summary as of `now`; with `legal_entity`, only that entity's figures (violations are global)."""
-    counters = {_text(k): int(v) for k, v in (await redis.hgetall(OPS_COUNTERS)).items()}
+    counters = await read_counters(redis)
 
     def total(prefix: str, suffix: str = "") -> int:
         return sum(

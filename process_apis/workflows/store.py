@@ -37,6 +37,7 @@ from servicekit.streams import EVENT_FIELD
 
 __all__ = [
     "OPS_COUNTERS",
+    "OPS_COUNTER_NAMES",
     "WAITING_INDEX",
     "WORK_STREAM",
     "Effect",
@@ -44,12 +45,15 @@ __all__ = [
     "RunBusy",
     "RunSource",
     "RunStore",
+    "counter_key",
+    "read_counters",
     "run_id_for",
 ]
 
 WORK_STREAM = "fig:q2c:work"
 #: Ops counters (hash), kept as runs and exceptions change; read by `GET /v1/ops/summary`.
 OPS_COUNTERS = "fig:ops:counters"
+OPS_COUNTER_NAMES = "fig:ops:counter-names"
 WAITING_INDEX = "fig:q2c:waiting"
 _STREAM_MAXLEN = 1_000_000
 
@@ -81,7 +85,10 @@ class RunSource(msgspec.Struct, kw_only=True, frozen=True):
 class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """One outbox entry: append an event to a stream, add/remove a member of an index, count.
 
-    `hincrby` adds `int(score)` to hash field `member` of `key` (ops counters).
+    `hincrby` adds `int(score)` to counter `member` (ops counters). It is applied idempotently: the
+    commit gives it a unique `id`, and applying records `id -> amount` in the counter's own hash, so
+    a relay that applies the same outbox entry twice (a crash before the pop, or the sweep and a
+    worker relaying one run at once) counts it once; `read_counters` sums.
     """
 
     kind: Literal["xadd", "zadd", "zrem", "hincrby"]
@@ -89,6 +96,31 @@ class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     event: CloudEvent | None = None
     member: str | None = None
     score: float = 0.0
+    id: str | None = None
+
+
+def counter_key(name: str) -> str:
+    """The hash holding one ops counter's applied increments (effect id -> amount)."""
+    return f"{OPS_COUNTERS}:{name}"
+
+
+async def read_counters(redis: RedisClient) -> dict[str, int]:
+    """Every ops counter's exact total."""
+    names = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in await redis.smembers(OPS_COUNTER_NAMES))
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.hvals(counter_key(name))
+    totals = await pipe.execute()
+    return {name: sum(int(v) for v in values) for name, values in zip(names, totals, strict=True)}
+
+
+def _with_ids(effects: Sequence[Effect]) -> list[Effect]:
+    """Give each counter effect of one commit a unique id (kept in the outbox, so re-applying is a no-op)."""
+    commit = uuid.uuid4().hex
+    return [
+        msgspec.structs.replace(e, id=f"{commit}:{n}") if e.kind == "hincrby" and e.id is None else e
+        for n, e in enumerate(effects)
+    ]
 
 
 _CREATE = """
@@ -141,7 +173,8 @@ def _queue(pipe: Any, effect: Effect) -> None:
     elif effect.kind == "zrem" and effect.member is not None:
         pipe.zrem(effect.key, effect.member)
     elif effect.kind == "hincrby" and effect.member is not None:
-        pipe.hincrby(effect.key, effect.member, int(effect.score))
+        pipe.sadd(OPS_COUNTER_NAMES, effect.member)
+        pipe.hset(counter_key(effect.member), effect.id or uuid.uuid4().hex, int(effect.score))
 
 
 class RunStore:
@@ -183,7 +216,7 @@ class RunStore:
         """Create the run unless it exists; returns the stored run and whether this call created it."""
         keys = [self._k(run.id, p) for p in ("run", "source", "history", "outbox")]
         args = [_encoder.encode(run), _encoder.encode(source), _encoder.encode(run.gates[-1])]
-        args += [_encoder.encode(e) for e in effects]
+        args += [_encoder.encode(e) for e in _with_ids(effects)]
         existing = await self.redis.eval(_CREATE, len(keys), *keys, *args)
         if existing is not None:
             return _run_decoder.decode(existing), False
@@ -220,7 +253,7 @@ class RunStore:
     ) -> None:
         keys = [self._k(run_id, p) for p in ("lock", "history", "outbox")] + [k for k, _ in writes]
         args: list[str | bytes] = [lease, gate, str(len(effects))]
-        args += [_encoder.encode(e) for e in effects]
+        args += [_encoder.encode(e) for e in _with_ids(effects)]
         args += [v for _, v in writes]
         if not await self.redis.eval(_COMMIT, len(keys), *keys, *args):
             raise LockLost(f"lease on run {run_id} expired before the commit")

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,7 +30,7 @@ import httpx
 import pytest
 
 from deploy.demo import fetch_token
-from deploy.services import BY_NAME, SERVICES, service_env
+from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.redis import free_port
 
@@ -63,34 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def spawn_process_instance(stack: Stack, port: int, label: str) -> ManagedProcess:
     """Another process-API instance on `port` (same Redis, same consumer groups); stopped with the stack."""
-    assert stack.redis_url is not None
-    env = {
-        **os.environ,
-        **service_env("process", stack.ports, stack.redis_url, str(stack.data_dir)),
-        **stack.extra_env,
-        "FIG_PORT": str(port),
-    }
-    log_path = stack.data_dir / "logs" / f"{label}.log"
-    with log_path.open("ab") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "deploy", "serve", "process"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    proc = ManagedProcess(BY_NAME["process"], port, popen, log_path)
-    stack.processes.append(proc)
-    wait_until(lambda: _ready(proc.url), 60, f"{label} ready")
-    return proc
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return stack.add_instance("process", port, label)
 
 
 def wait_until(
