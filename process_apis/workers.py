@@ -38,7 +38,7 @@ from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunB
 from process_apis.workflows.commands import WORK_REQUESTED
 from process_apis.workflows.forecast import ForecastBatcher
 from process_apis.workflows.validation import is_approved
-from servicekit import RedisClient, StreamConsumer
+from servicekit import Redeliver, RedisClient, StreamConsumer
 
 __all__ = ["CRM_GROUP", "ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_workers"]
 
@@ -63,10 +63,13 @@ class QuoteToCashWorkers:
         if event.type != WORK_REQUESTED or not isinstance(run_id, str):
             log.warning("ignored work item", extra={"event_id": event.id, "event_type": event.type})
             return
-        # A busy run raises RunBusy and the item stays pending: if the holder is alive it moves the
-        # run on and the reclaimed item finds nothing to do; if the holder died (its lease expires
-        # after `lock_ttl`), the reclaimed item is what continues the run.
-        await self.engine.advance(run_id, actor=f"worker:{self.name}")
+        # A busy run leaves the item pending (Redeliver): if the holder is alive it moves the run on
+        # and the reclaimed item finds nothing to do; if the holder died (its lease expires after
+        # `lock_ttl`), the reclaimed item is what continues the run.
+        try:
+            await self.engine.advance(run_id, actor=f"worker:{self.name}")
+        except RunBusy as busy:
+            raise Redeliver(str(busy)) from None
 
     async def on_crm_event(self, event: CloudEvent) -> None:
         """`crm.opportunity.approved.v1` starts the opportunity's run; a duplicate finds the same run.

@@ -34,7 +34,7 @@ from servicekit.problems import exception_handlers, problem_response
 from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis, find_redis_server, free_port
 from servicekit.server import serve
 from servicekit.settings import ServiceSettings, SettingsError, load_settings
-from servicekit.streams import StreamConsumer, StreamPublisher, encode_event
+from servicekit.streams import Redeliver, StreamConsumer, StreamPublisher, encode_event
 
 __all__ = [
     "BadRequest",
@@ -49,6 +49,7 @@ __all__ = [
     "NotFound",
     "ProblemError",
     "ReadinessCheck",
+    "Redeliver",
     "RedisClient",
     "ResilientTransport",
     "ScopeGuard",

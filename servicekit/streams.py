@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 from contracts import CloudEvent
 from servicekit.redis import RedisClient
 
-__all__ = ["EVENT_FIELD", "EventHandler", "StreamConsumer", "StreamPublisher", "encode_event"]
+__all__ = ["EVENT_FIELD", "EventHandler", "Redeliver", "StreamConsumer", "StreamPublisher", "encode_event"]
 
 log = logging.getLogger("servicekit.streams")
 
@@ -27,6 +27,11 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CloudEvent)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
+
+
+class Redeliver(Exception):
+    """Raised by a handler to leave the entry pending on purpose (e.g. the resource is busy): it is
+    claimed again after `claim_idle_ms`, and nothing is logged as an error."""
 
 
 def encode_event(event: CloudEvent) -> bytes:
@@ -129,6 +134,9 @@ class StreamConsumer:
             await self.handler(event)
         except asyncio.CancelledError:
             raise
+        except Redeliver as reason:
+            log.debug("event left pending", extra={"event_id": event.id, "reason": str(reason)})
+            return
         except Exception:
             # Left pending on purpose: it is claimed again after `claim_idle_ms`.
             log.exception("event handler failed", extra={"event_id": event.id, "event_type": event.type})

@@ -12,9 +12,9 @@ from litestar.testing import AsyncTestClient
 from process_apis import create_app
 from process_apis.controls import load_mapping_set
 from process_apis.workers import WORK_GROUP, QuoteToCashWorkers
-from process_apis.workflows import WORK_STREAM, QuoteToCash, RetryPolicy, RunBusy, RunStore
+from process_apis.workflows import WORK_STREAM, QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.commands import work_item
-from servicekit import RedisClient
+from servicekit import Redeliver, RedisClient
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity
 from tests.process_apis.support import run_reaches, settings_for
@@ -74,7 +74,7 @@ async def test_a_work_item_for_a_run_held_by_a_dead_worker_stays_pending(redis: 
     workers = QuoteToCashWorkers(engine, "test")
     # A worker took the lease and was killed: the lease outlives it until its TTL.
     await redis.set(f"fig:q2c:{{{run.id}}}:lock", "dead-worker", px=300)
-    with pytest.raises(RunBusy):
+    with pytest.raises(Redeliver):
         await workers.on_work(work_item(run).event)  # type: ignore[arg-type]  # the effect carries one
     await asyncio.sleep(0.35)
     await workers.on_work(work_item(run).event)  # type: ignore[arg-type]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
+
 from contracts import CloudEvent, new_event
-from servicekit import StreamConsumer, StreamPublisher
+from servicekit import Redeliver, StreamConsumer, StreamPublisher
 from servicekit.redis import RedisClient
 
 
@@ -81,3 +84,29 @@ async def test_a_failing_event_stays_pending_then_goes_to_dead_letters(redis: Re
     assert b"failed 3 times" in dead[0][1][b"reason"]
     assert len(attempts) == 3
     assert (await redis.xpending("s:test", "g"))["pending"] == 0
+
+
+async def test_redeliver_leaves_the_entry_pending_quietly_until_it_succeeds(
+    redis: RedisClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await StreamPublisher(redis, "s:test").publish(event(9))
+    attempts: list[str] = []
+
+    async def busy_once(e: CloudEvent) -> None:
+        attempts.append(e.id)
+        if len(attempts) == 1:
+            raise Redeliver("run busy")
+
+    consumer = StreamConsumer(redis, "s:test", "g", "c", busy_once, block_ms=20, claim_idle_ms=0)
+    with caplog.at_level(logging.INFO, logger="servicekit.streams"):
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        for _ in range(100):
+            if len(attempts) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert attempts == ["e9", "e9"]
+    assert (await redis.xpending("s:test", "g"))["pending"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
