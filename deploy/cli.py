@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from deploy.contracts_cli import contracts
+
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,31 +140,7 @@ def serve(service: str) -> None:
     serve_service(service)
 
 
-@main.group()
-def contracts() -> None:
-    """Published OpenAPI documents (contracts/openapi/<api>/<version>.json)."""
-
-
-@contracts.command("export")
-def contracts_export() -> None:
-    """Regenerate the committed OpenAPI documents from code."""
-    from deploy.contracts_cmd import export_documents
-
-    for path in export_documents():
-        console.print(f"wrote {path.relative_to(ROOT)}")
-
-
-@contracts.command("check")
-def contracts_check() -> None:
-    """Fail when a committed OpenAPI document differs from what the code generates (drift)."""
-    from deploy.contracts_cmd import check_documents
-
-    problems = check_documents()
-    for problem in problems:
-        console.print(f"[red]drift[/] {problem}")
-    if problems:
-        sys.exit(1)
-    console.print("contracts: committed documents match the code")
+main.add_command(contracts)
 
 
 @main.group()

@@ -34,8 +34,15 @@ def _bindable(port: int) -> bool:
 
 class _ClusterNode(EmbeddedRedis):
     def command(self) -> list[str]:
-        return [*super().command(), "--cluster-enabled", "yes", "--cluster-config-file",
-                str(self.data_dir / "nodes.conf"), "--cluster-node-timeout", "2000"]
+        return [
+            *super().command(),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(self.data_dir / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+        ]
 
 
 def _redis_cli() -> str:
@@ -54,9 +61,18 @@ def redis_cluster(base: Path, primaries: int = 3) -> Iterator[str]:
         for node in nodes:
             node.start()
         subprocess.run(
-            [_redis_cli(), "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
+            [
+                _redis_cli(),
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{n.port}" for n in nodes],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
         for _ in range(100):
             info = subprocess.run(
