@@ -36,6 +36,7 @@ __all__ = [
     "ProcessError",
     "RunNotFound",
     "RunNotResumable",
+    "UnknownLegalEntity",
     "ValidationFailed",
 ]
 
@@ -74,6 +75,10 @@ class MappingInvalid(ProcessError):
 
 class ControlNotFound(ProcessError):
     status, slug, title = 404, "control-not-found", "Control not found"
+
+
+class UnknownLegalEntity(ProcessError):
+    status, slug, title = 422, "unknown-legal-entity", "Unknown legal entity"
 
 
 class ValidationFailed(ProcessError):

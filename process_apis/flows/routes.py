@@ -52,6 +52,8 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     guards=[require_scopes("recon:write")],
     opt=financially_material(),
     responses={
+        404: problem_spec("The ERP or planning platform has no such period for the entity"),
+        422: problem_spec("Legal entity not in the active mapping set (unknown-legal-entity)"),
         502: problem_spec("A system API refused or answered outside its contract"),
         503: problem_spec("A system API is unreachable"),
     },
@@ -60,6 +62,7 @@ async def start_reconciliation(
     data: JSONBody[StartReconciliation], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
 ) -> Response[ReconciliationReport]:
     """Compare the three sources for the entity and period; each break beyond tolerance opens an exception."""
+    await flows.require_entity(data.legal_entity)
     report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
     return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
 
@@ -88,12 +91,18 @@ async def get_reconciliation(report_id: FromPath[str], flows: NamedDependency[Fl
     status_code=200,
     guards=[require_scopes("sync:write")],
     opt=financially_material(),
-    responses={502: problem_spec("A system API refused"), 503: problem_spec("A system API is unreachable")},
+    responses={
+        404: problem_spec("The ERP has no such accounting period for the entity"),
+        422: problem_spec("Legal entity not in the active mapping set (unknown-legal-entity)"),
+        502: problem_spec("A system API refused"),
+        503: problem_spec("A system API is unreachable"),
+    },
 )
 async def start_actuals(
     data: JSONBody[StartActualsToPlan], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
 ) -> FlowRun:
     """Run (or find) `a2p-<entity>-<period>`: an open period fails it with a `period_open` exception."""
+    await flows.require_entity(data.legal_entity)
     return await flows.start_actuals(
         data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
     )

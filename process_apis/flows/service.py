@@ -11,7 +11,7 @@ import msgspec
 
 from contracts import PERIOD_CLOSED, AccountingPeriod, CloudEvent
 from process_apis.controls import ControlSource
-from process_apis.errors import RunNotFound, RunNotResumable
+from process_apis.errors import RunNotFound, RunNotResumable, UnknownLegalEntity
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.flows.actuals import ActualsToPlan, actuals_run_id
 from process_apis.flows.customer_sync import CustomerSync, sync_request
@@ -40,6 +40,7 @@ class Flows:
         retry: RetryPolicy,
         clock: Callable[[], datetime],
     ) -> None:
+        self.controls = controls
         self.runner = FlowRunner(redis, policy=policy, clock=clock)
         self.customer_sync = CustomerSync(crm=crm, erp=erp, redis=redis)
         self.actuals = ActualsToPlan(erp=erp, planning=planning, retry=retry)
@@ -49,6 +50,16 @@ class Flows:
 
     async def get(self, run_id: str) -> FlowRun | None:
         return await self.runner.get(run_id)
+
+    async def require_entity(self, legal_entity: str) -> None:
+        """UnknownLegalEntity (422) unless the active mapping set maps some region to `legal_entity`:
+        a client's typo must not reach the platforms (they would answer 404, seen here as a 502)."""
+        mapping, _ = await self.controls.current()
+        known = sorted({e.legal_entity for e in mapping.regions.values()})
+        if legal_entity not in known:
+            raise UnknownLegalEntity(
+                f"Legal entity {legal_entity!r} is not in mapping set {mapping.version}; known: {', '.join(known)}."
+            )
 
     async def on_master_change(self, event: CloudEvent, *, actor: str) -> FlowRun | None:
         """`crm.account.changed.v1` / `erp.customer.changed.v1`: sync the owned fields across."""

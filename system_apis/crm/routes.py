@@ -15,6 +15,7 @@ from contracts import Account, CustomerMasterUpdate, Opportunity, Problem
 from contracts.headers import PROBLEM_JSON
 from servicekit.auth import require_scopes
 from servicekit.body import StrictBody
+from servicekit.errors import BadRequest
 from servicekit.ownership import enforce_ownership
 from servicekit.problems import problem_response
 from servicekit.redis import RedisClient
@@ -71,7 +72,14 @@ def opportunity_filters(won: bool | None, close_period: str | None, region: str 
     if won is not None:
         conditions.append(f"IsWon = {'true' if won else 'false'}")
     if close_period:
-        first = date.fromisoformat(close_period + "-01")
+        try:
+            first = date.fromisoformat(close_period + "-01")
+        except ValueError:
+            raise BadRequest(
+                f"close_period {close_period!r} is not a calendar month (YYYY-MM, year 0001 or later).",
+                slug="invalid-request",
+                title="Invalid request",
+            ) from None
         following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         conditions += [f"CloseDate >= {first.isoformat()}", f"CloseDate < {following.isoformat()}"]
     if region:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from litestar import Response, Router, get, patch, put
@@ -18,7 +19,7 @@ from contracts import (
     SalesOrderStatus,
     SalesOrderUpsert,
 )
-from servicekit import StrictBody, require_scopes
+from servicekit import BadRequest, StrictBody, require_scopes
 from servicekit.ownership import enforce_ownership
 from system_apis.erp.connector import NetSuiteClient
 from system_apis.erp.connector.ledger import month_bounds, subsidiary_of
@@ -169,7 +170,7 @@ async def list_sales_orders(
     orders, more = await netsuite.list_sales_orders(
         status_codes=status_codes([status]) if status else None,
         subsidiary=subsidiary_of(legal_entity) if legal_entity else None,
-        tran_dates=month_bounds(period) if period else None,
+        tran_dates=_month(period) if period else None,
         after_id=int(cursor) if cursor else None,
         limit=limit,
     )
@@ -196,3 +197,14 @@ v1_router = Router(
     exception_handlers=erp_exception_handlers,  # type: ignore[arg-type]  # handler typed on the subclass
     tags=["erp"],
 )
+
+
+def _month(period: str) -> tuple[date, date]:
+    try:
+        return month_bounds(period)
+    except ValueError:
+        raise BadRequest(
+            f"period {period!r} is not a calendar month (YYYY-MM, year 0001 or later).",
+            slug="invalid-request",
+            title="Invalid request",
+        ) from None

@@ -221,6 +221,13 @@ async def test_reconciliation_reports_every_break_as_an_exception(
         stored = (await client.get(f"/v1/reconciliations/{report['id']}")).json()
         assert stored == report
         assert (await client.get("/v1/reconciliations/rec-nope")).status_code == 404
+        for path, body in (
+            ("/v1/reconciliations", {"legal_entity": "FR01", "period": "2026-11", "tolerance": "0.01"}),
+            ("/v1/actuals-to-plan/runs", {"legal_entity": "FR01", "period": "2026-10"}),
+        ):
+            unknown = await client.post(path, json=body)
+            assert unknown.status_code == 422, unknown.text
+            assert unknown.json()["type"].endswith("/unknown-legal-entity")
 
         async def counted() -> bool:
             summary = (await client.get("/v1/ops/summary")).json()

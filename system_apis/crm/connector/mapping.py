@@ -89,7 +89,8 @@ def parse_sf_datetime(text: str) -> datetime:
 def sf_datetime(moment: datetime) -> str:
     """A SOQL datetime literal in UTC with milliseconds, e.g. `2026-11-27T10:00:00.000Z`."""
     moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): glibc does not zero-pad years before 1000, which SOQL then refuses.
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _decimal(record: Record, field: str, *, money: bool) -> Decimal:
