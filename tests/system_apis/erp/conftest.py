@@ -36,7 +36,8 @@ def sandbox(sandbox_server: str) -> str:
 
 
 def assertion(token_url: str, **overrides: Any) -> str:
-    """A client assertion from the dev integration; `overrides` replace claims, `_kid`/`_alg`/`_key` the rest."""
+    """A client assertion from the dev integration; `overrides` replace claims, `_kid`/`_alg`/`_key` the rest,
+    `_lifetime` sets `exp` that many seconds after this assertion's own `iat`."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": DEV_CLIENT_ID,
@@ -48,6 +49,8 @@ def assertion(token_url: str, **overrides: Any) -> str:
     kid = overrides.pop("_kid", DEV_KEY_ID)
     alg = overrides.pop("_alg", "ES256")
     key = overrides.pop("_key", dev_private_key())
+    if "_lifetime" in overrides:
+        claims["exp"] = now + int(overrides.pop("_lifetime"))
     claims.update(overrides)
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
 
