@@ -15,7 +15,7 @@ from process_apis.controls.rule_sets import RuleSet, load_rule_set
 from process_apis.controls.store import ControlStore, MappingSetBody
 from process_apis.errors import ControlNotFound, MappingInvalid
 from servicekit import StrictBody, require_scopes
-from servicekit.openapi import problem_spec
+from servicekit.openapi import problem_spec, request_examples
 
 __all__ = ["MappingSetVersion", "controls_router"]
 
@@ -77,6 +77,23 @@ async def get_mapping_version(
 @put(
     "/mappings/{name:str}",
     operation_id="putMappingSet",
+    opt=request_examples(
+        {
+            "add_apac": {
+                "description": "Republishes the default mappings as a new version",
+                "regions": {
+                    "NA": {"legal_entity": "US01", "subsidiary_id": "1", "currencies": ["USD"]},
+                    "DACH": {"legal_entity": "DE01", "subsidiary_id": "2", "currencies": ["EUR"]},
+                    "UKI": {"legal_entity": "GB01", "subsidiary_id": "3", "currencies": ["GBP"]},
+                },
+                "products": {
+                    "FIG-PLAT": {"item_id": "101", "revenue_category": "subscription"},
+                    "FIG-SUPP": {"item_id": "102", "revenue_category": "support"},
+                    "FIG-SERV": {"item_id": "103", "revenue_category": "services"},
+                },
+            }
+        }
+    ),
     summary="Add a new version of a mapping set and activate it",
     dto=StrictBody[MappingSetBody],
     return_dto=None,

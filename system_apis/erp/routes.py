@@ -20,6 +20,7 @@ from contracts import (
     SalesOrderUpsert,
 )
 from servicekit import BadRequest, StrictBody, require_scopes
+from servicekit.openapi import request_examples
 from servicekit.ownership import enforce_ownership
 from system_apis.erp.connector import NetSuiteClient
 from system_apis.erp.connector.ledger import month_bounds, subsidiary_of
@@ -74,6 +75,16 @@ def _created_or_updated(description: str, model: type[Customer] | type[SalesOrde
 @put(
     "/customers/{customer_key:str}",
     operation_id="erp_upsert_customer",
+    opt=request_examples(
+        {
+            "dach_customer": {
+                "name": "Rheinwerk Analytics GmbH",
+                "subsidiary_id": "2",
+                "currency": "EUR",
+                "email": "ap@rheinwerk.example",
+            }
+        }
+    ),
     guards=[require_scopes("erp:write")],
     dto=StrictBody[CustomerUpsert],
     return_dto=None,
@@ -101,6 +112,25 @@ async def get_customer(customer_key: KeyPath, netsuite: NamedDependency[NetSuite
 @put(
     "/sales-orders/{sales_order_key:str}",
     operation_id="erp_upsert_sales_order",
+    opt=request_examples(
+        {
+            "platform_expansion": {
+                "customer_id": "1031",
+                "subsidiary_id": "2",
+                "currency": "EUR",
+                "tran_date": "2026-11-30",
+                "memo": "Rheinwerk - Platform Expansion",
+                "lines": [
+                    {
+                        "item_id": "101",
+                        "quantity": "10",
+                        "unit_price": {"amount": "1200.00", "currency": "EUR"},
+                        "amount": {"amount": "12000.00", "currency": "EUR"},
+                    }
+                ],
+            }
+        }
+    ),
     guards=[require_scopes("erp:write")],
     dto=StrictBody[SalesOrderUpsert],
     return_dto=None,

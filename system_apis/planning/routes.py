@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from contracts import ActualsBatch, CommittedBookingsLoad, PlanningImportResult, Problem
 from contracts.headers import PROBLEM_JSON
 from servicekit import NotFound, StrictBody, require_scopes
+from servicekit.openapi import request_examples
 from system_apis.planning.checks import check_actuals
 from system_apis.planning.connector import PlanningConnector
 from system_apis.planning.errors import PlanningError, planning_error_handler
@@ -50,6 +51,21 @@ def _connector(state: State) -> PlanningConnector:
 @post(
     "/committed-bookings",
     operation_id="load_committed_bookings",
+    opt=request_examples(
+        {
+            "one_booking": {
+                "bookings": [
+                    {
+                        "booking_code": "SO5013-1",
+                        "legal_entity": "DE01",
+                        "period": "2026-11",
+                        "product_code": "FIG-PLAT",
+                        "amount": {"amount": "12000.00", "currency": "EUR"},
+                    }
+                ]
+            }
+        }
+    ),
     summary="Load committed bookings into the planning platform",
     dto=StrictBody[CommittedBookingsLoad],
     return_dto=None,
@@ -93,6 +109,23 @@ async def list_committed_bookings(
 @post(
     "/actuals",
     operation_id="load_actuals",
+    opt=request_examples(
+        {
+            "october_close": {
+                "legal_entity": "DE01",
+                "period": "2026-10",
+                "currency": "EUR",
+                "lines": [
+                    {
+                        "account": "4000",
+                        "product_code": "FIG-PLAT",
+                        "amount": {"amount": "182000.00", "currency": "EUR"},
+                    },
+                    {"account": "6000", "amount": {"amount": "41250.50", "currency": "EUR"}},
+                ],
+            }
+        }
+    ),
     summary="Load one entity's actuals for one period into the planning platform's Actuals version",
     dto=StrictBody[ActualsBatch],
     return_dto=None,
