@@ -16,7 +16,7 @@ from contracts.headers import PROBLEM_JSON
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
-from servicekit.openapi import financially_material
+from servicekit.openapi import financially_material, response_links
 
 __all__ = ["v1_router"]
 
@@ -42,7 +42,7 @@ def _engine(state: State) -> QuoteToCash:
     return_dto=None,
     status_code=202,
     guards=[require_scopes("q2c:write")],
-    opt=financially_material(),
+    opt=financially_material(**response_links({"getRun": ("getQuoteToCashRun", {"run_id": "$response.body#/id"})})),
     responses={
         200: ResponseSpec(
             data_container=QuoteToCashRun, description="The opportunity already has this run", generate_examples=False
