@@ -161,7 +161,10 @@ def manifests_render() -> None:
 CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("lint", ["ruff", "check", "."]),
     ("format", ["ruff", "format", "--check", "."]),
-    ("types", ["mypy", "contracts", "servicekit", "system_apis", "process_apis", "gateway", "deploy"]),
+    (
+        "types",
+        ["mypy", "contracts", "servicekit", "system_apis", "process_apis", "gateway", "deploy", "tests", "bench"],
+    ),
     ("layers", ["lint-imports"]),
     ("contracts", ["fig", "contracts", "check"]),
     ("tests", ["pytest"]),
