@@ -17,9 +17,9 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts import Problem, problem_type
 from contracts.headers import PROBLEM_JSON
 from servicekit import ProblemError, correlation_id, new_correlation_id
+from servicekit.problems import problem_of
 
 __all__ = ["FastPath", "problem_body"]
 
@@ -42,19 +42,7 @@ def _versioned(path: str) -> bool:
 
 def problem_body(error: ProblemError, instance: str, cid: str) -> bytes:
     """The RFC 9457 body servicekit would render for `error`."""
-    return msgspec.json.encode(
-        Problem(
-            type=problem_type(error.problem_slug),
-            title=error.problem_title,
-            status=error.status,
-            detail=error.detail,
-            instance=instance,
-            correlation_id=cid,
-            code=error.code,
-            errors=error.errors,
-            extensions=error.extensions,
-        )
-    )
+    return msgspec.json.encode(problem_of(error, instance=instance, correlation_id=cid))
 
 
 class FastPath:

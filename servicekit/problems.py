@@ -15,7 +15,7 @@ from contracts.headers import PROBLEM_JSON
 from servicekit.context import current_correlation_id
 from servicekit.errors import ProblemError
 
-__all__ = ["exception_handlers", "problem_response"]
+__all__ = ["exception_handlers", "problem_of", "problem_response"]
 
 log = logging.getLogger("servicekit.problems")
 
@@ -65,6 +65,24 @@ def problem_response(
     )
 
 
+def problem_of(error: ProblemError, *, instance: str | None, correlation_id: str | None) -> Problem:
+    """The RFC 9457 body of `error`: the one mapping from the error hierarchy to the wire shape.
+
+    Used by the Litestar exception handler and by code that answers outside Litestar (the
+    gateway's raw-ASGI fast path)."""
+    return Problem(
+        type=problem_type(error.problem_slug),
+        title=error.problem_title,
+        status=error.status,
+        detail=error.detail,
+        instance=instance,
+        correlation_id=correlation_id,
+        code=error.code,
+        errors=error.errors,
+        extensions=error.extensions,
+    )
+
+
 def _scope_correlation_id(request: Request[Any, Any, Any] | None) -> str | None:
     # Errors raised inside middleware are rendered after the correlation context was left.
     if request is None:
@@ -85,16 +103,12 @@ def _validation_errors(extra: Any) -> list[ProblemFieldError] | None:
 
 
 def _on_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
-    return problem_response(
-        request,
-        status=exc.status,
-        slug=exc.problem_slug,
-        title=exc.problem_title,
-        detail=exc.detail,
-        code=exc.code,
-        errors=exc.errors,
+    cid = current_correlation_id() or _scope_correlation_id(request)
+    return Response(
+        content=msgspec.json.encode(problem_of(exc, instance=request.url.path, correlation_id=cid)),
+        status_code=exc.status,
+        media_type=PROBLEM_JSON,
         headers=exc.headers or None,
-        extensions=exc.extensions,
     )
 
 
