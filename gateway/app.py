@@ -42,7 +42,7 @@ def _policies(settings: GatewaySettings, batcher: RedisBatcher, tokens: Verified
         ScopePolicy(),
         EntityPolicy(),
         VersionPolicy(batcher),
-        RateLimitPolicy(batcher),
+        RateLimitPolicy(batcher, lease_max=settings.rate_limit_lease_max, lease_ttl=settings.rate_limit_lease_ttl),
         IdempotencyPolicy(
             batcher,
             ttl=settings.idempotency_ttl,
@@ -83,6 +83,10 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             gateway.apply(new)
             # Tokens were verified against the old issuer list: verify again under the new one.
             tokens.clear()
+            # Limits may have changed: leased rate-limit tokens go back to the shared budgets.
+            for policy in gateway.policies:
+                if isinstance(policy, RateLimitPolicy):
+                    policy.reset()
 
         reloader = ConfigReloader(settings, control, lambda: gateway.runtime, apply)
         app.state.reloader = reloader

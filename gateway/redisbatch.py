@@ -46,6 +46,11 @@ class RedisBatcher:
         self._kick()
         return await future
 
+    def evalsha_nowait(self, script: Script, keys: list[str], args: list[Any]) -> None:
+        """Run `script` without waiting for it (a refund, say); a failure is logged, never raised."""
+        self._queue.append((script, (len(keys), *keys, *args), None))
+        self._kick()
+
     def hincrby(self, key: str, field: str, amount: int = 1) -> None:
         """Count without waiting; a failure is logged, never raised."""
         self._queue.append((None, ("HINCRBY", key, field, amount), None))
@@ -80,18 +85,27 @@ class RedisBatcher:
             if not any(f for _, _, f in batch):
                 log.warning("redis counters lost", extra={"error": str(exc)})
             return
-        retry: list[tuple[Script, tuple[Any, ...], asyncio.Future[Any]]] = []
+        retry: list[tuple[Script, tuple[Any, ...], asyncio.Future[Any] | None]] = []
         for (script, args, future), result in zip(batch, results, strict=True):
-            if future is None or future.done():
+            if future is not None and future.done():
                 continue
             if isinstance(result, NoScriptError) and script is not None:
                 retry.append((script, args, future))
+            elif future is None:
+                if isinstance(result, Exception):
+                    log.warning("redis call without waiter failed", extra={"error": str(result)})
             elif isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        for script, args, future in retry:
+        for script, args, waiter in retry:
             try:
-                future.set_result(await self.redis.eval(script.source, *args))
+                answer = await self.redis.eval(script.source, *args)
             except (RedisError, OSError) as exc:
-                future.set_exception(exc)
+                if waiter is None:
+                    log.warning("redis call without waiter failed", extra={"error": str(exc)})
+                else:
+                    waiter.set_exception(exc)
+            else:
+                if waiter is not None:
+                    waiter.set_result(answer)

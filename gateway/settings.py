@@ -41,3 +41,8 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     idempotency_lock_ttl: float = 60.0
     #: Stored answers larger than this are not kept (the key is released instead).
     idempotency_max_body: int = 1_048_576
+    #: Most rate-limit tokens a worker takes from the shared budget at once (1: a Redis decision per
+    #: request). A lease is also at most 1 % of a limit's budget, so small limits stay exact.
+    rate_limit_lease_max: int = 64
+    #: Seconds a lease lives; its unused tokens are then given back to the shared budget.
+    rate_limit_lease_ttl: float = 0.1
