@@ -70,7 +70,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         name="gateway",
-        factory="gateway.app:create_app",
+        factory="gateway.entry:create_entry",
         port=8000,
         role="gateway",
         description="policy gateway (public entry point)",

@@ -21,7 +21,7 @@ from contracts.headers import PROBLEM_JSON
 from servicekit import ProblemError, correlation_id, new_correlation_id
 from servicekit.problems import problem_of
 
-__all__ = ["FastPath", "problem_body"]
+__all__ = ["FastPath", "problem_body", "versioned"]
 
 log = logging.getLogger("gateway.fastpath")
 
@@ -30,8 +30,8 @@ _MAX_ID = 128
 _PROBLEM_TYPE = PROBLEM_JSON.encode()
 
 
-def _versioned(path: str) -> bool:
-    # /v<digits> or /v<digits>/...
+def versioned(path: str) -> bool:
+    """`/v<digits>` or `/v<digits>/...`: a path the route table may hold."""
     if len(path) < 3 or path[1] != "v" or not path[2].isdigit():
         return False
     end = 3
@@ -52,9 +52,13 @@ class FastPath:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or not _versioned(scope["path"]):
+        if scope["type"] != ScopeType.HTTP or not versioned(scope["path"]):
             await self.inner(scope, receive, send)
             return
+        await self.forward(scope, receive, send)
+
+    async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a versioned HTTP request through the gateway (`scope["app"]` is the Litestar app)."""
         cid = None
         for name, value in scope["headers"]:
             if name == _CID:

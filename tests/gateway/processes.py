@@ -19,10 +19,10 @@ __all__ = ["gateway_process"]
 
 @contextmanager
 def gateway_process(settings: dict[str, Any]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start `gateway.app:create_app` with `settings` as FIG_ variables; yields (base URL, process)."""
+    """Start `gateway.entry:create_entry` with `settings` as FIG_ variables; yields (base URL, process)."""
     port = free_port()
     env = {**os.environ, "FIG_LOG_LEVEL": "WARNING", **{f"FIG_{k.upper()}": str(v) for k, v in settings.items()}}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.entry:create_entry", "--port", str(port)]
     process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:

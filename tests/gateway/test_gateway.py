@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway import GatewaySettings, create_app
 from gateway.config import load_config
+from gateway.entry import Entry
 from gateway.errors import ConfigError
 from servicekit import RedisClient, free_port
 from tests.gateway.conftest import RunningIdp
@@ -331,3 +332,19 @@ def test_the_embedded_catalogue_agrees_with_the_contracts_catalogue() -> None:
             assert f"v{version.successor}" == published.successor
         compared += 1
     assert compared >= 3
+
+
+def test_the_served_entry_proxies_versioned_paths_and_leaves_the_rest_to_the_app(
+    make_gateway: Callable[..., Litestar], idp: RunningIdp
+) -> None:
+    with running_server(Entry(make_gateway())) as url:
+        assert httpx.get(f"{url}/health/live").status_code == 200
+        assert httpx.get(f"{url}/schema/openapi.json").status_code == 200
+        cid = uuid.uuid4().hex
+        refused = httpx.get(f"{url}{RUNS}/run-1", headers={"X-Correlation-ID": cid})
+        assert_problem(refused, 401, "missing-token", cid)
+        proxied = httpx.get(f"{url}{RUNS}/run-42", headers=_auth(idp.token("demo-reader", "demo-reader-secret")))
+        assert proxied.status_code == 200, proxied.text
+        assert proxied.json()["path"] == f"{RUNS}/run-42"
+        assert proxied.headers["ratelimit-policy"].startswith('"')
+        assert len(proxied.headers["x-correlation-id"]) > 0
