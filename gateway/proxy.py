@@ -51,6 +51,8 @@ class Gateway:
     ) -> None:
         self.runtime = runtime
         self.policies = tuple(policies)
+        #: What runs before an unroutable request's 404/405: size/shape and authentication.
+        self.before_routing = tuple(p for p in self.policies if getattr(p, "before_routing", False))
         self.upstreams = upstreams
         self.audit = audit
         self.batcher = batcher
@@ -78,7 +80,13 @@ class Gateway:
             max_body=self.max_body_bytes,
         )
         try:
-            route, operation, params = exchange.runtime.routes.resolve(exchange.method, path)
+            try:
+                route, operation, params = exchange.runtime.routes.resolve(exchange.method, path)
+            except ProblemError:
+                # 404/405 only to a caller who passes the checks that need no route.
+                for policy in self.before_routing:
+                    await policy.apply(exchange)
+                raise
             exchange.route, exchange.operation, exchange.path_params = route, operation, params
             for policy in self.policies:
                 await policy.apply(exchange)
@@ -105,6 +113,8 @@ class Gateway:
         checked it against the limit); such a request is never retried (it cannot be replayed).
         """
         if exchange.body is None:
+            if not exchange.has_body():
+                return None  # nothing declared: no body to wait for
             length = exchange.declared_length()
             if length is not None and length > self.buffer_limit_bytes:
                 return exchange.stream_body()

@@ -68,6 +68,8 @@ def _invalid(detail: str) -> Unauthorized:
 class AuthenticationPolicy:
     """401 `missing-token` without a bearer token, 401 `invalid-token` for one that does not verify."""
 
+    before_routing = True
+
     def __init__(self, cache: VerifiedTokenCache) -> None:
         self.cache = cache
 

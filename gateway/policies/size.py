@@ -19,6 +19,8 @@ __all__ = ["BodySizePolicy", "ShapePolicy"]
 class ShapePolicy:
     """431 over `max_header_bytes`, 413 over `max_body_bytes`, 415 for an undocumented Content-Type."""
 
+    before_routing = True
+
     def __init__(self, max_body_bytes: int, max_header_bytes: int = 16_384) -> None:
         self.limit = max_body_bytes
         self.max_header_bytes = max_header_bytes

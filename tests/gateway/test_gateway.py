@@ -165,6 +165,16 @@ async def test_unknown_path_is_404_and_known_path_wrong_method_is_405(
     assert (await audited(redis, cid))["status"] == "405"
 
 
+async def test_an_anonymous_caller_learns_nothing_about_which_routes_exist(
+    client: AsyncTestClient[Litestar], redis: RedisClient
+) -> None:
+    for method, path in (("GET", "/v1/quote-to-cash/nothing"), ("GET", "/v9/anything"), ("DELETE", f"{RUNS}/run-1")):
+        cid = uuid.uuid4().hex
+        response = await client.request(method, path, headers={"X-Correlation-ID": cid})
+        assert_problem(response, 401, "missing-token", cid)
+        assert (await audited(redis, cid))["reason"] == "missing-token"
+
+
 async def test_upstream_set_cookie_is_not_replayed_to_a_later_caller(
     client: AsyncTestClient[Litestar], idp: RunningIdp
 ) -> None:
