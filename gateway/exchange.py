@@ -126,8 +126,12 @@ class Exchange:
         length = self.header(b"content-length")
         return int(length) if length is not None and length.isdigit() else None
 
-    async def stream_body(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, not kept (for bodies no policy needed to read); at most `max_body`."""
+    async def body_or_stream(self, limit: int) -> bytes | AsyncIterator[bytes]:
+        """A body of unknown length: whole if it ends within `limit` bytes, else streamed from its start.
+
+        The first `limit` bytes are held (never forwarded half-read), the rest flows as it arrives.
+        """
+        held: list[bytes] = []
         size = 0
         while True:
             message = await self.receive()
@@ -138,6 +142,30 @@ class Exchange:
                     title="Incomplete request body",
                 )
             chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(self.max_body)
+            if chunk:
+                held.append(chunk)
+            if not message.get("more_body", False):
+                self.body = b"".join(held)
+                return self.body
+            if size > limit:
+                return self.stream_body(held, size)
+
+    async def stream_body(self, held: list[bytes] | None = None, size: int = 0) -> AsyncIterator[bytes]:
+        """The body as it arrives (after `held`, `size` bytes already read), not kept; at most `max_body`."""
+        for chunk in held or ():
+            yield chunk
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequest(
+                    "The client closed the connection before the request body was complete.",
+                    slug="incomplete-body",
+                    title="Incomplete request body",
+                )
+            chunk = message.get("body", b"")  # type: ignore[assignment]  # http.request body
             if chunk:
                 size += len(chunk)
                 if size > self.max_body:

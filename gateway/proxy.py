@@ -109,14 +109,18 @@ class Gateway:
     async def _body(self, exchange: Exchange) -> bytes | AsyncIterator[bytes] | None:
         """The body to forward: as read by a policy, streamed when large and unread, else read whole.
 
-        Streamed only with a declared length above `buffer_limit_bytes` (the size policy has
-        checked it against the limit); such a request is never retried (it cannot be replayed).
+        Streamed above `buffer_limit_bytes`: at once with a declared length (the size policy has
+        checked it against the limit), or once that much of a chunked body has arrived. A streamed
+        request is never retried (it cannot be replayed).
         """
         if exchange.body is None:
             if not exchange.has_body():
                 return None  # nothing declared: no body to wait for
             length = exchange.declared_length()
-            if length is not None and length > self.buffer_limit_bytes:
+            if length is None:
+                body = await exchange.body_or_stream(self.buffer_limit_bytes)
+                return body if not isinstance(body, bytes) else body or None
+            if length > self.buffer_limit_bytes:
                 return exchange.stream_body()
             await exchange.read_body()
         return exchange.body or None

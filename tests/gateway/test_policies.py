@@ -358,6 +358,33 @@ async def test_a_large_unvalidated_body_streams_to_the_upstream_and_a_small_one_
     assert ["content-length", "100"] in small_echo["headers"]
 
 
+async def test_a_chunked_body_streams_once_it_outgrows_the_buffer_and_is_sent_whole_below_it(
+    ledger: Callable[..., Litestar], idp: RunningIdp
+) -> None:
+    text = _auth(idp, extra={"Content-Type": "text/plain"})
+
+    def chunked(count: int) -> Callable[[], AsyncIterator[bytes]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for i in range(count):
+                yield str(i % 10).encode() * 1000
+                await asyncio.sleep(0.005)  # arrives in pieces, as a real upload does
+
+        return chunks
+
+    # Real HTTP for real chunks (the in-process test client sends a body in one piece).
+    with running_server(ledger(buffer_limit_bytes=4096, max_body_bytes=1_000_000)) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            large = await http.post("/v3/ledger/notes", content=chunked(50)(), headers=text)
+            small = await http.post("/v3/ledger/notes", content=chunked(2)(), headers=text)
+    assert large.status_code == small.status_code == 201
+    large_echo, small_echo = large.json(), small.json()
+    # Every byte arrives, in order, the held start included.
+    assert large_echo["body"] == "".join(str(i % 10) * 1000 for i in range(50))
+    assert "transfer-encoding" in {name for name, _ in large_echo["headers"]}
+    assert small_echo["body"] == "0" * 1000 + "1" * 1000
+    assert ["content-length", "2000"] in small_echo["headers"]
+
+
 async def test_without_redis_the_rate_limiter_fails_closed(
     tmp_path: Path, make_gateway: Callable[..., Litestar], idp: RunningIdp, upstream: FakeUpstream
 ) -> None:
