@@ -19,4 +19,5 @@ def serve_service(name: str) -> None:
         int(os.environ.get("FIG_PORT", spec.port)),
         workers=int(os.environ.get("FIG_WORKERS", "1")),
         log_level=os.environ.get("FIG_SERVER_LOG_LEVEL", "warning"),
+        reload_in_worker=spec.reload_in_worker,
     )

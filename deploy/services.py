@@ -17,6 +17,8 @@ class ServiceSpec(msgspec.Struct, kw_only=True, frozen=True):
     port: int
     role: str
     description: str
+    #: SIGHUP reloads the service in place (its workers get the signal) instead of respawning workers.
+    reload_in_worker: bool = False
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -71,6 +73,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="gateway",
         factory="gateway.entry:create_entry",
+        reload_in_worker=True,
         port=8000,
         role="gateway",
         description="policy gateway (public entry point)",

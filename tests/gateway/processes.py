@@ -1,4 +1,4 @@
-"""Gateway instances as real processes (uvicorn, loop in the main thread, so SIGHUP works)."""
+"""Gateway instances as real processes: uvicorn, or granian as `fig serve gateway` runs it in production."""
 
 from __future__ import annotations
 
@@ -18,12 +18,22 @@ __all__ = ["gateway_process"]
 
 
 @contextmanager
-def gateway_process(settings: dict[str, Any]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start `gateway.entry:create_entry` with `settings` as FIG_ variables; yields (base URL, process)."""
+def gateway_process(
+    settings: dict[str, Any], *, granian: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start `gateway.entry:create_entry` with `settings` as FIG_ variables; yields (base URL, process).
+
+    `granian=True` runs `python -m deploy serve gateway` (granian's main process and one worker).
+    """
     port = free_port()
     env = {**os.environ, "FIG_LOG_LEVEL": "WARNING", **{f"FIG_{k.upper()}": str(v) for k, v in settings.items()}}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.entry:create_entry", "--port", str(port)]
-    process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    if granian:
+        command = [sys.executable, "-m", "deploy", "serve", "gateway"]
+        env["FIG_PORT"] = str(port)
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "gateway.entry:create_entry", "--port", str(port)]
+        command += ["--log-level", "warning"]
+    process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

@@ -47,13 +47,14 @@ async def test_two_gateway_processes_share_one_exact_limit(
     assert {r.url.port for r in responses if r.status_code == 200} == {httpx.URL(first).port, httpx.URL(second).port}
 
 
-def test_sighup_reloads_the_configuration_file(
+def test_sighup_to_the_served_gateway_reloads_and_a_bad_file_keeps_the_old_config(
     tmp_path: Path, redis_url: str, idp: RunningIdp, upstream: FakeUpstream
 ) -> None:
     settings = {**_settings(tmp_path, redis_url, idp, upstream, limit=1000), "config_watch_interval": "0"}
     headers = {"Authorization": f"Bearer {idp.mint(scopes=('ledger:read',))}"}
     config = Path(settings["config_path"])
-    with gateway_process(settings) as (base, process):
+    # Served as in production: granian's main process gets the signal, its worker reloads.
+    with gateway_process(settings, granian=True) as (base, process):
         v2 = f"{base}/v2/ledger/entries?legal_entity=DE01"
         assert httpx.get(v2, headers=headers).status_code == 200
         config.write_text(config.read_text().replace('status = "deprecated"', 'status = "retired"'))
@@ -65,3 +66,14 @@ def test_sighup_reloads_the_configuration_file(
             assert time.monotonic() < deadline, "SIGHUP did not reload the configuration"
             time.sleep(0.05)
         assert process.poll() is None
+        # A broken file: the signal is answered with an error in the log, the running config stays.
+        config.write_text(config.read_text().replace('status = "retired"', 'status = "abolished"'))
+        process.send_signal(signal.SIGHUP)
+        # Watched for longer than granian's own respawn interval (3.5 s), had it respawned workers.
+        watch_until = time.monotonic() + 7
+        while time.monotonic() < watch_until:
+            assert process.poll() is None, "the gateway went down on a bad configuration"
+            assert httpx.get(v2, headers=headers, timeout=2).status_code == 410
+            time.sleep(0.5)
+        v3 = f"{base}{ENTRIES}"
+        assert httpx.get(v3, headers=headers).status_code == 200
