@@ -21,9 +21,10 @@ FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --w
 for _ in $(seq 100); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "$url" && break; sleep 0.2; done
 taskset -c 1 wrk -t1 -c32 -d"$((secs + 4))s" -H "Authorization: Bearer $token" "$url" >"$dir/wrk.txt" &
 sleep 2
-"$spy" record --subprocesses --nonblocking --format raw -r 200 -d "$secs" -o "$dir/stacks.txt" --pid "$gpid" >/dev/null 2>&1
+"$spy" record --subprocesses --nonblocking --format raw ${SPY_FLAGS:-} -r 200 -d "$secs" -o "$dir/stacks.txt" --pid "$gpid" >/dev/null 2>&1
 wait %4 2>/dev/null || sleep 3
 grep "Requests/sec" "$dir/wrk.txt" || true
+cp "$dir/stacks.txt" "${SPY_KEEP:-/dev/null}"
 $py - "$dir/stacks.txt" <<'PY'
 import collections, sys
 # Each sample is charged to the innermost frame that belongs to a known component.

@@ -28,11 +28,21 @@ redis=$($py -c 'from servicekit import find_redis_server; print(find_redis_serve
 taskset -c 1 "$redis" --port "$rport" --save '' --appendonly no >/dev/null 2>&1 & pids+=($!)
 taskset -c 1 haproxy -db -f "$dir/upstream.cfg" >/dev/null 2>&1 & pids+=($!)
 wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "$1" && return 0; sleep 0.2; done; echo "not up: $1" >&2; return 1; }
-peak() {  # name url -> "rps p50 p99"
+cpu_ticks() {  # pid -> CPU clock ticks used so far by it and its children (granian runs a worker process)
+  local t=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$t"
+}
+peak() {  # name url server_pid -> "rps p50 p99 cpu_us_per_request"
   taskset -c 1 wrk -t1 -c32 -d2s -H "Authorization: Bearer $token" "$2" >/dev/null  # warm-up
-  local out; out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency -H "Authorization: Bearer $token" "$2")
+  local before after out; before=$(cpu_ticks "$3")
+  out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency -H "Authorization: Bearer $token" "$2")
+  after=$(cpu_ticks "$3")
   grep -q "Non-2xx" <<<"$out" && { echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; }
-  echo "$(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="50%"{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
+  local total; total=$(awk '/requests in/{print $1}' <<<"$out")
+  echo "$(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="50%"{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out") $(awk -v t=$((after - before)) -v n="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", t * 1e6 / hz / n}')"
 }
 at_rate() {  # url total_rps -> "p50_ms p99_ms"
   local workers=8 out; out=$(taskset -c 1 hey -z "${secs}s" -c $workers -q $(( ($2 + workers - 1) / workers )) \
@@ -41,16 +51,16 @@ at_rate() {  # url total_rps -> "p50_ms p99_ms"
 }
 declare -A R
 taskset -c 0 haproxy -db -f "$dir/direct.cfg" >/dev/null 2>&1 & pids+=($!); dpid=$!
-wait_for "http://127.0.0.1:$direct$path"; R[direct]=$(peak direct "http://127.0.0.1:$direct$path")
+wait_for "http://127.0.0.1:$direct$path"; R[direct]=$(peak direct "http://127.0.0.1:$direct$path" "$dpid")
 
 FIG_PORT=$gw FIG_REDIS_URL="redis://127.0.0.1:$rport/0" FIG_IDP_URL="http://127.0.0.1:$up" \
 FIG_TOKEN_ISSUER=http://bench.issuer FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
 FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
-  --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws gateway.entry:create_entry >"$dir/gateway.log" 2>&1 & pids+=($!)
-wait_for "http://127.0.0.1:$gw$path"; R[gateway]=$(peak gateway "http://127.0.0.1:$gw$path")
+  --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws gateway.entry:create_entry >"$dir/gateway.log" 2>&1 & pids+=($!); gpid=$!
+wait_for "http://127.0.0.1:$gw$path"; R[gateway]=$(peak gateway "http://127.0.0.1:$gw$path" "$gpid")
 
-taskset -c 0 haproxy -db -f "$dir/haproxy.cfg" >/dev/null 2>&1 & pids+=($!)
-wait_for "http://127.0.0.1:$hap$path"; R[haproxy]=$(peak haproxy "http://127.0.0.1:$hap$path")
+taskset -c 0 haproxy -db -f "$dir/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); hpid=$!
+wait_for "http://127.0.0.1:$hap$path"; R[haproxy]=$(peak haproxy "http://127.0.0.1:$hap$path" "$hpid")
 
 half=$(awk -v r="${R[gateway]%% *}" 'BEGIN{printf "%d", r/2}')
 L_direct=$(at_rate "http://127.0.0.1:$direct$path" "$half")
@@ -59,11 +69,15 @@ L_haproxy=$(at_rate "http://127.0.0.1:$hap$path" "$half")
 
 echo
 echo "Peak (wrk -t1 -c32 -d${secs}s, server on core 0, wrk on core 1):"
-echo "| target                  | requests/s |      p50 |      p99 | vs HAProxy |"
-echo "|-------------------------|-----------:|---------:|---------:|-----------:|"
+echo "(CPU µs/request: the server's CPU time over the run / requests served; steadier than requests/s"
+echo " when other work shares the machine, and its inverse ratio is the per-core throughput ratio)"
+echo "| target                  | requests/s |      p50 |      p99 | vs HAProxy | CPU µs/request | per-core vs HAProxy |"
+echo "|-------------------------|-----------:|---------:|---------:|-----------:|---------------:|--------------------:|"
+read -r _ _ _ hcpu <<<"${R[haproxy]}"
 for n in direct gateway haproxy; do
-  read -r rps p50 p99 <<<"${R[$n]}"
-  printf '| %-23s | %10s | %8s | %8s | %9.2fx |\n' "$n" "$rps" "$p50" "$p99" "$(awk -v a="$rps" -v b="${R[haproxy]%% *}" 'BEGIN{print a/b}')"
+  read -r rps p50 p99 cpu <<<"${R[$n]}"
+  printf '| %-23s | %10s | %8s | %8s | %9.2fx | %14s | %18.2fx |\n' "$n" "$rps" "$p50" "$p99" \
+    "$(awk -v a="$rps" -v b="${R[haproxy]%% *}" 'BEGIN{print a/b}')" "$cpu" "$(awk -v a="$cpu" -v b="$hcpu" 'BEGIN{print (a > 0) ? b/a : 0}')"
 done
 echo
 echo "At half the gateway's peak ($half requests/s, hey -c 8, fixed rate):"
