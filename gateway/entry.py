@@ -10,6 +10,7 @@ lifespan, health, readiness and schema requests to the app unchanged.
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
@@ -27,6 +28,11 @@ class Entry:
             raise TypeError("the gateway app must have its FastPath installed")
         self.app = app
         self.fast = app.asgi_handler
+
+    @property
+    def state(self) -> State:
+        """The app's state (settings, clients), as on any service's app."""
+        return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and versioned(scope["path"]):
