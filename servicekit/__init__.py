@@ -31,7 +31,7 @@ from servicekit.errors import (
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.http import CircuitBreaker, CircuitOpenError, ResilientTransport, create_http_client
 from servicekit.problems import exception_handlers, problem_response
-from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis, find_redis_server, free_port
+from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis, find_redis_server, free_port, free_ports
 from servicekit.server import serve
 from servicekit.settings import ServiceSettings, SettingsError, load_settings
 from servicekit.streams import Redeliver, StreamConsumer, StreamPublisher, encode_event
@@ -77,6 +77,7 @@ __all__ = [
     "exception_handlers",
     "find_redis_server",
     "free_port",
+    "free_ports",
     "health_router",
     "load_settings",
     "new_correlation_id",

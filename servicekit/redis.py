@@ -54,6 +54,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all held open while they are chosen, so none is handed out twice.
+
+    Calling `free_port` in a loop can return one port twice (it is free again as soon as it is
+    returned), and granian binds with SO_REUSEPORT, so two services would then share a port.
+    """
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 class EmbeddedRedis:
     """A real redis-server child process with append-only persistence under `data_dir`.
 

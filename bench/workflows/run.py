@@ -38,7 +38,7 @@ import redis as redis_sync
 from deploy.demo import fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
-from servicekit.redis import free_port
+from servicekit.redis import free_port, free_ports
 
 
 def spawn_process_instance(stack: Stack, port: int, label: str) -> ManagedProcess:
@@ -216,7 +216,7 @@ async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrenc
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     scale = max(1, math.ceil(args.count * 2 / 130))  # ~65% of seeded deals are clean, not won, mapped
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {"FIG_SCALE": str(scale), "FIG_LOG_LEVEL": "WARNING", "FIG_WORKER_CONCURRENCY": str(args.concurrency)}
     with tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp, Stack(Path(tmp), ports=ports, extra_env=env) as stack:
         for n in range(1, args.instances):

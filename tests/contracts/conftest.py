@@ -9,7 +9,7 @@ import pytest
 
 from deploy.services import SERVICES
 from deploy.stack import Stack
-from servicekit.redis import free_port
+from servicekit.redis import free_ports
 
 #: Lines for the terminal summary: one per contract suite run (its schemathesis counts).
 SUITE_COUNTS: list[str] = []
@@ -17,7 +17,7 @@ SUITE_COUNTS: list[str] = []
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     with Stack(Path(tmp_path_factory.mktemp("contract-stack")), ports=ports) as running:
         yield running
 

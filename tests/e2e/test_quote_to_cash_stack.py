@@ -16,7 +16,7 @@ import pytest
 from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
 from deploy.services import SERVICES
 from deploy.stack import Stack
-from servicekit.redis import free_port
+from servicekit.redis import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ ORDER_EXTERNAL_ID = f"SF-{DEMO_OPPORTUNITY}"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports) as running:
         yield running
 

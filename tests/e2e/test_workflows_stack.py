@@ -32,7 +32,7 @@ import pytest
 from deploy.demo import fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
-from servicekit.redis import free_port
+from servicekit.redis import free_port, free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ REASON_OWNER = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {
         "FIG_SCALE": "2",  # 400 seeded opportunities in the Salesforce sandbox
         "FIG_CLAIM_IDLE": "3",  # a killed instance's pending work is claimed after 3 s
