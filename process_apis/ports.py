@@ -72,12 +72,20 @@ class PlanningPort(Protocol):
 
 
 class CrmMasterPort(Protocol):
+    async def get_account(self, account_id: str) -> Account | None:
+        """The CRM account as it is now, or None."""
+        ...
+
     async def patch_account(self, account_id: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Account:
         """Apply ERP-owned customer-master fields to the CRM account."""
         ...
 
 
 class ErpMasterPort(Protocol):
+    async def get_customer(self, key: str) -> Customer | None:
+        """The ERP customer (key = internal or external id) as it is now, or None."""
+        ...
+
     async def patch_customer(self, key: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Customer:
         """Apply CRM-owned customer-master fields to the ERP customer (key = external id)."""
         ...

@@ -16,6 +16,7 @@ from contracts import (
     SalesOrderUpsert,
 )
 from process_apis.adapters._http import SystemApi
+from process_apis.errors import ProcessError
 
 __all__ = ["HttpErp", "PeriodList", "SalesOrderPage"]
 
@@ -27,6 +28,10 @@ class PeriodList(msgspec.Struct, kw_only=True, frozen=True):
 class SalesOrderPage(msgspec.Struct, kw_only=True, frozen=True):
     items: list[SalesOrder]
     next_cursor: str | None = None
+
+
+class _Missing(ProcessError):
+    """ERP answered 404 for a customer (a lookup result, not an error of the caller)."""
 
 
 class HttpErp:
@@ -46,6 +51,14 @@ class HttpErp:
     async def get_sales_order(self, order_id: str) -> SalesOrder:
         path = f"/v1/sales-orders/{quote(order_id, safe='')}"
         return await self.api.call("GET", path, SalesOrder)
+
+    async def get_customer(self, key: str) -> Customer | None:
+        """`GET /v1/customers/{key}` (internal id or external id); None when the ERP has no such customer."""
+        path = f"/v1/customers/{quote(key, safe='')}"
+        try:
+            return await self.api.call("GET", path, Customer, on_404=_Missing)
+        except _Missing:
+            return None
 
     async def patch_customer(self, key: str, update: CustomerMasterUpdate, *, idempotency_key: str) -> Customer:
         """`PATCH /v1/customers/{key}`; a field-ownership refusal is DownstreamRejected (status 409)."""

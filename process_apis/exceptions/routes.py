@@ -159,7 +159,8 @@ async def retry_exception(
     """Mark the exception `retrying` and continue its run from the last good gate under the active controls.
 
     The run settles the exception (`auto_resolved`) when it passes the failed gate, or reopens it.
-    Quote-to-cash and actuals-to-plan runs are retried; other workflows answer 409 (resolve them).
+    Quote-to-cash, actuals-to-plan and customer-master-sync runs are retried (a sync re-reads its
+    source record); reconciliation breaks answer 409 (resolve them).
     """
     record = await _found(engine, exception_id)
     if record.status not in ("open", "dead_lettered"):

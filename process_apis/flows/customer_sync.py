@@ -26,7 +26,13 @@ from process_apis.flows.model import FlowRun
 from process_apis.flows.runner import Skip, StepResult
 from process_apis.ports import CrmMasterPort, ErpMasterPort
 
-__all__ = ["CustomerSync", "FieldOwnershipRefused", "sync_request"]
+__all__ = [
+    "CustomerSync",
+    "FieldOwnershipRefused",
+    "from_account",
+    "from_customer",
+    "sync_request",
+]
 
 _encoder = msgspec.json.Encoder()
 
@@ -51,18 +57,26 @@ def _owned(origin: str, values: dict[str, Any]) -> CustomerMasterChanges:
 def sync_request(event: CloudEvent) -> SyncRequest | None:
     """The sync an account/customer change event asks for, or None (not ours, or not linked to CRM)."""
     if event.type == CUSTOMER_CHANGED:
-        customer = msgspec.convert(event.data, type=Customer, strict=False)
-        if not (customer.external_id or "").startswith("SF-"):
-            return None
-        values = {
-            "subsidiary_id": customer.subsidiary_id,
-            "currency": customer.currency,
-            "terms": customer.terms,
-            "credit_limit": customer.credit_limit,
-            "erp_customer_id": customer.id,
-        }
-        return SyncRequest(origin="erp", target=(customer.external_id or "")[3:], changes=_owned("erp", values))
-    account = msgspec.convert(event.data, type=Account, strict=False)
+        return from_customer(msgspec.convert(event.data, type=Customer, strict=False))
+    return from_account(msgspec.convert(event.data, type=Account, strict=False))
+
+
+def from_customer(customer: Customer) -> SyncRequest | None:
+    """ERP-owned fields of a customer, to the CRM account it is linked to (None: not linked to CRM)."""
+    if not (customer.external_id or "").startswith("SF-"):
+        return None
+    values = {
+        "subsidiary_id": customer.subsidiary_id,
+        "currency": customer.currency,
+        "terms": customer.terms,
+        "credit_limit": customer.credit_limit,
+        "erp_customer_id": customer.id,
+    }
+    return SyncRequest(origin="erp", target=(customer.external_id or "")[3:], changes=_owned("erp", values))
+
+
+def from_account(account: Account) -> SyncRequest:
+    """CRM-owned fields of an account, to the ERP customer `SF-<account id>`."""
     values = {
         "name": account.name,
         "billing_country": account.billing_country,
@@ -86,6 +100,19 @@ class CustomerSync:
     @staticmethod
     def _fingerprint(request: SyncRequest) -> str:
         return hashlib.sha256(_encoder.encode(request.changes)).hexdigest()[:32]
+
+    async def current(self, subject: str) -> SyncRequest | None:
+        """The sync of run `subject` (`crm->SF-<account>` or `erp-><account>`) from the source record as it is now.
+
+        A retry re-reads the source instead of replaying the old event: what is synced is what holds
+        after the cause was fixed. None when the source record is gone (or no longer linked).
+        """
+        origin, _, target = subject.partition("->")
+        if origin == "crm":
+            account = await self.crm.get_account(target.removeprefix("SF-"))
+            return from_account(account) if account is not None else None
+        customer = await self.erp.get_customer(f"SF-{target}")
+        return from_customer(customer) if customer is not None else None
 
     async def step(self, run: FlowRun, gate: str, scratch: dict[str, Any]) -> StepResult:
         request: SyncRequest = scratch["request"]

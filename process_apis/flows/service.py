@@ -102,20 +102,34 @@ class Flows:
         )
 
     async def retry(self, run_id: str, *, actor: str, note: str | None) -> FlowRun:
-        """Retry a failed actuals-to-plan run from its last good gate (its input is its subject).
+        """Retry a failed run from its last good gate.
 
-        Customer-master syncs are not retried here: their input was the change event, and the next
-        change of that record syncs it again; resolve their exceptions once the cause is fixed.
-        Raises RunNotFound, RunNotResumable (not failed, or not retryable) or RunBusy.
+        Actuals to plan: the same entity and period (its subject) again. Customer-master sync: the
+        source record is read again and its owned fields synced as they are now (the fix may have
+        been made there). Reconciliations are not runs; their breaks are resolved. Raises
+        RunNotFound, RunNotResumable (not failed, source gone) or RunBusy.
         """
         run = await self.runner.get(run_id)
         if run is None:
             raise RunNotFound(f"There is no workflow run {run_id!r}.")
-        if run.workflow != self.actuals.workflow:
-            raise RunNotResumable(
-                f"{run.workflow} runs are not retried: the next change event syncs the record again; "
-                "resolve the exception once its cause is fixed."
+        if run.workflow == self.customer_sync.workflow:
+            request = await self.customer_sync.current(run.subject)
+            if request is None:
+                raise RunNotResumable(
+                    f"The source record of {run.subject} no longer exists (or is no longer linked); "
+                    "resolve the exception instead."
+                )
+            await self.runner.resume(run_id, actor=actor, note=note)
+            return await self.runner.execute(
+                self.customer_sync,
+                run_id,
+                subject=run.subject,
+                actor=actor,
+                correlation_id=run.correlation_id,
+                scratch={"request": request},
             )
+        if run.workflow != self.actuals.workflow:
+            raise RunNotResumable(f"{run.workflow} runs are not retried; resolve the exception once fixed.")
         await self.runner.resume(run_id, actor=actor, note=note)
         entity, _, period = run.subject.partition("/")
         return await self.start_actuals(entity, period, actor=actor, correlation_id=run.correlation_id)

@@ -292,6 +292,12 @@ def erp_app(systems: Systems) -> Litestar:
         ]
         return _json({"items": items, "next_cursor": None})
 
+    @get("/v1/customers/{key:str}", sync_to_thread=False)
+    def get_customer(key: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("erp", request)
+        found = systems.customers.get(key)
+        return _json(found) if found else _problem(404, f"Customer {key} does not exist")
+
     @patch("/v1/customers/{key:str}", sync_to_thread=False)
     def patch_customer(key: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
         return _master_patch(systems, "erp", key, request, body)
@@ -309,7 +315,8 @@ def erp_app(systems: Systems) -> Litestar:
         found = systems.actuals.get((legal_entity, period))
         return _json(found) if found else _problem(404, f"no actuals for {legal_entity} {period}")
 
-    return Litestar([live, customer, sales_order, get_order, list_orders, patch_customer, periods, actuals])
+    handlers = [live, customer, get_customer, sales_order, get_order, list_orders, patch_customer, periods, actuals]
+    return Litestar(handlers)
 
 
 def planning_app(systems: Systems) -> Litestar:

@@ -113,12 +113,28 @@ async def test_an_ownership_refusal_is_an_exception_and_an_unknown_customer_is_s
         )
         summary = (await client.get("/v1/ops/summary")).json()
         assert summary["failed_customer_syncs"] == 1
-        # A sync is not retried (the next change event syncs again): it is resolved once fixed.
+        # Still refused: the retry fails again and the exception stays open, with both attempts.
         exc_id = failed["exception_id"]
-        assert (await client.post(f"/v1/exceptions/{exc_id}/retry", json={})).status_code == 409
-        resolved = await client.post(f"/v1/exceptions/{exc_id}/resolve", json={"note": "ownership table fixed"})
-        assert resolved.json()["status"] == "resolved"
+        systems.accounts[account.id] = msgspec.structs.replace(account, name="N3")  # CRM moved on meanwhile
+        again = await client.post(f"/v1/exceptions/{exc_id}/retry", json={"note": "try again"})
+        assert again.status_code == 202, again.text
+        assert again.json()["status"] == "open"
+        # The ERP's ownership table is fixed: the retry re-reads the account and syncs it as it is now.
+        systems.refuse_fields.discard("region")
+        retried = await client.post(f"/v1/exceptions/{exc_id}/retry", json={"note": "ownership table fixed"})
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["status"] == "resolved"
+        assert [h["action"] for h in retried.json()["history"]][-1] == "auto_resolved"
+        assert systems.customers["SF-0018d00000DEMOBAAA"].name == "N3"
         assert (await client.get("/v1/ops/summary")).json()["failed_customer_syncs"] == 0
+        # A sync whose source record is gone cannot be retried: 409, resolve it instead.
+        systems.refuse_fields.add("region")
+        await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, msgspec.structs.replace(account, name="N4"), "evt-bad2")
+        failed = await _run(client, "cms-evt-bad2", "failed")
+        del systems.accounts[account.id]
+        gone = await client.post(f"/v1/exceptions/{failed['exception_id']}/retry", json={})
+        assert gone.status_code == 409
+        assert "no longer exists" in gone.json()["detail"]
 
 
 async def test_actuals_of_a_closed_period_reach_planning_and_an_open_one_is_refused(
