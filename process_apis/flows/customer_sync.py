@@ -8,8 +8,10 @@ canonical Customer with an `SF-` external id) sends the ERP-owned fields to the 
 (`PATCH /v1/accounts/{id}`, origin erp). A 409 field-ownership refusal parks the run on a
 `field_ownership` exception owned by master data. A customer the ERP does not have yet (404) is
 skipped: quote-to-cash creates it. The fields last sent to each record are remembered
-(`fig:cms:last:<target>`), so the echo of our own write coming back as a change event is skipped
-instead of bouncing between the systems.
+(`fig:cms:last:<origin>:<target>`, kept for `ECHO_TTL`), so the echo of our own write coming back
+as a change event is skipped instead of bouncing between the systems. The echo arrives within a
+feed poll or two; after the TTL an identical change is simply sent again (the PATCH is idempotent),
+so the keys do not pile up for records that stopped changing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 _encoder = msgspec.json.Encoder()
+
+#: Seconds the fields last sent to a record are remembered (to skip the echo of our own write).
+ECHO_TTL = 7 * 86_400
 
 
 class FieldOwnershipRefused(ProcessError):
@@ -143,5 +148,5 @@ class CustomerSync:
             if exc.downstream_status == 409:
                 raise FieldOwnershipRefused(exc.detail, errors=exc.errors) from None
             raise
-        await self.redis.set(last_key, fingerprint)
+        await self.redis.set(last_key, fingerprint, ex=ECHO_TTL)
         return StepResult(detail=f"{applied} updated with {request.origin}-owned fields", idempotency_key=key)

@@ -68,6 +68,8 @@ async def test_customer_master_changes_flow_each_way_with_owned_fields_only(
         await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, renamed, "evt-acct-2")
         echo = await _run(client, "cms-evt-acct-2", "skipped")
         assert "already holds" in echo["gates"][-1]["detail"]
+        # What was sent is remembered for a while, not for ever.
+        assert 0 < await redis.ttl("fig:cms:last:crm:SF-0018d00000DEMOBAAA") <= 7 * 86_400
 
         customer = Customer(
             id="501", name="ignored", subsidiary_id="3", currency="GBP", external_id="SF-0018d00000DEMOBAAA",
