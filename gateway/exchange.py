@@ -50,6 +50,7 @@ class Exchange:
         "route",
         "runtime",
         "scope",
+        "started",
         "token",
     )
 
@@ -88,6 +89,8 @@ class Exchange:
         self.replay: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
         self.on_response: Any = None
         self.on_refusal: Any = None
+        #: Whether the answer's start has been sent (after that, a failure can only cut it short).
+        self.started = False
 
     async def read_body(self) -> bytes:
         """The whole request body (read once, at most `max_body` bytes, else 413)."""

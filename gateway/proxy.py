@@ -9,12 +9,15 @@ Nothing here logs per request.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import unquote
 
 import aiohttp
+import msgspec
 from litestar.types import Receive, Scope, Send
 
+from contracts.headers import PROBLEM_JSON
 from gateway.audit import AuditLog
 from gateway.catalogue import Operation
 from gateway.exchange import Exchange
@@ -23,9 +26,15 @@ from gateway.policies import Policy, report_response
 from gateway.redisbatch import RedisBatcher
 from gateway.runtime import Runtime
 from gateway.upstreams import Upstream
-from servicekit import ProblemError, UpstreamError, new_correlation_id
+from servicekit import ProblemError, UpstreamError
+from servicekit.problems import problem_of
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "problem_body"]
+
+log = logging.getLogger("gateway.proxy")
+
+_CID = b"x-correlation-id"
+_PROBLEM_TYPE = PROBLEM_JSON.encode()
 
 #: Statuses that never carry a body, so never a Content-Length (RFC 9110 8.6).
 _NO_BODY = frozenset({204, 304})
@@ -64,47 +73,56 @@ class Gateway:
         """Swap in a reloaded runtime (the caller adds clients for new upstreams first)."""
         self.runtime = runtime
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
+        """Answer one proxied request: the upstream's answer, a stored replay, or a problem+json refusal.
+
+        Every answer carries `X-Correlation-ID: correlation_id`. Refusals are audited first.
+        """
         raw_path = _raw_path(scope)
         path = unquote(raw_path)
         # Problem `instance`s show the decoded path the caller asked for.
         scope["path"] = path
-        state = scope.get("state") or {}
         exchange = Exchange(
-            scope,
-            receive,
-            path,
-            raw_path,
-            state.get("correlation_id") or new_correlation_id(),
-            runtime=self.runtime,
-            max_body=self.max_body_bytes,
+            scope, receive, path, raw_path, correlation_id, runtime=self.runtime, max_body=self.max_body_bytes
         )
+        echo = (_CID, correlation_id.encode("latin-1"))
+        exchange.response_headers.append(echo)
         try:
-            try:
-                route, operation, params = exchange.runtime.routes.resolve(exchange.method, path)
-            except ProblemError:
-                # 404/405 only to a caller who passes the checks that need no route.
-                for policy in self.before_routing:
-                    await policy.apply(exchange)
-                raise
-            exchange.route, exchange.operation, exchange.path_params = route, operation, params
-            for policy in self.policies:
-                await policy.apply(exchange)
-            if exchange.replay is not None:
-                status, headers, body = exchange.replay
-                await _send_whole(send, status, [*headers, *exchange.response_headers], body)
-                return
-            assert operation is not None  # the version policy refuses a request without one
-            upstream = self.upstreams[operation.upstream]
-            target = raw_path if not exchange.query else f"{raw_path}?{exchange.query.decode('latin-1')}"
-            outgoing = await self._body(exchange)
-            response = await upstream.send(exchange.method, target, upstream_headers(exchange), outgoing)
-            await self._relay(response, upstream, send, exchange, operation)
+            await self._answer(exchange, send)
         except ProblemError as error:
             if exchange.on_refusal is not None:
                 await exchange.on_refusal()
             await self.audit.refusal(exchange, error)
+            if not exchange.started:
+                await _send_problem(send, error, path, correlation_id, echo)
+        except Exception:
+            log.exception("gateway request failed", extra={"path": path})
+            if not exchange.started:
+                failure = ProblemError("The gateway failed to handle the request.")
+                await _send_problem(send, failure, path, correlation_id, echo)
+
+    async def _answer(self, exchange: Exchange, send: Send) -> None:
+        path, raw_path = exchange.path, exchange.raw_path
+        try:
+            route, operation, params = exchange.runtime.routes.resolve(exchange.method, path)
+        except ProblemError:
+            # 404/405 only to a caller who passes the checks that need no route.
+            for policy in self.before_routing:
+                await policy.apply(exchange)
             raise
+        exchange.route, exchange.operation, exchange.path_params = route, operation, params
+        for policy in self.policies:
+            await policy.apply(exchange)
+        if exchange.replay is not None:
+            status, headers, body = exchange.replay
+            await _send_whole(send, exchange, status, [*headers, *exchange.response_headers], body)
+            return
+        assert operation is not None  # the version policy refuses a request without one
+        upstream = self.upstreams[operation.upstream]
+        target = raw_path if not exchange.query else f"{raw_path}?{exchange.query.decode('latin-1')}"
+        outgoing = await self._body(exchange)
+        response = await upstream.send(exchange.method, target, upstream_headers(exchange), outgoing)
+        await self._relay(response, upstream, send, exchange, operation)
 
     async def _body(self, exchange: Exchange) -> bytes | AsyncIterator[bytes] | None:
         """The body to forward: as read by a policy, streamed when large and unread, else read whole.
@@ -152,7 +170,7 @@ class Gateway:
                         on_response, exchange.on_response = exchange.on_response, None
                         exchange.on_refusal = None
                         await on_response(status, passed, body)
-                await _send_whole(send, status, headers, body)
+                await _send_whole(send, exchange, status, headers, body)
                 return
             if exchange.on_response is not None:
                 # Too large (or encoded) to store: the key is released, the answer streams through.
@@ -164,6 +182,7 @@ class Gateway:
             if encoded:
                 # Passed through as the upstream sent it (never decoded here), so its encoding goes too.
                 headers.extend((n.lower(), v) for n, v in response.raw_headers if n.lower() == b"content-encoding")
+            exchange.started = True
             await send({"type": "http.response.start", "status": status, "headers": headers})
             async for chunk in response.content.iter_any():
                 if chunk:
@@ -177,10 +196,28 @@ class Gateway:
             response.release()
 
 
-async def _send_whole(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+async def _send_whole(
+    send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    exchange.started = True
     if status not in _NO_BODY:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def problem_body(error: ProblemError, instance: str, correlation_id: str) -> bytes:
+    """The RFC 9457 body servicekit would render for `error`."""
+    return msgspec.json.encode(problem_of(error, instance=instance, correlation_id=correlation_id))
+
+
+async def _send_problem(
+    send: Send, error: ProblemError, instance: str, correlation_id: str, echo: tuple[bytes, bytes]
+) -> None:
+    body = problem_body(error, instance, correlation_id)
+    headers = [(b"content-type", _PROBLEM_TYPE), (b"content-length", str(len(body)).encode()), echo]
+    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items())
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 

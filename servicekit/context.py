@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from contextvars import ContextVar
 
 from opentelemetry import propagate
@@ -15,7 +15,8 @@ correlation_id: ContextVar[str | None] = ContextVar("fig_correlation_id", defaul
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (the shape of `uuid4().hex`, without building a UUID)."""
+    return os.urandom(16).hex()
 
 
 def current_correlation_id() -> str | None:
