@@ -81,14 +81,14 @@ def close_won(request: Request[Any, Any, Any], opportunity_id: FromPath[str]) ->
 @post("/opportunities/close-won", operation_id="sf_admin_close_won_many", status_code=200,
       dto=StrictBody[BulkCloseWonCommand], return_dto=None, sync_to_thread=False)  # fmt: skip
 def close_won_many(request: Request[Any, Any, Any], data: JSONBody[BulkCloseWonCommand]) -> dict[str, Any]:
-    """Close-win many opportunities at once (404 before any change if one is unknown); saved once."""
+    """Close-win many opportunities at once (404 before any change if one is unknown); one journal line."""
     state = _state(request)
     records = [_opportunity(state, i) for i in data.ids]
     for record in records:
         state.store.update(
             "Opportunity", record["Id"], {"StageName": "Closed Won", "Approval_Status__c": "Approved"}, persist=False
         )
-    state.store.save()
+    state.store.persist("Opportunity", records)
     return {"updated": len(records)}
 
 

@@ -24,11 +24,13 @@ def create_app(settings: SalesforceSandboxSettings | None = None) -> Litestar:
     """Build the sandbox; `None` reads `FIG_` variables. The org is seeded or reloaded from `data_dir`."""
     settings = settings or load_settings(SalesforceSandboxSettings)
     configure_logging("salesforce-sandbox", settings.log_level)
+    sandbox = SandboxState(settings)
     return Litestar(
         route_handlers=[health_router({}), token, versions, sobjects_router, query_router, admin_router],
         middleware=[LimitInfoMiddleware()],
         exception_handlers=sandbox_exception_handlers,
-        state=State({"sf": SandboxState(settings), "settings": settings}),
+        state=State({"sf": sandbox, "settings": settings}),
+        on_shutdown=[sandbox.close],
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         debug=False,

@@ -10,13 +10,14 @@ import itertools
 import operator
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from system_apis.crm.sandbox.errors import ApiError
 from system_apis.crm.sandbox.schema import RELATIONSHIPS
 from system_apis.crm.sandbox.soql import AnyOf, Condition, FieldRef, Query, WhereItem
-from system_apis.crm.sandbox.store import OrgStore
+from system_apis.crm.sandbox.store import OrgStore, format_datetime
 from system_apis.crm.sandbox.values import compare_value, typed
 
 __all__ = ["QueryCursors", "execute", "render"]
@@ -136,12 +137,57 @@ class _Reversible:
     __hash__ = None  # type: ignore[assignment]  # sort helper: compared, never hashed
 
 
+_KEY_TYPES: Final = frozenset({"id", "reference"})
+
+
+def _candidates(store: OrgStore, query: Query) -> Iterable[Record]:
+    """The records a query must look at: by index when a top-level condition pins `Id` or a reference
+    field with `=` or `IN` (feeds read lines `WHERE OpportunityId IN (...)`), else the whole table."""
+    for item in query.where:
+        if (
+            isinstance(item, Condition)
+            and item.field.relationship is None
+            and item.op in ("=", "IN")
+            and item.field.definition.type in _KEY_TYPES
+        ):
+            values = item.value if item.op == "IN" else (item.value,)
+            if all(isinstance(v, str) for v in values):
+                return store.indexes.lookup(query.sobject, item.field.definition.name, values)
+    floor = _modstamp_floor(query.where)
+    if floor is not None:
+        # Stamps are stored to the millisecond: the floor cut to milliseconds keeps every match.
+        found = store.indexes.stamped_since(query.sobject, format_datetime(floor))
+        if found is not None:
+            return found
+    return store.records(query.sobject)
+
+
+def _modstamp_floor(items: Iterable[WhereItem]) -> datetime | None:
+    """A time every match's SystemModstamp is at or after, implied by these ANDed conditions (feeds
+    poll `(SystemModstamp = X AND Id > Y) OR SystemModstamp > X`), or None."""
+    floors: list[datetime] = []
+    for item in items:
+        if isinstance(item, AnyOf):
+            branches = [_modstamp_floor(branch) for branch in item.branches]
+            if branches and all(b is not None for b in branches):
+                floors.append(min(b for b in branches if b is not None))
+        elif (
+            item.field.relationship is None
+            and item.field.definition.name == "SystemModstamp"
+            and item.op in ("=", ">", ">=")
+            and isinstance(item.value, datetime)
+        ):
+            floors.append(item.value)
+    return max(floors) if floors else None
+
+
 def execute(store: OrgStore, query: Query, version: str, *, include_deleted: bool = False) -> list[Record]:
     """All matching records, ordered, offset and limited, rendered for the wire."""
-    filters = [_compile(item) for item in query.where]
+    # Plain conditions before OR groups: the cheap ones reject most records first (same result).
+    filters = sorted((_compile(item) for item in query.where), key=lambda f: isinstance(f, _AnyOf))
     rows = [
         r
-        for r in store.records(query.sobject)
+        for r in _candidates(store, query)
         if (include_deleted or not r.get("IsDeleted")) and all(f.matches(store, query.sobject, r) for f in filters)
     ]
     if query.order:

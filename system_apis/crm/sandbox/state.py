@@ -19,7 +19,7 @@ log = logging.getLogger("system_apis.crm.sandbox")
 
 
 class SandboxState:
-    """One emulated org. Records persist to `<data_dir>/salesforce.json` when `data_dir` is set."""
+    """One emulated org. Records persist to `<data_dir>/salesforce.json` (+ `.journal`) when `data_dir` is set."""
 
     def __init__(self, settings: SalesforceSandboxSettings) -> None:
         self.settings = settings
@@ -30,6 +30,7 @@ class SandboxState:
         self.cursors = QueryCursors()
         if self.path is not None and self.path.exists():
             self.store = OrgStore.load(self.path)
+            self.store.save()  # compaction at start: the replayed journal is folded into a fresh snapshot
             log.info("salesforce sandbox state reloaded", extra={"path": str(self.path)})
         else:
             self.store = self._seeded()
@@ -39,8 +40,14 @@ class SandboxState:
         store.save()
         return store
 
+    def close(self) -> None:
+        """Clean shutdown: fold the journal into the snapshot."""
+        self.store.close()
+
     def reset(self) -> None:
         """Back to the seed: records, API usage, faults and open cursors (sessions stay valid)."""
+        if self.store.journal is not None:
+            self.store.journal.close()
         self.store = self._seeded()
         self.usage = ApiUsage(self.settings.daily_api_limit)
         self.faults.clear()

@@ -1,26 +1,27 @@
 """The emulated org's records, validated writes, and persistence to one JSON file.
 
 Records are kept as Salesforce writes them on the wire: datetimes as `2026-11-27T10:00:00.000+0000`,
-dates as `YYYY-MM-DD`, currency and number fields as Decimal. Every change is persisted at once
-(temp file + rename, so a crash leaves the old or the new file, never half of one).
+dates as `YYYY-MM-DD`, currency and number fields as Decimal. With a path, every change is
+persisted at once as one journal line (`salesforce.journal`: the changed records and the id
+sequence) beside the snapshot (`salesforce.json`); see `journal.py` for the durability.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from servicekit.journal import Journal, new_generation, write_atomically
 from system_apis.crm.sandbox.errors import ApiError, encode
+from system_apis.crm.sandbox.index import TableIndexes
 from system_apis.crm.sandbox.schema import OBJECTS, STAGE_BY_NAME, FieldDef, field_def, key_prefix
 
-__all__ = ["OrgStore", "Record", "format_datetime", "make_id", "parse_datetime"]
+__all__ = ["JOURNAL_SUFFIX", "OrgStore", "Record", "format_datetime", "make_id", "parse_datetime"]
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -28,6 +29,8 @@ Clock = Callable[[], datetime]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: The journal sits beside the snapshot: `salesforce.json` -> `salesforce.journal`.
+JOURNAL_SUFFIX = ".journal"
 
 
 def make_id(prefix: str, number: int) -> str:
@@ -79,11 +82,16 @@ class OrgStore:
         sequence: int = 1_000_000,
         path: Path | None = None,
         clock: Clock = _now,
+        generation: int = 0,
     ) -> None:
         self.tables: dict[str, dict[str, Record]] = {name: dict(tables.get(name, {})) for name in OBJECTS}
         self.sequence = sequence
         self.path = path
         self.clock = clock
+        self.generation = generation
+        self.journal = Journal(path.with_suffix(JOURNAL_SUFFIX)) if path is not None else None
+        #: Lookup indexes for SOQL, kept current by `insert` and `update` (the only writers).
+        self.indexes = TableIndexes(self.tables)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -129,23 +137,27 @@ class OrgStore:
         )
         self._derive(sobject, record)
         self.tables[sobject][record["Id"]] = record
-        self.save()
+        self.indexes.inserted(sobject, record)
+        self.persist(sobject, [record])
         return record
 
     def update(self, sobject: str, record_id: str, fields: Mapping[str, Any], *, persist: bool = True) -> Record:
-        """Validate and apply `fields`, touch the modstamps; `persist=False` leaves saving to the caller."""
+        """Validate and apply `fields`, touch the modstamps; `persist=False` leaves `persist` to the caller."""
         record = self.get(sobject, record_id)
         if record is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         values = self._validated(sobject, fields, creating=False)
+        old = self.indexes.watched(sobject, record, values)
         record.update(values)
         self._derive(sobject, record, stage_changed="StageName" in values, probability_given="Probability" in values)
         self.touch(record)
+        self.indexes.changed(sobject, record, old)
         if persist:
-            self.save()
+            self.persist(sobject, [record])
         return record
 
     def touch(self, record: Record) -> None:
+        """New modstamps; for stored records only through `update` (which keeps the stamp index)."""
         stamp = format_datetime(self.clock())
         record["LastModifiedDate"] = stamp
         record["SystemModstamp"] = stamp
@@ -229,33 +241,59 @@ class OrgStore:
     # -- persistence -----------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        return encode({"sequence": self.sequence, "tables": self.tables})
+        return encode({"sequence": self.sequence, "generation": self.generation, "tables": self.tables})
+
+    def persist(self, sobject: str, records: Iterable[Record]) -> None:
+        """Journal `records` of `sobject` as they are now (one line, one write); compacts when the journal is full."""
+        if self.journal is None:
+            return
+        self.journal.append(encode({"sequence": self.sequence, "sobject": sobject, "records": list(records)}))
+        if self.journal.full:
+            self.save()
 
     def save(self) -> None:
-        """Write the whole org atomically: a temp file in the same directory, then rename over."""
-        if self.path is None:
+        """Compact: write the whole org as a fresh snapshot (atomically) and start an empty journal."""
+        if self.path is None or self.journal is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.snapshot())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.generation = new_generation()
+        write_atomically(self.path, self.snapshot())
+        self.journal.start(self.generation)
+
+    def close(self) -> None:
+        """Clean shutdown: compact and remove the (then empty) journal."""
+        if self.journal is not None:
+            self.save()
+            self.journal.close(remove=True)
+
+    def _replay(self, line: bytes) -> None:
+        entry = json.loads(line, parse_float=Decimal)
+        sobject = entry["sobject"]
+        for record in entry["records"]:
+            self.tables[sobject][record["Id"]] = _decimals(sobject, record)
+        self.sequence = int(entry["sequence"])
 
     @classmethod
     def load(cls, path: Path, *, clock: Clock = _now) -> OrgStore:
-        """Reload a persisted org; numbers come back as Decimal, never float."""
+        """Reload a persisted org (snapshot, then its journal); numbers come back as Decimal, never float.
+
+        The caller compacts (`save`) when it is ready to take writes.
+        """
         state = json.loads(path.read_bytes(), parse_float=Decimal)
         tables = state["tables"]
         for sobject, rows in tables.items():
-            numeric = [f.name for f in OBJECTS.get(sobject, {}).values() if f.type in ("currency", "double", "percent")]
             for record in rows.values():
-                for name in numeric:
-                    if isinstance(record.get(name), int):
-                        record[name] = Decimal(record[name])
-        return cls(tables, sequence=int(state["sequence"]), path=path, clock=clock)
+                _decimals(sobject, record)
+        store = cls(
+            tables, sequence=int(state["sequence"]), path=path, clock=clock, generation=int(state.get("generation", 0))
+        )
+        assert store.journal is not None
+        store.journal.replay(store.generation, store._replay)
+        return store
+
+
+def _decimals(sobject: str, record: Record) -> Record:
+    """Whole numbers in currency/number fields back to Decimal (JSON `14400` decodes as int)."""
+    for definition in OBJECTS.get(sobject, {}).values():
+        if definition.type in ("currency", "double", "percent") and isinstance(record.get(definition.name), int):
+            record[definition.name] = Decimal(record[definition.name])
+    return record

@@ -156,7 +156,7 @@ async def post_gl_line(request: Request[Any, Any, Any], sandbox: NamedDependency
     transaction = str(90000 + len(state.postings) + 1)
     credit = (posting.account_type == "Income") == (posting.amount >= 0)
     amount, zero = abs(posting.amount), Decimal("0.00")
-    state.postings.append(
+    sandbox.store.add_posting(
         PostingLine(
             transaction=transaction,
             line=1,
@@ -169,7 +169,6 @@ async def post_gl_line(request: Request[Any, Any, Any], sandbox: NamedDependency
             item_id=posting.item_id,
         )
     )
-    sandbox.store.save()
     return json_response({"transaction": transaction, "postingPeriod": period.id}, status=201)
 
 
@@ -195,7 +194,7 @@ async def close_period(
             if not record.closed:
                 record.closed = True
                 record.last_modified = record.closed_on = utcnow()
-                sandbox.store.save()
+                sandbox.store.put_period(record)
             return json_response(
                 {
                     "id": record.id,
@@ -238,10 +237,9 @@ async def add_certificate(request: Request[Any, Any, Any], sandbox: NamedDepende
         cert = msgspec.convert(body, type=CertificateIn)
     except msgspec.ValidationError as exc:
         raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid certificate: {exc}") from None
-    sandbox.store.state.certificates[cert.kid] = Certificate(
-        kid=cert.kid, client_id=cert.client_id, public_key_pem=cert.public_key_pem
+    sandbox.store.put_certificate(
+        Certificate(kid=cert.kid, client_id=cert.client_id, public_key_pem=cert.public_key_pem)
     )
-    sandbox.store.save()
     return json_response({"kid": cert.kid}, status=201)
 
 

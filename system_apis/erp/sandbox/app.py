@@ -36,6 +36,7 @@ def create_app(settings: SandboxSettings | None = None) -> Litestar:
         middleware=[GovernanceMiddleware(runtime)],
         exception_handlers=exception_handlers,
         state=State({"sandbox": runtime, "settings": settings}),
+        on_shutdown=[runtime.close],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
         debug=False,

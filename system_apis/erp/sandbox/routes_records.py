@@ -33,8 +33,11 @@ WRITABLE = ("customer", "salesOrder")
 MAX_PAGE = 1000
 
 
-def require_token(connection: Any, _: Any) -> None:
-    """Guard: a live bearer token from the token endpoint, else 401 INVALID_LOGIN."""
+async def require_token(connection: Any, _: Any) -> None:
+    """Guard: a live bearer token from the token endpoint, else 401 INVALID_LOGIN.
+
+    Async on purpose: Litestar runs a sync guard in a worker thread, one thread hop per request.
+    """
     runtime: SandboxRuntime = connection.app.state.sandbox
     runtime.tokens.check(connection.headers.get("authorization"))
 

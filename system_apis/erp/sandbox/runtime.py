@@ -46,15 +46,19 @@ class SandboxRuntime:
         store = Store.load(data_dir) if data_dir is not None else None
         if store is None:
             store = Store(cls.fresh_state(settings), data_dir)
-            store.save()
-        elif backfill_state(store.state):
-            store.save()
+        else:
+            backfill_state(store.state)
+        store.save()  # compaction at start: the replayed journal is folded into a fresh snapshot
         key_path = str(write_dev_private_key(data_dir / DEV_KEY_FILE)) if data_dir is not None else None
         return cls(settings=settings, store=store, tokens=AccessTokens(settings.token_ttl), dev_key_path=key_path)
 
     @staticmethod
     def fresh_state(settings: SandboxSettings) -> AccountState:
         return seed_state(client_id=settings.ns_client_id, key_id=settings.ns_key_id, scale=settings.seed_scale)
+
+    def close(self) -> None:
+        """Clean shutdown: fold the journal into the snapshot."""
+        self.store.close()
 
     def reset(self) -> None:
         self.store.replace(self.fresh_state(self.settings))

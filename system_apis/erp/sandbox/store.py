@@ -1,19 +1,42 @@
-"""The emulated account's records, held in memory and optionally persisted as one JSON file.
+"""The emulated account's records, held in memory and optionally persisted under a data directory.
+
+The record types live in `records.py` and are re-exported here.
 
 Every mutation goes through `Store`; the sandbox runs on one event loop and no handler awaits
 while it changes records, so each request's change is atomic without locks. With a data
-directory the whole state is rewritten atomically (temp file + rename) after each mutation.
+directory the state is a snapshot (`netsuite.json`) plus a journal (`netsuite.journal`) with one
+line per mutation (the changed record and the id counters); see `journal.py` for the durability.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import UTC, date, datetime
-from decimal import Decimal
+import bisect
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
+
+from servicekit.journal import Journal, new_generation, write_atomically
+from system_apis.erp.sandbox.records import (
+    TERM_IDS,
+    TERMS,
+    AccountingPeriod,
+    AccountState,
+    Certificate,
+    Currency,
+    CustomerRecord,
+    Item,
+    JournalEntry,
+    OrderLine,
+    PostingLine,
+    SalesOrderRecord,
+    Subsidiary,
+    TaxCode,
+    format_time,
+    utcnow,
+)
 
 __all__ = [
     "TERMS",
@@ -24,6 +47,7 @@ __all__ = [
     "Currency",
     "CustomerRecord",
     "Item",
+    "JournalEntry",
     "OrderLine",
     "PostingLine",
     "SalesOrderRecord",
@@ -35,147 +59,9 @@ __all__ = [
 ]
 
 STATE_FILE = "netsuite.json"
-#: The account's payment terms (`term` records): internal id → name. Customers store the name.
-TERMS = {"1": "Net 15", "2": "Net 30", "3": "Net 45", "4": "Net 60", "5": "Due on receipt"}
-TERM_IDS = {name: term_id for term_id, name in TERMS.items()}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def format_time(value: datetime) -> str:
-    """NetSuite-style UTC timestamp, kept to milliseconds so the change feed can order writes."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Subsidiary(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    country: str
-    currency_id: str
-    legal_entity: str
-
-
-class Currency(msgspec.Struct, kw_only=True):
-    id: str
-    symbol: str
-    name: str
-
-
-class Item(msgspec.Struct, kw_only=True):
-    id: str
-    item_id: str
-    display_name: str
-    revenue_category: str
-    base_price: Decimal
-
-
-class AccountingPeriod(msgspec.Struct, kw_only=True):
-    id: str
-    subsidiary_id: str
-    name: str
-    start_date: date
-    end_date: date
-    closed: bool
-    last_modified: datetime
-    closed_on: datetime | None = None
-
-
-class TaxCode(msgspec.Struct, kw_only=True):
-    """A SuiteTax tax code, flattened: one subsidiary (nexus) and one rate in percent."""
-
-    id: str
-    item_id: str
-    description: str
-    rate: Decimal
-    country: str
-    subsidiary_id: str
-
-
-class PostingLine(msgspec.Struct, kw_only=True):
-    """One posted GL line (NetSuite `transactionaccountingline`): debit or credit on an account number."""
-
-    transaction: str
-    line: int
-    subsidiary_id: str
-    period_id: str
-    account: str
-    account_type: str
-    debit: Decimal
-    credit: Decimal
-    item_id: str | None = None
-
-
-class CustomerRecord(msgspec.Struct, kw_only=True):
-    id: str
-    company_name: str
-    subsidiary_id: str
-    currency_id: str
-    date_created: datetime
-    last_modified: datetime
-    external_id: str | None = None
-    email: str | None = None
-    is_person: bool = False
-    terms: str | None = None
-    credit_limit: Decimal | None = None
-    #: Custom entity fields of the customer master (`custentity_fig_*`).
-    region: str | None = None
-    industry: str | None = None
-    billing_country: str | None = None
-    tax_jurisdiction: str | None = None
-
-
-class OrderLine(msgspec.Struct, kw_only=True):
-    line: int
-    item_id: str
-    quantity: Decimal
-    rate: Decimal
-    amount: Decimal
-    description: str | None = None
-
-
-class SalesOrderRecord(msgspec.Struct, kw_only=True):
-    id: str
-    tran_id: str
-    entity_id: str
-    subsidiary_id: str
-    currency_id: str
-    tran_date: date
-    order_status: str
-    lines: list[OrderLine]
-    date_created: datetime
-    last_modified: datetime
-    external_id: str | None = None
-    memo: str | None = None
-    other_ref: str | None = None
-
-    @property
-    def total(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal("0"))
-
-
-class Certificate(msgspec.Struct, kw_only=True):
-    """An M2M mapping: certificate id (`kid`) → integration client id and public key."""
-
-    kid: str
-    client_id: str
-    public_key_pem: str
-
-
-class AccountState(msgspec.Struct, kw_only=True):
-    subsidiaries: dict[str, Subsidiary] = msgspec.field(default_factory=dict)
-    currencies: dict[str, Currency] = msgspec.field(default_factory=dict)
-    items: dict[str, Item] = msgspec.field(default_factory=dict)
-    periods: dict[str, AccountingPeriod] = msgspec.field(default_factory=dict)
-    customers: dict[str, CustomerRecord] = msgspec.field(default_factory=dict)
-    sales_orders: dict[str, SalesOrderRecord] = msgspec.field(default_factory=dict)
-    certificates: dict[str, Certificate] = msgspec.field(default_factory=dict)
-    tax_codes: dict[str, TaxCode] = msgspec.field(default_factory=dict)
-    postings: list[PostingLine] = msgspec.field(default_factory=list)
-    next_customer_id: int = 1000
-    next_sales_order_id: int = 5000
-    next_tran_number: int = 10001
+JOURNAL_FILE = "netsuite.journal"
+_entry_decoder = msgspec.json.Decoder(JournalEntry)
+_encoder = msgspec.json.Encoder()
 
 
 class Store:
@@ -184,17 +70,33 @@ class Store:
     def __init__(self, state: AccountState, data_dir: Path | None = None) -> None:
         self.state = state
         self.path = data_dir / STATE_FILE if data_dir is not None else None
+        self.journal = Journal(data_dir / JOURNAL_FILE) if data_dir is not None else None
         self._customer_eids: dict[str, str] = {}
         self._order_eids: dict[str, str] = {}
+        #: SuiteQL rows built from a record, by table and record id (tables.py); dropped on every
+        #: write of that record, so a query never sees a row older than the record.
+        self.rows: dict[str, dict[str, Any]] = {}
+        #: Per record kind ("customer", "sales_order"), built on first use and kept by the `put_*`s:
+        #: (last_modified, id) sorted, each id's indexed time, and each id's position in its table.
+        self._by_modified: dict[str, list[tuple[datetime, str]]] = {}
+        self._modified_at: dict[str, dict[str, datetime]] = {}
+        self._positions: dict[str, dict[str, int]] = {}
         self._reindex()
 
     @classmethod
     def load(cls, data_dir: Path) -> Store | None:
-        """The persisted state under `data_dir`, or None when there is none yet."""
+        """The persisted state under `data_dir` (snapshot + journal replayed), or None when there is none yet.
+
+        The caller compacts (`save`) once it has finished its own start-up changes.
+        """
         path = data_dir / STATE_FILE
         if not path.exists():
             return None
-        return cls(msgspec.json.decode(path.read_bytes(), type=AccountState), data_dir)
+        store = cls(msgspec.json.decode(path.read_bytes(), type=AccountState), data_dir)
+        assert store.journal is not None
+        store.journal.replay(store.state.journal_generation, store._replay)
+        store._reindex()
+        return store
 
     def replace(self, state: AccountState) -> None:
         self.state = state
@@ -202,23 +104,111 @@ class Store:
         self.save()
 
     def _reindex(self) -> None:
+        self.rows.clear()
+        self._by_modified.clear()
+        self._modified_at.clear()
+        self._positions.clear()
         self._customer_eids = {c.external_id: c.id for c in self.state.customers.values() if c.external_id}
         self._order_eids = {o.external_id: o.id for o in self.state.sales_orders.values() if o.external_id}
 
     def save(self) -> None:
-        if self.path is None:
+        """Compact: write the whole state as a fresh snapshot and start an empty journal."""
+        if self.path is None or self.journal is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".netsuite-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(msgspec.json.encode(self.state))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.state.journal_generation = new_generation()
+        write_atomically(self.path, _encoder.encode(self.state))
+        self.journal.start(self.state.journal_generation)
+
+    def close(self) -> None:
+        """Clean shutdown: compact and remove the (then empty) journal."""
+        if self.journal is not None:
+            self.save()
+            self.journal.close(remove=True)
+
+    def _log(self, entry: JournalEntry) -> None:
+        if self.journal is None:
+            return
+        self.journal.append(_encoder.encode(entry))
+        if self.journal.full:
+            self.save()
+
+    def _counters(self) -> tuple[int, int, int]:
+        state = self.state
+        return (state.next_customer_id, state.next_sales_order_id, state.next_tran_number)
+
+    def _replay(self, line: bytes) -> None:
+        entry = _entry_decoder.decode(line)
+        state = self.state
+        state.next_customer_id, state.next_sales_order_id, state.next_tran_number = entry.counters
+        if entry.customer is not None:
+            state.customers[entry.customer.id] = entry.customer
+        if entry.sales_order is not None:
+            state.sales_orders[entry.sales_order.id] = entry.sales_order
+        if entry.period is not None:
+            state.periods[entry.period.id] = entry.period
+        if entry.certificate is not None:
+            state.certificates[entry.certificate.kid] = entry.certificate
+        if entry.posting is not None:
+            state.postings.append(entry.posting)
+
+    # reference and ledger records -------------------------------------------------------------
+
+    def put_period(self, record: AccountingPeriod) -> None:
+        self.state.periods[record.id] = record
+        self._log(JournalEntry(counters=self._counters(), period=record))
+
+    def put_certificate(self, record: Certificate) -> None:
+        self.state.certificates[record.kid] = record
+        self._log(JournalEntry(counters=self._counters(), certificate=record))
+
+    def add_posting(self, line: PostingLine) -> None:
+        self.state.postings.append(line)
+        self._log(JournalEntry(counters=self._counters(), posting=line))
+
+    # narrowing SuiteQL scans -------------------------------------------------------------------
+
+    def _table(self, kind: str) -> Mapping[str, CustomerRecord | SalesOrderRecord]:
+        return self.state.customers if kind == "customer" else self.state.sales_orders
+
+    def modified_since(self, kind: str, floor: datetime) -> list[str] | None:
+        """Ids of `kind` ("customer" or "sales_order") last modified at or after `floor`, in table order;
+        None when a stored time has no zone (the caller then scans)."""
+        entries = self._by_modified.get(kind)
+        if entries is None:
+            table = self._table(kind)
+            if any(r.last_modified.tzinfo is None for r in table.values()) or floor.tzinfo is None:
+                return None
+            self._modified_at[kind] = {i: r.last_modified for i, r in table.items()}
+            entries = self._by_modified[kind] = sorted((t, i) for i, t in self._modified_at[kind].items())
+        found = [i for _, i in entries[bisect.bisect_left(entries, (floor, "")) :]]
+        return self.in_table_order(kind, found)
+
+    def in_table_order(self, kind: str, ids: Iterable[str]) -> list[str]:
+        """The ids of existing records of `kind` among `ids`, in the order a scan of the table meets them."""
+        positions = self._positions.get(kind)
+        if positions is None:
+            positions = self._positions[kind] = {i: n for n, i in enumerate(self._table(kind))}
+        return sorted((i for i in set(ids) if i in positions), key=positions.__getitem__)
+
+    def _written(self, kind: str, record: CustomerRecord | SalesOrderRecord) -> None:
+        """Keep the narrowing indexes of `kind` current after `record` was stored."""
+        positions = self._positions.get(kind)
+        if positions is not None and record.id not in positions:
+            positions[record.id] = len(positions)
+        entries = self._by_modified.get(kind)
+        if entries is None:
+            return
+        if record.last_modified.tzinfo is None:  # cannot be ordered with the others: stop indexing
+            del self._by_modified[kind]
+            return
+        at = self._modified_at[kind]
+        old = at.get(record.id)
+        if old is not None:
+            n = bisect.bisect_left(entries, (old, record.id))
+            if n < len(entries) and entries[n] == (old, record.id):
+                del entries[n]
+        at[record.id] = record.last_modified
+        bisect.insort(entries, (record.last_modified, record.id))
 
     # customers ---------------------------------------------------------------------------------
 
@@ -235,9 +225,11 @@ class Store:
 
     def put_customer(self, record: CustomerRecord) -> None:
         self.state.customers[record.id] = record
+        self.rows.get("customer", {}).pop(record.id, None)
+        self._written("customer", record)
         if record.external_id:
             self._customer_eids[record.external_id] = record.id
-        self.save()
+        self._log(JournalEntry(counters=self._counters(), customer=record))
 
     # sales orders ------------------------------------------------------------------------------
 
@@ -255,9 +247,12 @@ class Store:
 
     def put_sales_order(self, record: SalesOrderRecord) -> None:
         self.state.sales_orders[record.id] = record
+        self.rows.get("transaction", {}).pop(record.id, None)
+        self.rows.get("transactionline", {}).pop(record.id, None)
+        self._written("sales_order", record)
         if record.external_id:
             self._order_eids[record.external_id] = record.id
-        self.save()
+        self._log(JournalEntry(counters=self._counters(), sales_order=record))
 
     def orders_with_external_id(self, external_id: str) -> list[SalesOrderRecord]:
         """Every order carrying `external_id` (a scan on purpose: tests use it to prove there is one)."""

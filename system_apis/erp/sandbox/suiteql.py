@@ -21,7 +21,7 @@ from typing import Any
 
 from system_apis.erp.sandbox.errors import NetSuiteError
 from system_apis.erp.sandbox.store import Store
-from system_apis.erp.sandbox.tables import COLUMNS, TIME_COLUMNS, table_rows
+from system_apis.erp.sandbox.tables import COLUMNS, NARROWABLE, TIME_COLUMNS, table_rows
 
 __all__ = ["run_query"]
 
@@ -85,13 +85,54 @@ def _condition(text: str, columns: set[str]) -> Callable[[Row], bool]:
         compare = _OPS[match["op"]]
         if kind == "time":
             bound = _parse_time(match["value"])
-            return lambda row: row[col] is not None and compare(datetime.fromisoformat(row[col]), bound)
+            return lambda row: row[col] is not None and compare(_row_time(row[col]), bound)
         if kind == "number":
             number = Decimal(match["value"])
             return lambda row: _as_number(row[col]) is not None and compare(_as_number(row[col]), number)
         value = match["value"]
         return lambda row: row[col] is not None and compare(row[col], value)
     raise _refuse(f"unsupported condition {text!r}")
+
+
+_TIMES: dict[str, datetime] = {}
+_TIMES_MAX = 500_000
+
+
+def _row_time(text: str) -> datetime:
+    """A row's timestamp column as a datetime, memoised: the change feeds compare every row's twice a second."""
+    parsed = _TIMES.get(text)
+    if parsed is None:
+        if len(_TIMES) >= _TIMES_MAX:
+            _TIMES.clear()
+        parsed = _TIMES[text] = datetime.fromisoformat(text)
+    return parsed
+
+
+def _narrowing(parts: list[str], id_column: str) -> tuple[set[str] | None, datetime | None]:
+    """What the ANDed conditions pin: the record ids (`<id column> = 'x'` / `IN (...)`) and a floor
+    on `lastmodifieddate` (`=`, `>`, `>=` a timestamp); the change feeds and the order lines use both."""
+    ids: set[str] | None = None
+    floor: datetime | None = None
+    for part in parts:
+        text = part.strip()
+        # The same pattern order as `_condition`, so a part is read the same way here and there.
+        if (match := _TIMESTAMP.match(text)) is not None:
+            if match["col"].lower() == "lastmodifieddate" and match["op"] in ("=", ">", ">="):
+                bound = _parse_time(match["value"])
+                floor = bound if floor is None else max(floor, bound)
+            continue
+        if _DATE.match(text) is not None:
+            continue
+        if (match := _TEXT.match(text)) is not None:
+            if match["col"].lower() == id_column and match["op"] == "=":
+                ids = {match["value"]} if ids is None else ids & {match["value"]}
+            continue
+        if _NUMBER.match(text) is not None:
+            continue
+        if (match := _IN.match(text)) is not None and match["col"].lower() == id_column:
+            wanted = {v.strip().strip("'") for v in match["values"].split(",")}
+            ids = wanted if ids is None else ids & wanted
+    return ids, floor
 
 
 def _as_number(value: Any) -> Decimal | None:
@@ -126,7 +167,12 @@ def run_query(store: Store, query: str) -> list[Row]:
     if rows is None:
         raise _refuse(f"Record '{match['table']}' was not found.")
     columns = set(COLUMNS[table])
-    conditions = [_condition(part, columns) for part in _AND.split(match["where"])] if match["where"] else []
+    parts = _AND.split(match["where"]) if match["where"] else []
+    conditions = [_condition(part, columns) for part in parts]
+    if parts and table in NARROWABLE:
+        ids, since = _narrowing(parts, NARROWABLE[table][1])
+        if ids is not None or since is not None:
+            rows = table_rows(store, table, ids=ids, since=since) or []
     selected = [r for r in rows if all(c(r) for c in conditions)]
     if match["order"]:
         order = [c.strip().lower().removesuffix(" asc").strip() for c in match["order"].split(",")]

@@ -5,6 +5,8 @@ State lives in the process (and in `data_dir`), so serve it with one worker.
 
 from __future__ import annotations
 
+from functools import partial
+
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 
@@ -33,6 +35,7 @@ def create_app(settings: AnaplanSandboxSettings | None = None) -> Litestar:
     """Build the sandbox; state is loaded from `settings.data_dir` when a saved state exists there."""
     settings = settings or load_settings(AnaplanSandboxSettings)
     handlers = [*file_handlers, *task_handlers, *version_handlers]
+    store = Store(settings)
     api = Router(path="/2/0", route_handlers=handlers, guards=[require_token])
     return create_service_app(
         name="anaplan-sandbox",
@@ -46,6 +49,12 @@ def create_app(settings: AnaplanSandboxSettings | None = None) -> Litestar:
         use_redis=False,
         auth=False,
         middleware=[FaultMiddleware()],
-        on_app_init=[_vendor_errors],
-        state={"store": Store(settings), "faults": FaultBook()},
+        on_app_init=[_vendor_errors, partial(_close_on_shutdown, store)],
+        state={"store": store, "faults": FaultBook()},
     )
+
+
+def _close_on_shutdown(store: Store, config: AppConfig) -> AppConfig:
+    # Clean shutdown folds the journal into the snapshot (see store.py).
+    config.on_shutdown = [*config.on_shutdown, store.close]
+    return config

@@ -47,6 +47,8 @@ class ImportOutcome(msgspec.Struct, kw_only=True, frozen=True):
     loaded: int = 0
     rejected: list[tuple[int, str, list[str]]] = msgspec.field(default_factory=list)
     file_error: str | None = None
+    #: The cells written, in order (a later one with the same coordinates overwrote an earlier one).
+    written: list[BookingCell | ActualCell] = msgspec.field(default_factory=list)
 
 
 def _check_common(entity: str, period: str, currency: str, amount: str) -> str | None:
@@ -151,6 +153,7 @@ def run_import(
     )
     loaded = 0
     rejected: list[tuple[int, str, list[str]]] = []
+    written: list[BookingCell | ActualCell] = []
     for row in rows:
         if len(row.values) != len(expected):
             rejected.append((row.line, f"Expected {len(expected)} columns, found {len(row.values)}", row.values))
@@ -160,11 +163,13 @@ def run_import(
             rejected.append((row.line, cell, row.values))
         elif isinstance(cell, BookingCell):
             cube.put_booking(cell)
+            written.append(cell)
             loaded += 1
         else:
             cube.put_actual(cell)
+            written.append(cell)
             loaded += 1
-    return ImportOutcome(header=header, loaded=loaded, rejected=rejected)
+    return ImportOutcome(header=header, loaded=loaded, rejected=rejected, written=written)
 
 
 def run_export(cube: Cube, definition: ExportDefinition) -> tuple[bytes, int]:

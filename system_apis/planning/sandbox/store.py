@@ -2,26 +2,34 @@
 
 Time moves tasks: every read first `advance()`s, which completes (and executes) each task whose
 `task_delay` has passed, so no background worker is needed and a restart resumes where it was.
-Every mutation is written to `<data_dir>/anaplan-sandbox.json` by write-to-temp-then-rename, so a
-crash leaves either the old or the new state, never half of one.
+With a data directory the state is a snapshot (`anaplan-sandbox.json`) plus a journal
+(`anaplan-sandbox.journal`): every mutation appends one line holding what it changed (the token
+table, a file or chunk, a task, an executed task's cells and dump); see `journal.py`.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
 
 import msgspec
 
+from servicekit.journal import Journal, new_generation, write_atomically
 from system_apis.planning.sandbox.csvio import write_dump
-from system_apis.planning.sandbox.cube import Cube
+from system_apis.planning.sandbox.cube import ActualCell, BookingCell
 from system_apis.planning.sandbox.errors import AnaplanError
 from system_apis.planning.sandbox.execute import export_result, import_result, run_export, run_import
+from system_apis.planning.sandbox.records import (
+    JournalEntry,
+    State,
+    StoredFile,
+    Task,
+    TaskKind,
+    Token,
+    replay_entry,
+)
 from system_apis.planning.sandbox.seed import (
     EXPORTS,
     FILES,
@@ -29,56 +37,18 @@ from system_apis.planning.sandbox.seed import (
     IMPORTS,
     LAST_PERIOD,
     MODEL_ID,
-    VERSIONS,
     ImportDefinition,
     VersionDefinition,
     seed_cube,
 )
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
 
-__all__ = ["STATE_FILE", "Store", "StoredFile", "Task", "TaskKind", "Token"]
+__all__ = ["JOURNAL_FILE", "STATE_FILE", "JournalEntry", "Store", "StoredFile", "Task", "TaskKind", "Token"]
 
 STATE_FILE = "anaplan-sandbox.json"
+JOURNAL_FILE = "anaplan-sandbox.journal"
 
-TaskKind = Literal["import", "export"]
-
-
-class Token(msgspec.Struct, kw_only=True):
-    token_id: str
-    value: str
-    refresh_token_id: str
-    user: str
-    expires_ms: int
-
-
-class StoredFile(msgspec.Struct, kw_only=True):
-    """A model file: its last completed content and, while an upload runs, the chunks so far."""
-
-    content: bytes = b""
-    chunk_count: int = 0
-    pending: list[bytes] | None = None
-
-
-class Task(msgspec.Struct, kw_only=True):
-    task_id: str
-    kind: TaskKind
-    model_id: str
-    object_id: str
-    created_ms: int
-    #: The import's source file as it was when the task started.
-    source: bytes = b""
-    result: dict[str, Any] | None = None
-
-
-class State(msgspec.Struct, kw_only=True):
-    tokens: dict[str, Token] = msgspec.field(default_factory=dict)
-    files: dict[str, StoredFile] = msgspec.field(default_factory=dict)
-    tasks: dict[str, Task] = msgspec.field(default_factory=dict)
-    #: Failure dumps by task id; `dump_of` says which task's dump an import currently keeps.
-    dumps: dict[str, bytes] = msgspec.field(default_factory=dict)
-    dump_of: dict[str, str] = msgspec.field(default_factory=dict)
-    cube: Cube = msgspec.field(default_factory=seed_cube)
-    versions: list[VersionDefinition] = msgspec.field(default_factory=lambda: list(VERSIONS))
+_encoder = msgspec.json.Encoder()
 
 
 def _now_ms() -> int:
@@ -95,7 +65,9 @@ class Store:
     def __init__(self, settings: AnaplanSandboxSettings) -> None:
         self.settings = settings
         self.path = Path(settings.data_dir) / STATE_FILE if settings.data_dir else None
+        self.journal = Journal(self.path.with_name(JOURNAL_FILE)) if self.path is not None else None
         self.state = self._load()
+        self.save()  # compaction at start: a replayed journal is folded into a fresh snapshot
 
     # -- persistence ------------------------------------------------------------------------
     def _load(self) -> State:
@@ -103,23 +75,31 @@ class Store:
             state = msgspec.json.decode(self.path.read_bytes(), type=State)
             # Re-key: states saved before the actuals module had version and product dimensions.
             state.cube.actuals = {c.key: c for c in state.cube.actuals.values()}
+            assert self.journal is not None
+            self.journal.replay(state.journal_generation, lambda line: replay_entry(state, line))
             return state
         return State(cube=seed_cube(self.settings.seed_scale))
 
     def save(self) -> None:
-        if self.path is None:
+        """Compact: write the whole state as a fresh snapshot (atomically) and start an empty journal."""
+        if self.path is None or self.journal is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".anaplan-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(msgspec.json.encode(self.state))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.state.journal_generation = new_generation()
+        write_atomically(self.path, _encoder.encode(self.state))
+        self.journal.start(self.state.journal_generation)
+
+    def close(self) -> None:
+        """Clean shutdown: compact and remove the (then empty) journal."""
+        if self.journal is not None:
+            self.save()
+            self.journal.close(remove=True)
+
+    def _log(self, entry: JournalEntry) -> None:
+        if self.journal is None:
+            return
+        self.journal.append(_encoder.encode(entry))
+        if self.journal.full:
+            self.save()
 
     def reset(self) -> None:
         """Back to the seed; issued tokens stay valid so connected clients need not log in again."""
@@ -134,7 +114,7 @@ class Store:
                 window = (None, None) if published else (FIRST_PERIOD, LAST_PERIOD)
                 changed = msgspec.structs.replace(version, edit_from=window[0], edit_to=window[1])
                 self.state.versions[n] = changed
-                self.save()
+                self._log(JournalEntry(versions=self.state.versions))
                 return changed
         raise AnaplanError(404, f"Version {version_id} not found")
 
@@ -150,7 +130,7 @@ class Store:
         now = _now_ms()
         self.state.tokens = {v: t for v, t in self.state.tokens.items() if t.expires_ms > now}
         self.state.tokens[token.value] = token
-        self.save()
+        self._log(JournalEntry(tokens=self.state.tokens))
         return token
 
     def valid_token(self, value: str) -> Token | None:
@@ -170,7 +150,7 @@ class Store:
         hit = [t for v, t in self.state.tokens.items() if value is None or v == value]
         for token in hit:
             token.expires_ms = 0
-        self.save()
+        self._log(JournalEntry(tokens=self.state.tokens))
         return len(hit)
 
     # -- files ------------------------------------------------------------------------------
@@ -182,7 +162,7 @@ class Store:
     def begin_upload(self, model_id: str, file_id: str) -> StoredFile:
         stored = self.file(model_id, file_id)
         stored.pending = []
-        self.save()
+        self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_chunk(self, model_id: str, file_id: str, number: int, data: bytes) -> None:
@@ -195,7 +175,7 @@ class Store:
             stored.pending.append(data)
         else:
             stored.pending[number] = data  # a retried chunk replaces itself
-        self.save()
+        self._log(JournalEntry(file_key=_key(model_id, file_id), chunk=(number, data)))
 
     def complete_upload(self, model_id: str, file_id: str) -> StoredFile:
         stored = self.file(model_id, file_id)
@@ -204,13 +184,13 @@ class Store:
         stored.content = b"".join(stored.pending)
         stored.chunk_count = len(stored.pending)
         stored.pending = None
-        self.save()
+        self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_whole_file(self, model_id: str, file_id: str, data: bytes) -> StoredFile:
         stored = self.file(model_id, file_id)
         stored.content, stored.chunk_count, stored.pending = data, 1, None
-        self.save()
+        self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def file_chunks(self, model_id: str, file_id: str) -> list[bytes]:
@@ -236,8 +216,6 @@ class Store:
         )
         for task in ready:
             self._execute(task)
-        if ready:
-            self.save()
 
     def start_task(self, model_id: str, kind: TaskKind, object_id: str) -> Task:
         """Start an import or export; 409 while another task on the model has not completed."""
@@ -263,7 +241,7 @@ class Store:
             source=source,
         )
         self.state.tasks[task.task_id] = task
-        self.save()
+        self._log(JournalEntry(task=task))
         return task
 
     def task(self, model_id: str, kind: TaskKind, object_id: str, task_id: str) -> Task:
@@ -294,21 +272,35 @@ class Store:
         return [dump[i : i + size] for i in range(0, len(dump), size)] or [b""]
 
     def _execute(self, task: Task) -> None:
+        """Run a due task and journal everything it changed as one entry."""
         if task.kind == "export":
             export = next(d for d in EXPORTS if d.id == task.object_id)
             content, rows = run_export(self.state.cube, export)
-            self.put_whole_file(task.model_id, export.id, content)
+            stored = self.file(task.model_id, export.id)
+            stored.content, stored.chunk_count, stored.pending = content, 1, None
             task.result = export_result(export.id, rows)
+            self._log(JournalEntry(task=task, file_key=_key(task.model_id, export.id), file=stored))
             return
         definition = next(d for d in IMPORTS if d.id == task.object_id)
         outcome = run_import(self.state.cube, definition, task.source, self.state.versions)
         task.source = b""  # executed: the snapshot is not needed any more
         owner = _key(task.model_id, task.object_id)
         previous = self.state.dump_of.pop(owner, None)
+        dump_of: dict[str, str | None] = {owner: None}
+        dumps: dict[str, bytes] = {}
         if previous is not None:
             # Anaplan keeps one dump per import: the next run replaces or (error-free) removes it.
             self.state.dumps.pop(previous, None)
         if outcome.rejected:
-            self.state.dumps[task.task_id] = write_dump(outcome.header, outcome.rejected)
-            self.state.dump_of[owner] = task.task_id
+            dumps[task.task_id] = self.state.dumps[task.task_id] = write_dump(outcome.header, outcome.rejected)
+            dump_of[owner] = self.state.dump_of[owner] = task.task_id
         task.result = import_result(task.object_id, outcome)
+        self._log(
+            JournalEntry(
+                task=task,
+                dumps=dumps,
+                dump_of=dump_of,
+                bookings=[c for c in outcome.written if isinstance(c, BookingCell)],
+                actuals=[c for c in outcome.written if isinstance(c, ActualCell)],
+            )
+        )

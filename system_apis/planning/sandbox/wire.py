@@ -69,8 +69,11 @@ async def json_body(request: AnyRequest) -> dict[str, Any]:
     return value
 
 
-def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: every Integration API call needs `Authorization: AnaplanAuthToken <tokenValue>`."""
+async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: every Integration API call needs `Authorization: AnaplanAuthToken <tokenValue>`.
+
+    Async on purpose: Litestar runs a sync guard in a worker thread, one thread hop per request.
+    """
     kind, _sep, value = connection.headers.get("authorization", "").partition(" ")
     if kind != "AnaplanAuthToken" or not value.strip():
         raise AnaplanError(401, "Authentication required: send Authorization: AnaplanAuthToken <token>")
