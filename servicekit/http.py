@@ -1,6 +1,8 @@
 """The service-to-service HTTP client: timeouts, bounded retries, a circuit breaker, context headers.
 
 One client per upstream and process, created in the app's lifespan (never one per request).
+Requests travel over aiohttp (`AiohttpTransport`) behind httpx's API: httpx's own connection pool
+(httpcore) cost more CPU per call than everything else a workflow step does (bench/README.md).
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import random
 import time
 import urllib.request
 from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import Any
 
+import aiohttp
 import httpx
+import yarl
 
 from servicekit.context import outgoing_headers
 
-__all__ = ["CircuitBreaker", "CircuitOpenError", "ResilientTransport", "create_http_client"]
+__all__ = ["AiohttpTransport", "CircuitBreaker", "CircuitOpenError", "ResilientTransport", "create_http_client"]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -113,6 +118,75 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+#: Request headers aiohttp computes itself from the body and the connection it uses.
+_HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent through one aiohttp session (keep-alive pool, no cookie jar).
+
+    Bodies are read whole (our calls never stream) and left encoded as received, so httpx decodes
+    them as its own transport would. aiohttp failures map onto httpx's exception classes, keeping
+    `ResilientTransport`'s retry rules: a connect failure or connect timeout never reached the
+    upstream; a read timeout or a dropped connection may have.
+    """
+
+    def __init__(self, *, limit: int = 100, keepalive: float = 15.0) -> None:
+        self.limit = limit
+        self.keepalive = keepalive
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created on first use: a session belongs to the event loop it is made in.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.limit, keepalive_timeout=self.keepalive),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=False,
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        limits = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=limits.get("pool"), sock_connect=limits.get("connect"), sock_read=limits.get("read")
+        )
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
+        body = await request.aread()
+        try:
+            async with self._open().request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as answer:
+                content = await answer.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise httpx.ReadTimeout(str(exc) or "read timeout", request=request) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except aiohttp.ClientError as exc:
+            raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
+        return httpx.Response(
+            answer.status,
+            headers=list(answer.raw_headers),
+            content=content,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (answer.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 async def _add_context_headers(request: httpx.Request) -> None:
     for name, value in outgoing_headers().items():
         if name not in request.headers:
@@ -130,16 +204,34 @@ def create_http_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient that forwards correlation/trace headers and keeps no cookies between callers."""
-    client = httpx.AsyncClient(
+    client = _ServiceClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
-        transport=ResilientTransport(transport, retries=retries, breaker=breaker or CircuitBreaker()),
+        transport=ResilientTransport(
+            transport or AiohttpTransport(), retries=retries, breaker=breaker or CircuitBreaker()
+        ),
         auth=auth,
         event_hooks={"request": [_add_context_headers]},
         follow_redirects=False,
     )
     client.cookies.jar.set_policy(_NoCookies())
     return client
+
+
+class _DiscardedCookies(httpx.Cookies):
+    """A client's cookie store that keeps no response's cookies (and skips parsing them: httpx builds
+    urllib request/response adapters for every response, a tenth of a service call's CPU)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _ServiceClient(httpx.AsyncClient):
+    """An AsyncClient whose cookie store never takes cookies from responses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _DiscardedCookies()
 
 
 class _NoCookies(DefaultCookiePolicy):
