@@ -151,14 +151,23 @@ class NetSuiteClient:
         return customer_from_vendor(await self.get_record("customer", ref))
 
     async def upsert_customer(self, external_id: str, cmd: CustomerUpsert) -> tuple[Customer, bool]:
-        """The customer after the upsert, and whether this call created it."""
+        """The customer after the upsert, and whether this call created it (one that already holds
+        every value is returned as read, without a write)."""
         body = customer_to_vendor(external_id, cmd)
-        existed = await self._exists("customer", f"eid:{external_id}")
+        try:
+            stored: dict[str, Any] | None = await self.get_record("customer", f"eid:{external_id}")
+        except ErpNotFound:
+            stored = None
+        if stored is not None and all(same_value(stored.get(k), v) for k, v in body.items()):
+            # It already holds every value the upsert would write (each quote-to-cash run of an
+            # existing customer): no write, so one call instead of three, no new lastModifiedDate
+            # and no erp.customer.changed event for a no-op; the answer is what the write would give.
+            return customer_from_vendor(stored), False
         record_id = await self.upsert_record("customer", external_id, body)
         customer = await self.get_customer(f"eid:{external_id}")
         if customer.id != record_id:
             raise ErpUpstreamError(f"NetSuite wrote customer {record_id} but external id reads {customer.id}.")
-        return customer, not existed
+        return customer, stored is None
 
     async def update_customer_master(self, ref: str, changes: CustomerMasterChanges) -> Customer:
         """PATCH the allowed customer-master `changes` onto the customer `ref`, then read it back.

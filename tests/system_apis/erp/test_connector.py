@@ -176,3 +176,17 @@ async def test_listed_orders_equal_the_records_read_one_by_one(sandbox: str, net
     one_by_one = [await netsuite.get_sales_order(o.id) for o in listed]
     assert listed == one_by_one
     assert stats(sandbox)["requests"] - before == 13  # while the list itself took two SuiteQL calls
+
+
+async def test_a_customer_upsert_that_changes_nothing_writes_nothing(sandbox: str, netsuite: NetSuiteClient) -> None:
+    command = CustomerUpsert(name="Rheinwerk Analytics GmbH", subsidiary_id="2", currency="EUR")
+    first, created = await netsuite.upsert_customer("SF-0018d00000NOOPAAAA", command)
+    before = stats(sandbox)["requests"]
+    again, created_again = await netsuite.upsert_customer("SF-0018d00000NOOPAAAA", command)
+    assert stats(sandbox)["requests"] - before == 1  # the read; no write, no read-back
+    assert (created, created_again) == (True, False)
+    assert again == first  # same record, same lastModifiedDate: no change event for a no-op
+    renamed, created_renamed = await netsuite.upsert_customer(
+        "SF-0018d00000NOOPAAAA", CustomerUpsert(name="Rheinwerk AG", subsidiary_id="2", currency="EUR")
+    )
+    assert (renamed.id, renamed.name, created_renamed) == (first.id, "Rheinwerk AG", False)
