@@ -23,6 +23,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     worker_concurrency: int = 2
     #: Seconds between sweeps of runs waiting for ERP booking (safety net for lost events).
     booking_sweep_interval: float = 5.0
+    #: The sweep reads the ERP for a waiting run once it has waited this long (None: three sweep
+    #: intervals; its booking event normally moves it on before), then again as often as it has
+    #: waited so far, at most every 60 s (process_apis/workers.py).
+    booking_check_after: float | None = None
     #: Step retries after the first attempt on a transient downstream failure, and their backoff (s).
     step_retries: int = 3
     retry_backoff: float = 0.5

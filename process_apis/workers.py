@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,11 +53,25 @@ WORK_GROUP = "process-q2c-work"
 class QuoteToCashWorkers:
     """The handlers the consumers and the sweep call; `name` identifies this worker in the gates."""
 
-    def __init__(self, engine: QuoteToCash, name: str, flows: Flows | None = None) -> None:
+    def __init__(
+        self,
+        engine: QuoteToCash,
+        name: str,
+        flows: Flows | None = None,
+        *,
+        check_after: float = 0.0,
+        check_every_max: float = 60.0,
+    ) -> None:
+        """`check_after`: the sweep reads the ERP for a waiting run only once it has waited that long,
+        and then again after as long as it has waited so far, capped at `check_every_max` s."""
         self.engine = engine
         self.name = name
         self.flows = flows
         self.batcher: ForecastBatcher | None = None
+        self.check_after = check_after
+        self.check_every_max = check_every_max
+        #: run id -> when this instance reads the ERP for it next (a run not listed is due).
+        self._next_check: dict[str, float] = {}
 
     async def on_work(self, event: CloudEvent) -> None:
         run_id = event.data.get("run_id")
@@ -141,7 +156,18 @@ class QuoteToCashWorkers:
         await self.engine.retry_due(actor=f"sweep:{self.name}")
         if self.batcher is not None:
             await self.batcher.requeue_stale()
-        for run_id in await store.waiting():
+        # The booking event is what moves a waiting run on; the sweep is the net for a lost event.
+        # Reading the ERP for every waiting run on every sweep cost one lease and one ERP read per
+        # run and interval (most of them booked by their event a moment later): a run is read only
+        # once it has waited `check_after`, then with its spacing growing with its waiting time.
+        now = time.time()
+        waiting = await store.waiting_since(now - self.check_after)
+        listed = {run_id for run_id, _ in waiting}
+        self._next_check = {k: v for k, v in self._next_check.items() if k in listed}
+        for run_id, since in waiting:
+            if self._next_check.get(run_id, 0.0) > now:
+                continue
+            self._next_check[run_id] = now + min(self.check_every_max, max(self.check_after, now - since))
             try:
                 run = await self.engine.advance(run_id, actor=f"sweep:{self.name}", check_erp=True, wait=0.0)
             except RunBusy:
@@ -187,7 +213,10 @@ async def run_workers(
 ) -> AsyncIterator[None]:
     """Run the consumers and the sweep for the block's duration; stop them gracefully on exit."""
     name = instance_name()
-    workers = QuoteToCashWorkers(engine, name, flows)
+    check_after = settings.booking_check_after
+    if check_after is None:
+        check_after = 3 * settings.booking_sweep_interval
+    workers = QuoteToCashWorkers(engine, name, flows, check_after=check_after)
     stop = asyncio.Event()
     common = {
         "block_ms": max(1, int(settings.stream_block * 1000)),

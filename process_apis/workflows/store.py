@@ -291,7 +291,7 @@ class RunStore:
         await self.redis.eval(_POP_APPLIED, 1, key, *raws)
         return len(raws)
 
-    async def runs_with_outbox(self, count: int = 200) -> list[str]:
+    async def runs_with_outbox(self, count: int = 1000) -> list[str]:
         """Runs whose outbox still holds effects (left by a crash between commit and relay)."""
         found: list[str] = []
         async for raw in self.redis.scan_iter(match=f"{self.prefix}:{{*}}:outbox", count=count):
@@ -307,3 +307,8 @@ class RunStore:
         """Runs waiting for ERP booking, longest waiting first."""
         members = await self.redis.zrange(WAITING_INDEX, 0, limit - 1)
         return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    async def waiting_since(self, until: float, limit: int = 10_000) -> list[tuple[str, float]]:
+        """Runs waiting for ERP booking since `until` (epoch s) or longer, with since when; longest first."""
+        members = await self.redis.zrangebyscore(WAITING_INDEX, "-inf", until, start=0, num=limit, withscores=True)
+        return [(m.decode() if isinstance(m, bytes) else str(m), float(score)) for m, score in members]

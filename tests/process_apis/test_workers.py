@@ -79,3 +79,40 @@ async def test_a_work_item_for_a_run_held_by_a_dead_worker_stays_pending(redis: 
     await asyncio.sleep(0.35)
     await workers.on_work(work_item(run).event)  # type: ignore[arg-type]
     assert (await engine.get(run.id)).state == "order_created"
+
+
+async def test_the_sweep_reads_the_erp_only_for_runs_waiting_long_enough_and_then_less_often(
+    redis: RedisClient,
+) -> None:
+    erp = FakeErp()
+    engine = QuoteToCash(
+        store=RunStore(redis),
+        crm=FakeCrm(opportunity()),
+        erp=erp,
+        planning=FakePlanning(),
+        mapping=load_mapping_set(),
+        retry=RetryPolicy(retries=0),
+    )
+    run, _ = await engine.start(DEMO2, actor="client:demo")
+    await engine.advance(run.id, actor="worker:a")
+    assert await engine.store.waiting() == [run.id]
+    workers = QuoteToCashWorkers(engine, "test", check_after=0.2)
+
+    def reads() -> int:
+        return sum(1 for op, _, _ in erp.calls if op == "get_sales_order")
+
+    await workers.sweep()
+    assert reads() == 0  # just entered waiting: its booking event normally comes first
+    await asyncio.sleep(0.25)
+    await workers.sweep()
+    assert reads() == 1
+    await workers.sweep()
+    assert reads() == 1  # read a moment ago: the next read waits as long as the run has waited
+    await asyncio.sleep(0.4)
+    erp.book(f"SF-{DEMO2}")
+    await workers.sweep()
+    assert reads() == 2
+    assert await engine.store.waiting() == []
+    done = await engine.store.get(run.id)
+    assert done is not None
+    assert done.gates[4].actor == "sweep:test"
