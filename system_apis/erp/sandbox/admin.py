@@ -74,6 +74,34 @@ async def approve(
     return json_response(sales_order_json(sandbox.store, order, base, expand=True))
 
 
+class ApprovePending(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    external_id_prefix: str = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+
+
+@post("/sales-orders/approve-pending", operation_id="admin_approve_pending_sales_orders", status_code=200)
+async def approve_pending(request: Request[Any, Any, Any], sandbox: NamedDependency[SandboxRuntime]) -> Response[bytes]:
+    """Approve (A → B) up to `limit` pending orders whose external id starts with the prefix, oldest first.
+
+    What an ERP user working through the approval queue does; benchmarks use it so the "user" adds
+    no load to the system API under test. Answers `{"approved": [internal ids]}`.
+    """
+    try:
+        command = msgspec.json.decode(await request.body() or b"{}", type=ApprovePending)
+    except msgspec.DecodeError as exc:
+        raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid request: {exc}") from None
+    approved: list[str] = []
+    for order in list(sandbox.store.state.sales_orders.values()):
+        if len(approved) >= command.limit:
+            break
+        if order.order_status == "A" and (order.external_id or "").startswith(command.external_id_prefix):
+            order.order_status = "B"
+            order.last_modified = utcnow()
+            sandbox.store.put_sales_order(order)
+            approved.append(order.id)
+    return json_response({"approved": approved})
+
+
 class GenerateOrders(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     subsidiary_id: str = "1"
@@ -254,6 +282,7 @@ admin_router = Router(
         reset,
         info,
         approve,
+        approve_pending,
         generate_orders,
         post_gl_line,
         orders_by_external_id,

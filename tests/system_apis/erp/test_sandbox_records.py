@@ -258,3 +258,25 @@ def test_seed_is_deterministic_and_scales() -> None:
     assert {i.item_id: i.id for i in one.items.values()} == {"FIG-PLAT": "101", "FIG-SUPP": "102", "FIG-SERV": "103"}
     big = seed_state(client_id="c", key_id="k", scale=10)
     assert (len(big.customers), len(big.sales_orders)) == (300, 120)
+
+
+def test_admin_approves_the_pending_orders_of_a_prefix_in_bulk(sandbox: str) -> None:
+    made = httpx.post(f"{sandbox}/__admin/sales-orders/generate", json={"count": 3}).json()["ids"]
+    approve = f"{sandbox}/__admin/sales-orders/approve-pending"
+    first = httpx.post(approve, json={"external_id_prefix": "GEN-", "limit": 2})
+    assert first.status_code == 200
+    assert len(first.json()["approved"]) == 2
+    rest = httpx.post(approve, json={"external_id_prefix": "GEN-"}).json()
+    # Every generated order approved, none twice (older pending GEN- orders of other tests may come along).
+    both = first.json()["approved"] + rest["approved"]
+    assert len(both) == len(set(both))
+    assert set(made) <= set(both)
+    headers = bearer(sandbox)
+    statuses = httpx.post(
+        f"{sandbox}{SUITEQL}",
+        json={"q": "SELECT id, status FROM transaction WHERE id IN (" + ", ".join(f"'{i}'" for i in made) + ")"},
+        headers={**headers, "Prefer": "transient"},
+    ).json()["items"]
+    assert {s["status"] for s in statuses} == {"B"}
+    bad = httpx.post(approve, json={"limit": 0})
+    assert bad.status_code == 400
