@@ -36,8 +36,8 @@ from servicekit import RedisClient, encode_event
 from servicekit.streams import EVENT_FIELD
 
 __all__ = [
+    "COUNTER_TOTALS",
     "OPS_COUNTERS",
-    "OPS_COUNTER_NAMES",
     "WAITING_INDEX",
     "WORK_STREAM",
     "Effect",
@@ -51,9 +51,9 @@ __all__ = [
 ]
 
 WORK_STREAM = "fig:q2c:work"
-#: Ops counters (hash), kept as runs and exceptions change; read by `GET /v1/ops/summary`.
+#: The `key` of ops-counter effects, kept as runs and exceptions change; read by `GET /v1/ops/summary`
+#: (applied to `counter_key(name)` and `COUNTER_TOTALS`).
 OPS_COUNTERS = "fig:ops:counters"
-OPS_COUNTER_NAMES = "fig:ops:counter-names"
 WAITING_INDEX = "fig:q2c:waiting"
 _STREAM_MAXLEN = 1_000_000
 
@@ -86,9 +86,10 @@ class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """One outbox entry: append an event to a stream, add/remove a member of an index, count.
 
     `hincrby` adds `int(score)` to counter `member` (ops counters). It is applied idempotently: the
-    commit gives it a unique `id`, and applying records `id -> amount` in the counter's own hash, so
-    a relay that applies the same outbox entry twice (a crash before the pop, or the sweep and a
-    worker relaying one run at once) counts it once; `read_counters` sums.
+    commit gives it a unique `id`, and one script records `id -> amount` in the counter's dedup hash
+    and adds to the running total only if the id was new, so a relay that applies the same outbox
+    entry twice (a crash before the pop, or the sweep and a worker relaying one run at once) counts
+    it once; `read_counters` reads the totals.
     """
 
     kind: Literal["xadd", "zadd", "zrem", "hincrby"]
@@ -100,18 +101,26 @@ class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
 
 
 def counter_key(name: str) -> str:
-    """The hash holding one ops counter's applied increments (effect id -> amount)."""
-    return f"{OPS_COUNTERS}:{name}"
+    """The hash of the increments applied to one ops counter (effect id -> amount): the dedup record."""
+    return f"fig:ops:{{counters}}:ids:{name}"
+
+
+#: Every ops counter's running total (name -> total), kept next to the dedup records (same slot).
+COUNTER_TOTALS = "fig:ops:{counters}:totals"
+
+#: Apply one increment once: KEYS ids hash, totals hash; ARGV effect id, amount, counter name.
+_APPLY_COUNTER = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[2])
+end
+return 0
+"""
 
 
 async def read_counters(redis: RedisClient) -> dict[str, int]:
-    """Every ops counter's exact total."""
-    names = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in await redis.smembers(OPS_COUNTER_NAMES))
-    pipe = redis.pipeline(transaction=False)
-    for name in names:
-        pipe.hvals(counter_key(name))
-    totals = await pipe.execute()
-    return {name: sum(int(v) for v in values) for name, values in zip(names, totals, strict=True)}
+    """Every ops counter's exact total: one read, however many increments were applied."""
+    totals = await redis.hgetall(COUNTER_TOTALS)
+    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in sorted(totals.items())}
 
 
 def _with_ids(effects: Sequence[Effect]) -> list[Effect]:
@@ -173,8 +182,8 @@ def _queue(pipe: Any, effect: Effect) -> None:
     elif effect.kind == "zrem" and effect.member is not None:
         pipe.zrem(effect.key, effect.member)
     elif effect.kind == "hincrby" and effect.member is not None:
-        pipe.sadd(OPS_COUNTER_NAMES, effect.member)
-        pipe.hset(counter_key(effect.member), effect.id or uuid.uuid4().hex, int(effect.score))
+        member, amount = effect.member, int(effect.score)
+        pipe.eval(_APPLY_COUNTER, 2, counter_key(member), COUNTER_TOTALS, effect.id or uuid.uuid4().hex, amount, member)
 
 
 class RunStore:
