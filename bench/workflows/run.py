@@ -226,7 +226,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="opportunities per phase")
     parser.add_argument("--instances", type=int, default=2, help="process-API instances")
-    parser.add_argument("--concurrency", type=int, default=4, help="work-queue consumers per instance")
+    parser.add_argument("--concurrency", type=int, default=16, help="work-queue consumers per instance")
     parser.add_argument("--rate", type=float, default=400.0, help="approvals offered per second")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the runs")
     parser.add_argument("--ref-concurrency", type=int, default=8)
