@@ -19,8 +19,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     client_secret: str = "process-api-secret"
     #: Run the background workers (work queue, booking events, sweep) in this process.
     workers: bool = True
-    #: Work-queue consumers per process; any number of processes share one consumer group.
-    worker_concurrency: int = 2
+    #: Work-queue consumers per process; any number of processes share one consumer group. The work
+    #: is I/O-bound (each consumer mostly waits on the system APIs): 4 left the 2-core benchmark
+    #: stack at 77 % CPU, 16 saturated it (bench/README.md).
+    worker_concurrency: int = 8
     #: Seconds between sweeps of runs waiting for ERP booking (safety net for lost events).
     booking_sweep_interval: float = 5.0
     #: The sweep reads the ERP for a waiting run once it has waited this long (None: three sweep
