@@ -14,6 +14,9 @@ How much it may under-admit is bounded three ways:
 - a lease starts at one token and only doubles while the worker uses a whole lease within
   `ttl` seconds (the client is busy here and will use the next one too), and drops back to one
   when Redis grants less than asked (the client is near its limit) or a lease expires unused;
+- a lease of 4 or more tokens is topped up in the background once three quarters of it are used
+  within its lifetime (the top-up asks for twice the lease, within the cap), so a busy client's
+  requests rarely wait for Redis at all;
 - tokens left when a lease expires are refunded to the GCRA (its TAT moves back by what was not
   used, which is exactly as if they had never been charged).
 
@@ -123,6 +126,26 @@ class LeaseBook:
         lease.reset_at = now + grant.reset_us / 1_000_000
         lease.refusal = None
         lease.refused_until = 0.0
+
+    @staticmethod
+    def low(lease: Lease, now: float) -> bool:
+        """Whether a live lease of 4+ tokens is down to its last quarter (time to top it up)."""
+        return lease.size >= 4 and lease.tokens <= lease.size // 4 and now < lease.expires
+
+    def topped_up(self, lease: Lease, grant: Grant, cap: int, interval: float, now: float) -> None:
+        """Add a top-up's tokens to the lease (its lifetime starts again); nothing on a refusal.
+
+        A refused top-up changes nothing: the tokens in hand stay good, and the request that finds
+        the lease empty asks again and gets the refusal then.
+        """
+        if grant.granted <= 0:
+            return
+        lease.size = min(cap, lease.size * 2) if grant.granted >= lease.size else 1
+        lease.interval = interval
+        lease.tokens += grant.granted
+        lease.expires = now + self.ttl
+        lease.remaining = grant.remaining
+        lease.reset_at = now + grant.reset_us / 1_000_000
 
     def clear(self) -> list[tuple[str, int, float]]:
         """Forget every lease (on reload: limits may have changed); returns (key, tokens, interval) to refund."""

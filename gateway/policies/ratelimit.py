@@ -82,6 +82,8 @@ class RateLimitPolicy:
     def __init__(self, batcher: RedisBatcher, *, lease_max: int = 64, lease_ttl: float = 0.1) -> None:
         self.batcher = batcher
         self.book = LeaseBook(max_tokens=lease_max, ttl=lease_ttl)
+        #: Top-ups in flight (kept referenced until done, as asyncio requires).
+        self._topping: set[asyncio.Task[None]] = set()
 
     def reset(self) -> None:
         """Drop every lease (after a reload: limits may have changed), refunding unused tokens."""
@@ -101,6 +103,8 @@ class RateLimitPolicy:
             now = book.now()
             if book.take(lease, now):
                 self._admit(exchange, route_tier, limit, lease.remaining + lease.tokens, lease.reset_at - now)
+                if lease.pending is None and book.low(lease, now):
+                    self._top_up(key, lease, limit)
                 return
             if now < lease.refused_until and lease.refusal is not None:
                 self._refuse(client.client_id, route_tier, limit, lease.refused_until - now, lease.reset_at - now)
@@ -135,6 +139,30 @@ class RateLimitPolicy:
             lease.pending = None
             waiting.set_result(None)
         book.granted(lease, Grant(*(int(x) for x in answer)), asked, interval, book.now())
+
+    def _top_up(self, key: str, lease: Lease, limit: LimitConfig) -> None:
+        """Ask for more tokens in the background; requests that find the lease empty meanwhile wait for it."""
+        waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lease.pending = waiting
+        interval = limit.period * 1_000_000 / limit.requests
+        cap = self.book.cap(limit.requests)
+        asked = min(cap, lease.size * 2)
+
+        async def top_up() -> None:
+            try:
+                answer = await self.batcher.evalsha(
+                    GCRA, [key], [repr(interval), repr(limit.period * 1_000_000), asked]
+                )
+                self.book.topped_up(lease, Grant(*(int(x) for x in answer)), cap, interval, self.book.now())
+            except (RedisError, OSError):
+                pass  # the tokens in hand stay good; the request that finds the lease empty asks again
+            finally:
+                lease.pending = None
+                waiting.set_result(None)
+
+        task = asyncio.get_running_loop().create_task(top_up())
+        self._topping.add(task)
+        task.add_done_callback(self._topping.discard)
 
     @staticmethod
     def _admit(exchange: Exchange, tier: str, limit: LimitConfig, remaining: int, reset: float) -> None:
