@@ -94,29 +94,26 @@ class Exchange:
 
     async def read_body(self) -> bytes:
         """The whole request body (read once, at most `max_body` bytes, else 413)."""
-        if self.body is not None:
-            return self.body
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                # Never forward half a body: the upstream would act on a request nobody sent.
-                raise BadRequest(
-                    "The client closed the connection before the request body was complete.",
-                    slug="incomplete-body",
-                    title="Incomplete request body",
-                )
-            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
-            if chunk:
-                size += len(chunk)
-                if size > self.max_body:
-                    raise PayloadTooLarge(self.max_body)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        self.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return self.body
+        if self.body is None:
+            body = await self.body_or_stream(None)
+            assert isinstance(body, bytes)  # no limit: never streamed
+        return self.body or b""
+
+    async def _next_chunk(self, size: int) -> tuple[bytes, bool, int]:
+        """One piece of the body: (chunk, more to come, bytes so far); 400 on a disconnect, 413 past `max_body`."""
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            # Never forward half a body: the upstream would act on a request nobody sent.
+            raise BadRequest(
+                "The client closed the connection before the request body was complete.",
+                slug="incomplete-body",
+                title="Incomplete request body",
+            )
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
+        size += len(chunk)
+        if size > self.max_body:
+            raise PayloadTooLarge(self.max_body)
+        return chunk, bool(message.get("more_body", False)), size
 
     def has_body(self) -> bool:
         """Whether the request carries a body (read already, or declared by its headers)."""
@@ -129,53 +126,31 @@ class Exchange:
         length = self.header(b"content-length")
         return int(length) if length is not None and length.isdigit() else None
 
-    async def body_or_stream(self, limit: int) -> bytes | AsyncIterator[bytes]:
-        """A body of unknown length: whole if it ends within `limit` bytes, else streamed from its start.
-
-        The first `limit` bytes are held (never forwarded half-read), the rest flows as it arrives.
-        """
+    async def body_or_stream(self, limit: int | None) -> bytes | AsyncIterator[bytes]:
+        """The body whole (kept as `body`) if it ends within `limit` bytes (None: any size), else
+        streamed from its start: the first `limit` bytes are held (never forwarded half-read), the
+        rest flows as it arrives."""
         held: list[bytes] = []
         size = 0
         while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise BadRequest(
-                    "The client closed the connection before the request body was complete.",
-                    slug="incomplete-body",
-                    title="Incomplete request body",
-                )
-            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]  # http.request body
-            size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(self.max_body)
+            chunk, more, size = await self._next_chunk(size)
             if chunk:
                 held.append(chunk)
-            if not message.get("more_body", False):
-                self.body = b"".join(held)
+            if not more:
+                self.body = held[0] if len(held) == 1 else b"".join(held)
                 return self.body
-            if size > limit:
+            if limit is not None and size > limit:
                 return self.stream_body(held, size)
 
     async def stream_body(self, held: list[bytes] | None = None, size: int = 0) -> AsyncIterator[bytes]:
         """The body as it arrives (after `held`, `size` bytes already read), not kept; at most `max_body`."""
         for chunk in held or ():
             yield chunk
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise BadRequest(
-                    "The client closed the connection before the request body was complete.",
-                    slug="incomplete-body",
-                    title="Incomplete request body",
-                )
-            chunk = message.get("body", b"")  # type: ignore[assignment]  # http.request body
+        more = True
+        while more:
+            chunk, more, size = await self._next_chunk(size)
             if chunk:
-                size += len(chunk)
-                if size > self.max_body:
-                    raise PayloadTooLarge(self.max_body)
                 yield chunk
-            if not message.get("more_body", False):
-                return
 
     async def json_body(self) -> Any:
         """The body decoded as JSON (None when empty); 400 `malformed-json` when it is not JSON."""

@@ -87,6 +87,8 @@ def build_runtime(
                 algorithms=algorithms,
                 leeway=settings.token_leeway,
                 min_refresh_interval=settings.jwks_refresh_interval,
+                # The gateway keeps its own verified-token cache in front (cleared on reload).
+                cache_ttl=0,
             )
             # PyJWT accepts any of several audiences; JWKSVerifier passes the value through.
             verifier.audience = list(audiences)  # type: ignore[assignment]

@@ -130,7 +130,7 @@ class RateLimitPolicy:
         waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lease.pending = waiting
         try:
-            answer = await self.batcher.evalsha(GCRA, [key], [repr(interval), repr(limit.period * 1_000_000), asked])
+            grant = await self._charge(key, limit, asked)
         except (RedisError, OSError):
             raise UpstreamUnavailable(
                 "The rate limiter is unavailable; try again shortly.", slug="rate-limit-unavailable"
@@ -138,7 +138,13 @@ class RateLimitPolicy:
         finally:
             lease.pending = None
             waiting.set_result(None)
-        book.granted(lease, Grant(*(int(x) for x in answer)), asked, interval, book.now())
+        book.granted(lease, grant, asked, interval, book.now())
+
+    async def _charge(self, key: str, limit: LimitConfig, tokens: int) -> Grant:
+        """Charge up to `tokens` to the shared budget of `key` (one GCRA script in Redis)."""
+        interval = limit.period * 1_000_000 / limit.requests
+        answer = await self.batcher.evalsha(GCRA, [key], [repr(interval), repr(limit.period * 1_000_000), tokens])
+        return Grant(*(int(x) for x in answer))
 
     def _top_up(self, key: str, lease: Lease, limit: LimitConfig) -> None:
         """Ask for more tokens in the background; requests that find the lease empty meanwhile wait for it."""
@@ -150,10 +156,8 @@ class RateLimitPolicy:
 
         async def top_up() -> None:
             try:
-                answer = await self.batcher.evalsha(
-                    GCRA, [key], [repr(interval), repr(limit.period * 1_000_000), asked]
-                )
-                self.book.topped_up(lease, Grant(*(int(x) for x in answer)), cap, interval, self.book.now())
+                grant = await self._charge(key, limit, asked)
+                self.book.topped_up(lease, grant, cap, interval, self.book.now())
             except (RedisError, OSError):
                 pass  # the tokens in hand stay good; the request that finds the lease empty asks again
             finally:
