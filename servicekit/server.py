@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from granian import Granian
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
 __all__ = ["ForwardingGranian", "serve"]
@@ -58,6 +58,7 @@ def serve(
         interface=Interfaces.ASGI,
         workers=workers,
         http=HTTPModes.http1,
+        loop=Loops.uvloop,
         websockets=False,
         log_level=LogLevels(log_level.lower()),
         log_access=False,

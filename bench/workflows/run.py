@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import redis as redis_sync
+import uvloop
 
 from deploy.demo import fetch_token
 from deploy.services import SERVICES
@@ -231,4 +232,4 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the runs")
     parser.add_argument("--ref-concurrency", type=int, default=8)
     parser.add_argument("--no-reference", dest="reference", action="store_false")
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    print(json.dumps(uvloop.run(main(parser.parse_args())), indent=2))
