@@ -219,7 +219,8 @@ class ScopeGuard:
     def __init__(self, scopes: tuple[str, ...]) -> None:
         self.scopes = scopes
 
-    def __call__(self, connection: Any, _: Any) -> None:
+    async def __call__(self, connection: Any, _: Any) -> None:
+        # Async on purpose: Litestar runs a sync guard in its thread pool (a thread hop per request).
         if not connection.app.state.get("auth_required", True):
             return
         claims = claims_of(connection.scope)
