@@ -117,31 +117,40 @@ class StreamConsumer:
             await self._handle_all([e for e in entries if e and e[1]], reclaimed=True)
 
     async def _handle_all(self, entries: list[Any], *, reclaimed: bool = False) -> None:
-        for entry_id, fields in entries:
-            await self._handle(entry_id, fields, reclaimed=reclaimed)
+        """Handle a batch in order; the entries handled are acknowledged together at its end (a
+        crash before that redelivers them: handlers are idempotent)."""
+        done: list[bytes] = []
+        try:
+            for entry_id, fields in entries:
+                if await self._handle(entry_id, fields, reclaimed=reclaimed):
+                    done.append(entry_id)
+        finally:
+            if done:
+                await self.redis.xack(self.stream, self.group, *done)
 
-    async def _handle(self, entry_id: bytes, fields: dict[bytes, bytes], *, reclaimed: bool) -> None:
+    async def _handle(self, entry_id: bytes, fields: dict[bytes, bytes], *, reclaimed: bool) -> bool:
+        """Handle one entry; True when it is done (to acknowledge), False when it stays pending."""
         payload = fields.get(EVENT_FIELD, b"")
         try:
             event = _decoder.decode(payload)
         except msgspec.DecodeError as exc:
             await self._dead_letter(entry_id, payload, f"undecodable event: {exc}")
-            return
+            return False
         if reclaimed and await self._deliveries(entry_id) > self.max_deliveries:
             await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times")
-            return
+            return False
         try:
             await self.handler(event)
         except asyncio.CancelledError:
             raise
         except Redeliver as reason:
             log.debug("event left pending", extra={"event_id": event.id, "reason": str(reason)})
-            return
+            return False
         except Exception:
             # Left pending on purpose: it is claimed again after `claim_idle_ms`.
             log.exception("event handler failed", extra={"event_id": event.id, "event_type": event.type})
-            return
-        await self.redis.xack(self.stream, self.group, entry_id)
+            return False
+        return True
 
     async def _deliveries(self, entry_id: bytes) -> int:
         info: Any = await self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
