@@ -181,7 +181,6 @@ class Reconciler:
         writes += [(exception_key(report_id, n), _encoder.encode(r)) for n, r in enumerate(records, start=1)]
         async with self.store.lease(report_id) as lease:
             await self.store.write(report_id, lease, writes, effects)
-        await self.store.relay(report_id)
         return report
 
     def _exceptions(

@@ -1,9 +1,9 @@
 """Runs a workflow's explicit state machine: named gates in order, each step idempotent.
 
 A machine lists its gates (`received` is implicit, `completed` ends it) and does one gate's work in
-`step()`. The runner holds the run's lease, commits every gate as it passes (run keys
-`fig:flow:{<run id>}:...`), and on a ProcessError parks the run with an exception in the same
-commit (workflows/parking.py), exactly like quote-to-cash. `Skip` ends a run that has nothing to do
+`step()`. The runner holds the run's lease and commits the gates one execution passed together when
+it ends (run keys `fig:flow:{<run id>}:...`); on a ProcessError it parks the run with an exception
+in that commit (workflows/parking.py), exactly like quote-to-cash. `Skip` ends a run that has nothing to do
 (a change already applied, a customer not in the ERP yet) as `skipped`. Executing a run id that
 exists returns the stored run unless it is still open, so a redelivered event does nothing twice.
 """
@@ -11,7 +11,7 @@ exists returns the stored run unless it is still open, so a redelivered event do
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.flows.model import FlowGate, FlowRun
 from process_apis.schemas import RunError
 from process_apis.workflows.parking import counter, park
-from process_apis.workflows.store import RunStore
+from process_apis.workflows.store import Effect, Lease, RunStore
 
 __all__ = ["FlowMachine", "FlowRunner", "Skip", "StepResult"]
 
@@ -46,6 +46,14 @@ class StepResult:
     result: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     legal_entity: str | None = None
+
+
+@dataclass
+class _Pending:
+    """What one execution's gates commit together: effects, and further keys of the run's slot."""
+
+    effects: list[Effect] = field(default_factory=list)
+    writes: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class FlowMachine(Protocol):
@@ -90,10 +98,10 @@ class FlowRunner:
     ) -> FlowRun:
         """Run (or continue) `run_id` through `machine` as far as it goes; returns the stored run."""
         scratch = scratch if scratch is not None else {}
-        async with self.store.lease(run_id, wait=wait) as lease:
-            run = await self.get(run_id)
+        pending = _Pending()
+        async with self.store.lease(run_id, wait=wait, read=True) as lease:
+            run = _decoder.decode(lease.run) if lease.run is not None else None
             if run is not None and run.status in _DONE:
-                await self.store.relay(run_id)
                 return run
             if run is None:
                 now = self.clock()
@@ -110,29 +118,31 @@ class FlowRunner:
                     gates=[FlowGate(gate="received", at=now, actor=actor, detail=f"{subject} received",
                                     correlation_id=correlation_id)],
                 )  # fmt: skip
-                await self._commit(run, lease, [counter(f"runs:{machine.workflow}:started")])
+                pending.effects.append(counter(f"runs:{machine.workflow}:started"))
+            # The gates of one execution commit together when it ends (completed, skipped or parked):
+            # a crash before that redoes the steps, which are idempotent (keys downstream).
             while run.status == "running":
-                run = await self._next(machine, run, lease, actor, scratch)
-        await self.store.relay(run_id)
+                run = await self._next(machine, run, pending, actor, scratch)
+            await self._commit(run, lease, pending.effects, pending.writes)
         return run
 
     async def _next(
-        self, machine: FlowMachine, run: FlowRun, lease: str, actor: str, scratch: dict[str, Any]
+        self, machine: FlowMachine, run: FlowRun, pending: _Pending, actor: str, scratch: dict[str, Any]
     ) -> FlowRun:
         position = machine.gates.index(run.state) + 1 if run.state in machine.gates else 0
         gate = machine.gates[position] if position < len(machine.gates) else "completed"
         if gate == "completed":
             done = self._enter(run, "completed", actor, "all gates passed", status="completed")
-            await self._commit(done, lease, [counter(f"runs:{machine.workflow}:completed")])
+            pending.effects.append(counter(f"runs:{machine.workflow}:completed"))
             return done
         try:
             outcome = await machine.step(run, gate, scratch)
         except Skip as skip:
             skipped = self._enter(run, "skipped", actor, str(skip), status="skipped")
-            await self._commit(skipped, lease, [counter(f"runs:{machine.workflow}:skipped")])
+            pending.effects.append(counter(f"runs:{machine.workflow}:skipped"))
             return skipped
         except ProcessError as exc:
-            return await self._park(run, gate, exc, lease, actor)
+            return await self._park(run, gate, exc, pending, actor)
         nxt = self._enter(
             run,
             gate,
@@ -143,12 +153,10 @@ class FlowRunner:
             legal_entity=outcome.legal_entity or run.legal_entity,
             resumed_at=None,
         )
-        writes: list[tuple[str, bytes]] = []
         record = await self._exception(run) if run.resumed_at is not None else None
         if record is not None and record.status == "retrying":
             settled = record.act("auto_resolved", actor, self.clock(), "resolved", note=f"run passed {gate}")
-            writes.append(_write(settled))
-        await self._commit(nxt, lease, [], writes)
+            pending.writes.append(_write(settled))
         return nxt
 
     async def _exception(self, run: FlowRun) -> ExceptionRecord | None:
@@ -177,7 +185,7 @@ class FlowRunner:
             await self._commit(resumed, lease, [counter(f"runs:{run.workflow}:retry")], writes)
             return resumed
 
-    async def _park(self, run: FlowRun, gate: str, exc: ProcessError, lease: str, actor: str) -> FlowRun:
+    async def _park(self, run: FlowRun, gate: str, exc: ProcessError, pending: _Pending, actor: str) -> FlowRun:
         retrying = await self._exception(run) if run.resumed_at is not None else None
         parking = park(
             run, exc, gate=gate, actor=actor, now=self.clock(), policy=self.policy,
@@ -196,7 +204,8 @@ class FlowRunner:
             run, parking.state, actor, f"{exc.problem_title}: {exc.detail}", status=status, error=error,
             exception_id=parking.record.id, exceptions=run.exceptions + int(parking.created), resumed_at=None,
         )  # fmt: skip
-        await self._commit(parked, lease, parking.effects(), [parking.write])
+        pending.effects.extend(parking.effects())
+        pending.writes.append(parking.write)
         log.info("flow parked", extra={"run_id": run.id, "reason": parking.record.reason_code})
         return parked
 
@@ -210,7 +219,7 @@ class FlowRunner:
         return msgspec.structs.replace(run, state=gate, updated_at=now, gates=[*run.gates, entry], **changes)
 
     async def _commit(
-        self, run: FlowRun, lease: str, effects: list[Any], writes: list[tuple[str, bytes]] | None = None
+        self, run: FlowRun, lease: Lease, effects: Sequence[Effect], writes: Sequence[tuple[str, bytes]] = ()
     ) -> None:
         await self.store.write(run.id, lease, [(self._run_key(run.id), _encoder.encode(run)), *(writes or [])], effects)
 

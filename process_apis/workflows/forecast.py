@@ -55,11 +55,9 @@ class ForecastBatcher:
         cells: list[CommittedBooking] = []
         spans: list[tuple[str, int, int]] = []
         contexts: set[tuple[str | None, str | None]] = set()
-        for run_id in run_ids:
-            run = await self.engine.store.get(run_id)
-            if run is None or run.state != "order_booked":
+        for run_id, run, source in await self.engine.store.get_many(run_ids):
+            if run is None or source is None or run.state != "order_booked":
                 continue
-            source = await self.engine.store.source(run_id)
             load = commands.committed_bookings(source.opportunity, run.legal_entity or "", run.erp_order_id or "")
             spans.append((run_id, len(cells), len(load.bookings)))
             contexts.add((run.correlation_id, source.traceparent))

@@ -42,7 +42,7 @@ from process_apis.workflows.steps import (
     ForecastSignal,
     QuoteToCashSteps,
 )
-from process_apis.workflows.store import RunSource, RunStore, run_id_for
+from process_apis.workflows.store import Effect, Lease, RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id
 
@@ -150,10 +150,7 @@ class QuoteToCash(Recovery):
         )
         source = RunSource(opportunity=opportunity, traceparent=traceparent)
         effects = [commands.work_item(run, traceparent=traceparent), counter(f"runs:quote_to_cash:started:{origin}")]
-        run, created = await self.store.create(run, source, effects)
-        if created:
-            await self.store.relay(run_id)
-        return run, created
+        return await self.store.create(run, source, effects)
 
     async def advance(
         self,
@@ -169,23 +166,24 @@ class QuoteToCash(Recovery):
 
         Raises RunBusy when another worker holds the run for longer than `wait` (default `lock_wait`) s.
         """
-        async with self.store.lease(run_id, wait=self.lock_wait if wait is None else wait) as lease:
-            run = await self.store.get(run_id)
+        async with self.store.lease(run_id, wait=self.lock_wait if wait is None else wait, read=True) as lease:
+            run = self.store.decode_run(lease.run)
             if run is None:
                 return None
             if run.state not in TERMINAL_STATES:
-                source = await self.store.source(run_id)
+                source = self.store.decode_source(lease.source)
+                if source is None:
+                    raise KeyError(f"run {run_id} has no source snapshot")
                 run = await self._drive(
                     run, source, lease, actor=actor, booking=booking, check_erp=check_erp, forecast=forecast
                 )
-            await self.store.relay(run_id)
             return run
 
     async def _drive(
         self,
         run: QuoteToCashRun,
         source: RunSource,
-        lease: str,
+        lease: Lease,
         *,
         actor: str,
         booking: BookingSignal | None,
@@ -198,8 +196,14 @@ class QuoteToCash(Recovery):
         try:
             with tracer.start_as_current_span("q2c.advance", attributes={"fig.run_id": run.id}):
                 mapping, rules = await self.controls.current()
+                # Gates passed in one drive commit together: when the run parks, has to wait, or is
+                # done. A crash before that commit redoes the drive's steps, which are idempotent
+                # (deterministic keys downstream), so fewer commits lose nothing.
+                passed: list[Gate] = []
+                effects: list[Effect] = []
+                writes: list[tuple[str, bytes]] = []
                 while run.state not in TERMINAL_STATES:
-                    writes: list[tuple[str, bytes]] = []
+                    step_writes: list[tuple[str, bytes]] = []
                     try:
                         step = await self.steps.next(
                             run,
@@ -213,17 +217,24 @@ class QuoteToCash(Recovery):
                             forecast=forecast,
                         )
                     except ProcessError as exc:
-                        step, writes = await self._park(run, source, exc, actor, mapping)
+                        step, step_writes = await self._park(run, source, exc, actor, mapping)
                     if step is None:
                         break
                     if step.run.state not in PARKED_STATES and run.resumed_at is not None:
-                        step, writes = await self._settle(step, actor)
+                        step, step_writes = await self._settle(step, actor)
                     booked = step.booked
                     run = step.run
-                    await self.store.commit(run, lease, step.effects, writes)
+                    passed.append(run.gates[-1])
+                    effects.extend(step.effects)
+                    writes.extend(step_writes)
                     log.info("run passed gate", extra={"run_id": run.id, "gate": run.state, "actor": actor})
-                    if run.state in PARKED_STATES and self.on_failure is not None:
-                        await self.on_failure(run)
+                    if run.state in PARKED_STATES:
+                        await self.store.commit(run, lease, effects, writes, gates=passed)
+                        passed, effects, writes = [], [], []
+                        if self.on_failure is not None:
+                            await self.on_failure(run)
+                if passed:
+                    await self.store.commit(run, lease, effects, writes, gates=passed)
         finally:
             otel_context.detach(ctx_token)
             correlation_id.reset(cid_token)

@@ -82,7 +82,6 @@ class Recovery:
                 changed = record.act(via, actor, self.clock(), "retrying", note=note)
                 writes.append(_write(changed))
             await self.store.commit(resumed, lease, effects, writes)
-            await self.store.relay(run_id)
             return resumed
 
     async def change_exception(
@@ -108,7 +107,6 @@ class Recovery:
                 return None
             changed = change(record)
             await runs.write(record.run_id, lease, [_write(changed)], effects)
-        await runs.relay(record.run_id)
         return changed
 
     async def retry_due(self, *, actor: str, limit: int = 100) -> int:

@@ -41,6 +41,7 @@ __all__ = [
     "WAITING_INDEX",
     "WORK_STREAM",
     "Effect",
+    "Lease",
     "LockLost",
     "RunBusy",
     "RunSource",
@@ -141,15 +142,17 @@ for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 return false
 """
 
-# KEYS: lock, history, outbox, then the keys to SET (the run first); ARGV: lease, gate JSON or '',
-# the number of effects n, the n effects, then one value per key to SET.
+# KEYS: lock, history, outbox, then the keys to SET (the run first); ARGV: lease, the number of
+# gates g, the number of effects n, the g gates, the n effects, then one value per key to SET.
+# Returns the outbox's length after the append (-1: the lease is not held).
 _COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local g = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[n + i]) end
-if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end
-for i = 4, n + 3 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
-return 1
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[g + n + i]) end
+if g > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 4, g + 3)) end
+if n > 0 then redis.call('RPUSH', KEYS[3], unpack(ARGV, g + 4, g + n + 3)) end
+return redis.call('LLEN', KEYS[3])
 """
 
 _RELEASE = """
@@ -186,6 +189,32 @@ def _queue(pipe: Any, effect: Effect) -> None:
         pipe.eval(_APPLY_COUNTER, 2, counter_key(member), COUNTER_TOTALS, effect.id or uuid.uuid4().hex, amount, member)
 
 
+class Lease:
+    """A held run lease: its fencing token, what was read with it, and what its commits queued.
+
+    `exact` is the list of outbox entries this lease's commits appended while they are all the
+    outbox holds (so giving the lease back can apply them without reading the outbox first), and
+    None once the outbox is found to hold more (a crash left effects behind).
+    """
+
+    __slots__ = ("exact", "run", "run_id", "source", "token")
+
+    def __init__(self, run_id: str, token: str) -> None:
+        self.run_id = run_id
+        self.token = token
+        #: The run and source keys' raw values, when the lease was taken with `read=True`.
+        self.run: bytes | None = None
+        self.source: bytes | None = None
+        self.exact: list[bytes] | None = []
+
+    def queued(self, raws: Sequence[bytes], outbox_length: int) -> None:
+        """Record a commit's entries, given the outbox's length right after it."""
+        if self.exact is not None and outbox_length == len(self.exact) + len(raws):
+            self.exact.extend(raws)
+        else:
+            self.exact = None
+
+
 class RunStore:
     """Reads runs and commits their changes with their effects (see the module docstring)."""
 
@@ -203,8 +232,31 @@ class RunStore:
         return _key(run_id, part, self.prefix)
 
     async def get(self, run_id: str) -> QuoteToCashRun | None:
-        raw = await self.redis.get(self._k(run_id, "run"))
+        return self.decode_run(await self.redis.get(self._k(run_id, "run")))
+
+    @staticmethod
+    def decode_run(raw: bytes | None) -> QuoteToCashRun | None:
         return _run_decoder.decode(raw) if raw is not None else None
+
+    @staticmethod
+    def decode_source(raw: bytes | None) -> RunSource | None:
+        return _source_decoder.decode(raw) if raw is not None else None
+
+    async def get_many(self, run_ids: Sequence[str]) -> list[tuple[str, QuoteToCashRun | None, RunSource | None]]:
+        """Runs with their sources, read in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.get(self._k(run_id, "run"))
+            pipe.get(self._k(run_id, "source"))
+        values = await pipe.execute()
+        return [
+            (
+                run_id,
+                _run_decoder.decode(values[2 * n]) if values[2 * n] is not None else None,
+                _source_decoder.decode(values[2 * n + 1]) if values[2 * n + 1] is not None else None,
+            )
+            for n, run_id in enumerate(run_ids)
+        ]
 
     def source_key(self, run_id: str) -> str:
         """The key of the run's source snapshot (a retry from `received` refreshes it)."""
@@ -222,82 +274,126 @@ class RunStore:
     async def create(
         self, run: QuoteToCashRun, source: RunSource, effects: Sequence[Effect]
     ) -> tuple[QuoteToCashRun, bool]:
-        """Create the run unless it exists; returns the stored run and whether this call created it."""
+        """Create the run unless it exists, and relay its effects; returns the stored run and whether
+        this call created it."""
         keys = [self._k(run.id, p) for p in ("run", "source", "history", "outbox")]
-        args = [_encoder.encode(run), _encoder.encode(source), _encoder.encode(run.gates[-1])]
-        args += [_encoder.encode(e) for e in _with_ids(effects)]
+        queued = [_encoder.encode(e) for e in _with_ids(effects)]
+        args = [_encoder.encode(run), _encoder.encode(source), _encoder.encode(run.gates[-1]), *queued]
         existing = await self.redis.eval(_CREATE, len(keys), *keys, *args)
         if existing is not None:
             return _run_decoder.decode(existing), False
+        # A new run's outbox holds exactly what the script just put there: no need to read it back.
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_relay(pipe, run.id, queued)
+        await pipe.execute()
         return run, True
 
     async def commit(
         self,
         run: QuoteToCashRun,
-        lease: str,
+        lease: Lease,
         effects: Sequence[Effect] = (),
         writes: Sequence[tuple[str, bytes]] = (),
+        *,
+        gates: Sequence[Gate] | None = None,
     ) -> None:
-        """Store `run` (its last gate goes to the history) with its effects; LockLost if the lease is gone.
+        """Store `run` and append `gates` (default: its last gate) to its history, with its effects;
+        LockLost if the lease is gone. The effects are relayed when the lease is given back.
 
         `writes` are further (key, value) pairs SET in the same script: keys tagged like the run
         (its exception), so they commit with it or not at all.
         """
+        passed = [run.gates[-1]] if gates is None else gates
         await self._commit(
             run.id,
             lease,
-            _encoder.encode(run.gates[-1]),
+            [_encoder.encode(g) for g in passed],
             effects,
             [(self._k(run.id, "run"), _encoder.encode(run)), *writes],
         )
 
     async def write(
-        self, run_id: str, lease: str, writes: Sequence[tuple[str, bytes]], effects: Sequence[Effect] = ()
+        self, run_id: str, lease: Lease, writes: Sequence[tuple[str, bytes]], effects: Sequence[Effect] = ()
     ) -> None:
         """SET keys of the run's slot (not the run) with effects under the lease; LockLost if it is gone."""
-        await self._commit(run_id, lease, b"", effects, writes)
+        await self._commit(run_id, lease, [], effects, writes)
 
     async def _commit(
-        self, run_id: str, lease: str, gate: bytes, effects: Sequence[Effect], writes: Sequence[tuple[str, bytes]]
+        self,
+        run_id: str,
+        lease: Lease,
+        gates: Sequence[bytes],
+        effects: Sequence[Effect],
+        writes: Sequence[tuple[str, bytes]],
     ) -> None:
         keys = [self._k(run_id, p) for p in ("lock", "history", "outbox")] + [k for k, _ in writes]
-        args: list[str | bytes] = [lease, gate, str(len(effects))]
-        args += [_encoder.encode(e) for e in _with_ids(effects)]
+        queued = [_encoder.encode(e) for e in _with_ids(effects)]
+        args: list[str | bytes] = [lease.token, str(len(gates)), str(len(queued)), *gates, *queued]
         args += [v for _, v in writes]
-        if not await self.redis.eval(_COMMIT, len(keys), *keys, *args):
+        length = int(await self.redis.eval(_COMMIT, len(keys), *keys, *args))
+        if length < 0:
             raise LockLost(f"lease on run {run_id} expired before the commit")
+        lease.queued(queued, length)
 
     @asynccontextmanager
-    async def lease(self, run_id: str, *, wait: float = 0.0) -> AsyncIterator[str]:
-        """Hold the run's lease (SET NX PX) for the block; RunBusy if it stays taken for `wait` s."""
-        token = uuid.uuid4().hex
+    async def lease(self, run_id: str, *, wait: float = 0.0, read: bool = False) -> AsyncIterator[Lease]:
+        """Hold the run's lease (SET NX PX) for the block; RunBusy if it stays taken for `wait` s.
+
+        `read`: the run and source keys are read in the same round trip (`Lease.run`, `Lease.source`,
+        raw: `decode_run` and `decode_source` read quote-to-cash's).
+        On the way out the effects the block committed are relayed and the lease is released, in
+        one round trip when the outbox holds only those effects.
+        """
         key = self._k(run_id, "lock")
+        held = Lease(run_id, uuid.uuid4().hex)
         deadline = time.monotonic() + wait
-        while not await self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(key, held.token, nx=True, px=self.lock_ttl_ms)
+            if read:
+                pipe.get(self._k(run_id, "run"))
+                pipe.get(self._k(run_id, "source"))
+            taken, *values = await pipe.execute()
+            if taken:
+                break
             if time.monotonic() >= deadline:
                 raise RunBusy(f"run {run_id} is being advanced by another worker")
             await asyncio.sleep(self.lock_poll)
+        if read:
+            held.run, held.source = values
         try:
-            yield token
+            yield held
         finally:
-            await self.redis.eval(_RELEASE, 1, key, token)
+            await self._give_back(held, key)
+
+    async def _give_back(self, lease: Lease, key: str) -> None:
+        """Relay what the lease committed, then release it (one round trip on the fast path)."""
+        if lease.exact is None:
+            await self.relay(lease.run_id)
+        pipe = self.redis.pipeline(transaction=False)
+        if lease.exact:
+            self._queue_relay(pipe, lease.run_id, lease.exact)
+        pipe.eval(_RELEASE, 1, key, lease.token)
+        await pipe.execute()
+
+    def _queue_relay(self, pipe: Any, run_id: str, raws: Sequence[bytes]) -> None:
+        for raw in raws:
+            _queue(pipe, _effect_decoder.decode(raw))
+        pipe.eval(_POP_APPLIED, 1, self._k(run_id, "outbox"), *raws)
 
     async def relay(self, run_id: str) -> int:
         """Apply the run's outbox in order; returns how many effects were applied.
 
-        Three round trips whatever the outbox holds: read it, apply every effect in one pipeline
-        (in order), then pop exactly the entries applied, and only while they are still at the head
+        Two round trips whatever the outbox holds: read it, then apply every effect and pop exactly
+        the entries applied (in one pipeline, in order), and only while they are still at the head
         (a concurrent relay may have popped them already).
         """
-        key = self._k(run_id, "outbox")
-        raws = await self.redis.lrange(key, 0, -1)
+        raws = await self.redis.lrange(self._k(run_id, "outbox"), 0, -1)
         if not raws:
             return 0
         pipe = self.redis.pipeline(transaction=False)
-        for raw in raws:
-            _queue(pipe, _effect_decoder.decode(raw))
+        self._queue_relay(pipe, run_id, raws)
         await pipe.execute()
-        await self.redis.eval(_POP_APPLIED, 1, key, *raws)
         return len(raws)
 
     async def runs_with_outbox(self, count: int = 1000) -> list[str]:

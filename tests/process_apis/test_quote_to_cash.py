@@ -13,6 +13,7 @@ from contracts import BOOKING_COMMITTED, CloudEvent
 from process_apis.controls import load_mapping_set
 from process_apis.errors import DownstreamRejected, DownstreamUnavailable, OpportunityNotApproved, OpportunityNotFound
 from process_apis.workflows import BookingSignal, QuoteToCash, RetryPolicy, RunBusy, RunStore
+from process_apis.workflows.store import Effect
 from servicekit import RedisClient
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity, rheinwerk
 
@@ -283,3 +284,46 @@ async def test_two_workers_never_advance_one_run_at_the_same_time(redis: RedisCl
     done = await busy
     assert done is not None
     assert done.state == "completed"
+
+
+async def test_a_worker_dying_mid_drive_leaves_the_last_commit_and_the_next_drive_posts_once(
+    redis: RedisClient,
+) -> None:
+    """Gates passed in one drive commit together; a worker killed between them leaves the run at
+    its last commit, and the next worker redoes the idempotent steps: one customer, one order."""
+    erp = FakeErp()
+    engine = engine_for(redis, FakeCrm(opportunity()), erp)
+    await engine.start(DEMO2, actor="client:demo")
+    erp.fail["upsert_sales_order"] = [RuntimeError("worker killed")]  # not a ProcessError: nothing parks
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        await engine.advance(RUN, actor="worker:a")
+    stored = await engine.store.get(RUN)
+    assert stored is not None
+    assert stored.state == "received"
+    assert [g.gate for g in await engine.store.history(RUN)] == ["received"]
+
+    run = await engine.advance(RUN, actor="worker:b")
+    assert run is not None
+    assert run.state == "order_created"
+    assert [g.gate for g in await engine.store.history(RUN)] == ALL_GATES[:4]
+    assert [g.actor for g in run.gates[1:]] == ["worker:b"] * 3
+    assert (len(erp.customers), len(erp.orders)) == (1, 1)
+    assert run.erp_customer_id == erp.customers[f"SF-{opportunity().account_id}"].id
+
+
+async def test_effects_a_crash_left_in_the_outbox_are_relayed_first_when_the_lease_is_given_back(
+    redis: RedisClient,
+) -> None:
+    store = RunStore(redis, lock_ttl=10)
+    outbox = "fig:q2c:{q2c-x}:outbox"
+    leftover = Effect(kind="zadd", key="fig:test:order", member="first", score=1.0)
+    await redis.rpush(outbox, msgspec.json.encode(leftover))  # committed, then the relay never ran
+
+    async with store.lease("q2c-x") as lease:
+        await store.write("q2c-x", lease, [], [Effect(kind="zadd", key="fig:test:order", member="second", score=2.0)])
+        assert lease.exact is None  # the outbox held more than this lease's own entry
+
+    assert await redis.zrange("fig:test:order", 0, -1) == [b"first", b"second"]
+    assert await redis.llen(outbox) == 0
+    assert await redis.exists("fig:q2c:{q2c-x}:lock") == 0
