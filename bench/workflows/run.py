@@ -37,6 +37,7 @@ import httpx
 import redis as redis_sync
 import uvloop
 
+from bench.workflows.cpu import cpu_by_service, per_run_ms
 from deploy.demo import fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
@@ -88,6 +89,7 @@ async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float,
     demo = fetch_token(idp, "demo", "demo-secret", scope="q2c:read ops:read")
     redis = redis_sync.Redis.from_url(stack.redis_url or "")
     commands_before = int(redis.info("stats")["total_commands_processed"])
+    cpu_before = cpu_by_service(stack)
     approved_at: dict[str, float] = {}
     stop = asyncio.Event()
     booked: set[str] = set()
@@ -114,6 +116,7 @@ async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float,
             if summary["runs_completed"] + summary["open_exceptions"] >= len(chosen):
                 break
         commands = int(redis.info("stats")["total_commands_processed"]) - commands_before
+        cpu_after = cpu_by_service(stack)
         runs: dict[str, dict[str, Any]] = {}
         for start in range(0, len(chosen), 50):
             batch = [o["id"] for o in chosen[start : start + 50]]
@@ -143,6 +146,7 @@ async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float,
         "approval_to_forecast_ms": {f"p{q}": round(pct(to_forecast, q / 100) * 1000) for q in (50, 95, 99)},
         "mean_approval_to_forecast_ms": round(statistics.fmean(to_forecast) * 1000) if to_forecast else None,
         "redis_commands_per_run": round(commands / max(1, len(completed)), 1),
+        "cpu_ms_per_run": per_run_ms(cpu_before, cpu_after, len(completed)),
     }
 
 
@@ -196,12 +200,14 @@ async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrenc
             await flush(client)
 
     started = time.monotonic()
+    cpu_before = cpu_by_service(stack)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         await flush(client, force=True)
     seconds = time.monotonic() - started
     return {"runs": len(chosen), "seconds": round(seconds, 2), "runs_per_s": round(len(chosen) / seconds, 1),
-            "planning_loads": loads}  # fmt: skip
+            "planning_loads": loads,
+            "cpu_ms_per_run": per_run_ms(cpu_before, cpu_by_service(stack), len(chosen))}  # fmt: skip
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
