@@ -22,6 +22,7 @@ from process_apis.routes_v2 import v2_router
 from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
 from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows.accounts import AccountSnapshots
 from servicekit import ReadinessCheck, create_service_app, load_settings
 
 __all__ = ["create_app"]
@@ -66,6 +67,11 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 ),
                 lock_wait=settings.lock_wait,
                 batch_forecast=settings.forecast_window > 0,
+                accounts=(
+                    AccountSnapshots(app.state.redis, ttl=settings.account_cache_ttl)
+                    if settings.account_cache_ttl > 0
+                    else None
+                ),
             )
             app.state.q2c = engine
             flows = Flows(

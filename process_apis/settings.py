@@ -51,6 +51,9 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Batch forecast commits: one planning import per window of bookings (s); 0 loads each run alone.
     forecast_window: float = 0.5
     forecast_batch_max: int = 500
+    #: Seconds a CRM account learned from a change event or a read is reused to validate further
+    #: deals (workflows/accounts.py); 0 reads the CRM for every deal.
+    account_cache_ttl: float = 300.0
     #: Consume CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs,
     #: `crm.account.changed.v1` customer master syncs (consumer group).
     consume_crm_events: bool = True

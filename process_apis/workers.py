@@ -29,6 +29,7 @@ from contracts import (
     OPPORTUNITY_APPROVED,
     PERIOD_CLOSED,
     SALES_ORDER_BOOKED,
+    Account,
     CloudEvent,
     Opportunity,
 )
@@ -92,8 +93,10 @@ class QuoteToCashWorkers:
         The event carries the canonical opportunity, so no CRM read is needed. An event that does
         not decode as an approved opportunity is logged and dropped (nothing to start).
         """
-        if event.type == ACCOUNT_CHANGED and self.flows is not None:
-            await self.flows.on_master_change(event, actor=f"crm-event:{self.name}")
+        if event.type == ACCOUNT_CHANGED:
+            await self._remember_account(event)
+            if self.flows is not None:
+                await self.flows.on_master_change(event, actor=f"crm-event:{self.name}")
             return
         if event.type != OPPORTUNITY_APPROVED:
             return
@@ -114,6 +117,16 @@ class QuoteToCashWorkers:
         )
         if not created:
             log.info("duplicate approval collapsed", extra={"event_id": event.id, "opportunity_id": opportunity.id})
+
+    async def _remember_account(self, event: CloudEvent) -> None:
+        """The event carries the whole account: validation of later deals reads it from there."""
+        if self.engine.accounts is None:
+            return
+        try:
+            account = msgspec.convert(event.data, type=Account, strict=False)
+        except msgspec.ValidationError:
+            return  # the sync logs undecodable account events
+        await self.engine.accounts.remember(account)
 
     async def on_erp_event(self, event: CloudEvent) -> None:
         """`erp.sales_order.booked.v1` for an order `SF-<opportunity id>` moves its run on.

@@ -34,6 +34,7 @@ from process_apis.exceptions.store import ExceptionStore
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
+from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.parking import counter
 from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
@@ -77,8 +78,10 @@ class QuoteToCash(Recovery):
         on_failure: FailureHook | None = None,
         clock: Callable[[], datetime] = _now,
         batch_forecast: bool = False,
+        accounts: AccountSnapshots | None = None,
     ) -> None:
-        """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import."""
+        """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
+        `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -92,8 +95,15 @@ class QuoteToCash(Recovery):
         self.lock_wait = lock_wait
         self.on_failure = on_failure
         self.planning = planning
+        self.accounts = accounts
         self.steps = QuoteToCashSteps(
-            crm=crm, erp=erp, planning=planning, retry=self.retry, clock=clock, batch_forecast=batch_forecast
+            crm=crm,
+            erp=erp,
+            planning=planning,
+            retry=self.retry,
+            clock=clock,
+            batch_forecast=batch_forecast,
+            accounts=accounts,
         )
         self.clock = clock
 

@@ -21,6 +21,7 @@ from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
+from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
 from process_apis.workflows.validation import validate_opportunity
@@ -84,9 +85,12 @@ class QuoteToCashSteps:
         retry: RetryPolicy,
         clock: Callable[[], datetime],
         batch_forecast: bool = False,
+        accounts: AccountSnapshots | None = None,
     ) -> None:
-        """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone."""
+        """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
+        `accounts`: validation reads a deal's account there first (a retry always reads the CRM)."""
         self.batch_forecast = batch_forecast
+        self.accounts = accounts
         self.crm = crm
         self.erp = erp
         self.planning = planning
@@ -136,8 +140,15 @@ class QuoteToCashSteps:
     ) -> Step:
         account = None
         if rules.enabled("tax_jurisdiction_present"):
-            key = commands.step_key(opportunity.id, "read-account")
-            account, _ = await with_retries(lambda: self.crm.get_account(opportunity.account_id), self.retry, what=key)
+            if self.accounts is not None and run.resumed_at is None:
+                account = await self.accounts.get(opportunity.account_id)
+            if account is None:
+                key = commands.step_key(opportunity.id, "read-account")
+                account, _ = await with_retries(
+                    lambda: self.crm.get_account(opportunity.account_id), self.retry, what=key
+                )
+                if account is not None and self.accounts is not None:
+                    await self.accounts.remember(account)
             if account is None:
                 raise ValidationFailed(
                     f"CRM has no account {opportunity.account_id} for opportunity {opportunity.id}",

@@ -96,8 +96,10 @@ class FakeCrm:
             for o in opportunities
         }
         self.calls: list[str] = []
+        self.account_reads = 0
 
     async def get_account(self, account_id: str) -> Account | None:
+        self.account_reads += 1
         return self.accounts.get(account_id)
 
     async def get_opportunity(self, opportunity_id: str) -> Opportunity:

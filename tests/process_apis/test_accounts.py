@@ -1,0 +1,83 @@
+"""Validation reads a deal's CRM account from what the CRM last said about it, and a retry from the CRM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from contracts import ACCOUNT_CHANGED, Account, new_event
+from process_apis.controls import load_mapping_set
+from process_apis.workers import QuoteToCashWorkers
+from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows.accounts import AccountSnapshots
+from servicekit import RedisClient
+from tests.process_apis.fakes import FakeCrm, FakeErp, FakePlanning, opportunity
+
+ACCOUNT = "0018d00000DEMOBAAA"
+
+
+def engine_for(redis: RedisClient, crm: FakeCrm) -> QuoteToCash:
+    return QuoteToCash(
+        store=RunStore(redis, lock_ttl=10),
+        crm=crm,
+        erp=FakeErp(),
+        planning=FakePlanning(),
+        mapping=load_mapping_set("default-v1"),
+        retry=RetryPolicy(retries=1, backoff=0.001, max_backoff=0.002),
+        accounts=AccountSnapshots(redis, ttl=60),
+    )
+
+
+async def test_deals_of_one_account_read_it_from_the_crm_once(redis: RedisClient) -> None:
+    deals = [opportunity(f"0068d0000000{n}AAAA", account_id=ACCOUNT) for n in range(3)]
+    crm = FakeCrm(*deals)
+    engine = engine_for(redis, crm)
+    for deal in deals:
+        await engine.start(deal.id, actor="client:demo")
+        run = await engine.advance(f"q2c-{deal.id}", actor="worker:a")
+        assert run is not None
+        assert run.state == "order_created"
+    assert crm.account_reads == 1
+
+
+async def test_a_change_event_is_what_the_next_deal_validates_and_a_retry_reads_the_crm(redis: RedisClient) -> None:
+    deal = opportunity(account_id=ACCOUNT)
+    crm = FakeCrm(deal)
+    engine = engine_for(redis, crm)
+    changed = Account(id=ACCOUNT, name="Thames Data Ltd", last_modified=datetime(2026, 11, 21, tzinfo=UTC))
+    event = new_event(source="crm", type=ACCOUNT_CHANGED, data=msgspec.to_builtins(changed))
+    await QuoteToCashWorkers(engine, "a").on_crm_event(event)  # the feed says: no tax jurisdiction
+
+    await engine.start(deal.id, actor="client:demo")
+    failed = await engine.advance(f"q2c-{deal.id}", actor="worker:a")
+    assert failed is not None
+    assert failed.state == "failed"
+    assert failed.error is not None
+    assert "tax" in failed.error.detail.lower()
+    assert crm.account_reads == 0
+
+    # A person fixes the account in the CRM (the fake CRM holds tax jurisdiction GB) and retries.
+    crm.accounts[ACCOUNT] = msgspec.structs.replace(
+        crm.accounts[ACCOUNT], last_modified=datetime(2026, 11, 22, tzinfo=UTC)
+    )
+    await engine.resume(failed.id, actor="client:ops", via="retry")
+    retried = await engine.advance(failed.id, actor="worker:a")
+    assert retried is not None
+    assert retried.state == "order_created"
+    assert crm.account_reads == 1
+    known = await engine.accounts.get(ACCOUNT) if engine.accounts else None
+    assert known is not None
+    assert known.tax_jurisdiction == "GB"  # what the retry read is what later deals see
+
+
+async def test_an_older_description_never_replaces_a_newer_one(redis: RedisClient) -> None:
+    snapshots = AccountSnapshots(redis, ttl=60)
+    newer = Account(id=ACCOUNT, name="New name", last_modified=datetime(2026, 11, 22, tzinfo=UTC))
+    older = Account(id=ACCOUNT, name="Old name", last_modified=datetime(2026, 11, 21, tzinfo=UTC))
+    assert await snapshots.remember(newer)
+    assert not await snapshots.remember(older)
+    held = await snapshots.get(ACCOUNT)
+    assert held is not None
+    assert held.name == "New name"
+    assert 0 < await redis.pttl(snapshots.key(ACCOUNT)) <= 60_000
