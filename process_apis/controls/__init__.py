@@ -32,6 +32,18 @@ __all__ = [
 
 
 class ControlSource(Protocol):
+    @property
+    def version_key(self) -> str | None:
+        """The Redis key naming the active mapping set version (None: the controls never change).
+
+        A caller that reads it anyway (a run's lease pipeline) passes the value to `current_at`.
+        """
+        ...
+
     async def current(self) -> tuple[MappingSet, RuleSet]:
         """The mapping set and rule set a workflow step applies now."""
+        ...
+
+    async def current_at(self, version: bytes | None) -> tuple[MappingSet, RuleSet]:
+        """The same, given the value of `version_key` as just read."""
         ...

@@ -83,7 +83,12 @@ class StaticControls:
         self.mapping_set = mapping
         self.rule_set = rules or load_rule_set()
 
+    version_key: str | None = None
+
     async def current(self) -> tuple[MappingSet, RuleSet]:
+        return self.mapping_set, self.rule_set
+
+    async def current_at(self, version: bytes | None) -> tuple[MappingSet, RuleSet]:
         return self.mapping_set, self.rule_set
 
 
@@ -149,9 +154,18 @@ class ControlStore:
                 return n, mapping
         raise RuntimeError(f"mapping set {name} is being changed concurrently; try again")
 
+    @property
+    def version_key(self) -> str:
+        """The key holding the active version of the mapping set workflows use."""
+        return self._keys(self.mapping_name)[1]
+
     async def current(self) -> tuple[MappingSet, RuleSet]:
         """The active mapping set workflows use now, and the rule set."""
-        found = await self.active(self.mapping_name)
-        if found is None:
+        return await self.current_at(await self.redis.get(self.version_key))
+
+    async def current_at(self, version: bytes | None) -> tuple[MappingSet, RuleSet]:
+        """The same, given the value of `version_key` as just read (with a run's lease)."""
+        mapping = await self.version(self.mapping_name, int(version)) if version is not None else None
+        if mapping is None:
             raise MappingSetError(f"no active mapping set {self.mapping_name!r}; was the store seeded?")
-        return found[1], self.rule_set
+        return mapping, self.rule_set

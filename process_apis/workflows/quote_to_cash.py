@@ -176,7 +176,10 @@ class QuoteToCash(Recovery):
 
         Raises RunBusy when another worker holds the run for longer than `wait` (default `lock_wait`) s.
         """
-        async with self.store.lease(run_id, wait=self.lock_wait if wait is None else wait, read=True) as lease:
+        version_key = self.controls.version_key
+        also = (version_key,) if version_key is not None else ()
+        wait = self.lock_wait if wait is None else wait
+        async with self.store.lease(run_id, wait=wait, read=True, also=also) as lease:
             run = self.store.decode_run(lease.run)
             if run is None:
                 return None
@@ -205,7 +208,8 @@ class QuoteToCash(Recovery):
         booked: SalesOrder | None = None
         try:
             with tracer.start_as_current_span("q2c.advance", attributes={"fig.run_id": run.id}):
-                mapping, rules = await self.controls.current()
+                controls = self.controls
+                mapping, rules = await (controls.current_at(lease.also[0]) if lease.also else controls.current())
                 # Gates passed in one drive commit together: when the run parks, has to wait, or is
                 # done. A crash before that commit redoes the drive's steps, which are idempotent
                 # (deterministic keys downstream), so fewer commits lose nothing.

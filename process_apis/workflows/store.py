@@ -197,7 +197,7 @@ class Lease:
     None once the outbox is found to hold more (a crash left effects behind).
     """
 
-    __slots__ = ("exact", "run", "run_id", "source", "token")
+    __slots__ = ("also", "exact", "run", "run_id", "source", "token")
 
     def __init__(self, run_id: str, token: str) -> None:
         self.run_id = run_id
@@ -205,6 +205,8 @@ class Lease:
         #: The run and source keys' raw values, when the lease was taken with `read=True`.
         self.run: bytes | None = None
         self.source: bytes | None = None
+        #: The values of the `also` keys read with the lease, in order.
+        self.also: list[bytes | None] = []
         self.exact: list[bytes] | None = []
 
     def queued(self, raws: Sequence[bytes], outbox_length: int) -> None:
@@ -336,11 +338,14 @@ class RunStore:
         lease.queued(queued, length)
 
     @asynccontextmanager
-    async def lease(self, run_id: str, *, wait: float = 0.0, read: bool = False) -> AsyncIterator[Lease]:
+    async def lease(
+        self, run_id: str, *, wait: float = 0.0, read: bool = False, also: Sequence[str] = ()
+    ) -> AsyncIterator[Lease]:
         """Hold the run's lease (SET NX PX) for the block; RunBusy if it stays taken for `wait` s.
 
         `read`: the run and source keys are read in the same round trip (`Lease.run`, `Lease.source`,
-        raw: `decode_run` and `decode_source` read quote-to-cash's).
+        raw: `decode_run` and `decode_source` read quote-to-cash's), and so are the `also` keys
+        (`Lease.also`: keys of other slots, e.g. the active controls version; not atomic with the lease).
         On the way out the effects the block committed are relayed and the lease is released, in
         one round trip when the outbox holds only those effects.
         """
@@ -353,6 +358,8 @@ class RunStore:
             if read:
                 pipe.get(self._k(run_id, "run"))
                 pipe.get(self._k(run_id, "source"))
+            for key_ in also:
+                pipe.get(key_)
             taken, *values = await pipe.execute()
             if taken:
                 break
@@ -360,7 +367,8 @@ class RunStore:
                 raise RunBusy(f"run {run_id} is being advanced by another worker")
             await asyncio.sleep(self.lock_poll)
         if read:
-            held.run, held.source = values
+            held.run, held.source, *values = values
+        held.also = values
         try:
             yield held
         finally:
