@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +36,7 @@ from contracts import (
 )
 from contracts.streams import CRM_EVENTS, ERP_EVENTS
 from process_apis.flows import Flows
+from process_apis.schemas import QuoteToCashRun
 from process_apis.settings import ProcessSettings
 from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunBusy, run_id_for
 from process_apis.workflows.commands import WORK_REQUESTED
@@ -73,6 +75,9 @@ class QuoteToCashWorkers:
         self.check_every_max = check_every_max
         #: run id -> when this instance reads the ERP for it next (a run not listed is due).
         self._next_check: dict[str, float] = {}
+        #: How long recent runs waited for their booking event (s), and when the last one came.
+        self._event_waits: deque[float] = deque(maxlen=200)
+        self._last_event = 0.0
 
     async def on_work(self, event: CloudEvent) -> None:
         run_id = event.data.get("run_id")
@@ -148,7 +153,7 @@ class QuoteToCashWorkers:
         if not isinstance(external_id, str) or not external_id.startswith("SF-"):
             return
         try:
-            await self.engine.advance(
+            run = await self.engine.advance(
                 run_id_for(external_id.removeprefix("SF-")),
                 actor=f"erp-event:{self.name}",
                 booking=BookingSignal(
@@ -159,6 +164,29 @@ class QuoteToCashWorkers:
             )
         except RunBusy:
             log.info("run busy, booking left to the sweep", extra={"external_id": external_id})
+            return
+        if run is not None:
+            self._booked_by_event(run)
+
+    def _booked_by_event(self, run: QuoteToCashRun) -> None:
+        """Note how long the run waited for its booking event (the sweep's patience follows it)."""
+        created = next((g.at for g in run.gates if g.gate == "order_created"), None)
+        booked = next((g.at for g in run.gates if g.gate == "order_booked" and g.actor.startswith("erp-event")), None)
+        if created is not None and booked is not None:
+            self._event_waits.append(max(0.0, (booked - created).total_seconds()))
+            self._last_event = time.time()
+
+    def check_after_now(self, now: float) -> float:
+        """How long a run waits before the sweep reads the ERP for it.
+
+        `check_after`, or twice the longest recent wait for a booking event while such events are
+        arriving: when the whole stack is behind (a burst), events come late but they come, and
+        reading the ERP for every late run would add load exactly when there is none to spare. A
+        lost event is still caught, later; once events stop arriving, `check_after` applies again.
+        """
+        if self._event_waits and now - self._last_event < max(self.check_after, 1.0):
+            return max(self.check_after, 2 * max(self._event_waits))
+        return self.check_after
 
     async def sweep(self) -> None:
         """Relay outboxes a crash left behind, retry runs whose automatic retry is due, and read the
@@ -174,13 +202,14 @@ class QuoteToCashWorkers:
         # run and interval (most of them booked by their event a moment later): a run is read only
         # once it has waited `check_after`, then with its spacing growing with its waiting time.
         now = time.time()
-        waiting = await store.waiting_since(now - self.check_after)
+        patience = self.check_after_now(now)
+        waiting = await store.waiting_since(now - patience)
         listed = {run_id for run_id, _ in waiting}
         self._next_check = {k: v for k, v in self._next_check.items() if k in listed}
         for run_id, since in waiting:
             if self._next_check.get(run_id, 0.0) > now:
                 continue
-            self._next_check[run_id] = now + min(self.check_every_max, max(self.check_after, now - since))
+            self._next_check[run_id] = now + min(self.check_every_max, max(patience, now - since))
             try:
                 run = await self.engine.advance(run_id, actor=f"sweep:{self.name}", check_erp=True, wait=0.0)
             except RunBusy:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from contracts import SALES_ORDER_BOOKED, new_event
 from process_apis import create_app
 from process_apis.controls import load_mapping_set
 from process_apis.workers import WORK_GROUP, QuoteToCashWorkers
@@ -116,3 +118,42 @@ async def test_the_sweep_reads_the_erp_only_for_runs_waiting_long_enough_and_the
     done = await engine.store.get(run.id)
     assert done is not None
     assert done.gates[4].actor == "sweep:test"
+
+
+async def test_while_booking_events_arrive_late_the_sweep_waits_longer_before_reading_the_erp(
+    redis: RedisClient,
+) -> None:
+    """A stack that is behind delivers booking events late, not never: the sweep does not add ERP
+    reads for runs that have waited less than twice as long as recent events took, and goes back to
+    its own `check_after` once events stop arriving."""
+    erp = FakeErp()
+    first, second = opportunity(), opportunity("0068d00000DEMO3AAA")
+    engine = QuoteToCash(
+        store=RunStore(redis),
+        crm=FakeCrm(first, second),
+        erp=erp,
+        planning=FakePlanning(),
+        mapping=load_mapping_set(),
+        retry=RetryPolicy(retries=0),
+    )
+    workers = QuoteToCashWorkers(engine, "test", check_after=0.2)
+    for deal in (first, second):
+        run, _ = await engine.start(deal.id, actor="client:demo")
+        await engine.advance(run.id, actor="worker:a")
+
+    def reads() -> int:
+        return sum(1 for op, _, _ in erp.calls if op == "get_sales_order")
+
+    await asyncio.sleep(0.3)
+    order = erp.book(f"SF-{first.id}")
+    booked = new_event(source="erp", type=SALES_ORDER_BOOKED, data={"sales_order_id": order.id,
+                                                                      "external_id": f"SF-{first.id}"})  # fmt: skip
+    await workers.on_erp_event(booked)  # the first run's event came after ~0.3 s
+    assert workers.check_after_now(time.time()) >= 0.6
+
+    await workers.sweep()
+    assert reads() == 0  # the second run has waited ~0.3 s: its event is late, not lost
+    await asyncio.sleep(1.1)  # no event for longer than a second: back to check_after
+    assert workers.check_after_now(time.time()) == 0.2
+    await workers.sweep()
+    assert reads() == 1
