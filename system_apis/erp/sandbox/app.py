@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from servicekit import health_router, load_settings
 from servicekit.logging import configure_logging
 from system_apis.erp.sandbox.admin import admin_router
 from system_apis.erp.sandbox.errors import exception_handlers
+from system_apis.erp.sandbox.fastpath import FastPath
 from system_apis.erp.sandbox.governance import GovernanceMiddleware
 from system_apis.erp.sandbox.routes_auth import token
 from system_apis.erp.sandbox.routes_query import query_router
@@ -17,7 +22,27 @@ from system_apis.erp.sandbox.routes_records import record_router
 from system_apis.erp.sandbox.runtime import SandboxRuntime
 from system_apis.erp.sandbox.settings import SandboxSettings
 
-__all__ = ["create_app"]
+__all__ = ["SandboxApp", "create_app"]
+
+
+class SandboxApp(Litestar):
+    """Litestar, except that the hot vendor calls (`fastpath.FastPath`) are answered before routing."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] == ScopeType.HTTP and self.fast_path is not None:
+            http_scope = cast("HTTPScope", scope)
+            handler = self.fast_path.route(http_scope)
+            if handler is not None:
+                await self.fast_path.serve(handler, http_scope, cast("Receive", receive), cast("Send", send))
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _runtime(state: State) -> SandboxRuntime:
@@ -30,7 +55,7 @@ def create_app(settings: SandboxSettings | None = None) -> Litestar:
     settings = settings or load_settings(SandboxSettings)
     configure_logging("netsuite-sandbox", settings.log_level)
     runtime = SandboxRuntime.start(settings)
-    return Litestar(
+    app = SandboxApp(
         route_handlers=[health_router({}), token, record_router, query_router, admin_router],
         dependencies={"sandbox": Provide(_runtime, sync_to_thread=False)},
         middleware=[GovernanceMiddleware(runtime)],
@@ -42,3 +67,6 @@ def create_app(settings: SandboxSettings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    if settings.fast_path:
+        app.fast_path = FastPath(runtime)
+    return app

@@ -27,7 +27,7 @@ from system_apis.erp.sandbox.views import (
 )
 from system_apis.erp.sandbox.writes import apply_customer, apply_sales_order, parse_body
 
-__all__ = ["record_router", "require_token"]
+__all__ = ["check_writable", "put_ref_error", "record_router", "render_record", "require_token", "write_record"]
 
 WRITABLE = ("customer", "salesOrder")
 MAX_PAGE = 1000
@@ -67,7 +67,8 @@ def _record_ids(store: Store, record_type: str) -> list[str]:
     return sorted(tables[record_type], key=lambda i: (len(i), i))
 
 
-def _render(runtime: SandboxRuntime, base: str, record_type: str, ref: str, expand: bool) -> dict[str, Any]:
+def render_record(runtime: SandboxRuntime, base: str, record_type: str, ref: str, expand: bool) -> dict[str, Any]:
+    """The vendor JSON of one record; NetSuiteError 404 for an unknown type or record."""
     store = runtime.store
     state = store.state
     body: dict[str, Any] | None = None
@@ -124,7 +125,7 @@ async def get_record(
     expand: Annotated[bool, QueryParameter(name="expandSubResources")] = False,
 ) -> Response[bytes]:
     base = rest_base(request, sandbox.settings.public_url)
-    return json_response(_render(sandbox, base, record_type, ref, expand))
+    return json_response(render_record(sandbox, base, record_type, ref, expand))
 
 
 @get("/{record_type:str}/{ref:str}/{sublist:str}", operation_id="ns_get_sublist")
@@ -152,15 +153,20 @@ def _written(
     return Response(content=b"", status_code=204, headers={"Location": f"{base}/record/v1/{record_type}/{record_id}"})
 
 
-def _check_writable(record_type: str) -> None:
+def put_ref_error() -> NetSuiteError:
+    return NetSuiteError(400, "INVALID_PARAMETER", "PUT is only supported with an external id (eid:<value>).")
+
+
+def check_writable(record_type: str) -> None:
     if record_type not in WRITABLE:
         # Reference records (subsidiaries, items, currencies, periods) are read-only in the sandbox.
         raise NetSuiteError(405, "METHOD_NOT_ALLOWED", f"Record type {record_type!r} is read-only in this account.")
 
 
-def _write(
-    sandbox: NamedDependency[SandboxRuntime], record_type: str, body: dict[str, Any], ref: str | None, *, upsert: bool
+def write_record(
+    sandbox: SandboxRuntime, record_type: str, body: dict[str, Any], ref: str | None, *, upsert: bool
 ) -> str:
+    """Create (`ref` None), upsert (`eid:` ref) or update one customer or sales order; its internal id."""
     store = sandbox.store
     path_eid = ref[4:] if ref and ref.startswith("eid:") else None
     if record_type == "customer":
@@ -183,9 +189,9 @@ async def create_record(
     request: Request[Any, Any, Any], sandbox: NamedDependency[SandboxRuntime], record_type: FromPath[str]
 ) -> Response[bytes]:
     """Create → 204 with `Location`, no body (parse the new id from the header)."""
-    _check_writable(record_type)
+    check_writable(record_type)
     body = parse_body(await request.body())
-    return _written(request, sandbox, record_type, _write(sandbox, record_type, body, None, upsert=False))
+    return _written(request, sandbox, record_type, write_record(sandbox, record_type, body, None, upsert=False))
 
 
 @put("/{record_type:str}/{ref:str}", operation_id="ns_upsert_record", status_code=200)
@@ -196,11 +202,11 @@ async def upsert_record(
     ref: FromPath[str],
 ) -> Response[bytes]:
     """Upsert by external id (`eid:<externalId>` only): one record per external id, whatever the retries."""
-    _check_writable(record_type)
+    check_writable(record_type)
     if not ref.startswith("eid:") or not ref[4:]:
-        raise NetSuiteError(400, "INVALID_PARAMETER", "PUT is only supported with an external id (eid:<value>).")
+        raise put_ref_error()
     body = parse_body(await request.body())
-    return _written(request, sandbox, record_type, _write(sandbox, record_type, body, ref, upsert=True))
+    return _written(request, sandbox, record_type, write_record(sandbox, record_type, body, ref, upsert=True))
 
 
 @patch("/{record_type:str}/{ref:str}", operation_id="ns_update_record", status_code=200)
@@ -210,9 +216,9 @@ async def update_record(
     record_type: FromPath[str],
     ref: FromPath[str],
 ) -> Response[bytes]:
-    _check_writable(record_type)
+    check_writable(record_type)
     body = parse_body(await request.body())
-    return _written(request, sandbox, record_type, _write(sandbox, record_type, body, ref, upsert=False))
+    return _written(request, sandbox, record_type, write_record(sandbox, record_type, body, ref, upsert=False))
 
 
 record_router = Router(

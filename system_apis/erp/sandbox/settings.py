@@ -26,3 +26,6 @@ class SandboxSettings(ServiceSettings, kw_only=True, frozen=True):
     seed_scale: int = 1
     #: Base URL clients use, when the sandbox sits behind a proxy (the assertion `aud` is built from it).
     public_url: str | None = None
+    #: Answer the hot record and SuiteQL calls before Litestar routes them (fastpath.py); off serves
+    #: everything through the routes (same answers, more CPU per call).
+    fast_path: bool = True
