@@ -95,7 +95,8 @@ class SuiteQLSource(Protocol):
 class ChangeFeed:
     """Polls one table and publishes an event per announced row; `poll_once` is one pass, `run` loops.
 
-    Subclasses set `query` (with a `{since}` placeholder, ordered by `lastmodifieddate, id`),
+    Subclasses set `query` (with a `{since}` placeholder, ordered by `lastmodifieddate, id`, and
+    optionally an `{until}` one: the settle cutoff, so NetSuite leaves out rows too young to consume),
     `kind` (for logs) and the default keys, and implement `wanted` and `event`. With a
     `published_key`, each id is announced at most once ever (a booking is booked once); without,
     every change of a row is announced once (the watermark alone guarantees that).
@@ -160,10 +161,11 @@ class ChangeFeed:
             await pipe.watch(self.watermark_key)
             raw = await pipe.get(self.watermark_key)
             mark = Watermark.decode(raw) if raw else self.initial
+            cutoff = datetime.now(UTC) - self.lag
             page = await self.netsuite.suiteql(
-                self.query.format(since=iso(mark.time)), limit=self.page_size, offset=offset
+                self.query.format(since=iso(mark.time), until=iso(cutoff)), limit=self.page_size, offset=offset
             )
-            rows, settled = _settled_rows(page.items, mark, datetime.now(UTC) - self.lag)
+            rows, settled = _settled_rows(page.items, mark, cutoff)
             if not rows:
                 if raw is None:
                     # Pin the initial watermark, so a restart does not move the start forward.

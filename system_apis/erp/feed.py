@@ -22,7 +22,14 @@ from contracts.streams import ERP_EVENTS
 from servicekit import new_correlation_id
 from system_apis.erp.changefeed import ChangeFeed, SuiteQLSource, Watermark, run_feeds
 from system_apis.erp.connector.ledger import PERIOD_COLUMNS, period_from_row
-from system_apis.erp.connector.mapping import SUBSIDIARY_ENTITIES, currency_code, is_booked, money, parse_time
+from system_apis.erp.connector.mapping import (
+    BOOKED_CODES,
+    SUBSIDIARY_ENTITIES,
+    currency_code,
+    is_booked,
+    money,
+    parse_time,
+)
 from system_apis.erp.connector.master import TERM_IDS
 
 __all__ = [
@@ -43,8 +50,14 @@ WATERMARK_KEY = "fig:feed:{erp}:salesOrder"
 #: Ids already announced as booked: a later change (B → billed) does not announce them again.
 PUBLISHED_KEY = "fig:feed:{erp}:salesOrder:booked"
 SOURCE = "/system-apis/erp/netsuite"
-_SINCE = "lastmodifieddate >= TO_TIMESTAMP('{since}', 'YYYY-MM-DD\"T\"HH24:MI:SS.FF3TZH:TZM')"
+_TIMESTAMP = "TO_TIMESTAMP('{%s}', 'YYYY-MM-DD\"T\"HH24:MI:SS.FF3TZH:TZM')"
+#: Rows modified in the feed's window: from the watermark up to the settle cutoff (see changefeed), so
+#: rows still too young to consume are neither sent by NetSuite nor decoded here, poll after poll.
+_SINCE = f"lastmodifieddate >= {_TIMESTAMP % 'since'} AND lastmodifieddate <= {_TIMESTAMP % 'until'}"
 _TERM_NAMES = {v: k for k, v in TERM_IDS.items()}
+#: Only booked orders are announced, so only their rows are fetched (a pending order's change is skipped
+#: either way; it is fetched once its approval changes it again).
+_BOOKED = ", ".join(f"'{code}'" for code in sorted(BOOKED_CODES))
 
 
 class SalesOrderFeed(ChangeFeed):
@@ -53,7 +66,7 @@ class SalesOrderFeed(ChangeFeed):
     kind = "sales order"
     query = (
         "SELECT id, externalid, subsidiary, currency, status, foreigntotal, lastmodifieddate FROM transaction "  # noqa: S608
-        f"WHERE type = 'SalesOrd' AND {_SINCE} ORDER BY lastmodifieddate, id"
+        f"WHERE type = 'SalesOrd' AND status IN ({_BOOKED}) AND {_SINCE} ORDER BY lastmodifieddate, id"
     )
     default_watermark_key = WATERMARK_KEY
     default_published_key = PUBLISHED_KEY

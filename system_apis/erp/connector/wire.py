@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 
 from system_apis.erp.connector.mapping import canonical_field
 from system_apis.erp.errors import (
@@ -20,12 +21,15 @@ from system_apis.erp.errors import (
 
 __all__ = ["decode_body", "id_from_location", "same_value", "vendor_error"]
 
+# Untyped JSON like `json.loads(..., parse_float=Decimal)`, at a fraction of its cost per record read.
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
 
 def decode_body(response: httpx.Response) -> Any:
     """JSON with numbers as Decimal (never float); an unreadable body is an upstream error."""
     try:
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError:
+        return _decoder.decode(response.content)
+    except msgspec.DecodeError:
         raise ErpUpstreamError(
             f"NetSuite answered {response.status_code} with a body that is not JSON.", status=response.status_code
         ) from None

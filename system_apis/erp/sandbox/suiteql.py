@@ -163,16 +163,19 @@ def run_query(store: Store, query: str) -> list[Row]:
     if match is None:
         raise _refuse("only SELECT ... FROM ... [WHERE ...] [ORDER BY ...] is supported")
     table = match["table"].lower()
-    rows = table_rows(store, table)
-    if rows is None:
+    if table not in COLUMNS:
         raise _refuse(f"Record '{match['table']}' was not found.")
     columns = set(COLUMNS[table])
     parts = _AND.split(match["where"]) if match["where"] else []
     conditions = [_condition(part, columns) for part in parts]
+    rows: list[Row] | None = None
     if parts and table in NARROWABLE:
         ids, since = _narrowing(parts, NARROWABLE[table][1])
         if ids is not None or since is not None:
-            rows = table_rows(store, table, ids=ids, since=since) or []
+            # Only the narrowed rows are built: the change feeds poll every table several times a second.
+            rows = table_rows(store, table, ids=ids, since=since)
+    if rows is None:
+        rows = table_rows(store, table) or []
     selected = [r for r in rows if all(c(r) for c in conditions)]
     if match["order"]:
         order = [c.strip().lower().removesuffix(" asc").strip() for c in match["order"].split(",")]
