@@ -2,11 +2,11 @@
 
 Two feeds share one loop: approved opportunities (`crm.opportunity.approved.v1`) and changed
 accounts (`crm.account.changed.v1`). Each has its own watermark key, tagged `{crm}` like the
-stream, so each event and the watermark that passes it commit in one Redis MULTI/EXEC (also on
-Redis Cluster), guarded by WATCH on the watermark: a crash can neither lose an event (watermark not
-moved without it) nor repeat one (event not written without the watermark), and a second poller
-that raced us aborts its round. Event ids are deterministic (record id + SystemModstamp), so
-consumers can dedupe anyway.
+stream, so the events of one poll round and the watermark past the last of them commit in one
+Redis MULTI/EXEC (also on Redis Cluster), guarded by WATCH on the watermark: a crash can neither
+lose an event (watermark not moved without it) nor repeat one (event not written without the
+watermark), and a second poller that raced us aborts its round. Event ids are deterministic
+(record id + SystemModstamp), so consumers can dedupe anyway.
 """
 
 from __future__ import annotations
@@ -136,27 +136,30 @@ class KeysetFeed(ABC):
         return _decode(raw) if raw else self.start
 
     async def poll_once(self) -> int:
-        """One round: publish every change after the watermark (up to `batch`); returns the count."""
+        """One round: publish every change after the watermark (up to `batch`); returns the count.
+
+        The round's events and the watermark past the last of them commit in one MULTI/EXEC (one
+        round trip however many changes), so a round publishes all of its changes or none.
+        """
         expected = _bytes(await self.redis.get(self.watermark_key))
         after = _decode(expected) if expected else self.start
-        published = 0
-        for event, position in await self.changes(after, self.batch):
-            encoded = _encode(position)
-            if not await self._commit(event, expected, encoded):
-                log.info("feed watermark moved by another poller; round aborted", extra={"key": self.watermark_key})
-                break
-            expected = encoded
-            published += 1
-        return published
+        changes = await self.changes(after, self.batch)
+        if not changes:
+            return 0
+        if not await self._commit([event for event, _ in changes], expected, _encode(changes[-1][1])):
+            log.info("feed watermark moved by another poller; round aborted", extra={"key": self.watermark_key})
+            return 0
+        return len(changes)
 
-    async def _commit(self, event: CloudEvent, expected: bytes | None, position: bytes) -> bool:
+    async def _commit(self, events: Sequence[CloudEvent], expected: bytes | None, position: bytes) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(self.watermark_key)
                 if _bytes(await pipe.get(self.watermark_key)) != expected:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
-                pipe.xadd(self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True)
+                for event in events:
+                    pipe.xadd(self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True)
                 pipe.set(self.watermark_key, position)
                 await pipe.execute()
             except WatchError:

@@ -33,7 +33,8 @@ from tests.support import running_server
 from tests.system_apis.crm.support import SandboxAdmin
 
 ROOT = Path(__file__).resolve().parents[3]
-SCALE, CHANGES, BATCH = 3, 500, 250
+#: A poll round commits its batch at once: 50 a round, so each kill lands between rounds mid-run.
+SCALE, CHANGES, BATCH = 3, 500, 50
 
 
 @pytest.fixture(scope="module")
