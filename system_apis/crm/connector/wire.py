@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any, Final
 
 import httpx
+import msgspec
 
 from system_apis.crm.errors import (
     SalesforceAuthError,
@@ -19,7 +19,7 @@ from system_apis.crm.errors import (
     SalesforceValidationError,
 )
 
-__all__ = ["decode_json", "error_from_response"]
+__all__ = ["decode_json", "error_from_body", "error_from_response"]
 
 _QUERY_ERRORS: Final = frozenset(
     {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR"}
@@ -40,14 +40,17 @@ _VALUE_ERRORS: Final = frozenset(
 )
 
 
+# Salesforce writes currency as JSON numbers: decode them as Decimal (from their digits), never float.
+_decoder: Final = msgspec.json.Decoder(float_hook=Decimal)
+
+
 def decode_json(response: httpx.Response) -> Any:
     """The JSON body with numbers as Decimal; SalesforceProtocolError when it is not JSON."""
     if not response.content:
         return None
     try:
-        # Salesforce writes currency as JSON numbers; parse them as Decimal, never float.
-        return json.loads(response.content, parse_float=Decimal)
-    except ValueError:
+        return _decoder.decode(response.content)
+    except ValueError:  # msgspec.DecodeError is a ValueError
         raise SalesforceProtocolError(
             f"{response.request.method} {response.request.url.path} answered {response.status_code} "
             f"with malformed JSON: {response.text[:120]!r}"
@@ -60,14 +63,18 @@ def error_from_response(response: httpx.Response) -> SalesforceError:
         body = decode_json(response)
     except SalesforceProtocolError:
         body = None  # e.g. an HTML error page from a proxy: the status still says what happened
+    return error_from_body(response.status_code, body, response.reason_phrase)
+
+
+def error_from_body(status: int, body: Any, reason: str | None = None) -> SalesforceError:
+    """The typed error for a non-2xx `status` with its decoded `body` (also a composite subrequest's)."""
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
     if isinstance(body, dict) and "error" in body:
         # The token endpoint's OAuth shape: {"error": "invalid_grant", "error_description": "..."}.
         first = {"errorCode": body["error"], "message": body.get("error_description", "")}
-    code = str(first.get("errorCode", f"HTTP_{response.status_code}"))
-    message = str(first.get("message", response.reason_phrase))
+    code = str(first.get("errorCode", f"HTTP_{status}"))
+    message = str(first.get("message", reason if reason is not None else httpx.codes.get_reason_phrase(status)))
     fields = first.get("fields") or []
-    status = response.status_code
     if status == 404 or code == "NOT_FOUND":
         return SalesforceNotFound(status, code, message, fields)
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":

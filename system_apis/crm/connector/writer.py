@@ -2,7 +2,8 @@
 
 Ownership (which origin may change which field) is decided before this layer, by the API. Here
 the Account is read, only the fields whose values differ are sent as `PATCH /sobjects/Account/{id}`
-(204), and the Account is read back, so the caller sees what Salesforce now holds. A change that
+(204), and the Account is read back in the same composite call (`POST /composite`, all or none: one
+round trip and one API call for both), so the caller sees what Salesforce now holds. A change that
 alters nothing writes nothing: Salesforce would still bump SystemModstamp, the account feed would
 publish a change, and a two-way customer sync would echo it back and forth.
 """
@@ -63,7 +64,7 @@ class CrmWriter:
         if not fields:
             return to_account(current)
         try:
-            await self.client.update_record("Account", account_id, fields)
+            stored = await self.client.update_and_get("Account", account_id, fields, _READ_FIELDS)
         except SalesforceValidationError as exc:
             named = [_CANONICAL.get(f, f) for f in exc.fields] or [_CANONICAL[f] for f in fields]
             raise CrmValidationError(
@@ -71,4 +72,4 @@ class CrmWriter:
                 [(f"$.changes.{name}", exc.vendor_message) for name in named],
                 code=exc.error_code,
             ) from exc
-        return to_account(await self._read(account_id))
+        return to_account(stored)

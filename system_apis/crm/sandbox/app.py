@@ -12,6 +12,7 @@ from system_apis.crm.sandbox.admin import admin_router
 from system_apis.crm.sandbox.errors import sandbox_exception_handlers
 from system_apis.crm.sandbox.gate import LimitInfoMiddleware
 from system_apis.crm.sandbox.routes_auth import token
+from system_apis.crm.sandbox.routes_composite import composite_router
 from system_apis.crm.sandbox.routes_query import query_router
 from system_apis.crm.sandbox.routes_sobjects import sobjects_router, versions
 from system_apis.crm.sandbox.settings import SalesforceSandboxSettings
@@ -26,7 +27,15 @@ def create_app(settings: SalesforceSandboxSettings | None = None) -> Litestar:
     configure_logging("salesforce-sandbox", settings.log_level)
     sandbox = SandboxState(settings)
     return Litestar(
-        route_handlers=[health_router({}), token, versions, sobjects_router, query_router, admin_router],
+        route_handlers=[
+            health_router({}),
+            token,
+            versions,
+            sobjects_router,
+            query_router,
+            composite_router,
+            admin_router,
+        ],
         middleware=[LimitInfoMiddleware()],
         exception_handlers=sandbox_exception_handlers,
         state=State({"sf": sandbox, "settings": settings}),

@@ -15,7 +15,7 @@ from system_apis.crm.sandbox.schema import OBJECTS, FieldDef, field_def
 from system_apis.crm.sandbox.state import SandboxState
 from system_apis.crm.sandbox.store import OrgStore
 
-__all__ = ["SUPPORTED_VERSIONS", "sobjects_router", "versions"]
+__all__ = ["SUPPORTED_VERSIONS", "read_record", "request_body", "sobjects_router", "versions", "writable_sobject"]
 
 SUPPORTED_VERSIONS = ("60.0", "61.0", "62.0", "63.0", "64.0", "65.0", "66.0", "67.0")
 _WRITABLE = ("Account", "Opportunity")
@@ -38,7 +38,13 @@ def _sobject(name: str, *, writable: bool = False) -> str:
     return name
 
 
-async def _body(request: Req) -> Record:
+def writable_sobject(name: str) -> str:
+    """`name` when records of it may be written over the REST API; ApiError 404 otherwise."""
+    return _sobject(name, writable=True)
+
+
+async def request_body(request: Req) -> Record:
+    """The request's JSON object body (numbers as Decimal); ApiError JSON_PARSER_ERROR otherwise."""
     raw = await request.body()
     try:
         # Numbers decode as Decimal: Amount 14400.00 must never pass through a float.
@@ -104,11 +110,15 @@ def describe(request: Req, version: FromPath[str], sobject: FromPath[str]) -> Re
 def get_record(
     request: Req, version: FromPath[str], sobject: FromPath[str], record_id: FromPath[str]
 ) -> Response[bytes]:
+    return _json(read_record(_state(request).store, sobject, record_id, version, request.query_params.get("fields")))
+
+
+def read_record(store: OrgStore, sobject: str, record_id: str, version: str, wanted: str | None) -> Record:
+    """A record as `GET .../sobjects/{sobject}/{id}[?fields=...]` answers it; ApiError as Salesforce fails."""
     name = _sobject(sobject)
-    record = _state(request).store.get(name, record_id)
+    record = store.get(name, record_id)
     if record is None:
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-    wanted = request.query_params.get("fields")
     fields: list[FieldDef] | None = None
     if wanted:
         fields = []
@@ -117,7 +127,7 @@ def get_record(
             if found is None:
                 raise ApiError(400, "INVALID_FIELD", f"No such column '{raw.strip()}' on sobject of type {name}")
             fields.append(found)
-    return _json(_rendered(record, name, version, fields))
+    return _rendered(record, name, version, fields)
 
 
 @patch("/{version:str}/sobjects/{sobject:str}/{record_id:str}", operation_id="sf_update_record", status_code=204)
@@ -125,14 +135,14 @@ async def update_record(
     request: Req, version: FromPath[str], sobject: FromPath[str], record_id: FromPath[str]
 ) -> Response[None]:
     name = _sobject(sobject, writable=True)
-    _state(request).store.update(name, record_id, await _body(request))
+    _state(request).store.update(name, record_id, await request_body(request))
     return Response(content=None, status_code=204)
 
 
 @post("/{version:str}/sobjects/{sobject:str}", operation_id="sf_create_record", status_code=201)
 async def create_record(request: Req, version: FromPath[str], sobject: FromPath[str]) -> Response[bytes]:
     name = _sobject(sobject, writable=True)
-    record = _state(request).store.insert(name, await _body(request))
+    record = _state(request).store.insert(name, await request_body(request))
     return _json({"id": record["Id"], "success": True, "errors": []}, 201)
 
 
@@ -167,7 +177,9 @@ async def upsert_record(
 ) -> Response[bytes]:
     """Upsert by external id: 201 created, 200 updated (`created:false`), 300 when several match."""
     name = _sobject(sobject, writable=True)
-    return _upsert(_state(request).store, name, field=field, value=value, body=await _body(request), version=version)
+    return _upsert(
+        _state(request).store, name, field=field, value=value, body=await request_body(request), version=version
+    )
 
 
 sobjects_router = Router(

@@ -156,6 +156,16 @@ class OrgStore:
             self.persist(sobject, [record])
         return record
 
+    def restore(self, sobject: str, prior: Record) -> None:
+        """Put a stored record back to `prior` (a copy taken before an update), modstamps included:
+        the rollback of a composite call with `allOrNone`."""
+        record = self.tables[sobject][prior["Id"]]
+        old = self.indexes.watched(sobject, record, prior)
+        record.clear()
+        record.update(prior)
+        self.indexes.changed(sobject, record, old)
+        self.persist(sobject, [record])
+
     def touch(self, record: Record) -> None:
         """New modstamps; for stored records only through `update` (which keeps the stamp index)."""
         stamp = format_datetime(self.clock())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from servicekit.ownership import POLICY_VIOLATIONS_KEY
 from servicekit.redis import RedisClient
 from system_apis.crm import create_app
-from tests.system_apis.crm.support import crm_settings
+from tests.system_apis.crm.support import SandboxAdmin, crm_settings
 from tests.tokens import TestIssuer
 
 RHEINWERK = "0018d00000DEMOAAAA"
@@ -174,3 +175,20 @@ async def test_a_change_to_the_values_already_held_writes_nothing(
     assert again.status_code == 200
     assert again.json() == first.json()
     assert _salesforce(sandbox, bearer)["SystemModstamp"] == stamp
+
+
+async def test_a_change_spends_two_api_calls_and_an_echo_one(
+    api: AsyncTestClient[Any], sandbox: str, bearer: dict[str, str], admin: SandboxAdmin
+) -> None:
+    await api.get(f"/v1/accounts/{RHEINWERK}")  # the session exists: its token call is not counted
+    admin.usage(used=0)
+    changed = await _patch(api, {"origin": "crm", "changes": {"industry": "Finance"}})
+    assert changed.status_code == 200
+    # The read, then the update with its read-back in one composite call.
+    assert admin.usage() == "api-usage=2/15000"
+    stored = _salesforce(sandbox, bearer)["SystemModstamp"]  # the answer shows the write's own modstamp
+    assert datetime.fromisoformat(changed.json()["last_modified"]) == datetime.fromisoformat(stored)
+    admin.usage(used=0)
+    echo = await _patch(api, {"origin": "crm", "changes": {"industry": "Finance"}})
+    assert echo.json() == changed.json()
+    assert admin.usage() == "api-usage=1/15000"
