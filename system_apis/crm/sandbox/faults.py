@@ -51,6 +51,11 @@ class FaultBook:
     def clear(self) -> None:
         self._armed.clear()
 
+    @property
+    def armed(self) -> bool:
+        """Whether any fault waits to fire."""
+        return bool(self._armed)
+
     def pending(self) -> list[dict[str, object]]:
         return [{**msgspec.structs.asdict(a.spec), "remaining": a.remaining} for a in self._armed]
 

@@ -42,7 +42,8 @@ async def apply_fault(state: SandboxState, spec: FaultSpec) -> Response[bytes] |
 async def vendor_gate(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     """`before_request` of every `/services/data/vXX.X/...` route."""
     state: SandboxState = request.app.state.sf
-    spec = state.faults.take(request.method, request.url.path)
+    # The scope's path: `request.url` would build a whole URL object per call.
+    spec = state.faults.take(request.method, request.scope["path"]) if state.faults.armed else None
     if spec is not None:
         response = await apply_fault(state, spec)
         if response is not None:

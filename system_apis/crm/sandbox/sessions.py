@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 __all__ = ["ApiUsage", "Sessions"]
 
@@ -48,11 +48,15 @@ class ApiUsage:
         self.limit = limit
         self.used = 0
         self._day = datetime.now(UTC).date()
+        self._next_day = _next_midnight(self._day)
 
     def _roll(self) -> None:
-        today = datetime.now(UTC).date()
-        if today != self._day:
-            self._day, self.used = today, 0
+        # One float comparison per call; the date only when a UTC midnight has passed.
+        if time.time() >= self._next_day:
+            today = datetime.now(UTC).date()
+            if today != self._day:
+                self._day, self.used = today, 0
+            self._next_day = _next_midnight(today)
 
     def consume(self) -> bool:
         """Count one call; False (and no count) once the allocation is exhausted."""
@@ -65,3 +69,8 @@ class ApiUsage:
     def header(self) -> str:
         """The `Sforce-Limit-Info` value."""
         return f"api-usage={self.used}/{self.limit}"
+
+
+def _next_midnight(day: date) -> float:
+    """The epoch second at which the UTC day after `day` starts."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC).timestamp()
