@@ -23,6 +23,7 @@ from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
 from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.accounts import AccountSnapshots
+from process_apis.workflows.customers import ResolvedCustomers
 from servicekit import ReadinessCheck, create_service_app, load_settings
 
 __all__ = ["create_app"]
@@ -70,6 +71,11 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 accounts=(
                     AccountSnapshots(app.state.redis, ttl=settings.account_cache_ttl)
                     if settings.account_cache_ttl > 0
+                    else None
+                ),
+                customers=(
+                    ResolvedCustomers(app.state.redis, ttl=settings.customer_cache_ttl)
+                    if settings.customer_cache_ttl > 0
                     else None
                 ),
             )

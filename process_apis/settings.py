@@ -54,6 +54,9 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Seconds a CRM account learned from a change event or a read is reused to validate further
     #: deals (workflows/accounts.py); 0 reads the CRM for every deal.
     account_cache_ttl: float = 300.0
+    #: Seconds an ERP customer resolved by quote-to-cash is reused for further deals with the same
+    #: values instead of upserting again (workflows/customers.py; dropped on `erp.customer.changed`).
+    customer_cache_ttl: float = 300.0
     #: Consume CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs,
     #: `crm.account.changed.v1` customer master syncs (consumer group).
     consume_crm_events: bool = True

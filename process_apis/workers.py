@@ -140,8 +140,12 @@ class QuoteToCashWorkers:
         itself or parks the run in the waiting index, which the sweep checks against the ERP every
         `booking_sweep_interval` (sooner than a pending entry would be reclaimed).
         """
-        if event.type == CUSTOMER_CHANGED and self.flows is not None:
-            await self.flows.on_master_change(event, actor=f"erp-event:{self.name}")
+        if event.type == CUSTOMER_CHANGED:
+            external_id = event.data.get("external_id")
+            if self.engine.customers is not None and isinstance(external_id, str):
+                await self.engine.customers.forget(external_id)  # the ERP side moved: upsert next time
+            if self.flows is not None:
+                await self.flows.on_master_change(event, actor=f"erp-event:{self.name}")
             return
         if event.type == PERIOD_CLOSED and self.flows is not None:
             await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")

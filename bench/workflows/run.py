@@ -41,6 +41,7 @@ from bench.workflows.cpu import cpu_by_service, per_run_ms
 from deploy.demo import fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
+from servicekit.http import create_http_client
 from servicekit.redis import free_port, free_ports
 
 
@@ -151,10 +152,13 @@ async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float,
 
 
 async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
-    """The same system-API calls back to back: no run state, no queue, no controls."""
+    """The same system-API calls back to back: no run state, no queue, no controls.
+
+    Calls go through the services' own client (`servicekit.create_http_client`, plain calls on its
+    direct aiohttp path), so the reference measures the system APIs and sandboxes rather than a
+    slower client in front of them.
+    """
     token = fetch_token(stack.url("idp"), "process-api", "process-api-secret")
-    crm, erp, planning = stack.url("crm"), stack.url("erp"), stack.url("planning")
-    netsuite = stack.url("netsuite-sandbox")
     subsidiary = {"NA": ("1", "US01"), "DACH": ("2", "DE01"), "UKI": ("3", "GB01")}
     items = {"FIG-PLAT": "101", "FIG-SUPP": "102", "FIG-SERV": "103"}
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -162,48 +166,59 @@ async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrenc
         queue.put_nowait(o)
     bookings: list[dict[str, Any]] = []
     loads = 0
+    names = ("crm", "erp", "planning", "netsuite-sandbox")
+    clients = {name: create_http_client(stack.url(name), timeout=60, retries=0) for name in names}
+    for client in clients.values():
+        client.headers["Authorization"] = f"Bearer {token}"
 
-    async def flush(client: httpx.AsyncClient, force: bool = False) -> None:
+    async def call(service: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
+        headers = {"content-type": "application/json"} | ({"Idempotency-Key": key} if key else {})
+        content = json.dumps(body).encode() if body is not None else None
+        response = await clients[service].request(method, path, content=content, headers=headers)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{service} answered {response.status_code} to {method} {path}: {response.text[:300]}")
+        return response.json() if response.content else None
+
+    async def flush(force: bool = False) -> None:
         nonlocal loads
         while len(bookings) >= 200 or (force and bookings):
             batch, bookings[:] = bookings[:200], bookings[200:]
-            (await client.post(f"{planning}/v1/committed-bookings", json={"bookings": batch},
-                               headers={"Idempotency-Key": f"ref-{loads}"})).raise_for_status()  # fmt: skip
+            await call("planning", "POST", "/v1/committed-bookings", {"bookings": batch}, key=f"ref-{loads}")
             loads += 1
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         while not queue.empty():
             o = queue.get_nowait()
-            opp = (await client.get(f"{crm}/v1/opportunities/{o['id']}")).raise_for_status().json()
+            opp = await call("crm", "GET", f"/v1/opportunities/{o['id']}")
             sub, entity = subsidiary[opp["region"]]
             currency = opp["amount"]["currency"]
-            customer = {
-                "name": opp.get("account_name") or opp["account_id"],
-                "subsidiary_id": sub,
-                "currency": currency,
-            }
-            cust = (await client.put(f"{erp}/v1/customers/REF-{opp['account_id']}", json=customer)).raise_for_status()
+            customer = {"name": opp.get("account_name") or opp["account_id"], "subsidiary_id": sub,
+                        "currency": currency}  # fmt: skip
+            cust = await call("erp", "PUT", f"/v1/customers/REF-{opp['account_id']}", customer)
             lines = [
                 {"item_id": items[line["product_code"]], "quantity": line["quantity"],
                  "unit_price": line["unit_price"], "amount": line["total"]}
                 for line in opp["lines"]
             ]  # fmt: skip
-            order = {"customer_id": cust.json()["id"], "subsidiary_id": sub, "currency": currency,
+            order = {"customer_id": cust["id"], "subsidiary_id": sub, "currency": currency,
                      "tran_date": opp["close_date"], "lines": lines}  # fmt: skip
-            made = (await client.put(f"{erp}/v1/sales-orders/REF-{opp['id']}", json=order)).raise_for_status().json()
-            await client.post(f"{netsuite}/__admin/sales-orders/{made['id']}/approve")
+            made = await call("erp", "PUT", f"/v1/sales-orders/REF-{opp['id']}", order)
+            await call("netsuite-sandbox", "POST", f"/__admin/sales-orders/{made['id']}/approve")
             bookings.extend(
                 {"booking_code": f"SO{made['id']}-{n}", "legal_entity": entity, "period": opp["close_date"][:7],
                  "product_code": line["product_code"], "amount": line["total"]}
                 for n, line in enumerate(opp["lines"], start=1)
             )  # fmt: skip
-            await flush(client)
+            await flush()
 
     started = time.monotonic()
     cpu_before = cpu_by_service(stack)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        await flush(client, force=True)
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await flush(force=True)
+    finally:
+        for client in clients.values():
+            await client.aclose()
     seconds = time.monotonic() - started
     return {"runs": len(chosen), "seconds": round(seconds, 2), "runs_per_s": round(len(chosen) / seconds, 1),
             "planning_loads": loads,

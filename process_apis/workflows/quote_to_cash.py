@@ -35,6 +35,7 @@ from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
+from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.parking import counter
 from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
@@ -79,9 +80,11 @@ class QuoteToCash(Recovery):
         clock: Callable[[], datetime] = _now,
         batch_forecast: bool = False,
         accounts: AccountSnapshots | None = None,
+        customers: ResolvedCustomers | None = None,
     ) -> None:
         """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
-        `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM."""
+        `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM.
+        `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -96,6 +99,7 @@ class QuoteToCash(Recovery):
         self.on_failure = on_failure
         self.planning = planning
         self.accounts = accounts
+        self.customers = customers
         self.steps = QuoteToCashSteps(
             crm=crm,
             erp=erp,
@@ -104,6 +108,7 @@ class QuoteToCash(Recovery):
             clock=clock,
             batch_forecast=batch_forecast,
             accounts=accounts,
+            customers=customers,
         )
         self.clock = clock
 

@@ -22,6 +22,7 @@ from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
+from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
 from process_apis.workflows.validation import validate_opportunity
@@ -86,11 +87,14 @@ class QuoteToCashSteps:
         clock: Callable[[], datetime],
         batch_forecast: bool = False,
         accounts: AccountSnapshots | None = None,
+        customers: ResolvedCustomers | None = None,
     ) -> None:
         """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
-        `accounts`: validation reads a deal's account there first (a retry always reads the CRM)."""
+        `accounts`: validation reads a deal's account there first (a retry always reads the CRM).
+        `customers`: a customer resolved lately with the same values is not upserted again."""
         self.batch_forecast = batch_forecast
         self.accounts = accounts
+        self.customers = customers
         self.crm = crm
         self.erp = erp
         self.planning = planning
@@ -185,9 +189,17 @@ class QuoteToCashSteps:
         key = commands.step_key(opportunity.id, "resolve-customer")
         external_id = commands.customer_external_id(opportunity)
         command = commands.customer_upsert(opportunity, entity)
+        known = None
+        if self.customers is not None and run.resumed_at is None:
+            known = await self.customers.get(external_id, command)
+        if known is not None:
+            detail = f"ERP customer {known} ({external_id}) resolved (upserted with these values lately)"
+            return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=known))
         customer, tries = await with_retries(
             lambda: self.erp.upsert_customer(external_id, command, idempotency_key=key), self.retry, what=key
         )
+        if self.customers is not None:
+            await self.customers.remember(external_id, command, customer.id)
         detail = f"ERP customer {customer.id} ({external_id}) resolved{_tries(tries)}"
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
 

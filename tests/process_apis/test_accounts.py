@@ -1,4 +1,5 @@
-"""Validation reads a deal's CRM account from what the CRM last said about it, and a retry from the CRM."""
+"""Validation reads a deal's CRM account from what the CRM last said about it, and a retry from the CRM;
+a deal of a customer resolved lately reuses it until the ERP says the customer changed."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from contracts import ACCOUNT_CHANGED, Account, new_event
+from contracts import ACCOUNT_CHANGED, CUSTOMER_CHANGED, Account, new_event
 from process_apis.controls import load_mapping_set
 from process_apis.workers import QuoteToCashWorkers
 from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.accounts import AccountSnapshots
+from process_apis.workflows.customers import ResolvedCustomers
 from servicekit import RedisClient
 from tests.process_apis.fakes import FakeCrm, FakeErp, FakePlanning, opportunity
 
@@ -81,3 +83,36 @@ async def test_an_older_description_never_replaces_a_newer_one(redis: RedisClien
     assert held is not None
     assert held.name == "New name"
     assert 0 < await redis.pttl(snapshots.key(ACCOUNT)) <= 60_000
+
+
+async def test_deals_of_a_resolved_customer_skip_the_upsert_until_the_erp_says_it_changed(redis: RedisClient) -> None:
+    deals = [opportunity(f"0068d0000000{n}AAAA", account_id=ACCOUNT) for n in range(3)]
+    erp = FakeErp()
+    engine = QuoteToCash(
+        store=RunStore(redis, lock_ttl=10),
+        crm=FakeCrm(*deals),
+        erp=erp,
+        planning=FakePlanning(),
+        mapping=load_mapping_set("default-v1"),
+        retry=RetryPolicy(retries=1, backoff=0.001, max_backoff=0.002),
+        customers=ResolvedCustomers(redis, ttl=60),
+    )
+
+    def upserts() -> int:
+        return sum(1 for op, _, _ in erp.calls if op == "upsert_customer")
+
+    async def order_created(deal_id: str) -> None:
+        await engine.start(deal_id, actor="client:demo")
+        run = await engine.advance(f"q2c-{deal_id}", actor="worker:a")
+        assert run is not None
+        assert run.state == "order_created"
+        assert run.erp_customer_id == erp.customers[f"SF-{ACCOUNT}"].id
+
+    await order_created(deals[0].id)
+    await order_created(deals[1].id)
+    assert upserts() == 1  # the second deal reused the customer the first one resolved
+
+    changed = new_event(source="erp", type=CUSTOMER_CHANGED, data={"id": "100", "external_id": f"SF-{ACCOUNT}"})
+    await QuoteToCashWorkers(engine, "a").on_erp_event(changed)  # someone changed it in the ERP
+    await order_created(deals[2].id)
+    assert upserts() == 2
