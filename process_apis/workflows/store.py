@@ -11,12 +11,14 @@ Keys of one run share the hash tag `{q2c-<opportunity id>}`, so they live in one
 Outbox decision: the event streams (`fig:events:finance`, the work queue `fig:q2c:work`) and the
 index of runs waiting for booking (`fig:q2c:waiting`) are other slots, so a state change cannot
 write them in the same transaction. Instead one Lua script on the run's slot writes the new run,
-appends the gate to the history and appends the change's effects to the run's outbox, and only if
-the caller still holds the run's lease (fencing: a worker whose lease expired cannot overwrite a
-newer state). `relay()` then applies the outbox in order, popping each effect once applied; a
-crash between leaves the effect in the outbox, where the next relay (the worker's next turn on the
-run, or the periodic sweep) applies it. Effects are therefore at-least-once: events carry
-deterministic ids for consumers to dedupe, and work items and index updates are idempotent.
+appends the gates passed to the history and appends the change's effects to the run's outbox, and
+only if the caller still holds the run's lease (fencing: a worker whose lease expired cannot
+overwrite a newer state). Giving the lease back then applies the outbox in order, popping each
+effect once applied, and releases the lease (one pipeline when the outbox holds only what this
+lease committed; `relay()` otherwise); a crash between leaves the effect in the outbox, where the
+next relay (the worker's next turn on the run, or the periodic sweep) applies it. Effects are
+therefore at-least-once: events carry deterministic ids for consumers to dedupe, and work items and
+index updates are idempotent.
 """
 
 from __future__ import annotations
