@@ -13,7 +13,7 @@ import uvicorn
 
 from servicekit.redis import free_port
 
-__all__ = ["running_server"]
+__all__ = ["read_body", "running_server"]
 
 
 @contextmanager
@@ -45,3 +45,13 @@ def running_server(app: Any, port: int | None = None, ready_path: str = "/health
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+async def read_body(receive: Any) -> bytes:
+    """The whole request body of a raw ASGI test app, however many messages it came in."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body

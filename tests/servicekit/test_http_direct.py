@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from servicekit import ClientCredentialsAuth, correlation_id, create_http_client
-from tests.support import running_server
+from tests.support import read_body, running_server
 
 Scope = dict[str, Any]
 
@@ -25,12 +25,7 @@ class Upstream:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         record = {
             "method": scope["method"],

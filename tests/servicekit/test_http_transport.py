@@ -10,7 +10,7 @@ import pytest
 
 from servicekit import create_http_client
 from servicekit.redis import free_port
-from tests.support import running_server
+from tests.support import read_body, running_server
 
 _hits: list[str] = []
 
@@ -24,12 +24,7 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     _hits.append(scope["path"])
     if scope["path"] == "/slow":
         await asyncio.sleep(1.0)
