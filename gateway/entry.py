@@ -9,8 +9,6 @@ lifespan, health, readiness and schema requests to the app unchanged.
 
 from __future__ import annotations
 
-import gc
-
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -19,7 +17,7 @@ from litestar.types import Receive, Scope, Send
 from gateway.app import create_app
 from gateway.fastpath import FastPath, versioned
 
-__all__ = ["Entry", "create_entry", "tune_gc"]
+__all__ = ["Entry", "create_entry"]
 
 
 class Entry:
@@ -47,21 +45,4 @@ class Entry:
 
 def create_entry() -> Entry:
     """Factory for the server (`gateway.entry:create_entry`): `create_app()` behind the entry."""
-    entry = Entry(create_app())
-    tune_gc()
-    return entry
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector off the hot path.
-
-    The gateway allocates many short-lived objects per request (all freed by reference counting);
-    with CPython's default threshold (700) the collector ran every few requests and rescanned the
-    compiled route table, validators and OpenAPI documents each time. Those start-up objects are
-    frozen (never scanned again) and the young generation collects every 100,000 allocations
-    instead. Measured with `ROUNDS=6 bench/gateway/run.sh 5`: gateway CPU per request about 240 ->
-    about 200 µs (bench/README.md).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    return Entry(create_app())

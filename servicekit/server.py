@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import logging
 import os
 import signal
@@ -11,7 +13,9 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
-__all__ = ["ForwardingGranian", "serve"]
+__all__ = ["ForwardingGranian", "serve", "tune_gc", "tuned_app"]
+
+FACTORY_ENV = "FIG_APP_FACTORY"
 
 log = logging.getLogger("servicekit.server")
 
@@ -35,6 +39,30 @@ class ForwardingGranian(Granian):  # type: ignore[misc,valid-type]  # granian's 
                     log.warning("worker %s is gone; SIGHUP not delivered", pid)
 
 
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the hot path of a serving process.
+
+    A service allocates many short-lived objects per request, nearly all freed by reference
+    counting; with CPython's default young-generation threshold (700) the collector ran every few
+    requests and rescanned what start-up built (route tables, validators, OpenAPI documents, Lua
+    scripts). Those are frozen (never scanned again) and the young generation collects every
+    100,000 allocations instead; cycles are still collected, just in larger sweeps. Measured on
+    the gateway (`ROUNDS=6 bench/gateway/run.sh 5`: about 240 -> 200 µs CPU per request) and on
+    the workflow stack (bench/README.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+def tuned_app() -> Any:
+    """Granian's factory in each worker: build the app named by `FIG_APP_FACTORY`, then `tune_gc()`."""
+    module_name, _, attr = os.environ[FACTORY_ENV].partition(":")
+    app = getattr(importlib.import_module(module_name), attr)()
+    tune_gc()
+    return app
+
+
 def serve(
     factory: str,
     host: str,
@@ -46,12 +74,15 @@ def serve(
 ) -> None:
     """Serve `module:create_app` (called with no arguments in each worker) until SIGINT/SIGTERM.
 
+    Each worker builds the app through `tuned_app`, which tunes the garbage collector after it.
+
     Granian drains in-flight requests on the way out and runs the app's lifespan in each worker.
     `reload_in_worker`: SIGHUP goes to the workers (the app reloads itself) instead of respawning them.
     """
     server = ForwardingGranian if reload_in_worker else Granian
+    os.environ[FACTORY_ENV] = factory
     server(
-        target=factory,
+        target="servicekit.server:tuned_app",
         factory=True,
         address=host,
         port=port,

@@ -56,8 +56,8 @@ wait_for "http://127.0.0.1:$direct$path"; R[direct]=$(peak direct "http://127.0.
 
 FIG_PORT=$gw FIG_REDIS_URL="redis://127.0.0.1:$rport/0" FIG_IDP_URL="http://127.0.0.1:$up" \
 FIG_TOKEN_ISSUER=http://bench.issuer FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
-FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
-  --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws gateway.entry:create_entry >"$dir/gateway.log" 2>&1 & pids+=($!); gpid=$!
+FIG_APP_FACTORY=gateway.entry:create_entry FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
+  --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws servicekit.server:tuned_app >"$dir/gateway.log" 2>&1 & pids+=($!); gpid=$!
 wait_for "http://127.0.0.1:$gw$path"; R[gateway]=$(peak gateway "http://127.0.0.1:$gw$path" "$gpid")
 
 taskset -c 0 haproxy -db -f "$dir/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); hpid=$!
