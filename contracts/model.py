@@ -140,6 +140,11 @@ class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     subsidiary_id: str
     currency: CurrencyCode
     email: str | None = None
+    #: Commercial fields the CRM owns, written on the customer as it is created or updated (absent:
+    #: left as they are), so a customer quote-to-cash creates holds them without a later sync write.
+    region: str | None = None
+    industry: str | None = None
+    billing_country: str | None = None
 
 
 class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

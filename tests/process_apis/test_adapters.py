@@ -146,6 +146,9 @@ async def test_erp_upsert_sends_the_canonical_body_and_idempotency_key() -> None
         "subsidiary_id": "3",
         "currency": "GBP",
         "email": None,
+        "region": None,
+        "industry": None,
+        "billing_country": None,
     }
     posted = json.loads(calls[1].content)
     assert posted["bookings"][0]["amount"] == {"amount": "3000.00", "currency": "GBP"}

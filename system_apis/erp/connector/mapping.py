@@ -149,6 +149,13 @@ def customer_to_vendor(external_id: str, cmd: CustomerUpsert) -> dict[str, Any]:
     }
     if cmd.email is not None:
         body["email"] = cmd.email
+    for field, value in (
+        ("custentity_fig_region", cmd.region),
+        ("custentity_fig_industry", cmd.industry),
+        ("custentity_fig_billing_country", cmd.billing_country),
+    ):
+        if value is not None:
+            body[field] = value
     return body
 
 

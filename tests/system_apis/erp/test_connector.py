@@ -190,3 +190,23 @@ async def test_a_customer_upsert_that_changes_nothing_writes_nothing(sandbox: st
         "SF-0018d00000NOOPAAAA", CustomerUpsert(name="Rheinwerk AG", subsidiary_id="2", currency="EUR")
     )
     assert (renamed.id, renamed.name, created_renamed) == (first.id, "Rheinwerk AG", False)
+
+
+async def test_a_customer_upsert_writes_the_crm_fields_it_carries(sandbox: str, netsuite: NetSuiteClient) -> None:
+    command = CustomerUpsert(
+        name="Nordlicht Energie GmbH",
+        subsidiary_id="2",
+        currency="EUR",
+        region="DACH",
+        industry="Energy",
+        billing_country="Germany",
+    )
+    created, is_new = await netsuite.upsert_customer("SF-0018d00000CRMFAAAA", command)
+    assert is_new
+    assert (created.region, created.industry, created.billing_country) == ("DACH", "Energy", "Germany")
+    stored = await netsuite.get_customer("eid:SF-0018d00000CRMFAAAA")
+    assert (stored.region, stored.industry, stored.billing_country) == ("DACH", "Energy", "Germany")
+    # Without them, an upsert leaves what the customer holds.
+    plain = CustomerUpsert(name="Nordlicht Energie GmbH", subsidiary_id="2", currency="EUR")
+    again, _ = await netsuite.upsert_customer("SF-0018d00000CRMFAAAA", plain)
+    assert (again.region, again.industry, again.billing_country) == ("DACH", "Energy", "Germany")
