@@ -15,6 +15,7 @@ from process_apis.controls.routes import controls_router
 from process_apis.exceptions.policy import load_policy
 from process_apis.exceptions.routes import exceptions_router
 from process_apis.flows import Flows
+from process_apis.flows.customer_sync import SentFields
 from process_apis.flows.routes import flows_router
 from process_apis.ops.routes import ops_router
 from process_apis.routes import v1_router
@@ -78,6 +79,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                     if settings.customer_cache_ttl > 0
                     else None
                 ),
+                sent=SentFields(app.state.redis),
             )
             app.state.q2c = engine
             flows = Flows(

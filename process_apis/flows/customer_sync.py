@@ -8,10 +8,12 @@ canonical Customer with an `SF-` external id) sends the ERP-owned fields to the 
 (`PATCH /v1/accounts/{id}`, origin erp). A 409 field-ownership refusal parks the run on a
 `field_ownership` exception owned by master data. A customer the ERP does not have yet (404) is
 skipped: quote-to-cash creates it. The fields last sent to each record are remembered
-(`fig:cms:last:<origin>:<target>`, kept for `ECHO_TTL`), so the echo of our own write coming back
-as a change event is skipped instead of bouncing between the systems. The echo arrives within a
-feed poll or two; after the TTL an identical change is simply sent again (the PATCH is idempotent),
-so the keys do not pile up for records that stopped changing.
+(`SentFields`: `fig:cms:last:<origin>:<target>`, kept for `ECHO_TTL`), so the echo of our own write
+coming back as a change event is skipped instead of bouncing between the systems. The echo arrives
+within a feed poll or two; after the TTL an identical change is simply sent again (the PATCH is
+idempotent), so the keys do not pile up for records that stopped changing. Quote-to-cash creates
+a customer with its account's CRM-owned fields and records them here too, so the account change
+that follows (the ERP-owned fields arriving in the CRM) is skipped rather than written again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from process_apis.ports import CrmMasterPort, ErpMasterPort
 __all__ = [
     "CustomerSync",
     "FieldOwnershipRefused",
+    "SentFields",
+    "SyncRequest",
     "from_account",
     "from_customer",
     "sync_request",
@@ -91,6 +95,29 @@ def from_account(account: Account) -> SyncRequest:
     return SyncRequest(origin="crm", target=f"SF-{account.id}", changes=_owned("crm", values))
 
 
+class SentFields:
+    """The owned fields last sent to each record, so the echo of our own write is not sent back."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis: Any = redis
+
+    @staticmethod
+    def key(request: SyncRequest) -> str:
+        return f"fig:cms:last:{request.origin}:{request.target}"
+
+    @staticmethod
+    def fingerprint(request: SyncRequest) -> bytes:
+        return hashlib.sha256(_encoder.encode(request.changes)).hexdigest()[:32].encode()
+
+    async def holds(self, request: SyncRequest) -> bool:
+        """Whether `request`'s values are the ones last sent to its target (within `ECHO_TTL`)."""
+        return bool(await self.redis.get(self.key(request)) == self.fingerprint(request))
+
+    async def remember(self, request: SyncRequest) -> None:
+        """Record that `request.target` now holds `request`'s values (sent by us)."""
+        await self.redis.set(self.key(request), self.fingerprint(request), ex=ECHO_TTL)
+
+
 class CustomerSync:
     """The state machine of one customer-master change."""
 
@@ -100,11 +127,11 @@ class CustomerSync:
     def __init__(self, *, crm: CrmMasterPort, erp: ErpMasterPort, redis: Any) -> None:
         self.crm = crm
         self.erp = erp
-        self.redis: Any = redis
+        self.sent = SentFields(redis)
 
     @staticmethod
     def _fingerprint(request: SyncRequest) -> str:
-        return hashlib.sha256(_encoder.encode(request.changes)).hexdigest()[:32]
+        return SentFields.fingerprint(request).decode()
 
     async def current(self, subject: str) -> SyncRequest | None:
         """The sync of run `subject` (`crm->SF-<account>` or `erp-><account>`) from the source record as it is now.
@@ -121,13 +148,12 @@ class CustomerSync:
 
     async def step(self, run: FlowRun, gate: str, scratch: dict[str, Any]) -> StepResult:
         request: SyncRequest = scratch["request"]
-        last_key = f"fig:cms:last:{request.origin}:{request.target}"
         fingerprint = self._fingerprint(request)
         if gate == "changes_derived":
             fields = request.changes.fields_set()
             if not fields:
                 raise Skip(f"no {request.origin}-owned field to send")
-            if await self.redis.get(last_key) == fingerprint.encode():
+            if await self.sent.holds(request):
                 raise Skip(f"{request.target} already holds these {request.origin}-owned values")
             return StepResult(
                 detail=f"{request.origin} owns {', '.join(fields)}: send to {request.target}",
@@ -148,5 +174,5 @@ class CustomerSync:
             if exc.downstream_status == 409:
                 raise FieldOwnershipRefused(exc.detail, errors=exc.errors) from None
             raise
-        await self.redis.set(last_key, fingerprint, ex=ECHO_TTL)
+        await self.sent.remember(request)
         return StepResult(detail=f"{applied} updated with {request.origin}-owned fields", idempotency_key=key)

@@ -11,6 +11,7 @@ from contracts import (
     CloudEvent,
     CommittedBooking,
     CommittedBookingsLoad,
+    CustomerMasterChanges,
     CustomerUpsert,
     Opportunity,
     SalesOrderLine,
@@ -55,11 +56,19 @@ def order_external_id(opportunity: Opportunity) -> str:
     return f"SF-{opportunity.id}"
 
 
-def customer_upsert(opportunity: Opportunity, entity: EntityMapping) -> CustomerUpsert:
+def customer_upsert(
+    opportunity: Opportunity, entity: EntityMapping, crm_fields: CustomerMasterChanges | None = None
+) -> CustomerUpsert:
+    """The customer of the deal's account; `crm_fields` (the account's CRM-owned fields, when known)
+    are written with it, so a new customer holds them without a customer-master sync write."""
+    crm = crm_fields or CustomerMasterChanges()
     return CustomerUpsert(
-        name=opportunity.account_name or f"Salesforce account {opportunity.account_id}",
+        name=crm.name or opportunity.account_name or f"Salesforce account {opportunity.account_id}",
         subsidiary_id=entity.subsidiary_id,
         currency=opportunity.amount.currency,
+        region=crm.region,
+        industry=crm.industry,
+        billing_country=crm.billing_country,
     )
 
 

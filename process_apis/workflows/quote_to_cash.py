@@ -31,6 +31,7 @@ from process_apis.controls import ControlSource, MappingSet, StaticControls
 from process_apis.errors import OpportunityNotApproved, ProcessError
 from process_apis.exceptions.policy import ExceptionPolicy, load_policy
 from process_apis.exceptions.store import ExceptionStore
+from process_apis.flows.customer_sync import SentFields
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
@@ -81,10 +82,12 @@ class QuoteToCash(Recovery):
         batch_forecast: bool = False,
         accounts: AccountSnapshots | None = None,
         customers: ResolvedCustomers | None = None,
+        sent: SentFields | None = None,
     ) -> None:
         """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
         `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM.
-        `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again."""
+        `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again.
+        `sent`: CRM fields a new customer is created with are recorded there as sent (flows/customer_sync.py)."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -109,6 +112,7 @@ class QuoteToCash(Recovery):
             batch_forecast=batch_forecast,
             accounts=accounts,
             customers=customers,
+            sent=sent,
         )
         self.clock = clock
 

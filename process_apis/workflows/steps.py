@@ -18,6 +18,7 @@ import msgspec
 from contracts import Opportunity, PlanningImportResult, ProblemFieldError, RejectedRow, SalesOrder, problem_type
 from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
+from process_apis.flows.customer_sync import SentFields, from_account
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
@@ -88,13 +89,16 @@ class QuoteToCashSteps:
         batch_forecast: bool = False,
         accounts: AccountSnapshots | None = None,
         customers: ResolvedCustomers | None = None,
+        sent: SentFields | None = None,
     ) -> None:
         """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
         `accounts`: validation reads a deal's account there first (a retry always reads the CRM).
-        `customers`: a customer resolved lately with the same values is not upserted again."""
+        `customers`: a customer resolved lately with the same values is not upserted again.
+        `sent`: the customer-master sync's memory of fields sent (a new customer's CRM fields)."""
         self.batch_forecast = batch_forecast
         self.accounts = accounts
         self.customers = customers
+        self.sent = sent
         self.crm = crm
         self.erp = erp
         self.planning = planning
@@ -188,7 +192,12 @@ class QuoteToCashSteps:
     ) -> Step:
         key = commands.step_key(opportunity.id, "resolve-customer")
         external_id = commands.customer_external_id(opportunity)
-        command = commands.customer_upsert(opportunity, entity)
+        # The account validation just read (or its latest change event): its CRM-owned fields go
+        # onto the customer now, and are recorded as sent, so the account change that follows
+        # (the ERP-owned fields arriving in the CRM) is the echo of this write and not re-sent.
+        account = await self.accounts.get(opportunity.account_id) if self.accounts is not None else None
+        crm_fields = from_account(account) if account is not None else None
+        command = commands.customer_upsert(opportunity, entity, crm_fields.changes if crm_fields else None)
         known = None
         if self.customers is not None and run.resumed_at is None:
             known = await self.customers.get(external_id, command)
@@ -200,6 +209,8 @@ class QuoteToCashSteps:
         )
         if self.customers is not None:
             await self.customers.remember(external_id, command, customer.id)
+        if crm_fields is not None and self.sent is not None:
+            await self.sent.remember(crm_fields)
         detail = f"ERP customer {customer.id} ({external_id}) resolved{_tries(tries)}"
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
 

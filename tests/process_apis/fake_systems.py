@@ -242,6 +242,9 @@ def erp_app(systems: Systems) -> Litestar:
                 subsidiary_id=command.subsidiary_id,
                 currency=command.currency,
                 external_id=external_id,
+                region=command.region,
+                industry=command.industry,
+                billing_country=command.billing_country,
             )
             return _json(systems.customers[external_id], 201 if created else 200)
 

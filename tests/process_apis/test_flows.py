@@ -90,6 +90,40 @@ async def test_customer_master_changes_flow_each_way_with_owned_fields_only(
         assert (await client.get("/v1/workflow-runs/cms-evt-cust-2")).status_code == 404
 
 
+async def test_a_customer_quote_to_cash_creates_holds_its_crm_fields_and_their_echo_is_not_sent_back(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    deal = opportunity()
+    account = msgspec.structs.replace(
+        systems.accounts[deal.account_id], billing_country="United Kingdom", industry="Software"
+    )
+    systems.accounts[deal.account_id] = account
+    async with process_api(settings_for(systems, redis_url)) as client:
+        assert (await client.post(RUNS, json={"opportunity_id": deal.id})).status_code == 202
+        await run_reaches(client, f"q2c-{deal.id}", "order_created")
+        [upsert] = [c.body for c in systems.of("erp", "PUT") if c.path.startswith("/v1/customers/")]
+        assert (upsert.name, upsert.region, upsert.industry, upsert.billing_country) == (
+            account.name,
+            account.region,
+            "Software",
+            "United Kingdom",
+        )
+
+        # The CRM then reports the account changed (the ERP-owned fields arriving there): its
+        # CRM-owned fields are what the customer was created with, so nothing is sent to the ERP.
+        mirrored = msgspec.structs.replace(account, erp_customer_id=systems.customers[f"SF-{deal.account_id}"].id)
+        await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, mirrored, "evt-mirrored")
+        echo = await _run(client, "cms-evt-mirrored", "skipped")
+        assert "already holds" in echo["gates"][-1]["detail"]
+        assert systems.master_updates == []
+
+        # A real change made in the CRM afterwards is sent.
+        await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, msgspec.structs.replace(account, industry="Retail"), "evt-2")
+        await _run(client, "cms-evt-2", "completed")
+        [(_, target, update)] = systems.master_updates
+        assert (target, update.changes.industry) == (f"SF-{deal.account_id}", "Retail")
+
+
 async def test_an_ownership_refusal_is_an_exception_and_an_unknown_customer_is_skipped(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
