@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
 
@@ -95,11 +96,13 @@ class QuoteToCashWorkers:
     async def on_crm_event(self, event: CloudEvent) -> None:
         """`crm.opportunity.approved.v1` starts the opportunity's run; a duplicate finds the same run.
 
-        The event carries the canonical opportunity, so no CRM read is needed. An event that does
-        not decode as an approved opportunity is logged and dropped (nothing to start).
+        The event carries the canonical opportunity, so no CRM read is needed, and, from the CRM
+        feed, its account as read in the same query: kept as the account's snapshot, it is what
+        validation reads. An event that does not decode as an approved opportunity is logged and
+        dropped (nothing to start).
         """
         if event.type == ACCOUNT_CHANGED:
-            await self._remember_account(event)
+            await self._remember_account(event.data)
             if self.flows is not None:
                 await self.flows.on_master_change(event, actor=f"crm-event:{self.name}")
             return
@@ -113,6 +116,7 @@ class QuoteToCashWorkers:
         if not is_approved(opportunity):
             log.info("event for an opportunity that is not approved", extra={"event_id": event.id})
             return
+        await self._remember_account(event.data.get("account"), of=opportunity.account_id)
         _, created = await self.engine.create(
             opportunity,
             actor=f"crm-event:{self.name}",
@@ -123,15 +127,17 @@ class QuoteToCashWorkers:
         if not created:
             log.info("duplicate approval collapsed", extra={"event_id": event.id, "opportunity_id": opportunity.id})
 
-    async def _remember_account(self, event: CloudEvent) -> None:
-        """The event carries the whole account: validation of later deals reads it from there."""
-        if self.engine.accounts is None:
+    async def _remember_account(self, data: Any, *, of: str | None = None) -> None:
+        """An event carried a whole account (of account id `of`, when given): validation of later
+        deals reads it from there. Anything else is left alone (the sync logs undecodable accounts)."""
+        if self.engine.accounts is None or data is None:
             return
         try:
-            account = msgspec.convert(event.data, type=Account, strict=False)
+            account = msgspec.convert(data, type=Account, strict=False)
         except msgspec.ValidationError:
-            return  # the sync logs undecodable account events
-        await self.engine.accounts.remember(account)
+            return
+        if of is None or account.id == of:
+            await self.engine.accounts.remember(account)
 
     async def on_erp_event(self, event: CloudEvent) -> None:
         """`erp.sales_order.booked.v1` for an order `SF-<opportunity id>` moves its run on.

@@ -69,10 +69,17 @@ def _event(*, type_: str, sobject: str, record_id: str, position: Keyset, data: 
 
 
 def approved_event(change: ChangedOpportunity) -> CloudEvent:
-    """`crm.opportunity.approved.v1` for one change; the id is fixed by opportunity id + modstamp."""
+    """`crm.opportunity.approved.v1` for one change; the id is fixed by opportunity id + modstamp.
+
+    Data: the canonical Opportunity, plus `account` (the canonical Account as read in the same
+    query) when the change carries it, so a consumer need not read the account back.
+    """
     opportunity = change.opportunity
+    data: Any = opportunity
+    if change.account is not None:
+        data = {**msgspec.to_builtins(opportunity), "account": msgspec.to_builtins(change.account)}
     return _event(type_=OPPORTUNITY_APPROVED, sobject="Opportunity", record_id=opportunity.id,
-                  position=change.position, data=opportunity, region=opportunity.region)  # fmt: skip
+                  position=change.position, data=data, region=opportunity.region)  # fmt: skip
 
 
 def account_event(change: ChangedAccount) -> CloudEvent:
@@ -178,7 +185,7 @@ class OpportunityFeed(KeysetFeed):
     default_watermark_key = WATERMARK_KEY
 
     async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent, Keyset]]:
-        found = await self.reader.changed_opportunities(after, limit, where=APPROVED_WHERE)
+        found = await self.reader.changed_opportunities(after, limit, where=APPROVED_WHERE, with_account=True)
         return [(approved_event(c), c.position) for c in found]
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "APPROVAL_STATUS",
     "CUSTOMER_MASTER_FIELDS",
     "LINE_FIELDS",
+    "OPPORTUNITY_ACCOUNT_FIELDS",
     "OPPORTUNITY_FIELDS",
     "REGIONS",
     "REGION_ENTITY",
@@ -42,6 +43,8 @@ ACCOUNT_FIELDS: Final = (
     "ERP_Customer_Id__c", "ERP_Currency__c", "SystemModstamp", "Billing_Email__c", "ERP_Subsidiary_Id__c",
     "Payment_Terms__c", "Credit_Limit__c",
 )  # fmt: skip
+#: The opportunity's account through the parent relationship (`Account.Name` is already selected).
+OPPORTUNITY_ACCOUNT_FIELDS: Final = tuple(f"Account.{f}" for f in ACCOUNT_FIELDS if f != "Name")
 #: Canonical customer-master field -> Salesforce Account field. CRM-owned fields are the Account's own;
 #: ERP-owned ones land in custom mirror fields that users cannot edit (contracts.ownership decides who
 #: may write which). `credit_limit` is Money: its amount goes to the currency field `Credit_Limit__c`.

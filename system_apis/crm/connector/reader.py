@@ -1,5 +1,5 @@
-"""Canonical reads over the Salesforce client: one opportunity, changed opportunities and accounts,
-filtered opportunities in Id order, one account.
+"""Canonical reads over the Salesforce client: one opportunity, changed opportunities (optionally
+with their accounts) and accounts, filtered opportunities in Id order, one account.
 
 Changed records are read in keyset order (SystemModstamp, Id): "after (m, i)" is
 `(SystemModstamp = m AND Id > i) OR SystemModstamp > m`, one query.
@@ -19,6 +19,7 @@ from system_apis.crm.connector.client import SalesforceClient, soql_quote
 from system_apis.crm.connector.mapping import (
     ACCOUNT_FIELDS,
     LINE_FIELDS,
+    OPPORTUNITY_ACCOUNT_FIELDS,
     OPPORTUNITY_FIELDS,
     parse_sf_datetime,
     sf_datetime,
@@ -35,6 +36,9 @@ _ID: Final = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _IN_CHUNK: Final = 200
 # SOQL, not SQL: every value spliced into a statement goes through soql_quote or sf_datetime.
 _SELECT_OPPORTUNITIES: Final = "SELECT " + ", ".join(OPPORTUNITY_FIELDS) + " FROM Opportunity"  # noqa: S608
+_SELECT_OPPORTUNITIES_WITH_ACCOUNT: Final = (
+    "SELECT " + ", ".join(OPPORTUNITY_FIELDS + OPPORTUNITY_ACCOUNT_FIELDS) + " FROM Opportunity"  # noqa: S608
+)
 _SELECT_ACCOUNTS: Final = "SELECT " + ", ".join(ACCOUNT_FIELDS) + " FROM Account"  # noqa: S608
 _SELECT_LINES: Final = "SELECT " + ", ".join(LINE_FIELDS) + " FROM OpportunityLineItem"  # noqa: S608
 
@@ -49,6 +53,8 @@ class Keyset(msgspec.Struct, frozen=True):
 class ChangedOpportunity(msgspec.Struct, frozen=True):
     opportunity: Opportunity
     position: Keyset
+    #: The opportunity's account as read in the same query (`with_account`).
+    account: Account | None = None
 
 
 class ChangedAccount(msgspec.Struct, frozen=True):
@@ -108,14 +114,21 @@ class CrmReader:
         extra = f" AND {where}" if where else ""
         return await self.client.query(f"{select} WHERE {position}{extra} ORDER BY SystemModstamp, Id LIMIT {limit}")
 
-    async def changed_opportunities(self, after: Keyset, limit: int, *, where: str = "") -> list[ChangedOpportunity]:
+    async def changed_opportunities(
+        self, after: Keyset, limit: int, *, where: str = "", with_account: bool = False
+    ) -> list[ChangedOpportunity]:
         """Up to `limit` opportunities after `after` in (SystemModstamp, Id) order.
 
-        `where` adds SOQL conditions joined with AND (e.g. `IsWon = true`).
+        `where` adds SOQL conditions joined with AND (e.g. `IsWon = true`). `with_account`: each
+        opportunity's account is read in the same query, through the `Account` relationship.
         """
-        rows = await self._changed_rows(_SELECT_OPPORTUNITIES, after, limit, where)
+        select = _SELECT_OPPORTUNITIES_WITH_ACCOUNT if with_account else _SELECT_OPPORTUNITIES
+        rows = await self._changed_rows(select, after, limit, where)
         opportunities = await self._canonical(rows)
-        return [ChangedOpportunity(opp, _position(row)) for opp, row in zip(opportunities, rows, strict=True)]
+        return [
+            ChangedOpportunity(opp, _position(row), _parent_account(row) if with_account else None)
+            for opp, row in zip(opportunities, rows, strict=True)
+        ]
 
     async def changed_accounts(self, after: Keyset, limit: int) -> list[ChangedAccount]:
         """Up to `limit` accounts after `after` in (SystemModstamp, Id) order."""
@@ -129,6 +142,11 @@ class CrmReader:
         clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = await self.client.query(f"{_SELECT_OPPORTUNITIES}{clause} ORDER BY Id LIMIT {limit}")
         return await self._canonical(rows)
+
+
+def _parent_account(row: Record) -> Account | None:
+    parent = row.get("Account")
+    return to_account(parent) if isinstance(parent, dict) and parent.get("Id") else None
 
 
 def _position(row: Record) -> Keyset:

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent
+from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, Account, CloudEvent
 from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.redis import RedisClient
 from system_apis.crm import CrmSettings, create_app
@@ -49,6 +49,27 @@ async def test_approval_is_published_once_with_the_watermark(
     # A restarted poller (a new object, same Redis) resumes from the stored watermark.
     assert await _feed(reader, redis).poll_once() == 0
     assert len(await _events(redis)) == 1
+
+
+async def test_an_approval_carries_its_account_as_read_in_the_same_query(
+    reader: CrmReader, redis: RedisClient, admin: SandboxAdmin
+) -> None:
+    feed = _feed(reader, redis)
+    admin.close_won(DEMO1)
+    calls: list[str] = []
+
+    async def count(request: Any) -> None:
+        calls.append(request.url.path)
+
+    reader.client.http.event_hooks["request"].append(count)
+    assert await feed.poll_once() == 1
+    # One query for the opportunities and their accounts, one for their lines: no read per account.
+    assert [c for c in calls if "/oauth2/" not in c] == ["/services/data/v62.0/query"] * 2
+    [event] = await _events(redis)
+    account = msgspec.convert(event.data["account"], type=Account, strict=False)
+    assert account == await reader.account(event.data["account_id"])  # the account as the CRM holds it
+    assert account.name == event.data["account_name"]
+    assert account.tax_jurisdiction is not None
 
 
 async def test_event_ids_are_deterministic_per_change(
