@@ -97,9 +97,9 @@ class QuoteToCashWorkers:
         """`crm.opportunity.approved.v1` starts the opportunity's run; a duplicate finds the same run.
 
         The event carries the canonical opportunity, so no CRM read is needed, and, from the CRM
-        feed, its account as read in the same query: kept as the account's snapshot, it is what
-        validation reads. An event that does not decode as an approved opportunity is logged and
-        dropped (nothing to start).
+        feed, its account as read in the same query: kept in the run's source, it is what the first
+        validation and the customer step use. An event that does not decode as an approved
+        opportunity is logged and dropped (nothing to start).
         """
         if event.type == ACCOUNT_CHANGED:
             await self._remember_account(event.data)
@@ -116,27 +116,21 @@ class QuoteToCashWorkers:
         if not is_approved(opportunity):
             log.info("event for an opportunity that is not approved", extra={"event_id": event.id})
             return
-        await self._remember_account(event.data.get("account"), of=opportunity.account_id)
         _, created = await self.engine.create(
             opportunity,
             actor=f"crm-event:{self.name}",
             origin="event",
             correlation_id=event.correlationid,
             traceparent=event.traceparent,
+            account=_account(event.data.get("account")),
         )
         if not created:
             log.info("duplicate approval collapsed", extra={"event_id": event.id, "opportunity_id": opportunity.id})
 
-    async def _remember_account(self, data: Any, *, of: str | None = None) -> None:
-        """An event carried a whole account (of account id `of`, when given): validation of later
-        deals reads it from there. Anything else is left alone (the sync logs undecodable accounts)."""
-        if self.engine.accounts is None or data is None:
-            return
-        try:
-            account = msgspec.convert(data, type=Account, strict=False)
-        except msgspec.ValidationError:
-            return
-        if of is None or account.id == of:
+    async def _remember_account(self, data: Any) -> None:
+        """An account change event carries the whole account: validation of later deals reads it."""
+        account = _account(data)
+        if self.engine.accounts is not None and account is not None:
             await self.engine.accounts.remember(account)
 
     async def on_erp_event(self, event: CloudEvent) -> None:
@@ -229,6 +223,16 @@ class QuoteToCashWorkers:
                 continue
             if run is None or run.status != "waiting":
                 await store.forget_waiting(run_id)
+
+
+def _account(data: Any) -> Account | None:
+    """The canonical account an event carries, or None (absent or undecodable: the sync logs those)."""
+    if data is None:
+        return None
+    try:
+        return msgspec.convert(data, type=Account, strict=False)
+    except msgspec.ValidationError:
+        return None
 
 
 def instance_name() -> str:

@@ -117,6 +117,10 @@ class SentFields:
         """Record that `request.target` now holds `request`'s values (sent by us)."""
         await self.redis.set(self.key(request), self.fingerprint(request), ex=ECHO_TTL)
 
+    def queue_remember(self, pipe: Any, request: SyncRequest) -> None:
+        """`remember` as a command on the caller's pipeline."""
+        pipe.set(self.key(request), self.fingerprint(request), ex=ECHO_TTL)
+
 
 class CustomerSync:
     """The state machine of one customer-master change."""

@@ -47,11 +47,15 @@ class ResolvedCustomers:
         return bytes(held[1]).decode()
 
     async def remember(self, external_id: str, command: CustomerUpsert, customer_id: str) -> None:
-        key = self.key(external_id)
         pipe = self.redis.pipeline(transaction=True)
+        self.queue_remember(pipe, external_id, command, customer_id)
+        await pipe.execute()
+
+    def queue_remember(self, pipe: Any, external_id: str, command: CustomerUpsert, customer_id: str) -> None:
+        """`remember` as commands on the caller's pipeline (one round trip with other writes)."""
+        key = self.key(external_id)
         pipe.hset(key, mapping={"fp": _fingerprint(command), "id": customer_id})
         pipe.pexpire(key, self.ttl_ms)
-        await pipe.execute()
 
     async def forget(self, external_id: str) -> None:
         await self.redis.delete(self.key(external_id))

@@ -26,7 +26,7 @@ import msgspec
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from contracts import Opportunity, SalesOrder
+from contracts import Account, Opportunity, SalesOrder
 from process_apis.controls import ControlSource, MappingSet, StaticControls
 from process_apis.errors import OpportunityNotApproved, ProcessError
 from process_apis.exceptions.policy import ExceptionPolicy, load_policy
@@ -142,8 +142,13 @@ class QuoteToCash(Recovery):
         origin: Literal["api", "event"] = "api",
         correlation_id: str | None = None,
         traceparent: str | None = None,
+        account: Account | None = None,
     ) -> tuple[QuoteToCashRun, bool]:
-        """Create the run of an approved opportunity snapshot (from an event), or find it (False)."""
+        """Create the run of an approved opportunity snapshot (from an event), or find it (False).
+
+        `account`: the opportunity's account read with it (the CRM feed's approval event carries it),
+        kept in the run's source for its first validation and customer.
+        """
         run_id = run_id_for(opportunity.id)
         mapping, rules = await self.controls.current()
         now = self.clock()
@@ -167,7 +172,9 @@ class QuoteToCash(Recovery):
             gates=[gate],
             origin=origin,
         )
-        source = RunSource(opportunity=opportunity, traceparent=traceparent)
+        if account is not None and account.id != opportunity.account_id:
+            account = None  # not the deal's account: validation reads the right one
+        source = RunSource(opportunity=opportunity, traceparent=traceparent, account=account)
         effects = [commands.work_item(run, traceparent=traceparent), counter(f"runs:quote_to_cash:started:{origin}")]
         return await self.store.create(run, source, effects)
 

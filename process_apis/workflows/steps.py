@@ -15,7 +15,15 @@ from typing import Any
 
 import msgspec
 
-from contracts import Opportunity, PlanningImportResult, ProblemFieldError, RejectedRow, SalesOrder, problem_type
+from contracts import (
+    Account,
+    Opportunity,
+    PlanningImportResult,
+    ProblemFieldError,
+    RejectedRow,
+    SalesOrder,
+    problem_type,
+)
 from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
 from process_apis.flows.customer_sync import SentFields, from_account
@@ -121,7 +129,7 @@ class QuoteToCashSteps:
         """The next transition from the run's state under `mapping`/`rules`, or None when it has to wait."""
         opportunity = source.opportunity
         if run.state == "received":
-            return await self._validate(run, opportunity, mapping, rules, actor)
+            return await self._validate(run, source, mapping, rules, actor)
         entity = mapping.entity_for(opportunity.region)
         if entity is None:
             raise ValidationFailed(
@@ -129,7 +137,7 @@ class QuoteToCashSteps:
                 errors=[ProblemFieldError(location="$.region", message="region not mapped")],
             )
         if run.state == "validated":
-            return await self._resolve_customer(run, opportunity, entity, actor)
+            return await self._resolve_customer(run, source, entity, actor)
         if run.state == "customer_resolved":
             return await self._create_order(run, opportunity, entity, mapping, actor)
         if run.state == "order_created":
@@ -144,11 +152,13 @@ class QuoteToCashSteps:
         raise AssertionError(f"no step from state {run.state}")
 
     async def _validate(
-        self, run: QuoteToCashRun, opportunity: Opportunity, mapping: MappingSet, rules: RuleSet, actor: str
+        self, run: QuoteToCashRun, source: RunSource, mapping: MappingSet, rules: RuleSet, actor: str
     ) -> Step:
+        opportunity = source.opportunity
         account = None
         if rules.enabled("tax_jurisdiction_present"):
-            if self.accounts is not None and run.resumed_at is None:
+            account = _carried(run, source)
+            if account is None and self.accounts is not None and run.resumed_at is None:
                 account = await self.accounts.get(opportunity.account_id)
             if account is None:
                 key = commands.step_key(opportunity.id, "read-account")
@@ -188,14 +198,17 @@ class QuoteToCashSteps:
         return Step(nxt)
 
     async def _resolve_customer(
-        self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping, actor: str
+        self, run: QuoteToCashRun, source: RunSource, entity: EntityMapping, actor: str
     ) -> Step:
+        opportunity = source.opportunity
         key = commands.step_key(opportunity.id, "resolve-customer")
         external_id = commands.customer_external_id(opportunity)
-        # The account validation just read (or its latest change event): its CRM-owned fields go
-        # onto the customer now, and are recorded as sent, so the account change that follows
-        # (the ERP-owned fields arriving in the CRM) is the echo of this write and not re-sent.
-        account = await self.accounts.get(opportunity.account_id) if self.accounts is not None else None
+        # The account validation used (carried by the approval, or its latest snapshot): its
+        # CRM-owned fields go onto the customer now, and are recorded as sent, so the account change
+        # that follows (the ERP-owned fields arriving in the CRM) is the echo of this write.
+        account = _carried(run, source)
+        if account is None and self.accounts is not None:
+            account = await self.accounts.get(opportunity.account_id)
         crm_fields = from_account(account) if account is not None else None
         command = commands.customer_upsert(opportunity, entity, crm_fields.changes if crm_fields else None)
         known = None
@@ -207,9 +220,13 @@ class QuoteToCashSteps:
         customer, tries = await with_retries(
             lambda: self.erp.upsert_customer(external_id, command, idempotency_key=key), self.retry, what=key
         )
-        if self.customers is not None:
-            await self.customers.remember(external_id, command, customer.id)
-        if crm_fields is not None and self.sent is not None:
+        if self.customers is not None:  # what was resolved and what was sent: one round trip
+            pipe = self.customers.redis.pipeline(transaction=False)
+            self.customers.queue_remember(pipe, external_id, command, customer.id)
+            if crm_fields is not None and self.sent is not None:
+                self.sent.queue_remember(pipe, crm_fields)
+            await pipe.execute()
+        elif crm_fields is not None and self.sent is not None:
             await self.sent.remember(crm_fields)
         detail = f"ERP customer {customer.id} ({external_id}) resolved{_tries(tries)}"
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
@@ -347,6 +364,14 @@ class QuoteToCashSteps:
         return msgspec.structs.replace(
             run, state=state, status=status_of(state), updated_at=now, gates=[*run.gates, gate], **changes
         )
+
+
+def _carried(run: QuoteToCashRun, source: RunSource) -> Account | None:
+    """The deal's account the approval carried, for a first attempt (a retry reads the CRM)."""
+    account = source.account
+    if run.resumed_at is None and account is not None and account.id == source.opportunity.account_id:
+        return account
+    return None
 
 
 def _tries(attempts: int) -> str:

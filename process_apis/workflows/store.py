@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from contracts import CloudEvent, Opportunity
+from contracts import Account, CloudEvent, Opportunity
 from process_apis.schemas import Gate, QuoteToCashRun
 from servicekit import RedisClient, encode_event
 from servicekit.streams import EVENT_FIELD
@@ -79,10 +79,15 @@ class LockLost(Exception):
 
 
 class RunSource(msgspec.Struct, kw_only=True, frozen=True):
-    """What a run was started from: the opportunity as approved, and the trace it belongs to."""
+    """What a run was started from: the opportunity as approved, and the trace it belongs to.
+
+    `account`: the opportunity's account as the CRM feed read it with the approval (None for a run
+    started through the API, and after a retry from `received`, which reads the CRM again).
+    """
 
     opportunity: Opportunity
     traceparent: str | None = None
+    account: Account | None = None
 
 
 class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):

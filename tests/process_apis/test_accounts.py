@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from contracts import ACCOUNT_CHANGED, CUSTOMER_CHANGED, OPPORTUNITY_APPROVED, Account, new_event
+from contracts import ACCOUNT_CHANGED, CUSTOMER_CHANGED, OPPORTUNITY_APPROVED, Account, Opportunity, new_event
 from process_apis.controls import load_mapping_set
 from process_apis.workers import QuoteToCashWorkers
 from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
@@ -74,26 +74,36 @@ async def test_a_change_event_is_what_the_next_deal_validates_and_a_retry_reads_
 
 
 async def test_an_approval_that_carries_its_account_is_validated_without_a_crm_read(redis: RedisClient) -> None:
-    deal = opportunity(account_id=ACCOUNT)
-    crm = FakeCrm(deal)
+    deal, stranger = opportunity(account_id=ACCOUNT), opportunity("0068d00000OTHR1AAA", account_id=ACCOUNT)
+    crm = FakeCrm(deal, stranger)
     engine = engine_for(redis, crm)
     carried = msgspec.structs.replace(crm.accounts[ACCOUNT], name="Thames Data Ltd", tax_jurisdiction=None)
-    data = {**msgspec.to_builtins(deal), "account": msgspec.to_builtins(carried)}
-    await QuoteToCashWorkers(engine, "a").on_crm_event(new_event(source="crm", type=OPPORTUNITY_APPROVED, data=data))
 
+    async def approve(opp: Opportunity, account: Account) -> None:
+        data = {**msgspec.to_builtins(opp), "account": msgspec.to_builtins(account)}
+        event = new_event(source="crm", type=OPPORTUNITY_APPROVED, data=data)
+        await QuoteToCashWorkers(engine, "a").on_crm_event(event)
+
+    await approve(deal, carried)
     failed = await engine.advance(f"q2c-{deal.id}", actor="worker:a")
     assert failed is not None
     assert failed.error is not None
-    assert "tax" in failed.error.detail.lower()  # judged on the account the event carried
+    assert "tax" in failed.error.detail.lower()  # judged on the account the approval carried
     assert crm.account_reads == 0
 
-    # An account that is not the deal's is not taken as its account.
-    other = msgspec.structs.replace(carried, id="0018d00000OTHERAAA", tax_jurisdiction="GB")
-    await QuoteToCashWorkers(engine, "a").on_crm_event(
-        new_event(source="crm", type=OPPORTUNITY_APPROVED, data={**data, "account": msgspec.to_builtins(other)})
-    )
-    assert engine.accounts is not None
-    assert await engine.accounts.get(other.id) is None
+    # An account that is not the deal's is not taken as its account: the CRM is read instead.
+    await approve(stranger, msgspec.structs.replace(carried, id="0018d00000OTHERAAA"))
+    passed = await engine.advance(f"q2c-{stranger.id}", actor="worker:a")
+    assert passed is not None
+    assert passed.state == "order_created"
+    assert crm.account_reads == 1
+
+    # The retry after a fix reads the CRM, not what the approval carried.
+    await engine.resume(failed.id, actor="client:ops", via="retry")
+    retried = await engine.advance(failed.id, actor="worker:a")
+    assert retried is not None
+    assert retried.state == "order_created"
+    assert crm.account_reads == 2
 
 
 async def test_an_older_description_never_replaces_a_newer_one(redis: RedisClient) -> None:
