@@ -140,8 +140,9 @@ class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     subsidiary_id: str
     currency: CurrencyCode
     email: str | None = None
-    #: Commercial fields the CRM owns, written on the customer as it is created or updated (absent:
-    #: left as they are), so a customer quote-to-cash creates holds them without a later sync write.
+    #: Commercial fields the CRM owns: a new customer's initial values, so a customer quote-to-cash
+    #: creates holds them without a later sync write. An existing customer keeps its own (the
+    #: customer-master sync maintains them).
     region: str | None = None
     industry: str | None = None
     billing_country: str | None = None

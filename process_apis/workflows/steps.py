@@ -17,6 +17,7 @@ import msgspec
 
 from contracts import (
     Account,
+    Customer,
     Opportunity,
     PlanningImportResult,
     ProblemFieldError,
@@ -26,7 +27,7 @@ from contracts import (
 )
 from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
-from process_apis.flows.customer_sync import SentFields, from_account
+from process_apis.flows.customer_sync import SentFields, SyncRequest, from_account
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
@@ -220,14 +221,17 @@ class QuoteToCashSteps:
         customer, tries = await with_retries(
             lambda: self.erp.upsert_customer(external_id, command, idempotency_key=key), self.retry, what=key
         )
+        # The CRM fields are a new customer's initial values (an existing one keeps its own): they
+        # count as sent only where the customer now holds them.
+        sent = crm_fields if crm_fields is not None and _holds(customer, crm_fields) else None
         if self.customers is not None:  # what was resolved and what was sent: one round trip
             pipe = self.customers.redis.pipeline(transaction=False)
             self.customers.queue_remember(pipe, external_id, command, customer.id)
-            if crm_fields is not None and self.sent is not None:
-                self.sent.queue_remember(pipe, crm_fields)
+            if sent is not None and self.sent is not None:
+                self.sent.queue_remember(pipe, sent)
             await pipe.execute()
-        elif crm_fields is not None and self.sent is not None:
-            await self.sent.remember(crm_fields)
+        elif sent is not None and self.sent is not None:
+            await self.sent.remember(sent)
         detail = f"ERP customer {customer.id} ({external_id}) resolved{_tries(tries)}"
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
 
@@ -372,6 +376,12 @@ def _carried(run: QuoteToCashRun, source: RunSource) -> Account | None:
     if run.resumed_at is None and account is not None and account.id == source.opportunity.account_id:
         return account
     return None
+
+
+def _holds(customer: Customer, request: SyncRequest) -> bool:
+    """Whether the ERP customer holds every CRM-owned value of `request`."""
+    changes = request.changes
+    return all(getattr(customer, field, None) == getattr(changes, field) for field in changes.fields_set())
 
 
 def _tries(attempts: int) -> str:

@@ -235,16 +235,18 @@ def erp_app(systems: Systems) -> Litestar:
         command = msgspec.json.decode(body, type=CustomerUpsert, strict=True)
         systems.record("erp", request, command)
         with systems.lock:
-            created = external_id not in systems.customers
+            existing = systems.customers.get(external_id)
+            created = existing is None
+            initial = command if existing is None else existing  # CRM fields: a new customer's only
             systems.customers[external_id] = Customer(
-                id=systems.customers[external_id].id if not created else str(500 + len(systems.customers)),
+                id=existing.id if existing is not None else str(500 + len(systems.customers)),
                 name=command.name,
                 subsidiary_id=command.subsidiary_id,
                 currency=command.currency,
                 external_id=external_id,
-                region=command.region,
-                industry=command.industry,
-                billing_country=command.billing_country,
+                region=initial.region,
+                industry=initial.industry,
+                billing_country=initial.billing_country,
             )
             return _json(systems.customers[external_id], 201 if created else 200)
 

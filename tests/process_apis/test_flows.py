@@ -124,6 +124,29 @@ async def test_a_customer_quote_to_cash_creates_holds_its_crm_fields_and_their_e
         assert (target, update.changes.industry) == (f"SF-{deal.account_id}", "Retail")
 
 
+async def test_an_existing_customer_keeps_its_crm_fields_and_the_next_account_change_is_sent(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    deal = opportunity()
+    external_id = f"SF-{deal.account_id}"
+    account = msgspec.structs.replace(systems.accounts[deal.account_id], industry="Software")
+    systems.accounts[deal.account_id] = account
+    # The ERP customer exists and already holds a newer industry (the sync wrote it after the deal
+    # was approved): quote-to-cash must neither overwrite it nor count its own values as sent.
+    systems.customers[external_id] = Customer(
+        id="501", name=account.name, subsidiary_id="3", currency="GBP", external_id=external_id, industry="Retail"
+    )
+    async with process_api(settings_for(systems, redis_url)) as client:
+        assert (await client.post(RUNS, json={"opportunity_id": deal.id})).status_code == 202
+        await run_reaches(client, f"q2c-{deal.id}", "order_created")
+        assert systems.customers[external_id].industry == "Retail"
+
+        await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, account, "evt-sw")
+        await _run(client, "cms-evt-sw", "completed")  # not taken for an echo: the CRM's value is sent
+        [(_, target, update)] = systems.master_updates
+        assert (target, update.changes.industry) == (external_id, "Software")
+
+
 async def test_an_ownership_refusal_is_an_exception_and_an_unknown_customer_is_skipped(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:

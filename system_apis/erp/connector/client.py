@@ -21,6 +21,7 @@ import msgspec
 from contracts import Customer, CustomerMasterChanges, CustomerUpsert, SalesOrder, SalesOrderUpsert
 from system_apis.erp.connector.auth import NetSuiteTokens
 from system_apis.erp.connector.mapping import (
+    CRM_INITIAL_FIELDS,
     customer_from_vendor,
     customer_to_vendor,
     sales_order_from_rows,
@@ -158,6 +159,11 @@ class NetSuiteClient:
             stored: dict[str, Any] | None = await self.get_record("customer", f"eid:{external_id}")
         except ErpNotFound:
             stored = None
+        if stored is not None:
+            # The CRM-owned attributes are a new customer's initial values only: on an existing
+            # customer the customer-master sync maintains them, and an upsert working from an
+            # older view of the account must not write them back.
+            body = {k: v for k, v in body.items() if k not in CRM_INITIAL_FIELDS}
         if stored is not None and all(same_value(stored.get(k), v) for k, v in body.items()):
             # It already holds every value the upsert would write (each quote-to-cash run of an
             # existing customer): no write, so one call instead of three, no new lastModifiedDate

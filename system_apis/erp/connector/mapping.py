@@ -12,6 +12,7 @@ from system_apis.erp.errors import ErpMappingError, ErpUpstreamError
 
 __all__ = [
     "BOOKED_CODES",
+    "CRM_INITIAL_FIELDS",
     "CURRENCY_IDS",
     "ENTITY_SUBSIDIARIES",
     "STATUS_BY_CODE",
@@ -139,6 +140,11 @@ def _ref(ref: Any, what: str) -> str:
     raise ErpUpstreamError(f"NetSuite returned no {what} reference.")
 
 
+#: A customer upsert's CRM-owned attributes (region, industry, billing country): written when the
+#: upsert creates the customer, left alone on an existing one (the customer-master sync owns them).
+CRM_INITIAL_FIELDS: Final = ("custentity_fig_region", "custentity_fig_industry", "custentity_fig_billing_country")
+
+
 def customer_to_vendor(external_id: str, cmd: CustomerUpsert) -> dict[str, Any]:
     body: dict[str, Any] = {
         "companyName": cmd.name,
@@ -149,11 +155,7 @@ def customer_to_vendor(external_id: str, cmd: CustomerUpsert) -> dict[str, Any]:
     }
     if cmd.email is not None:
         body["email"] = cmd.email
-    for field, value in (
-        ("custentity_fig_region", cmd.region),
-        ("custentity_fig_industry", cmd.industry),
-        ("custentity_fig_billing_country", cmd.billing_country),
-    ):
+    for field, value in zip(CRM_INITIAL_FIELDS, (cmd.region, cmd.industry, cmd.billing_country), strict=True):
         if value is not None:
             body[field] = value
     return body

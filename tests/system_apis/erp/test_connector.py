@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -206,7 +207,13 @@ async def test_a_customer_upsert_writes_the_crm_fields_it_carries(sandbox: str, 
     assert (created.region, created.industry, created.billing_country) == ("DACH", "Energy", "Germany")
     stored = await netsuite.get_customer("eid:SF-0018d00000CRMFAAAA")
     assert (stored.region, stored.industry, stored.billing_country) == ("DACH", "Energy", "Germany")
-    # Without them, an upsert leaves what the customer holds.
+    # They are initial values: an existing customer keeps its own (the customer-master sync owns
+    # them), whether an upsert carries none or other ones (from an older view of the account).
     plain = CustomerUpsert(name="Nordlicht Energie GmbH", subsidiary_id="2", currency="EUR")
     again, _ = await netsuite.upsert_customer("SF-0018d00000CRMFAAAA", plain)
     assert (again.region, again.industry, again.billing_country) == ("DACH", "Energy", "Germany")
+    before = stats(sandbox)["requests"]
+    older = msgspec.structs.replace(command, industry="Utilities")
+    kept, _ = await netsuite.upsert_customer("SF-0018d00000CRMFAAAA", older)
+    assert kept.industry == "Energy"
+    assert stats(sandbox)["requests"] - before == 1  # nothing else differs: the read, no write
