@@ -371,11 +371,9 @@ class QuoteToCashSteps:
 
 
 def _carried(run: QuoteToCashRun, source: RunSource) -> Account | None:
-    """The deal's account the approval carried, for a first attempt (a retry reads the CRM)."""
-    account = source.account
-    if run.resumed_at is None and account is not None and account.id == source.opportunity.account_id:
-        return account
-    return None
+    """The deal's account the approval carried (`QuoteToCash.create` keeps only the deal's own), for
+    a first attempt: a retry reads the CRM."""
+    return source.account if run.resumed_at is None else None
 
 
 def _holds(customer: Customer, request: SyncRequest) -> bool:
