@@ -46,13 +46,9 @@ class ResolvedCustomers:
             return None
         return bytes(held[1]).decode()
 
-    async def remember(self, external_id: str, command: CustomerUpsert, customer_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        self.queue_remember(pipe, external_id, command, customer_id)
-        await pipe.execute()
-
     def queue_remember(self, pipe: Any, external_id: str, command: CustomerUpsert, customer_id: str) -> None:
-        """`remember` as commands on the caller's pipeline (one round trip with other writes)."""
+        """Keep `customer_id` for `external_id` as resolved with `command`'s values (commands on the
+        caller's pipeline: one round trip with the run's other writes)."""
         key = self.key(external_id)
         pipe.hset(key, mapping={"fp": _fingerprint(command), "id": customer_id})
         pipe.pexpire(key, self.ttl_ms)

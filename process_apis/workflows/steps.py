@@ -224,14 +224,14 @@ class QuoteToCashSteps:
         # The CRM fields are a new customer's initial values (an existing one keeps its own): they
         # count as sent only where the customer now holds them.
         sent = crm_fields if crm_fields is not None and _holds(customer, crm_fields) else None
-        if self.customers is not None:  # what was resolved and what was sent: one round trip
-            pipe = self.customers.redis.pipeline(transaction=False)
-            self.customers.queue_remember(pipe, external_id, command, customer.id)
+        memory = self.customers or self.sent  # both on the service's Redis: one round trip
+        if memory is not None:
+            pipe = memory.redis.pipeline(transaction=False)
+            if self.customers is not None:
+                self.customers.queue_remember(pipe, external_id, command, customer.id)
             if sent is not None and self.sent is not None:
                 self.sent.queue_remember(pipe, sent)
-            await pipe.execute()
-        elif sent is not None and self.sent is not None:
-            await self.sent.remember(sent)
+            await pipe.execute()  # an empty pipeline sends nothing
         detail = f"ERP customer {customer.id} ({external_id}) resolved{_tries(tries)}"
         return Step(self.enter(run, "customer_resolved", actor, detail, key=key, erp_customer_id=customer.id))
 
