@@ -1,7 +1,8 @@
 """A synthetic `ledger` contract and gateway config for policy tests (written to a temp dir).
 
 Versions: v1 retired (successor v3), v2 deprecated (successor v3), v3 active. v3 has a query-
-parameter operation, a path-entity operation and a financially material POST with a JSON body,
+parameter operation, a path-entity operation, an operation needing two scopes and a financially
+material POST with a JSON body,
 whose documented 201 answer needs a `journal_id` the fake upstream never sends (so report-only
 response validation has something to report).
 """
@@ -72,6 +73,15 @@ DOCUMENT: dict[str, Any] = {
                         },
                     }
                 },
+            }
+        },
+        "/v3/ledger/periods/{period}/close": {
+            "post": {
+                "operationId": "closePeriod",
+                # One requirement naming two scopes: the token needs both (OpenAPI security semantics).
+                "security": [{"bearer": ["ledger:write", "ledger:close"]}],
+                "parameters": [{"name": "period", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "closed"}},
             }
         },
         "/v3/ledger/notes": {
