@@ -94,7 +94,9 @@ class Gateway:
                 await exchange.on_refusal()
             await self.audit.refusal(exchange, error)
             if not exchange.started:
-                await _send_problem(send, error, path, correlation_id, echo)
+                # A deprecated version's refusals carry its lifecycle headers too, as its answers do.
+                lifecycle = exchange.route.deprecation_headers if exchange.route is not None else ()
+                await _send_problem(send, error, path, correlation_id, echo, lifecycle=lifecycle)
         except Exception:
             log.exception("gateway request failed", extra={"path": path})
             if not exchange.started:
@@ -212,11 +214,20 @@ def problem_body(error: ProblemError, instance: str, correlation_id: str) -> byt
 
 
 async def _send_problem(
-    send: Send, error: ProblemError, instance: str, correlation_id: str, echo: tuple[bytes, bytes]
+    send: Send,
+    error: ProblemError,
+    instance: str,
+    correlation_id: str,
+    echo: tuple[bytes, bytes],
+    *,
+    lifecycle: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     body = problem_body(error, instance, correlation_id)
     headers = [(b"content-type", _PROBLEM_TYPE), (b"content-length", str(len(body)).encode()), echo]
     headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items())
+    if lifecycle:
+        own = {name for name, _ in headers}
+        headers.extend(h for h in lifecycle if h[0] not in own)
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

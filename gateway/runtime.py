@@ -87,6 +87,8 @@ def build_runtime(
                 algorithms=algorithms,
                 leeway=settings.token_leeway,
                 min_refresh_interval=settings.jwks_refresh_interval,
+                max_keys_age=settings.jwks_max_age,
+                token_type=settings.token_type or None,
                 # The gateway keeps its own verified-token cache in front (cleared on reload).
                 cache_ttl=0,
             )

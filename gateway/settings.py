@@ -25,8 +25,6 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     token_cache_size: int = 10_000
     #: Leeway in seconds for exp/nbf/iat.
     token_leeway: float = 30.0
-    #: Least seconds between two JWKS refetches triggered by unknown key ids.
-    jwks_refresh_interval: float = 10.0
     #: Upstream responses up to this size (with a known length) are sent in one piece; larger ones stream.
     buffer_limit_bytes: int = 262_144
     #: Seconds between checks of `config_path` for changes (0: reload on SIGHUP only).

@@ -56,6 +56,9 @@ def _verifier_lifespan(settings: ServiceSettings) -> Lifespan:
                 issuer=settings.token_issuer,
                 audience=settings.token_audience,
                 http=http,
+                min_refresh_interval=settings.jwks_refresh_interval,
+                max_keys_age=settings.jwks_max_age,
+                token_type=settings.token_type or None,
             )
             yield
 

@@ -1,12 +1,17 @@
 """Bearer tokens between services: verify against a JWKS, obtain by client credentials.
 
-The verifier pins the algorithm to each key (never `none`, never HMAC with a public key), refetches
-the JWKS on an unknown `kid` at most once per interval, and checks `iss`, `aud`, `exp`, `nbf`, `iat`.
+The verifier pins the algorithm to each key (never `none`, never HMAC with a public key), keeps the
+JWKS only as long as its `Cache-Control: max-age` allows (bounded by a configured maximum), refetches
+it on expiry or an unknown `kid` at most once per interval, and checks `iss`, `aud`, `exp`, `nbf`,
+`iat` (JSON numbers only), the token type where configured, and the canonical encoding
+(`servicekit.jose`: no padding, no stray characters, low-S ECDSA signatures).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -19,17 +24,23 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from servicekit.errors import Forbidden, Unauthorized, UpstreamUnavailable
+from servicekit.errors import BadRequest, Forbidden, Unauthorized, UpstreamUnavailable
+from servicekit.jose import MalformedToken, check_compact
 
 __all__ = [
+    "INVALID_TOKEN_CHALLENGE",
     "ClientCredentialsAuth",
     "JWKSVerifier",
     "ScopeGuard",
     "ServiceAuthMiddleware",
     "TokenClaims",
+    "cache_lifetime",
     "claims_of",
+    "duplicate_authorization",
     "require_scopes",
 ]
+
+log = logging.getLogger("servicekit.auth")
 
 ASYMMETRIC = ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
 
@@ -45,17 +56,44 @@ class TokenClaims(msgspec.Struct, kw_only=True, frozen=True):
     raw: dict[str, Any]
 
 
+#: RFC 6750 section 3.1: the challenge for a request whose token was presented but refused.
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
+_NUMERIC_DATES = ("exp", "nbf", "iat")
+
+
 def _bad_token(detail: str) -> Unauthorized:
-    return Unauthorized(detail, slug="invalid-token", title="Invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return Unauthorized(
+        detail, slug="invalid-token", title="Invalid token", headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
+    )
+
+
+def cache_lifetime(cache_control: str | None, *, default: float, maximum: float) -> float:
+    """Seconds a response may be reused: its `max-age` (0 for `no-store`/`no-cache`), else `default`;
+    never more than `maximum`."""
+    if cache_control is None:
+        return min(default, maximum)
+    lowered = cache_control.lower()
+    if "no-store" in lowered or "no-cache" in lowered:
+        return 0.0
+    match = _MAX_AGE.search(lowered)
+    return min(float(match.group(1)) if match else default, maximum)
 
 
 class JWKSVerifier:
     """Verifies bearer JWTs against one issuer's JWKS, fetched over HTTP and cached by `kid`.
 
-    A token that verified is accepted again without its signature check until its own `exp` or for
-    `cache_ttl` seconds, whichever comes first (services see the same service token on every call;
-    the ES256 check was about a sixth of a system API's CPU per request). A token that failed is
-    never cached. At most `cache_size` tokens are kept; `cache_ttl=0` checks every time.
+    The key set is kept for the JWKS response's `max-age` (at most `max_keys_age` seconds, at least
+    `min_refresh_interval`), then fetched again on the next verification; keys that left the set
+    are forgotten, so a retired key stops verifying within that lifetime. If the refetch fails, the
+    keys in hand stay in use and the fetch is retried after `min_refresh_interval`.
+
+    A token that verified is accepted again without its signature check until its own `exp`, for
+    `cache_ttl` seconds, or until the key set it was checked against expires, whichever comes first
+    (services see the same service token on every call; the ES256 check was about a sixth of a
+    system API's CPU per request). A token that failed is never cached. At most `cache_size` tokens
+    are kept; `cache_ttl=0` checks every time. `token_type`, when set, is the JOSE `typ` required
+    (`at+jwt` for RFC 9068 access tokens; `application/` may prefix it).
     """
 
     def __init__(
@@ -68,8 +106,10 @@ class JWKSVerifier:
         algorithms: Iterable[str] = ("ES256", "RS256"),
         leeway: float = 30.0,
         min_refresh_interval: float = 10.0,
+        max_keys_age: float = 300.0,
         cache_ttl: float = 60.0,
         cache_size: int = 1024,
+        token_type: str | None = None,
     ) -> None:
         self.jwks_url = jwks_url
         self.issuer = issuer
@@ -78,29 +118,56 @@ class JWKSVerifier:
         self.algorithms = frozenset(a for a in algorithms if a in ASYMMETRIC)
         self.leeway = leeway
         self.min_refresh_interval = min_refresh_interval
+        self.max_keys_age = max_keys_age
+        self.token_type = token_type.lower().removeprefix("application/") if token_type else None
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
+        #: Wall-clock time until which the key set in hand may be used without refetching.
+        self._keys_until = float("-inf")
         self._lock = asyncio.Lock()
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self._verified: dict[str, tuple[float, TokenClaims]] = {}
 
+    @property
+    def keys_until(self) -> float:
+        """Wall-clock time until which the current key set is trusted without a refetch; caches of
+        tokens verified with it must not keep them longer."""
+        return self._keys_until
+
     async def refresh(self, *, force: bool = False) -> None:
+        """Fetch the JWKS (at most once per `min_refresh_interval` unless `force`).
+
+        UpstreamUnavailable when it cannot be fetched and no keys are in hand; with keys in hand a
+        failed fetch keeps them for another `min_refresh_interval` (logged as a warning).
+        """
         async with self._lock:
             if not force and time.monotonic() - self._fetched_at < self.min_refresh_interval:
                 return
             try:
                 response = await self.http.get(self.jwks_url)
                 response.raise_for_status()
-                keyset = PyJWKSet.from_dict(response.json())
+                document = response.json()
+                # An empty set is an answer (every key retired), not a failure to keep old keys for.
+                empty = isinstance(document, dict) and document.get("keys") == []
+                keys = [] if empty else PyJWKSet.from_dict(document).keys
             except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
-                raise UpstreamUnavailable(f"cannot load the issuer's JWKS from {self.jwks_url}: {exc}") from exc
-            finally:
                 self._fetched_at = time.monotonic()
-            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+                if not self._keys:
+                    raise UpstreamUnavailable(f"cannot load the issuer's JWKS from {self.jwks_url}: {exc}") from exc
+                log.warning("JWKS refetch failed; the keys in hand stay in use", extra={"jwks_url": self.jwks_url})
+                self._keys_until = time.time() + self.min_refresh_interval
+                return
+            self._fetched_at = time.monotonic()
+            lifetime = cache_lifetime(
+                response.headers.get("cache-control"), default=self.max_keys_age, maximum=self.max_keys_age
+            )
+            self._keys_until = time.time() + max(lifetime, self.min_refresh_interval)
+            self._keys = {k.key_id: k for k in keys if k.key_id}
 
     async def key_for(self, kid: str) -> PyJWK | None:
-        if kid not in self._keys:
+        """The key `kid` of the issuer's current set (refetched once expired or on an unknown `kid`)."""
+        if kid not in self._keys or time.time() >= self._keys_until:
             await self.refresh()
         return self._keys.get(kid)
 
@@ -114,7 +181,7 @@ class JWKSVerifier:
         if self.cache_ttl > 0:
             if len(self._verified) >= self.cache_size:
                 self._verified.clear()
-            self._verified[token] = (min(now + self.cache_ttl, float(claims.expires_at)), claims)
+            self._verified[token] = (min(now + self.cache_ttl, float(claims.expires_at), self._keys_until), claims)
         return claims
 
     async def check(self, token: str) -> TokenClaims:
@@ -126,6 +193,14 @@ class JWKSVerifier:
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in self.algorithms:
             raise _bad_token(f"token algorithm {alg!r} is not accepted")
+        try:
+            check_compact(token, alg)
+        except MalformedToken as exc:
+            raise _bad_token(f"the bearer token is not in canonical JWS compact form: {exc}") from None
+        if self.token_type is not None:
+            typ = header.get("typ")
+            if not isinstance(typ, str) or typ.lower().removeprefix("application/") != self.token_type:
+                raise _bad_token(f"token type (typ) is {typ!r}, this API accepts {self.token_type!r} tokens only")
         if not isinstance(kid, str):
             raise _bad_token("token has no key id (kid)")
         key = await self.key_for(kid)
@@ -153,6 +228,11 @@ class JWKSVerifier:
             raise _bad_token(f"token issuer is not {self.issuer!r}") from None
         except jwt.PyJWTError as exc:
             raise _bad_token(f"token rejected: {exc}") from None
+        for name in _NUMERIC_DATES:
+            value = raw.get(name)
+            # PyJWT converts with int(), so "9999999999" or true would pass: RFC 7519 NumericDate only.
+            if name in raw and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise _bad_token(f"token claim {name!r} is not a JSON number (RFC 7519 NumericDate)")
         return claims_from(raw)
 
 
@@ -189,8 +269,10 @@ class ServiceAuthMiddleware(ASGIMiddleware):
         authorization = ""
         for name, value in scope["headers"]:
             if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
+                # A comma never occurs in a bearer token: it is two headers joined by an intermediary.
+                if authorization or b"," in value:
+                    raise duplicate_authorization()
+                authorization = value.decode("latin-1") or " "
         kind, _, token = authorization.partition(" ")
         if kind.lower() != "bearer" or not token:
             raise Unauthorized(
@@ -202,6 +284,16 @@ class ServiceAuthMiddleware(ASGIMiddleware):
         verifier: JWKSVerifier = scope["app"].state.verifier
         scope.setdefault("state", {})["claims"] = await verifier.verify(token.strip())
         await next_app(scope, receive, send)
+
+
+def duplicate_authorization() -> BadRequest:
+    """400 for a request with more than one `Authorization` header: which one would count is ambiguous
+    (RFC 9110 5.3 allows repeating only list-valued fields), so neither does."""
+    return BadRequest(
+        "The request carries more than one Authorization header; send exactly one.",
+        slug="duplicate-authorization",
+        title="Duplicate Authorization header",
+    )
 
 
 def claims_of(scope: Scope) -> TokenClaims | None:

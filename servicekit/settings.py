@@ -35,6 +35,14 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     jwks_url: str | None = None
     token_issuer: str = "http://127.0.0.1:8400"
     token_audience: str = "fig"
+    #: The JOSE `typ` every accepted token must carry (RFC 9068 access tokens: `at+jwt`); empty
+    #: accepts any type (for an issuer that does not mark its access tokens).
+    token_type: str = "at+jwt"
+    #: Longest time (s) a fetched JWKS is trusted, whatever its `Cache-Control: max-age` says; a key
+    #: removed from the set stops verifying at most this long after (plus the token caches' share).
+    jwks_max_age: float = 300.0
+    #: Least seconds between two JWKS fetches (unknown key ids, expired sets, failed fetches).
+    jwks_refresh_interval: float = 10.0
     #: Verify bearer tokens on the service's API routes. Only tests switch it off.
     auth_required: bool = True
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from litestar import Litestar, get
 
+from servicekit.jose import normalize_token
 from tests.support import running_server
 
 __all__ = ["TestIssuer"]
@@ -57,7 +58,9 @@ class TestIssuer:
             "legal_entities": list(legal_entities),
         }
         claims.update(overrides)
-        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
+        return normalize_token(
+            jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid, "typ": "at+jwt"}), "ES256"
+        )
 
     @contextmanager
     def serve(self) -> Iterator[str]:

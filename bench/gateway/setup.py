@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from servicekit.jose import normalize_token
+
 ISSUER = "http://bench.issuer"
 KID = "bench-es256"
 BODY = '{"id":"q2c-0068d00000DEMO1AAA","state":"running"}'
@@ -47,7 +49,8 @@ def main() -> None:
         "scope": "q2c:read q2c:write",
         "legal_entities": ["US01", "DE01", "GB01"],
     }
-    (out / "token").write_text(jwt.encode(claims, key, algorithm="ES256", headers={"kid": KID}))
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": KID, "typ": "at+jwt"})
+    (out / "token").write_text(normalize_token(token, "ES256"))
     (out / "gateway.toml").write_text(
         f"""
 [[upstreams]]

@@ -16,6 +16,7 @@ from gateway.idp.clients import ClientRecord, ClientRegistry
 from gateway.idp.errors import InvalidClient, InvalidRequest, InvalidScope
 from gateway.idp.hashing import verify_secret
 from gateway.idp.keys import KeyRing
+from servicekit.jose import normalize_token
 
 __all__ = ["IssuedToken", "TokenIssuer", "parse_basic_auth"]
 
@@ -111,5 +112,8 @@ class TokenIssuer:
         }
         claims.update(overrides)
         key = self.keys.current
-        token = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"})
+        # RFC 9068 access tokens (`typ: at+jwt`), in the one canonical encoding verifiers accept (low-S).
+        token = normalize_token(
+            jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "at+jwt"}), "ES256"
+        )
         return IssuedToken(token, int(claims["exp"]) - now, str(claims["scope"]))

@@ -3,8 +3,9 @@
 The issuer is read from the unverified `iss` only to pick the verifier: the signature, `iss`, `aud`,
 `exp`, `nbf` and `iat` are then checked by that issuer's JWKSVerifier (servicekit), which pins the
 algorithm per key, refuses `none` and HMAC, and refetches the JWKS on an unknown `kid` at most once
-per interval. A token that verified is kept until its `exp` (bounded cache), which saves the
-~120 µs ES256 check on repeat calls. Tokens longer than 8 KiB are refused unparsed.
+per interval. A token that verified is kept until its `exp` or the end of its key set's lifetime
+(bounded cache), which saves the ~120 µs ES256 check on repeat calls. Tokens longer than 8 KiB are
+refused unparsed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jwt
 
 from gateway.exchange import Exchange
 from servicekit import TokenClaims, Unauthorized
+from servicekit.auth import INVALID_TOKEN_CHALLENGE, duplicate_authorization
 
 __all__ = ["AuthenticationPolicy", "VerifiedTokenCache"]
 
@@ -23,27 +25,35 @@ _MAX_TOKEN = 8192
 
 
 class VerifiedTokenCache:
-    """Token → claims for tokens that verified, until they expire; the oldest entry goes when full."""
+    """Token → claims for tokens that verified, until a deadline; the oldest entry goes when full.
+
+    The deadline is the token's `exp` or, if sooner, the end of the lifetime of the key set that
+    verified it: a key that leaves the issuer's JWKS takes the tokens it verified with it.
+    """
 
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: dict[str, TokenClaims] = {}
+        self._entries: dict[str, tuple[float, TokenClaims]] = {}
 
     def get(self, token: str) -> TokenClaims | None:
-        claims = self._entries.get(token)
-        if claims is not None and claims.expires_at <= self.clock():
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
             del self._entries[token]
             return None
-        return claims
+        return entry[1]
 
-    def put(self, token: str, claims: TokenClaims) -> None:
+    def put(self, token: str, claims: TokenClaims, until: float | None = None) -> None:
+        """Keep `claims` until `until` (wall clock) or the token's `exp`, whichever is sooner."""
         if self.max_entries <= 0:
             return
         if len(self._entries) >= self.max_entries:
             # dicts keep insertion order: the first key is the oldest entry.
             del self._entries[next(iter(self._entries))]
-        self._entries[token] = claims
+        deadline = float(claims.expires_at) if until is None else min(float(claims.expires_at), until)
+        self._entries[token] = (deadline, claims)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -62,11 +72,14 @@ def _missing() -> Unauthorized:
 
 
 def _invalid(detail: str) -> Unauthorized:
-    return Unauthorized(detail, slug="invalid-token", title="Invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return Unauthorized(
+        detail, slug="invalid-token", title="Invalid token", headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
+    )
 
 
 class AuthenticationPolicy:
-    """401 `missing-token` without a bearer token, 401 `invalid-token` for one that does not verify."""
+    """401 `missing-token` without a bearer token, 401 `invalid-token` for one that does not verify,
+    400 `duplicate-authorization` for two `Authorization` headers."""
 
     before_routing = True
 
@@ -74,7 +87,13 @@ class AuthenticationPolicy:
         self.cache = cache
 
     async def apply(self, exchange: Exchange) -> None:
-        authorization = exchange.header(b"authorization")
+        authorization = None
+        for name, value in exchange.headers:
+            if name == b"authorization":
+                # A comma never occurs in a bearer token: it is two headers joined by an intermediary.
+                if authorization is not None or b"," in value:
+                    raise duplicate_authorization()
+                authorization = value
         if authorization is None:
             raise _missing()
         kind, _, token = authorization.decode("latin-1").partition(" ")
@@ -93,6 +112,6 @@ class AuthenticationPolicy:
             if verifier is None:
                 raise _invalid(f"token issuer {issuer!r} is not trusted")
             claims = await verifier.verify(token)
-            self.cache.put(token, claims)
+            self.cache.put(token, claims, verifier.keys_until)
         exchange.token = token
         exchange.claims = claims

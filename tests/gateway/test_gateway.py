@@ -308,7 +308,7 @@ async def test_tokens_signed_before_and_after_an_idp_key_rotation_both_pass(
         assert (await client.get(f"{RUNS}/run-2", headers=_auth(before))).status_code == 200
 
 
-async def test_only_the_verified_token_reaches_the_upstream(
+async def test_a_second_authorization_header_is_refused_not_smuggled_through(
     make_gateway: Callable[..., Litestar], idp: RunningIdp
 ) -> None:
     token = idp.token()
@@ -317,8 +317,11 @@ async def test_only_the_verified_token_reaches_the_upstream(
     with running_server(make_gateway()) as base:
         async with httpx.AsyncClient(base_url=base) as http:
             response = await http.get(f"{RUNS}/run-1", headers=headers)
-    assert response.status_code == 200, response.text
-    assert _headers(response.json())["authorization"] == [f"Bearer {token}"]
+            single = await http.get(f"{RUNS}/run-1", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/duplicate-authorization")
+    assert single.status_code == 200, single.text
+    assert len(_headers(single.json())["authorization"]) == 1
 
 
 def test_the_embedded_catalogue_agrees_with_the_contracts_catalogue() -> None:

@@ -128,6 +128,20 @@ async def test_scopes_come_from_the_operations_security_in_the_document(
     assert (await audited(redis, cid))["operation"] == "postJournal"
 
 
+@pytest.mark.parametrize("granted", [("ledger:write",), ("ledger:close",), ("ledger:read", "ledger:close")])
+async def test_an_operation_needing_two_scopes_refuses_a_token_with_one_of_them(
+    granted: tuple[str, ...], client: AsyncTestClient[Litestar], idp: RunningIdp
+) -> None:
+    cid = uuid.uuid4().hex
+    path = "/v3/ledger/periods/2026-11/close"
+    response = await client.post(path, headers=_auth(idp, scopes=granted, extra={"X-Correlation-ID": cid}))
+    problem = assert_problem(response, 403, "insufficient-scope", cid)
+    assert sorted(problem["extensions"]["required_scopes"]) == ["ledger:close", "ledger:write"]
+    both = await client.post(path, headers=_auth(idp, scopes=("ledger:write", "ledger:close")))
+    assert both.status_code == 201, both.text
+    assert both.json()["path"] == path  # the one with both scopes reached the upstream
+
+
 async def test_unregistered_clients_and_versions_a_client_may_not_call_are_403(
     client: AsyncTestClient[Litestar], idp: RunningIdp
 ) -> None:
@@ -161,6 +175,36 @@ async def test_a_deprecated_version_answers_with_lifecycle_headers_and_is_counte
     current = await client.get(f"{ENTRIES}?legal_entity=DE01", headers=_auth(idp))
     assert "deprecation" not in current.headers
     assert "sunset" not in current.headers
+
+
+def _metered_v2(directory: Path) -> dict[str, Any]:
+    """The ledger with v2 metered too, at one request a minute (its second answer is a 429)."""
+    settings = write_ledger(directory, limit=1)
+    config = Path(settings["config_path"])
+    text = config.read_text().replace(
+        'major = 2\nprefix = "/ledger"\n', 'major = 2\nprefix = "/ledger"\ntier = "metered"\n'
+    )
+    config.write_text(text)
+    return settings
+
+
+async def test_a_deprecated_versions_refusals_carry_the_same_lifecycle_headers_as_its_answers(
+    tmp_path: Path, make_gateway: Callable[..., Litestar], idp: RunningIdp, redis: RedisClient
+) -> None:
+    settings = _metered_v2(tmp_path)
+    v2 = "/v2/ledger/entries?legal_entity=DE01"
+    async with AsyncTestClient(make_gateway(**settings)) as client:
+        success = await client.get(v2, headers=_auth(idp))
+        assert success.status_code == 200, success.text
+        lifecycle = {name: success.headers[name] for name in ("deprecation", "sunset", "link")}
+        unauthenticated = await client.get(v2)
+        invalid = await client.get(v2, headers={"Authorization": "Bearer not-a-token"})
+        token = _auth(idp)["Authorization"]
+        duplicate = await client.get(v2, headers=[("Authorization", token), ("Authorization", token)])
+        limited = await client.get(v2, headers=_auth(idp))
+    for refusal, status in ((unauthenticated, 401), (invalid, 401), (duplicate, 400), (limited, 429)):
+        assert refusal.status_code == status, refusal.text
+        assert {name: refusal.headers.get(name) for name in lifecycle} == lifecycle
 
 
 async def test_a_retired_version_is_410_and_an_unknown_one_404(
