@@ -10,7 +10,7 @@ import httpx
 import msgspec
 from rich.console import Console
 
-__all__ = ["DEMO_OPPORTUNITY", "DemoError", "DemoUrls", "fetch_token", "run_demo"]
+__all__ = ["DEMO_OPPORTUNITY", "DemoError", "DemoUrls", "exchange_token", "fetch_token", "run_demo"]
 
 DEMO_OPPORTUNITY = "0068d00000DEMO1AAA"
 
@@ -33,6 +33,22 @@ def fetch_token(idp: str, client_id: str, secret: str, scope: str | None = None)
     response = httpx.post(f"{idp}/oauth2/token", data=form, auth=(client_id, secret), timeout=10)
     if response.status_code != 200:
         raise DemoError(f"identity provider refused {client_id!r}: {response.status_code} {response.text[:300]}")
+    return str(response.json()["access_token"])
+
+
+def exchange_token(idp: str, token: str, *, audience: str = "fig-process", actor: tuple[str, str]) -> str:
+    """`token` exchanged (RFC 8693) by client `actor` = (id, secret) for one addressed to `audience`:
+    what the gateway sends the process API. For tools that read the process API directly on a
+    consumer's behalf (the workflow benchmark); consumers themselves go through the gateway."""
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "audience": audience,
+    }
+    response = httpx.post(f"{idp}/oauth2/token", data=form, auth=actor, timeout=10)
+    if response.status_code != 200:
+        raise DemoError(f"identity provider refused the exchange: {response.status_code} {response.text[:300]}")
     return str(response.json()["access_token"])
 
 

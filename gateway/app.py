@@ -11,6 +11,7 @@ from litestar.datastructures import State
 
 from gateway.audit import AuditLog
 from gateway.config import load_config
+from gateway.delegation import TokenExchanger
 from gateway.fastpath import FastPath
 from gateway.policies import (
     AuthenticationPolicy,
@@ -34,11 +35,18 @@ from servicekit import Lifespan, ReadinessCheck, create_service_app, load_settin
 __all__ = ["create_app"]
 
 
-def _policies(settings: GatewaySettings, batcher: RedisBatcher, tokens: VerifiedTokenCache) -> list[Policy]:
+def _policies(
+    settings: GatewaySettings, batcher: RedisBatcher, tokens: VerifiedTokenCache, control: httpx.AsyncClient
+) -> list[Policy]:
     """The chain, in the order of issue 5 (DESIGN.md section 4)."""
+    exchanger = None
+    if settings.upstream_audience:
+        exchanger = TokenExchanger(
+            settings.token_url, settings.client_id, settings.client_secret, settings.upstream_audience, control
+        )
     return [
         ShapePolicy(settings.max_body_bytes, settings.max_header_bytes),
-        AuthenticationPolicy(tokens),
+        AuthenticationPolicy(tokens, exchanger),
         ScopePolicy(),
         EntityPolicy(),
         VersionPolicy(batcher),
@@ -65,7 +73,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
         tokens = VerifiedTokenCache(settings.token_cache_size)
         gateway = Gateway(
             runtime,
-            _policies(settings, batcher, tokens),
+            _policies(settings, batcher, tokens, control),
             upstreams,
             AuditLog(app.state.redis, settings.audit_stream, settings.audit_maxlen),
             batcher,

@@ -52,6 +52,7 @@ class Exchange:
         "scope",
         "started",
         "token",
+        "upstream_token",
     )
 
     def __init__(
@@ -79,6 +80,8 @@ class Exchange:
         self.operation: Operation | None = None
         self.path_params: dict[str, str] = {}
         self.token: str | None = None
+        #: What the upstream receives as bearer token instead of `token` (the exchanged one), if set.
+        self.upstream_token: str | None = None
         self.claims: TokenClaims | None = None
         self.client: Any = None
         self.body: bytes | None = None

@@ -18,8 +18,9 @@ __all__ = ["REQUEST_HEADERS", "RESPONSE_HEADERS", "response_headers", "upstream_
 
 _HEX = re.compile(r"[0-9a-f]+")
 
-#: Copied from the caller as they are. `Authorization` is not copied but re-set to the one token the
-#: gateway verified (the upstream verifies it again), so a second, unverified one never gets through.
+#: Copied from the caller as they are. `Authorization` is not copied but re-set to the token the
+#: gateway obtained for the upstream in exchange for the one it verified (or, with no upstream
+#: audience configured, to the verified token itself); the upstream verifies it again.
 REQUEST_HEADERS = frozenset({b"content-type", b"accept", b"idempotency-key"})
 #: Returned to the caller (plus every `ratelimit*` header). The correlation id is echoed by the
 #: gateway's own middleware, so the upstream's copy is not repeated.
@@ -31,8 +32,9 @@ RESPONSE_HEADERS = frozenset(
 def upstream_headers(exchange: Exchange) -> list[tuple[str, str]]:
     """The headers of the upstream request built from the caller's request and the verified claims."""
     headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in exchange.headers if n in REQUEST_HEADERS]
-    if exchange.token is not None:
-        headers.append(("authorization", "Bearer " + exchange.token))
+    token = exchange.upstream_token or exchange.token
+    if token is not None:
+        headers.append(("authorization", "Bearer " + token))
     headers.append(("traceparent", _traceparent(exchange.header(b"traceparent"))))
     tracestate = exchange.header(b"tracestate")
     if tracestate is not None:

@@ -14,6 +14,14 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     """
 
     port: int = 8000
+    #: The audience of the tokens the gateway sends upstream. Each verified consumer token is
+    #: exchanged at the IdP (RFC 8693) for one addressed to it, carrying the caller's identity, so
+    #: consumer tokens (audience `token_audience`) are good at the gateway only. Empty: the consumer
+    #: token is forwarded as it is (only for an upstream that accepts consumer tokens).
+    upstream_audience: str = "fig-process"
+    #: The gateway's own client at the IdP (for the token exchange).
+    client_id: str = "gateway"
+    client_secret: str = "gateway-secret"
     #: The process API, upstream `process` of the route table.
     process_url: str = "http://127.0.0.1:8100"
     #: A TOML route table; unset uses the embedded `gateway.toml`.
@@ -44,3 +52,7 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     rate_limit_lease_max: int = 64
     #: Seconds a lease lives; its unused tokens are then given back to the shared budget.
     rate_limit_lease_ttl: float = 0.1
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.idp_url.rstrip('/')}/oauth2/token"

@@ -11,6 +11,9 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     """`FIG_`-prefixed environment; defaults fit the local stack (`fig up`)."""
 
     port: int = 8100
+    #: The audience this API accepts: tokens the gateway obtained for it by token exchange. Consumer
+    #: tokens (audience `fig`) are refused, so the gateway's policies cannot be bypassed.
+    token_audience: str = "fig-process"
     crm_url: str = "http://127.0.0.1:8201"
     erp_url: str = "http://127.0.0.1:8202"
     planning_url: str = "http://127.0.0.1:8203"

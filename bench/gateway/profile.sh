@@ -15,7 +15,7 @@ redis=$($py -c 'from servicekit import find_redis_server; print(find_redis_serve
 taskset -c 1 "$redis" --port "$rport" --save '' --appendonly no >/dev/null 2>&1 & pids+=($!)
 taskset -c 1 haproxy -db -f "$dir/upstream.cfg" >/dev/null 2>&1 & pids+=($!)
 FIG_PORT=$gw FIG_REDIS_URL="redis://127.0.0.1:$rport/0" FIG_IDP_URL="http://127.0.0.1:$up" \
-FIG_TOKEN_ISSUER=http://bench.issuer FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
+FIG_TOKEN_ISSUER=http://bench.issuer FIG_UPSTREAM_AUDIENCE= FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
 FIG_APP_FACTORY=gateway.entry:create_entry FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
   --log-level warning --no-ws servicekit.server:tuned_app >"$dir/gateway.log" 2>&1 & pids+=($!); gpid=$!
 for _ in $(seq 100); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "$url" && break; sleep 0.2; done

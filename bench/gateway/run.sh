@@ -55,7 +55,7 @@ taskset -c 0 haproxy -db -f "$dir/direct.cfg" >/dev/null 2>&1 & pids+=($!); dpid
 wait_for "http://127.0.0.1:$direct$path"; R[direct]=$(peak direct "http://127.0.0.1:$direct$path" "$dpid")
 
 FIG_PORT=$gw FIG_REDIS_URL="redis://127.0.0.1:$rport/0" FIG_IDP_URL="http://127.0.0.1:$up" \
-FIG_TOKEN_ISSUER=http://bench.issuer FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
+FIG_TOKEN_ISSUER=http://bench.issuer FIG_UPSTREAM_AUDIENCE= FIG_PROCESS_URL="http://127.0.0.1:$up" FIG_CONFIG_PATH="$dir/gateway.toml" \
 FIG_APP_FACTORY=gateway.entry:create_entry FIG_LOG_LEVEL=WARNING taskset -c 0 $py -m granian --interface asgi --factory --workers 1 --port $gw \
   --loop "${BENCH_LOOP:-auto}" --log-level warning --no-ws servicekit.server:tuned_app >"$dir/gateway.log" 2>&1 & pids+=($!); gpid=$!
 wait_for "http://127.0.0.1:$gw$path"; R[gateway]=$(peak gateway "http://127.0.0.1:$gw$path" "$gpid")

@@ -38,7 +38,7 @@ import redis as redis_sync
 import uvloop
 
 from bench.workflows.cpu import cpu_by_service, per_run_ms
-from deploy.demo import fetch_token
+from deploy.demo import exchange_token, fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.http import create_http_client
@@ -87,7 +87,9 @@ def pct(values: list[float], q: float) -> float:
 async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float, within: float) -> dict[str, Any]:
     idp = stack.url("idp")
     system = fetch_token(idp, "process-api", "process-api-secret", scope="erp:read")
-    demo = fetch_token(idp, "demo", "demo-secret", scope="q2c:read ops:read")
+    # The process API accepts the gateway's exchanged tokens only; the benchmark reads it directly.
+    consumer = fetch_token(idp, "demo", "demo-secret", scope="q2c:read ops:read")
+    demo = exchange_token(idp, consumer, actor=("gateway", "gateway-secret"))
     redis = redis_sync.Redis.from_url(stack.redis_url or "")
     commands_before = int(redis.info("stats")["total_commands_processed"])
     cpu_before = cpu_by_service(stack)

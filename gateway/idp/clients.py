@@ -33,6 +33,8 @@ class ClientRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     secret_hash: str
     scopes: list[_Scope]
     legal_entities: list[_Entity] = msgspec.field(default_factory=list)
+    #: Audiences this client may exchange a consumer's token for (RFC 8693); empty: no exchange.
+    token_exchange_audiences: list[_ClientId] = msgspec.field(default_factory=list)
     description: str = ""
 
 

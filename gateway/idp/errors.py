@@ -10,7 +10,15 @@ from typing import Any
 import msgspec
 from litestar import Response
 
-__all__ = ["InvalidClient", "InvalidRequest", "InvalidScope", "OAuthError", "UnsupportedGrantType"]
+__all__ = [
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "OAuthError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -55,3 +63,11 @@ class InvalidScope(OAuthError):
 
 class UnsupportedGrantType(OAuthError):
     error, status = "unsupported_grant_type", 400
+
+
+class InvalidGrant(OAuthError):
+    error, status = "invalid_grant", 400
+
+
+class UnauthorizedClient(OAuthError):
+    error, status = "unauthorized_client", 400

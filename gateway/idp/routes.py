@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
+from gateway.idp.delegation import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, exchange_token
 from gateway.idp.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType
 from gateway.idp.issuer import TokenIssuer, parse_basic_auth
 
@@ -15,10 +16,20 @@ __all__ = ["discovery", "jwks", "rotate_key", "token"]
 
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_SINGLE = ("grant_type", "scope", "client_id", "client_secret")
+_SINGLE = (
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+    "subject_token",
+    "subject_token_type",
+    "audience",
+    "requested_token_type",
+)
+_GRANTS = ("client_credentials", TOKEN_EXCHANGE)
 
 
-async def _client_credentials(request: Request[Any, Any, Any], issuer: TokenIssuer) -> dict[str, Any]:
+async def _token_request(request: Request[Any, Any, Any], issuer: TokenIssuer) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != _FORM:
         raise InvalidRequest(f"The token request must be {_FORM}.")
@@ -29,8 +40,8 @@ async def _client_credentials(request: Request[Any, Any, Any], issuer: TokenIssu
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequest("The grant_type parameter is missing.")
-    if grant_type != "client_credentials":
-        raise UnsupportedGrantType(f"Only the client_credentials grant is supported, not {grant_type!r}.")
+    if grant_type not in _GRANTS:
+        raise UnsupportedGrantType(f"Supported grants: {', '.join(_GRANTS)}; not {grant_type!r}.")
     basic = parse_basic_auth(request.headers.get("authorization", ""))
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if basic is not None and (form_id or form_secret):
@@ -43,6 +54,8 @@ async def _client_credentials(request: Request[Any, Any, Any], issuer: TokenIssu
         raise InvalidClient("Client authentication is missing: use HTTP Basic or client_id/client_secret.")
     # scrypt takes ~60 ms of CPU (and releases the GIL): keep it off the event loop.
     client = await asyncio.to_thread(issuer.authenticate, client_id, secret)
+    if grant_type == TOKEN_EXCHANGE:
+        return {**exchange_token(issuer, client, form).body(), "issued_token_type": ACCESS_TOKEN_TYPE}
     scope = form.get("scope")
     scopes = issuer.granted_scopes(client, scope if isinstance(scope, str) else None)
     return issuer.issue(client, scopes).body()
@@ -50,9 +63,10 @@ async def _client_credentials(request: Request[Any, Any, Any], issuer: TokenIssu
 
 @post("/oauth2/token", operation_id="idp_token", status_code=200)
 async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    """OAuth 2.0 client-credentials grant (RFC 6749 4.4); errors use the RFC 6749 5.2 body."""
+    """OAuth 2.0 client-credentials grant (RFC 6749 4.4) and token exchange (RFC 8693, for clients
+    registered for it); errors use the RFC 6749 5.2 body."""
     try:
-        body = await _client_credentials(request, state.token_issuer)
+        body = await _token_request(request, state.token_issuer)
     except OAuthError as exc:
         return exc.to_response()
     return Response(content=body, status_code=200, headers=_NO_STORE)
@@ -74,7 +88,7 @@ def discovery(state: State) -> dict[str, Any]:
         "issuer": issuer.issuer,
         "token_endpoint": f"{base}/oauth2/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": list(_GRANTS),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "scopes_supported": issuer.registry.all_scopes(),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import jwt
 
+from gateway.delegation import TokenExchanger
 from gateway.exchange import Exchange
 from servicekit import TokenClaims, Unauthorized
 from servicekit.auth import INVALID_TOKEN_CHALLENGE, duplicate_authorization
@@ -22,38 +23,43 @@ from servicekit.auth import INVALID_TOKEN_CHALLENGE, duplicate_authorization
 __all__ = ["AuthenticationPolicy", "VerifiedTokenCache"]
 
 _MAX_TOKEN = 8192
+#: Seconds before its expiry an upstream token is no longer used (a fresh exchange instead).
+_UPSTREAM_TOKEN_MARGIN = 10.0
 
 
 class VerifiedTokenCache:
-    """Token → claims for tokens that verified, until a deadline; the oldest entry goes when full.
+    """Token → (claims, upstream token) for tokens that verified, until a deadline; the oldest
+    entry goes when full.
 
     The deadline is the token's `exp` or, if sooner, the end of the lifetime of the key set that
-    verified it: a key that leaves the issuer's JWKS takes the tokens it verified with it.
+    verified it (a key that leaves the issuer's JWKS takes the tokens it verified with it) or of
+    the upstream token obtained for it.
     """
 
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: dict[str, tuple[float, TokenClaims]] = {}
+        self._entries: dict[str, tuple[float, TokenClaims, str | None]] = {}
 
-    def get(self, token: str) -> TokenClaims | None:
+    def get(self, token: str) -> tuple[TokenClaims, str | None] | None:
+        """The claims and the upstream token (None: forward the caller's), or None if not cached."""
         entry = self._entries.get(token)
         if entry is None:
             return None
         if entry[0] <= self.clock():
             del self._entries[token]
             return None
-        return entry[1]
+        return entry[1], entry[2]
 
-    def put(self, token: str, claims: TokenClaims, until: float | None = None) -> None:
-        """Keep `claims` until `until` (wall clock) or the token's `exp`, whichever is sooner."""
+    def put(self, token: str, claims: TokenClaims, until: float | None = None, upstream: str | None = None) -> None:
+        """Keep `claims` (and `upstream`) until `until` (wall clock) or the token's `exp`, whichever is sooner."""
         if self.max_entries <= 0:
             return
         if len(self._entries) >= self.max_entries:
             # dicts keep insertion order: the first key is the oldest entry.
             del self._entries[next(iter(self._entries))]
         deadline = float(claims.expires_at) if until is None else min(float(claims.expires_at), until)
-        self._entries[token] = (deadline, claims)
+        self._entries[token] = (deadline, claims, upstream)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -83,8 +89,10 @@ class AuthenticationPolicy:
 
     before_routing = True
 
-    def __init__(self, cache: VerifiedTokenCache) -> None:
+    def __init__(self, cache: VerifiedTokenCache, exchanger: TokenExchanger | None = None) -> None:
         self.cache = cache
+        #: Trades each verified token for the upstream's (None: the caller's token is forwarded).
+        self.exchanger = exchanger
 
     async def apply(self, exchange: Exchange) -> None:
         authorization = None
@@ -102,8 +110,10 @@ class AuthenticationPolicy:
             raise _missing()
         if len(token) > _MAX_TOKEN:
             raise _invalid(f"The bearer token is longer than {_MAX_TOKEN} characters.")
-        claims = self.cache.get(token)
-        if claims is None:
+        cached = self.cache.get(token)
+        if cached is not None:
+            claims, upstream = cached
+        else:
             try:
                 issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
             except jwt.PyJWTError as exc:
@@ -112,6 +122,13 @@ class AuthenticationPolicy:
             if verifier is None:
                 raise _invalid(f"token issuer {issuer!r} is not trusted")
             claims = await verifier.verify(token)
-            self.cache.put(token, claims, verifier.keys_until)
+            until = verifier.keys_until
+            upstream = None
+            if self.exchanger is not None:
+                upstream, upstream_until = await self.exchanger.exchange(token)
+                # Renewed a little before it ends, so it never expires on its way to the upstream.
+                until = min(until, upstream_until - _UPSTREAM_TOKEN_MARGIN)
+            self.cache.put(token, claims, until, upstream)
         exchange.token = token
+        exchange.upstream_token = upstream
         exchange.claims = claims

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -86,7 +87,17 @@ async def test_valid_token_is_proxied_with_identity_from_the_claims(
     assert sent["x-legal-entities"] == ["DE01,GB01,US01"]
     assert sent["x-correlation-id"] == [cid]
     assert sent["idempotency-key"] == ["k-1"]
-    assert sent["authorization"] == [f"Bearer {idp.token()}"]
+    # Not the consumer's token: one the gateway obtained for the process API's audience, on the
+    # caller's behalf (RFC 8693), carrying the caller's identity and naming the gateway as actor.
+    (forwarded,) = sent["authorization"]
+    assert forwarded != f"Bearer {idp.token()}"
+    caller = jwt.decode(idp.token(), options={"verify_signature": False})
+    internal = jwt.decode(forwarded.removeprefix("Bearer "), options={"verify_signature": False})
+    assert internal["aud"] == "fig-process"
+    assert internal["act"] == {"sub": "gateway"}
+    for claim in ("sub", "client_id", "scope", "legal_entities", "iss"):
+        assert internal[claim] == caller[claim], claim
+    assert internal["exp"] <= caller["exp"]
     assert sent["x-forwarded-for"] == ["testclient"]  # the caller's own address, not what it claimed
     assert sent["x-forwarded-proto"] == ["http"]
     assert "cookie" not in sent

@@ -209,7 +209,7 @@ async def _run(redis: RedisClient, opp_id: str) -> dict[str, Any]:
 
 
 async def test_scopes_are_enforced(systems: Systems, redis: RedisClient, redis_url: str) -> None:
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     with issuer.serve() as jwks_base:
         settings = settings_for(
             systems,
