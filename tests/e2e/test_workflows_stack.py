@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.demo import fetch_token
+from deploy.demo import exchange_token, fetch_token
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.redis import free_port, free_ports
@@ -120,7 +120,8 @@ def test_two_hundred_approvals_with_defects_duplicates_and_a_crash(stack: Stack,
     idp, sf_url = stack.url("idp"), stack.url("salesforce-sandbox")
     ns_url, ap_url = stack.url("netsuite-sandbox"), stack.url("anaplan-sandbox")
     system_token = fetch_token(idp, "process-api", "process-api-secret", scope="crm:read")
-    demo = fetch_token(idp, "demo", "demo-secret")
+    # The process API is read directly here: with the token the gateway would send it (RFC 8693).
+    demo = exchange_token(idp, fetch_token(idp, "demo", "demo-secret"), actor=("gateway", "gateway-secret"))
     second = spawn_process_instance(stack, free_port(), "process-2")
     first = next(p for p in stack.processes if p.spec.name == "process" and p is not second)
     api = clients.enter_context(
