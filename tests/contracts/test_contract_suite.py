@@ -27,6 +27,7 @@ from deploy.contract_tests import (
     run_contract_suite,
 )
 from deploy.contracts_cmd import OPENAPI_DIR
+from deploy.demo import exchange_token
 from deploy.stack import Stack
 from tests.contracts.conftest import SUITE_COUNTS
 
@@ -66,8 +67,11 @@ OPERATIONS = [
 ]
 
 
-def token_for(stack: Stack, client: str) -> str:
-    return client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, f"{client}-secret")
+def token_for(stack: Stack, client: str, service: str = "") -> str:
+    token = client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, f"{client}-secret")
+    if service == "process":  # it accepts the gateway's exchanged tokens only (RFC 8693)
+        return exchange_token(stack.url("idp"), token, actor=("gateway", "gateway-secret"))
+    return token
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +87,7 @@ def suite(
         result = run_contract_suite(
             OPENAPI_DIR / api / f"{version}.json",
             stack.url(service),
-            token_for(stack, client),
+            token_for(stack, client, service),
             api=api,
             version=version,
             junit=junit_dir / f"{api}-{version}.xml",
