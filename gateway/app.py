@@ -42,7 +42,12 @@ def _policies(
     exchanger = None
     if settings.upstream_audience:
         exchanger = TokenExchanger(
-            settings.token_url, settings.client_id, settings.client_secret, settings.upstream_audience, control
+            settings.token_url,
+            settings.client_id,
+            settings.client_secret,
+            settings.upstream_audience,
+            control,
+            max_entries=settings.token_cache_size,
         )
     return [
         ShapePolicy(settings.max_body_bytes, settings.max_header_bytes),

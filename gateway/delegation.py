@@ -36,16 +36,34 @@ class TokenExchanger:
     """
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, audience: str, http: httpx.AsyncClient
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        audience: str,
+        http: httpx.AsyncClient,
+        *,
+        max_entries: int = 10_000,
+        margin: float = 10.0,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.audience = audience
         self.http = http
+        self.max_entries = max_entries
+        self.margin = margin
         self._pending: dict[str, asyncio.Task[tuple[str, float]]] = {}
+        #: Issued tokens by consumer token, reused until `margin` seconds before they expire: the
+        #: verified-token cache ends with each JWKS lifetime, an exchanged token need not.
+        self._issued: dict[str, tuple[str, float]] = {}
 
     async def exchange(self, token: str) -> tuple[str, float]:
+        issued = self._issued.get(token)
+        if issued is not None:
+            if issued[1] - self.margin > time.time():
+                return issued
+            del self._issued[token]
         task = self._pending.get(token)
         if task is None:
             task = asyncio.ensure_future(self._exchange(token))
@@ -79,7 +97,12 @@ class TokenExchanger:
             )
         expires_in = body.get("expires_in", 0)
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
-        return str(body["access_token"]), time.time() + lifetime
+        issued = (str(body["access_token"]), time.time() + lifetime)
+        if self.max_entries > 0:
+            if len(self._issued) >= self.max_entries:
+                del self._issued[next(iter(self._issued))]  # the oldest
+            self._issued[token] = issued
+        return issued
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

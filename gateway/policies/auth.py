@@ -23,8 +23,6 @@ from servicekit.auth import INVALID_TOKEN_CHALLENGE, duplicate_authorization
 __all__ = ["AuthenticationPolicy", "VerifiedTokenCache"]
 
 _MAX_TOKEN = 8192
-#: Seconds before its expiry an upstream token is no longer used (a fresh exchange instead).
-_UPSTREAM_TOKEN_MARGIN = 10.0
 
 
 class VerifiedTokenCache:
@@ -127,7 +125,7 @@ class AuthenticationPolicy:
             if self.exchanger is not None:
                 upstream, upstream_until = await self.exchanger.exchange(token)
                 # Renewed a little before it ends, so it never expires on its way to the upstream.
-                until = min(until, upstream_until - _UPSTREAM_TOKEN_MARGIN)
+                until = min(until, upstream_until - self.exchanger.margin)
             self.cache.put(token, claims, until, upstream)
         exchange.token = token
         exchange.upstream_token = upstream
