@@ -67,7 +67,7 @@ OPERATIONS = [
 
 
 def token_for(stack: Stack, client: str) -> str:
-    return client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, f"{client}-secret")
+    return client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, stack.credentials.client_secret(client))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_the_typed_client_runs_quote_to_cash_v2_through_the_gateway(stack: Stack
         "base_url": stack.url("gateway"),
         "token_url": f"{stack.url('idp')}/oauth2/token",
         "client_id": "demo",
-        "client_secret": "demo-secret",
+        "client_secret": stack.credentials.client_secret("demo"),
     }
     with QuoteToCashClient.v2(**settings) as client:
         run = client.start_run("0068d00000DEMO2AAA", correlation_id="contract-client-1")

@@ -70,9 +70,9 @@ def assert_problem(response: httpx.Response, status: int, type_suffix: str) -> N
     assert body["correlation_id"]
 
 
-def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(urls: DemoUrls) -> None:
-    token = fetch_token(urls.idp, "demo", "demo-secret")
-    read_only = fetch_token(urls.idp, "demo", "demo-secret", scope="q2c:read")
+def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(stack: Stack, urls: DemoUrls) -> None:
+    token = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"))
+    read_only = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"), scope="q2c:read")
 
     assert_problem(post_run(urls, None, {"opportunity_id": DEMO_OPPORTUNITY}), 401, "/missing-token")
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -88,8 +88,8 @@ def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(urls: D
     assert erp_orders(urls) == []
 
 
-def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothing(urls: DemoUrls) -> None:
-    run = run_demo(urls)
+def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothing(stack: Stack, urls: DemoUrls) -> None:
+    run = run_demo(urls, client_secret=stack.credentials.client_secret("demo"))
 
     assert run["state"] == "completed"
     gates = [gate["gate"] for gate in run["gates"]]
@@ -101,7 +101,7 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     orders = erp_orders(urls)
     assert len(orders) == 1
 
-    token = fetch_token(urls.idp, "demo", "demo-secret")
+    token = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"))
     again = post_run(urls, token, {"opportunity_id": DEMO_OPPORTUNITY})
     assert again.status_code == 200, again.text
     assert again.json()["id"] == run["id"]

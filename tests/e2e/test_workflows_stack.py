@@ -119,8 +119,8 @@ def test_two_hundred_approvals_with_defects_duplicates_and_a_crash(stack: Stack,
     started = time.monotonic()
     idp, sf_url = stack.url("idp"), stack.url("salesforce-sandbox")
     ns_url, ap_url = stack.url("netsuite-sandbox"), stack.url("anaplan-sandbox")
-    system_token = fetch_token(idp, "process-api", "process-api-secret", scope="crm:read")
-    demo = fetch_token(idp, "demo", "demo-secret")
+    system_token = fetch_token(idp, "process-api", stack.credentials.client_secret("process-api"), scope="crm:read")
+    demo = fetch_token(idp, "demo", stack.credentials.client_secret("demo"))
     second = spawn_process_instance(stack, free_port(), "process-2")
     first = next(p for p in stack.processes if p.spec.name == "process" and p is not second)
     api = clients.enter_context(
