@@ -3,10 +3,12 @@ entities and their roles' scopes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -63,3 +65,25 @@ async def test_a_person_is_held_to_their_entities_and_role(
     )
     assert read_only.status_code == 403
     assert read_only.json()["type"].endswith("/insufficient-scope")
+
+
+async def test_a_token_naming_its_client_in_azp_is_checked_as_that_client(
+    client: AsyncTestClient[Litestar], idp: RunningIdp
+) -> None:
+    # How Keycloak and Entra ID name the client a person signed in through: `azp`, no `client_id`.
+    now = int(time.time())
+    claims = {
+        "iss": idp.issuer.issuer,
+        "aud": "fig",
+        "sub": "0b5c3d1e-person",
+        "azp": "fig-console",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "q2c:read",
+        "legal_entities": ["GB01"],
+    }
+    key = idp.issuer.keys.current
+    token = jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid})
+    response = await client.get(f"{RUNS}/run-8", headers=_headers(token))
+    assert response.status_code == 200, response.text
+    assert _echoed(response.json())["x-client-id"] == "fig-console"
