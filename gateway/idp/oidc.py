@@ -45,6 +45,7 @@ _AUTHORIZE_PARAMS = (
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "prompt",
 )
 
 
@@ -71,6 +72,9 @@ def _validate(query: dict[str, str], client: ClientRecord) -> tuple[list[str], s
     """The requested scopes and the PKCE challenge, or `_Refused` naming what is wrong."""
     if query.get("response_type") != "code":
         raise _Refused("unsupported_response_type", "Only response_type=code is supported.")
+    if "none" in query.get("prompt", "").split():
+        # No sign-in session is kept between requests, so a silent sign-in can never succeed.
+        raise _Refused("login_required", "This identity provider keeps no sign-in session: prompt=none fails.")
     scope = query.get("scope", "").split()
     if "openid" not in scope:
         raise _Refused("invalid_scope", "The scope must include openid.")

@@ -17,6 +17,7 @@ from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
 from deploy.services import SERVICES
 from deploy.stack import Stack
 from servicekit.redis import free_ports
+from tests.gateway.people import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +108,17 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     assert again.json()["id"] == run["id"]
     assert again.json()["state"] == "completed"
     assert len(erp_orders(urls)) == 1
+
+    # A seeded person (password generated on the first run, as `fig up` prints it) signs in at the
+    # IdP and reads the same run through the gateway; the IdP's admin endpoint wants its token.
+    person = sign_in(urls.idp, "chris.controller", stack.credentials.passwords["chris.controller"])
+    seen = httpx.get(
+        f"{urls.gateway}/v2/quote-to-cash/runs/{run['id']}",
+        headers={"Authorization": f"Bearer {person['access_token']}"},
+        timeout=30,
+    )
+    assert seen.status_code == 200, seen.text
+    assert httpx.post(f"{urls.idp}/__admin/rotate-key").status_code == 401
 
     cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}).json()
     rows = cells["cells"] if isinstance(cells, dict) else cells

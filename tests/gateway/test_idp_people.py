@@ -182,8 +182,9 @@ def test_the_login_form_refuses_a_post_without_the_browser_cookie(
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": "profile"}, "invalid_scope"),
         ({"scope": "openid crm:write"}, "invalid_scope"),
+        ({"prompt": "none"}, "login_required"),
     ],
-    ids=["plain-pkce", "no-pkce", "implicit", "no-openid", "scope-not-the-clients"],
+    ids=["plain-pkce", "no-pkce", "implicit", "no-openid", "scope-not-the-clients", "silent"],
 )
 def test_bad_authorization_requests_go_back_to_the_client_with_an_error(
     idp_url: str, overrides: dict[str, str], error: str
