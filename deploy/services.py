@@ -134,6 +134,8 @@ def service_env(
                 FIG_USERS_PATH=credentials.users_path,
                 FIG_ADMIN_ENABLED="true",
                 FIG_ADMIN_TOKEN=credentials.admin_token,
+                # The console's local dev origin (the fig-console client's redirect URIs).
+                FIG_CONSOLE_ORIGIN="http://127.0.0.1:5173",
             )
     if name == "process":
         env.update(
