@@ -136,6 +136,14 @@ class SessionStore:
             return None
         return family, msgspec.json.decode(raw, type=PersonGrant), f"{family}.{following}"
 
+    async def granted(self, token: str) -> PersonGrant | None:
+        """The grant of a refresh token's family, without rotating it (to check a narrowed scope first)."""
+        family = token.partition(".")[0]
+        if not _valid_id(family):
+            return None
+        raw = await self.redis.hget(f"{REFRESH_PREFIX}{{{family}}}", "grant")
+        return msgspec.json.decode(raw, type=PersonGrant) if raw else None
+
     async def end_session(self, family: str) -> None:
         if _valid_id(family):
             await self.redis.delete(f"{REFRESH_PREFIX}{{{family}}}")

@@ -224,3 +224,15 @@ def test_the_public_console_client_cannot_use_client_credentials(idp_url: str) -
     response = httpx.post(f"{idp_url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": CONSOLE})
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
+
+
+def test_a_refresh_may_narrow_the_scope_but_not_widen_it(idp_url: str, dev_credentials: DevCredentials) -> None:
+    tokens = sign_in(idp_url, "sam.us", dev_credentials.passwords["sam.us"])
+    data = {"grant_type": "refresh_token", "client_id": CONSOLE, "refresh_token": tokens["refresh_token"]}
+    wider = httpx.post(f"{idp_url}/oauth2/token", data={**data, "scope": "openid controls:write"})
+    assert wider.status_code == 400
+    assert wider.json()["error"] == "invalid_scope"
+    # The refused request did not spend the token: a narrowing refresh with it still works.
+    narrower = httpx.post(f"{idp_url}/oauth2/token", data={**data, "scope": "openid q2c:read"})
+    assert narrower.status_code == 200, narrower.text
+    assert narrower.json()["scope"] == "openid q2c:read"
