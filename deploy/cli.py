@@ -8,16 +8,43 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from deploy.contracts_cli import contracts
 
+if TYPE_CHECKING:
+    from deploy.stack import Stack
+
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(highlight=False)
+
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=ROOT / "var",
+    show_default=True,
+    help="The local stack's data directory (its generated dev credentials are in credentials/).",
+)
+
+
+def _local_secret(data_dir: Path, client_id: str) -> str:
+    """A client's generated dev secret from a local stack's data directory, or exit with why not."""
+    import msgspec
+
+    from gateway.idp.devcredentials import DevCredentials
+
+    path = data_dir / "credentials" / "credentials.json"
+    try:
+        creds = msgspec.json.decode(path.read_bytes(), type=DevCredentials)
+        return creds.client_secret(client_id)
+    except (OSError, msgspec.DecodeError, KeyError) as exc:
+        console.print(f"[red]no dev secret for {client_id!r} in {path} ({exc}); run `fig up` first or pass --secret[/]")
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,6 +82,7 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
         console.print(f"[red]the stack did not start:[/] {exc}")
         sys.exit(1)
     console.print(f"  redis                {stack.redis_url}")
+    _print_logins(stack)
     console.print(f"[bold]gateway: {stack.url('gateway')}[/]   (Ctrl-C stops everything)")
     code = 0
     try:
@@ -67,7 +95,7 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
                 anaplan=stack.url("anaplan-sandbox"),
             )
             try:
-                run_demo(urls, console)
+                run_demo(urls, console, client_secret=stack.credentials.client_secret("demo"))
             except DemoError as exc:
                 console.print(f"[red]demo failed:[/] {exc}")
                 code = 1
@@ -86,15 +114,30 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
     sys.exit(code)
 
 
+def _print_logins(stack: Stack) -> None:
+    """The generated demo logins (people) and where the secrets are: local, never committed."""
+    from gateway.idp.users import load_users
+
+    creds = stack.credentials
+    users = load_users(creds.users_path)
+    console.print(f"  dev credentials      {Path(creds.users_path).parent} (generated, never committed)")
+    console.print(f"  sign-in (people)     {stack.url('idp')}/oauth2/authorize (client fig-console, PKCE S256)")
+    for username, password in creds.passwords.items():
+        user = users.get(username)
+        detail = f"{', '.join(user.roles)} for {', '.join(user.legal_entities)}" if user else ""
+        console.print(f"    {username:<18} {password:<18} {detail}")
+
+
 @main.command()
 @click.option("--gateway-url", default="http://127.0.0.1:8000", show_default=True)
 @click.option("--idp-url", default="http://127.0.0.1:8400", show_default=True)
-def demo(gateway_url: str, idp_url: str) -> None:
+@_DATA_DIR
+def demo(gateway_url: str, idp_url: str, data_dir: Path) -> None:
     """Drive the demo opportunity from approval to forecast through a running stack (`fig up`)."""
     from deploy.demo import DemoError, DemoUrls, run_demo
 
     try:
-        run_demo(DemoUrls(gateway=gateway_url, idp=idp_url), console)
+        run_demo(DemoUrls(gateway=gateway_url, idp=idp_url), console, client_secret=_local_secret(data_dir, "demo"))
     except DemoError as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         sys.exit(1)
@@ -102,15 +145,16 @@ def demo(gateway_url: str, idp_url: str) -> None:
 
 @main.command()
 @click.option("--client", "client_id", default="demo", show_default=True, help="Client id in the IdP registry.")
-@click.option("--secret", default=None, help="Client secret (default: the dev secret `<client>-secret`).")
+@click.option("--secret", default=None, help="Client secret (default: the local stack's generated dev secret).")
 @click.option("--scope", default=None, help="Space-separated scopes (default: all the client may have).")
 @click.option("--idp-url", default="http://127.0.0.1:8400", show_default=True)
-def token(client_id: str, secret: str | None, scope: str | None, idp_url: str) -> None:
+@_DATA_DIR
+def token(client_id: str, secret: str | None, scope: str | None, idp_url: str, data_dir: Path) -> None:
     """Print an access token from the identity provider (client-credentials grant)."""
     from deploy.demo import DemoError, fetch_token
 
     try:
-        click.echo(fetch_token(idp_url, client_id, secret or f"{client_id}-secret", scope))
+        click.echo(fetch_token(idp_url, client_id, secret or _local_secret(data_dir, client_id), scope))
     except DemoError as exc:
         console.print(f"[red]{exc}[/]")
         sys.exit(1)

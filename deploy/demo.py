@@ -70,12 +70,17 @@ def _wait_for(client: httpx.Client, url: str, done: set[str], timeout: float, st
         time.sleep(0.3)
 
 
-def run_demo(urls: DemoUrls, console: Console | None = None, *, timeout: float = 60.0) -> dict[str, Any]:
+def run_demo(
+    urls: DemoUrls, console: Console | None = None, *, client_secret: str, timeout: float = 60.0
+) -> dict[str, Any]:
     """Approve the demo opportunity in CRM, start quote-to-cash through the gateway, book the ERP
-    order, and wait for the forecast commit. Returns the final run."""
+    order, and wait for the forecast commit. Returns the final run.
+
+    `client_secret` is the `demo` client's generated secret (`Stack.credentials`, or the
+    `credentials.json` a local `fig up` wrote)."""
     out = console or Console()
     correlation = f"demo-{uuid.uuid4().hex[:12]}"
-    token = fetch_token(urls.idp, "demo", "demo-secret")
+    token = fetch_token(urls.idp, "demo", client_secret)
     headers = {"Authorization": f"Bearer {token}", "X-Correlation-ID": correlation}
     out.print(f"[bold]1.[/] token for client [cyan]demo[/] from {urls.idp}")
     with httpx.Client(timeout=30) as admin, httpx.Client(base_url=urls.gateway, headers=headers, timeout=30) as api:

@@ -26,7 +26,29 @@ REDIS_NODES = 6  # 3 primaries + 3 replicas: any one node can be lost without lo
 REPLICAS = {"gateway": 2, "process": 2, "system": 2, "idp": 1, "sandbox": 1}
 
 
-def _k8s_env(spec: ServiceSpec) -> list[dict[str, str]]:
+#: Operator-provided Secrets: nothing secret has a default outside the local stack.
+IDP_REGISTRY_SECRET = "fig-idp-registry"  # keys clients.toml, users.toml (hashed secrets and passwords)
+PROCESS_CLIENT_SECRET = "fig-process-client"  # key client-secret: the process API's secret at the issuer
+GATEWAY_CLIENT_SECRET = "fig-gateway-client"  # key client-secret: the gateway's secret at the issuer
+_IDP_REGISTRY_DIR = "/etc/fig/idp"
+
+
+def _secret_env(spec: ServiceSpec) -> list[dict[str, Any]]:
+    if spec.name == "process":
+        ref = {"secretKeyRef": {"name": PROCESS_CLIENT_SECRET, "key": "client-secret"}}
+        return [{"name": "FIG_CLIENT_SECRET", "valueFrom": ref}]
+    if spec.name == "gateway":
+        ref = {"secretKeyRef": {"name": GATEWAY_CLIENT_SECRET, "key": "client-secret"}}
+        return [{"name": "FIG_CLIENT_SECRET", "valueFrom": ref}]
+    if spec.name == "idp":
+        return [
+            {"name": "FIG_CLIENTS_PATH", "value": f"{_IDP_REGISTRY_DIR}/clients.toml"},
+            {"name": "FIG_USERS_PATH", "value": f"{_IDP_REGISTRY_DIR}/users.toml"},
+        ]
+    return []
+
+
+def _k8s_env(spec: ServiceSpec) -> list[dict[str, Any]]:
     # Distinct placeholder ports let every local URL be told apart and rewritten to its cluster DNS name.
     ports = {s.name: 20000 + n for n, s in enumerate(SERVICES)}
     urls = {f"http://127.0.0.1:{ports[s.name]}": f"http://{s.name}.{NAMESPACE}.svc" for s in SERVICES}
@@ -39,7 +61,8 @@ def _k8s_env(spec: ServiceSpec) -> list[dict[str, str]]:
     env.pop("FIG_DATA_DIR", None)
     if spec.role == "sandbox":
         env["FIG_DATA_DIR"] = "/var/lib/fig"
-    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+    plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    return sorted(plain + _secret_env(spec), key=lambda e: str(e["name"]))
 
 
 def _deployment(spec: ServiceSpec) -> list[dict[str, Any]]:
@@ -61,9 +84,13 @@ def _deployment(spec: ServiceSpec) -> list[dict[str, Any]]:
     }
     if spec.role == "sandbox":
         container["volumeMounts"] = [{"name": "data", "mountPath": "/var/lib/fig"}]
+    if spec.name == "idp":
+        container["volumeMounts"] = [{"name": "registry", "mountPath": _IDP_REGISTRY_DIR, "readOnly": True}]
     pod: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": 20}
     if spec.role == "sandbox":
         pod["volumes"] = [{"name": "data", "emptyDir": {}}]
+    if spec.name == "idp":
+        pod["volumes"] = [{"name": "registry", "secret": {"secretName": IDP_REGISTRY_SECRET}}]
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

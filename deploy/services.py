@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from gateway.idp.devcredentials import DevCredentials
 
 __all__ = ["BY_NAME", "SERVICES", "ServiceSpec", "StackPorts", "load_factory", "service_env"]
 
@@ -96,9 +99,19 @@ def _url(ports: StackPorts, name: str) -> str:
     return f"http://127.0.0.1:{ports[name]}"
 
 
-def service_env(name: str, ports: StackPorts, redis_url: str, data_dir: str, *, fast: bool = True) -> dict[str, str]:
+def service_env(
+    name: str,
+    ports: StackPorts,
+    redis_url: str,
+    data_dir: str,
+    *,
+    fast: bool = True,
+    credentials: DevCredentials | None = None,
+) -> dict[str, str]:
     """The FIG_ variables one process of the local stack gets.
 
+    `credentials` are the stack's generated dev secrets (`gateway.idp.devcredentials`): the IdP
+    gets its hashed registries and admin token, the process API and the gateway their client secrets.
     `fast` shortens the vendor-paced timings (Anaplan task polling, change-feed intervals) so a
     local demo completes in seconds; production keeps the vendors' recommended values.
     """
@@ -115,12 +128,25 @@ def service_env(name: str, ports: StackPorts, redis_url: str, data_dir: str, *, 
         env["FIG_SANDBOX_URL"] = _url(ports, sandbox_of[name])
     if name == "idp":
         env["FIG_ISSUER"] = _url(ports, "idp")
+        if credentials is not None:
+            env.update(
+                FIG_CLIENTS_PATH=credentials.clients_path,
+                FIG_USERS_PATH=credentials.users_path,
+                FIG_ADMIN_ENABLED="true",
+                FIG_ADMIN_TOKEN=credentials.admin_token,
+                # The console's local dev origin (the fig-console client's redirect URIs).
+                FIG_CONSOLE_ORIGIN="http://127.0.0.1:5173",
+            )
     if name == "process":
         env.update(
             FIG_CRM_URL=_url(ports, "crm"), FIG_ERP_URL=_url(ports, "erp"), FIG_PLANNING_URL=_url(ports, "planning")
         )
+        if credentials is not None:
+            env["FIG_CLIENT_SECRET"] = credentials.client_secret("process-api")
     if name == "gateway":
         env["FIG_PROCESS_URL"] = _url(ports, "process")
+        if credentials is not None:
+            env["FIG_CLIENT_SECRET"] = credentials.client_secret("gateway")
     if fast:
         env.update(
             {

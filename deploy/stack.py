@@ -20,6 +20,7 @@ from types import TracebackType
 import httpx
 
 from deploy.services import BY_NAME, SERVICES, ServiceSpec, service_env
+from gateway.idp.devcredentials import DevCredentials, ensure_dev_credentials
 from servicekit.redis import EmbeddedRedis
 
 __all__ = ["ManagedProcess", "Stack", "StackError"]
@@ -90,6 +91,8 @@ class Stack:
         self.extra_env = dict(extra_env or {})
         self.redis: EmbeddedRedis | None = None
         self.processes: list[ManagedProcess] = []
+        #: The dev secrets, generated on the first run in `<data_dir>/credentials/` and reused after.
+        self.credentials: DevCredentials = ensure_dev_credentials(self.data_dir / "credentials")
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -119,7 +122,12 @@ class Stack:
 
     def _spawn(self, spec: ServiceSpec, *, port: int | None = None, label: str | None = None) -> ManagedProcess:
         assert self.redis_url is not None
-        env = {**os.environ, **service_env(spec.name, self.ports, self.redis_url, str(self.data_dir), fast=self.fast)}
+        env = {
+            **os.environ,
+            **service_env(
+                spec.name, self.ports, self.redis_url, str(self.data_dir), fast=self.fast, credentials=self.credentials
+            ),
+        }
         env.update(self.extra_env)
         if port is not None:
             env["FIG_PORT"] = str(port)

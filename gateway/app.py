@@ -31,6 +31,7 @@ from gateway.runtime import ConfigReloader, Runtime, build_runtime
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstream, resolve_upstream_urls
 from servicekit import Lifespan, ReadinessCheck, create_service_app, load_settings
+from servicekit.settings import SettingsError
 
 __all__ = ["create_app"]
 
@@ -41,6 +42,12 @@ def _policies(
     """The chain, in the order of issue 5 (DESIGN.md section 4)."""
     exchanger = None
     if settings.upstream_audience:
+        if not settings.client_secret:
+            raise SettingsError(
+                f"FIG_CLIENT_SECRET is required: the secret of client {settings.client_id!r} at the identity "
+                "provider, for exchanging consumer tokens (`fig up` generates a dev one; FIG_UPSTREAM_AUDIENCE= "
+                "turns the exchange off)"
+            )
         exchanger = TokenExchanger(
             settings.token_url,
             settings.client_id,

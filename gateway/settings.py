@@ -19,9 +19,10 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     #: consumer tokens (audience `token_audience`) are good at the gateway only. Empty: the consumer
     #: token is forwarded as it is (only for an upstream that accepts consumer tokens).
     upstream_audience: str = "fig-process"
-    #: The gateway's own client at the IdP (for the token exchange).
+    #: The gateway's own client at the IdP (for the token exchange). The secret has no default:
+    #: `fig up` generates one; elsewhere a missing FIG_CLIENT_SECRET stops start-up.
     client_id: str = "gateway"
-    client_secret: str = "gateway-secret"
+    client_secret: str | None = None
     #: The process API, upstream `process` of the route table.
     process_url: str = "http://127.0.0.1:8100"
     #: A TOML route table; unset uses the embedded `gateway.toml`.

@@ -17,9 +17,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     crm_url: str = "http://127.0.0.1:8201"
     erp_url: str = "http://127.0.0.1:8202"
     planning_url: str = "http://127.0.0.1:8203"
-    #: The process API's own client-credentials identity at the identity provider.
+    #: The process API's own client-credentials identity at the identity provider. The secret has
+    #: no default: `fig up` generates one; elsewhere a missing FIG_CLIENT_SECRET stops start-up.
     client_id: str = "process-api"
-    client_secret: str = "process-api-secret"
+    client_secret: str | None = None
     #: Run the background workers (work queue, booking events, sweep) in this process.
     workers: bool = True
     #: Work-queue consumers per process; any number of processes share one consumer group. The work

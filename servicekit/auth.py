@@ -237,11 +237,14 @@ class JWKSVerifier:
 
 
 def claims_from(raw: dict[str, Any]) -> TokenClaims:
+    """The project's view of verified claims. The client is `client_id` (RFC 9068), else `azp` (how
+    OpenID providers such as Keycloak or Entra ID name the client a person signed in through),
+    else the subject (a client-credentials token of a provider that sets neither)."""
     scope = raw.get("scope", "")
     entities = raw.get("legal_entities", [])
     return TokenClaims(
         subject=str(raw["sub"]),
-        client_id=str(raw.get("client_id", raw["sub"])),
+        client_id=str(raw.get("client_id") or raw.get("azp") or raw["sub"]),
         scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
         legal_entities=frozenset(e for e in entities if isinstance(e, str))
         if isinstance(entities, list)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.idp.devcredentials import DevCredentials, ensure_dev_credentials
 from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis
 
 
@@ -31,3 +32,9 @@ async def redis(redis_url: str) -> AsyncIterator[RedisClient]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def dev_credentials(tmp_path_factory: pytest.TempPathFactory) -> DevCredentials:
+    """Dev secrets and passwords generated for this test session (as `fig up` does on a first run)."""
+    return ensure_dev_credentials(tmp_path_factory.mktemp("dev-credentials"))

@@ -86,10 +86,11 @@ def pct(values: list[float], q: float) -> float:
 
 async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float, within: float) -> dict[str, Any]:
     idp = stack.url("idp")
-    system = fetch_token(idp, "process-api", "process-api-secret", scope="erp:read")
+    creds = stack.credentials
+    system = fetch_token(idp, "process-api", creds.client_secret("process-api"), scope="erp:read")
     # The process API accepts the gateway's exchanged tokens only; the benchmark reads it directly.
-    consumer = fetch_token(idp, "demo", "demo-secret", scope="q2c:read ops:read")
-    demo = exchange_token(idp, consumer, actor=("gateway", "gateway-secret"))
+    consumer = fetch_token(idp, "demo", creds.client_secret("demo"), scope="q2c:read ops:read")
+    demo = exchange_token(idp, consumer, actor=("gateway", creds.client_secret("gateway")))
     redis = redis_sync.Redis.from_url(stack.redis_url or "")
     commands_before = int(redis.info("stats")["total_commands_processed"])
     cpu_before = cpu_by_service(stack)
@@ -160,7 +161,7 @@ async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrenc
     direct aiohttp path), so the reference measures the system APIs and sandboxes rather than a
     slower client in front of them.
     """
-    token = fetch_token(stack.url("idp"), "process-api", "process-api-secret")
+    token = fetch_token(stack.url("idp"), "process-api", stack.credentials.client_secret("process-api"))
     subsidiary = {"NA": ("1", "US01"), "DACH": ("2", "DE01"), "UKI": ("3", "GB01")}
     items = {"FIG-PLAT": "101", "FIG-SUPP": "102", "FIG-SERV": "103"}
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -234,7 +235,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp, Stack(Path(tmp), ports=ports, extra_env=env) as stack:
         for n in range(1, args.instances):
             spawn_process_instance(stack, free_port(), f"process-{n + 1}")
-        token = fetch_token(stack.url("idp"), "process-api", "process-api-secret", scope="crm:read")
+        token = fetch_token(
+            stack.url("idp"), "process-api", stack.credentials.client_secret("process-api"), scope="crm:read"
+        )
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             pool = await candidates(client, stack.url("crm"), args.count * (2 if args.reference else 1))
         if len(pool) < args.count:

@@ -3,8 +3,9 @@
 ```python
 from contracts.client import QuoteToCashClient
 
+# secret: the client's secret (a local `fig up` generates the demo client's in var/credentials/)
 with QuoteToCashClient.v2(base_url="http://127.0.0.1:8000", token_url="http://127.0.0.1:8400/oauth2/token",
-                          client_id="demo", client_secret="demo-secret") as client:
+                          client_id="demo", client_secret=secret) as client:
     run = client.start_run("0068d00000DEMO2AAA")     # Idempotency-Key generated (or pass one)
     run = client.get_run(run.id)
     print(run.totals)                                # [Money(amount=Decimal('3000.00'), currency='GBP')]

@@ -1,4 +1,4 @@
-"""The dev identity provider: OAuth 2.0 client-credentials tokens (ES256) and their JWKS."""
+"""The dev identity provider: client-credentials tokens, the OpenID Connect code flow for people, JWKS."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidScope",
     "OAuthError",
+    "TooManyAttempts",
     "UnauthorizedClient",
     "UnsupportedGrantType",
 ]
@@ -66,8 +67,25 @@ class UnsupportedGrantType(OAuthError):
 
 
 class InvalidGrant(OAuthError):
+    """A code or refresh token that is unknown, used, expired, or not this client's (RFC 6749 5.2)."""
+
     error, status = "invalid_grant", 400
 
 
 class UnauthorizedClient(OAuthError):
     error, status = "unauthorized_client", 400
+
+
+class TooManyAttempts(OAuthError):
+    """Too many failed authentications for this client or source address: 429 with Retry-After."""
+
+    error, status = "temporarily_unavailable", 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed authentications for this client or source address; retry in {retry_after} s."
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {**_NO_STORE, "Retry-After": str(self.retry_after)}

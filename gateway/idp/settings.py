@@ -21,10 +21,25 @@ class IdpSettings(ServiceSettings, kw_only=True, frozen=True):
     key_grace_seconds: int = 1800
     #: Directory for the signing keys (PEM in a JSON file); unset keeps keys in memory only.
     data_dir: str | None = None
-    #: A TOML client registry; unset uses the embedded dev registry (`clients.toml`).
+    #: The client registry with hashed secrets (TOML, or the JSON `fig up` generates under var/).
+    #: Required: the embedded `clients.toml` is a template without secrets and stops start-up.
     clients_path: str | None = None
-    #: Serve `POST /__admin/rotate-key`; a dev IdP on localhost, so on by default.
-    admin_enabled: bool = True
+    #: The people who may sign in (roles, entities, hashed passwords); unset, nobody can.
+    users_path: str | None = None
+    #: Serve `POST /__admin/rotate-key`, for callers presenting `Authorization: Bearer <admin_token>`.
+    admin_enabled: bool = False
+    admin_token: str | None = None
+    #: The one browser origin (`https://console.example.com`) allowed to call the IdP across origins.
+    console_origin: str | None = None
+    #: Failed client authentications (or sign-ins) per client (or person) and per source address
+    #: within `auth_failure_window` seconds before further attempts get 429 until the window ends.
+    auth_failure_limit: int = 10
+    auth_failure_address_limit: int = 50
+    auth_failure_window: int = 300
+    #: Lifetimes (s): a login form, an authorization code, a refresh token (idle, rotated on use).
+    login_ttl: int = 600
+    code_ttl: int = 60
+    refresh_ttl: int = 28800
 
     @property
     def effective_issuer(self) -> str:

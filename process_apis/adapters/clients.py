@@ -13,7 +13,7 @@ from process_apis.adapters.crm import HttpCrm
 from process_apis.adapters.erp import HttpErp
 from process_apis.adapters.planning import HttpPlanning
 from process_apis.settings import ProcessSettings
-from servicekit import ClientCredentialsAuth, create_http_client
+from servicekit import ClientCredentialsAuth, SettingsError, create_http_client
 
 __all__ = ["SERVICE_SCOPES", "SystemClients", "open_system_clients"]
 
@@ -36,6 +36,11 @@ async def open_system_clients(
     settings: ProcessSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> AsyncIterator[SystemClients]:
     """Open one client per system API for the process's lifetime; close them all on exit."""
+    if not settings.client_secret:
+        raise SettingsError(
+            f"FIG_CLIENT_SECRET is required: the secret of client {settings.client_id!r} at the identity provider "
+            "(`fig up` generates a dev one)"
+        )
     async with httpx.AsyncClient(timeout=5.0, transport=transport) as token_http:
         auth = ClientCredentialsAuth(
             settings.token_url, settings.client_id, settings.client_secret, SERVICE_SCOPES, http=token_http

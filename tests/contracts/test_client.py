@@ -131,7 +131,7 @@ def client(server: str, **overrides: Any) -> QuoteToCashClient[Any]:
         "base_url": server,
         "token_url": f"{server}/oauth2/token",
         "client_id": "demo",
-        "client_secret": "demo-secret",
+        "client_secret": "scripted-test-secret",
         "backoff": 0.01,
         **overrides,
     }
@@ -284,7 +284,7 @@ async def test_the_async_client_behaves_the_same(server: str, script: Script) ->
         base_url=server,
         token_url=f"{server}/oauth2/token",
         client_id="demo",
-        client_secret="demo-secret",
+        client_secret="scripted-test-secret",
         backoff=0.01,
     ) as c:
         run = await c.start_run("0068d00000DEMO2AAA", correlation_id="corr-async")

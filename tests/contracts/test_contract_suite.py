@@ -68,9 +68,10 @@ OPERATIONS = [
 
 
 def token_for(stack: Stack, client: str, service: str = "") -> str:
-    token = client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, f"{client}-secret")
+    creds = stack.credentials
+    token = client_credentials_token(f"{stack.url('idp')}/oauth2/token", client, creds.client_secret(client))
     if service == "process":  # it accepts the gateway's exchanged tokens only (RFC 8693)
-        return exchange_token(stack.url("idp"), token, actor=("gateway", "gateway-secret"))
+        return exchange_token(stack.url("idp"), token, actor=("gateway", creds.client_secret("gateway")))
     return token
 
 
@@ -147,7 +148,7 @@ def test_the_typed_client_runs_quote_to_cash_v2_through_the_gateway(stack: Stack
         "base_url": stack.url("gateway"),
         "token_url": f"{stack.url('idp')}/oauth2/token",
         "client_id": "demo",
-        "client_secret": "demo-secret",
+        "client_secret": stack.credentials.client_secret("demo"),
     }
     with QuoteToCashClient.v2(**settings) as client:
         run = client.start_run("0068d00000DEMO2AAA", correlation_id="contract-client-1")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 import yaml
 
 from deploy.manifests import K8S_DIR, render_manifests
 from deploy.services import SERVICES, load_factory
+from gateway.idp.devcredentials import ensure_dev_credentials
 
 
 def test_committed_manifests_match_the_registry() -> None:
@@ -35,10 +38,12 @@ def test_every_service_is_deployed_with_health_probes() -> None:
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
 def test_every_variable_a_deployment_sets_is_a_setting_of_that_service(
-    spec: object, monkeypatch: pytest.MonkeyPatch
+    spec: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     name = spec.name  # type: ignore[attr-defined]
     monkeypatch.setenv("FIG_REDIS_URL", "redis://127.0.0.1:1/0")
+    # The IdP's registry comes from an operator's Secret in the cluster; here, a generated one.
+    monkeypatch.setenv("FIG_CLIENTS_PATH", ensure_dev_credentials(tmp_path).clients_path)
     settings_type = type(load_factory(name)().state.settings)
     known = {f"FIG_{field.name.upper()}" for field in msgspec.structs.fields(settings_type)}
     container = deployments()[name]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]

@@ -17,6 +17,7 @@ from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
 from deploy.services import SERVICES
 from deploy.stack import Stack
 from servicekit.redis import free_ports
+from tests.gateway.people import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -70,9 +71,9 @@ def assert_problem(response: httpx.Response, status: int, type_suffix: str) -> N
     assert body["correlation_id"]
 
 
-def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(urls: DemoUrls) -> None:
-    token = fetch_token(urls.idp, "demo", "demo-secret")
-    read_only = fetch_token(urls.idp, "demo", "demo-secret", scope="q2c:read")
+def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(stack: Stack, urls: DemoUrls) -> None:
+    token = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"))
+    read_only = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"), scope="q2c:read")
 
     assert_problem(post_run(urls, None, {"opportunity_id": DEMO_OPPORTUNITY}), 401, "/missing-token")
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -88,8 +89,8 @@ def test_bad_input_is_refused_with_distinct_problems_and_changes_nothing(urls: D
     assert erp_orders(urls) == []
 
 
-def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothing(urls: DemoUrls) -> None:
-    run = run_demo(urls)
+def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothing(stack: Stack, urls: DemoUrls) -> None:
+    run = run_demo(urls, client_secret=stack.credentials.client_secret("demo"))
 
     assert run["state"] == "completed"
     gates = [gate["gate"] for gate in run["gates"]]
@@ -101,12 +102,23 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     orders = erp_orders(urls)
     assert len(orders) == 1
 
-    token = fetch_token(urls.idp, "demo", "demo-secret")
+    token = fetch_token(urls.idp, "demo", stack.credentials.client_secret("demo"))
     again = post_run(urls, token, {"opportunity_id": DEMO_OPPORTUNITY})
     assert again.status_code == 200, again.text
     assert again.json()["id"] == run["id"]
     assert again.json()["state"] == "completed"
     assert len(erp_orders(urls)) == 1
+
+    # A seeded person (password generated on the first run, as `fig up` prints it) signs in at the
+    # IdP and reads the same run through the gateway; the IdP's admin endpoint wants its token.
+    person = sign_in(urls.idp, "chris.controller", stack.credentials.passwords["chris.controller"])
+    seen = httpx.get(
+        f"{urls.gateway}/v2/quote-to-cash/runs/{run['id']}",
+        headers={"Authorization": f"Bearer {person['access_token']}"},
+        timeout=30,
+    )
+    assert seen.status_code == 200, seen.text
+    assert httpx.post(f"{urls.idp}/__admin/rotate-key").status_code == 401
 
     cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}).json()
     rows = cells["cells"] if isinstance(cells, dict) else cells

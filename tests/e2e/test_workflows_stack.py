@@ -119,9 +119,12 @@ def test_two_hundred_approvals_with_defects_duplicates_and_a_crash(stack: Stack,
     started = time.monotonic()
     idp, sf_url = stack.url("idp"), stack.url("salesforce-sandbox")
     ns_url, ap_url = stack.url("netsuite-sandbox"), stack.url("anaplan-sandbox")
-    system_token = fetch_token(idp, "process-api", "process-api-secret", scope="crm:read")
+    creds = stack.credentials
+    system_token = fetch_token(idp, "process-api", creds.client_secret("process-api"), scope="crm:read")
     # The process API is read directly here: with the token the gateway would send it (RFC 8693).
-    demo = exchange_token(idp, fetch_token(idp, "demo", "demo-secret"), actor=("gateway", "gateway-secret"))
+    demo = exchange_token(
+        idp, fetch_token(idp, "demo", creds.client_secret("demo")), actor=("gateway", creds.client_secret("gateway"))
+    )
     second = spawn_process_instance(stack, free_port(), "process-2")
     first = next(p for p in stack.processes if p.spec.name == "process" and p is not second)
     api = clients.enter_context(

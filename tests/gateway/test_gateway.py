@@ -112,7 +112,7 @@ async def test_valid_token_is_proxied_with_identity_from_the_claims(
 
 
 async def test_get_with_read_scope_is_proxied(client: AsyncTestClient[Litestar], idp: RunningIdp) -> None:
-    token = idp.token("demo-reader", "demo-reader-secret")
+    token = idp.token("demo-reader")
     response = await client.get(f"{RUNS}/run-42", headers=_auth(token))
     assert response.status_code == 200, response.text
     assert response.json()["path"] == f"{RUNS}/run-42"
@@ -151,7 +151,7 @@ async def test_wrong_scope_is_403_and_audited_with_the_client(
     client: AsyncTestClient[Litestar], idp: RunningIdp, redis: RedisClient
 ) -> None:
     cid = uuid.uuid4().hex
-    token = idp.token("demo-reader", "demo-reader-secret")
+    token = idp.token("demo-reader")
     response = await client.post(RUNS, json={}, headers=_auth(token, **{"X-Correlation-ID": cid}))
     body = assert_problem(response, 403, "insufficient-scope", cid)
     assert body["extensions"]["required_scopes"] == ["q2c:write"]
@@ -193,7 +193,7 @@ async def test_upstream_set_cookie_is_not_replayed_to_a_later_caller(
     assert first.status_code == 200
     assert "set-cookie" not in first.headers
     client.cookies.clear()
-    later = await client.get(f"{RUNS}/run-2", headers=_auth(idp.token("demo-reader", "demo-reader-secret")))
+    later = await client.get(f"{RUNS}/run-2", headers=_auth(idp.token("demo-reader")))
     assert later.status_code == 200
     assert "cookie" not in _headers(later.json())
 
@@ -313,7 +313,7 @@ async def test_tokens_signed_before_and_after_an_idp_key_rotation_both_pass(
         before = idp.mint()
         assert (await client.get(f"{RUNS}/run-1", headers=_auth(before))).status_code == 200
         async with httpx.AsyncClient() as http:
-            assert (await http.post(f"{idp.url}/__admin/rotate-key")).status_code == 200
+            assert (await http.post(f"{idp.url}/__admin/rotate-key", headers=idp.admin)).status_code == 200
         after = idp.mint()
         assert (await client.get(f"{RUNS}/run-1", headers=_auth(after))).status_code == 200
         assert (await client.get(f"{RUNS}/run-2", headers=_auth(before))).status_code == 200
@@ -367,7 +367,7 @@ def test_the_served_entry_proxies_versioned_paths_and_leaves_the_rest_to_the_app
         cid = uuid.uuid4().hex
         refused = httpx.get(f"{url}{RUNS}/run-1", headers={"X-Correlation-ID": cid})
         assert_problem(refused, 401, "missing-token", cid)
-        proxied = httpx.get(f"{url}{RUNS}/run-42", headers=_auth(idp.token("demo-reader", "demo-reader-secret")))
+        proxied = httpx.get(f"{url}{RUNS}/run-42", headers=_auth(idp.token("demo-reader")))
         assert proxied.status_code == 200, proxied.text
         assert proxied.json()["path"] == f"{RUNS}/run-42"
         assert proxied.headers["ratelimit-policy"].startswith('"')

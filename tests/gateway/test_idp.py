@@ -10,28 +10,27 @@ import jwt
 import pytest
 from litestar.testing import AsyncTestClient
 
-from gateway.idp import IdpSettings, create_app
+from gateway.idp import create_app
 from gateway.idp.clients import RegistryError, load_registry
+from gateway.idp.devcredentials import DevCredentials
 from gateway.idp.hashing import hash_secret
 from gateway.idp.keys import KeyRing
 from servicekit import JWKSVerifier, free_port
+from tests.gateway.conftest import Settings
 from tests.support import running_server
 
 ISSUER = "http://idp.test"
 CC = {"grant_type": "client_credentials"}
-DEMO = ("demo", "demo-secret")
 
 
 def _basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
-async def test_valid_client_gets_a_signed_token_with_its_claims() -> None:
-    app = create_app(IdpSettings(issuer=ISSUER))
+async def test_valid_client_gets_a_signed_token_with_its_claims(idp_settings: Settings, demo: tuple[str, str]) -> None:
+    app = create_app(idp_settings())
     async with AsyncTestClient(app) as client:
-        response = await client.post(
-            "/oauth2/token", data={"grant_type": "client_credentials"}, headers=_basic("demo", "demo-secret")
-        )
+        response = await client.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=_basic(*demo))
         assert response.status_code == 200, response.text
         assert response.headers["cache-control"] == "no-store"
         body = response.json()
@@ -53,14 +52,16 @@ async def test_valid_client_gets_a_signed_token_with_its_claims() -> None:
     assert {"jti", "nbf"} <= claims.keys()
 
 
-async def test_form_credentials_and_a_scope_subset_are_accepted() -> None:
-    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER))) as client:
+async def test_form_credentials_and_a_scope_subset_are_accepted(
+    idp_settings: Settings, dev_credentials: DevCredentials
+) -> None:
+    async with AsyncTestClient(create_app(idp_settings())) as client:
         response = await client.post(
             "/oauth2/token",
             data={
                 "grant_type": "client_credentials",
                 "client_id": "process-api",
-                "client_secret": "process-api-secret",
+                "client_secret": dev_credentials.client_secret("process-api"),
                 "scope": "crm:read erp:write",
             },
         )
@@ -71,22 +72,17 @@ async def test_form_credentials_and_a_scope_subset_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("headers", "data", "status", "error"),
+    ("basic", "data", "status", "error"),
     [
-        (_basic("demo", "wrong"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
-        (_basic("nobody", "demo-secret"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
-        ({}, {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (("demo", "wrong"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (("nobody", "<demo>"), {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (None, {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (("demo", "<demo>"), {"grant_type": "client_credentials", "scope": "crm:read"}, 400, "invalid_scope"),
+        (("demo", "<demo>"), {"grant_type": "password"}, 400, "unsupported_grant_type"),
+        (("demo", "<demo>"), {}, 400, "invalid_request"),
         (
-            _basic("demo", "demo-secret"),
-            {"grant_type": "client_credentials", "scope": "crm:read"},
-            400,
-            "invalid_scope",
-        ),
-        (_basic("demo", "demo-secret"), {"grant_type": "password"}, 400, "unsupported_grant_type"),
-        (_basic("demo", "demo-secret"), {}, 400, "invalid_request"),
-        (
-            _basic("demo", "demo-secret"),
-            {"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"},
+            ("demo", "<demo>"),
+            {"grant_type": "client_credentials", "client_id": "demo", "client_secret": "<demo>"},
             400,
             "invalid_request",
         ),
@@ -94,9 +90,16 @@ async def test_form_credentials_and_a_scope_subset_are_accepted() -> None:
     ids=["wrong-secret", "unknown-client", "no-credentials", "scope-not-allowed", "grant", "no-grant", "two-methods"],
 )
 async def test_refusals_use_rfc6749_error_bodies(
-    headers: dict[str, str], data: dict[str, str], status: int, error: str
+    basic: tuple[str, str] | None,
+    data: dict[str, str],
+    status: int,
+    error: str,
+    idp_settings: Settings,
+    demo: tuple[str, str],
 ) -> None:
-    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER))) as client:
+    data = {k: demo[1] if v == "<demo>" else v for k, v in data.items()}
+    headers = _basic(basic[0], demo[1] if basic[1] == "<demo>" else basic[1]) if basic else {}
+    async with AsyncTestClient(create_app(idp_settings())) as client:
         response = await client.post("/oauth2/token", data=data, headers=headers)
     assert response.status_code == status, response.text
     assert response.json()["error"] == error
@@ -106,9 +109,9 @@ async def test_refusals_use_rfc6749_error_bodies(
         assert response.headers["www-authenticate"].startswith("Basic")
 
 
-async def test_discovery_document_points_at_the_token_endpoint_and_jwks() -> None:
+async def test_discovery_document_points_at_the_token_endpoint_and_jwks(idp_settings: Settings) -> None:
     # Without its own FIG_ISSUER the IdP issues as the FIG_TOKEN_ISSUER the services verify against.
-    async with AsyncTestClient(create_app(IdpSettings(token_issuer=ISSUER))) as client:
+    async with AsyncTestClient(create_app(idp_settings(issuer=None, token_issuer=ISSUER))) as client:
         document = (await client.get("/.well-known/openid-configuration")).json()
         health = await client.get("/health/ready")
     assert document["issuer"] == ISSUER
@@ -118,21 +121,25 @@ async def test_discovery_document_points_at_the_token_endpoint_and_jwks() -> Non
     assert health.status_code == 200
 
 
-async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period() -> None:
+async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period(
+    idp_settings: Settings, demo: tuple[str, str]
+) -> None:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    with running_server(create_app(IdpSettings(port=port, issuer=issuer)), port=port) as url:
+    admin = {"Authorization": "Bearer " + "a" * 32}
+    app = create_app(idp_settings(port=port, issuer=issuer, admin_enabled=True, admin_token="a" * 32))
+    with running_server(app, port=port) as url:
         async with httpx.AsyncClient(base_url=url) as http:
-            before = (await http.post("/oauth2/token", data=CC, auth=DEMO)).json()
+            before = (await http.post("/oauth2/token", data=CC, auth=demo)).json()
             verifier = JWKSVerifier(
                 f"{url}/.well-known/jwks.json", issuer=issuer, audience="fig", http=http, min_refresh_interval=0
             )
             assert (await verifier.verify(before["access_token"])).client_id == "demo"
-            rotated = (await http.post("/__admin/rotate-key")).json()
+            rotated = (await http.post("/__admin/rotate-key", headers=admin)).json()
             old_kid = jwt.get_unverified_header(before["access_token"])["kid"]
             assert rotated["previous_kid"] == old_kid
             assert rotated["kid"] != old_kid
-            after = (await http.post("/oauth2/token", data=CC, auth=DEMO)).json()
+            after = (await http.post("/oauth2/token", data=CC, auth=demo)).json()
             assert jwt.get_unverified_header(after["access_token"])["kid"] == rotated["kid"]
             kids = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"]}
             assert kids == {old_kid, rotated["kid"]}
@@ -153,28 +160,30 @@ def test_a_rotated_out_key_leaves_the_jwks_after_the_grace_period() -> None:
     assert [k["kid"] for k in ring.jwks()["keys"]] == [new]
 
 
-async def test_keys_persist_in_the_data_dir_so_a_restart_keeps_tokens_valid(tmp_path: Path) -> None:
-    settings = IdpSettings(issuer=ISSUER, data_dir=str(tmp_path))
-    async with AsyncTestClient(create_app(settings)) as first:
-        token = (await first.post("/oauth2/token", data=CC, auth=DEMO)).json()["access_token"]
+async def test_keys_persist_in_the_data_dir_so_a_restart_keeps_tokens_valid(
+    tmp_path: Path, idp_settings: Settings, demo: tuple[str, str]
+) -> None:
+    persistent = idp_settings(data_dir=str(tmp_path))
+    async with AsyncTestClient(create_app(persistent)) as first:
+        token = (await first.post("/oauth2/token", data=CC, auth=demo)).json()["access_token"]
     assert (tmp_path / "idp-keys.json").stat().st_mode & 0o077 == 0
-    async with AsyncTestClient(create_app(settings)) as second:
+    async with AsyncTestClient(create_app(persistent)) as second:
         [key] = (await second.get("/.well-known/jwks.json")).json()["keys"]
     assert jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"], audience="fig")["sub"] == "demo"
 
 
-async def test_a_clients_file_replaces_the_embedded_registry(tmp_path: Path) -> None:
+async def test_a_clients_file_is_the_registry(tmp_path: Path, idp_settings: Settings, demo: tuple[str, str]) -> None:
     path = tmp_path / "clients.toml"
     path.write_text(
         f'[[clients]]\nclient_id = "ci"\nsecret_hash = "{hash_secret("ci-secret")}"\n'
         'scopes = ["q2c:read"]\nlegal_entities = ["GB01"]\n'
     )
-    async with AsyncTestClient(create_app(IdpSettings(issuer=ISSUER, clients_path=str(path)))) as client:
+    async with AsyncTestClient(create_app(idp_settings(clients_path=str(path)))) as client:
         ok = await client.post("/oauth2/token", data=CC, auth=("ci", "ci-secret"))
-        demo = await client.post("/oauth2/token", data=CC, auth=DEMO)
+        other = await client.post("/oauth2/token", data=CC, auth=demo)
     assert ok.status_code == 200
     assert jwt.decode(ok.json()["access_token"], options={"verify_signature": False})["legal_entities"] == ["GB01"]
-    assert demo.status_code == 401
+    assert other.status_code == 401
 
 
 def test_an_invalid_clients_file_is_refused_naming_the_field(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from gateway import GatewaySettings, create_app
 from gateway.idp import IdpSettings
 from gateway.idp import create_app as create_idp
+from gateway.idp.devcredentials import DevCredentials
 from gateway.idp.keys import SigningKey
 from servicekit import ServiceSettings, create_service_app, free_port, require_scopes
 from servicekit.jose import normalize_token
@@ -33,11 +34,20 @@ _MAX_AGE = 1.0
 
 
 @pytest.fixture
-def short_grace_idp() -> Iterator[RunningIdp]:
+def short_grace_idp(redis_url: str, dev_credentials: DevCredentials) -> Iterator[RunningIdp]:
     port = free_port()
-    app = create_idp(IdpSettings(port=port, issuer=f"http://127.0.0.1:{port}", token_ttl=1, key_grace_seconds=1))
+    settings = IdpSettings(
+        port=port,
+        issuer=f"http://127.0.0.1:{port}",
+        token_ttl=1,
+        key_grace_seconds=1,
+        redis_url=redis_url,
+        clients_path=dev_credentials.clients_path,
+        users_path=dev_credentials.users_path,
+    )
+    app = create_idp(settings)
     with running_server(app, port=port) as url:
-        yield RunningIdp(url, app)
+        yield RunningIdp(url, app, dev_credentials)
 
 
 @get("/v1/things", guards=[require_scopes("q2c:read")], sync_to_thread=False)
@@ -76,7 +86,9 @@ async def test_a_retired_key_is_refused_by_the_gateway_and_a_service_after_its_g
         "jwks_max_age": _MAX_AGE,
         "jwks_refresh_interval": 0.1,
     }
-    gateway = create_app(GatewaySettings(process_url=upstream.base, **common))  # type: ignore[arg-type]
+    gateway = create_app(
+        GatewaySettings(process_url=upstream.base, client_secret=idp.credentials.client_secret("gateway"), **common)  # type: ignore[arg-type]
+    )
     service = create_service_app(
         name="svc",
         settings=ServiceSettings(**common),  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ def _settings(tmp_path: Path, redis_url: str, idp: RunningIdp, upstream: FakeUps
         "idp_url": idp.url,
         "token_issuer": idp.issuer.issuer,
         "process_url": upstream.base,
+        "client_secret": idp.credentials.client_secret("gateway"),
     }
 
 

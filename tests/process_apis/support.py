@@ -25,6 +25,7 @@ def settings_for(systems: Systems, redis_url: str, **overrides: Any) -> ProcessS
         "erp_url": systems.urls["erp"],
         "planning_url": systems.urls["planning"],
         "idp_url": systems.urls["idp"],
+        "client_secret": "process-test-secret",
         "stream_block": 0.1,
         "claim_idle": 1.0,
         "booking_sweep_interval": 60.0,

@@ -22,6 +22,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 SETTINGS = ProcessSettings(
     idp_url="http://idp.test",
+    client_secret="adapter-test-secret",
     crm_url="http://crm.test",
     erp_url="http://erp.test",
     planning_url="http://planning.test",
@@ -66,7 +67,7 @@ async def test_crm_call_carries_token_and_correlation_id_and_decodes_the_opportu
     [token_request] = token_requests
     assert (
         token_request.headers["authorization"]
-        == "Basic " + base64.b64encode(b"process-api:process-api-secret").decode()
+        == "Basic " + base64.b64encode(b"process-api:adapter-test-secret").decode()
     )
     form = dict(pair.split("=") for pair in token_request.content.decode().split("&"))
     assert form["scope"] == "crm%3Aread+crm%3Awrite+erp%3Aread+erp%3Awrite+planning%3Aread+planning%3Awrite"

@@ -17,8 +17,10 @@ from gateway import create_app as create_gateway
 from gateway.delegation import TokenExchanger
 from gateway.idp import IdpSettings
 from gateway.idp import create_app as create_idp
+from gateway.idp.devcredentials import DevCredentials
 from process_apis import create_app
 from servicekit import JWKSVerifier, RedisClient, free_port
+from servicekit.redis import EmbeddedRedis
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import DEMO2
 from tests.process_apis.support import RUNS, settings_for
@@ -26,13 +28,20 @@ from tests.support import running_server
 
 
 @pytest.fixture(scope="module")
-def idp_url() -> Iterator[str]:
+def idp_url(redis_server: EmbeddedRedis, dev_credentials: DevCredentials) -> Iterator[str]:
     port = free_port()
-    with running_server(create_idp(IdpSettings(port=port, issuer=f"http://127.0.0.1:{port}")), port=port) as url:
+    settings = IdpSettings(
+        port=port,
+        issuer=f"http://127.0.0.1:{port}",
+        redis_url=redis_server.url,
+        clients_path=dev_credentials.clients_path,
+        users_path=dev_credentials.users_path,
+    )
+    with running_server(create_idp(settings), port=port) as url:
         yield url
 
 
-def _token(idp_url: str, client_id: str = "demo", secret: str = "demo-secret") -> str:
+def _token(idp_url: str, client_id: str, secret: str) -> str:
     response = httpx.post(
         f"{idp_url}/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
     )
@@ -41,7 +50,7 @@ def _token(idp_url: str, client_id: str = "demo", secret: str = "demo-secret") -
 
 
 async def test_a_consumer_token_is_refused_by_the_process_api_and_works_through_the_gateway(
-    systems: Systems, redis: RedisClient, redis_url: str, idp_url: str
+    systems: Systems, redis: RedisClient, redis_url: str, idp_url: str, dev_credentials: DevCredentials
 ) -> None:
     settings = settings_for(
         systems,
@@ -50,12 +59,18 @@ async def test_a_consumer_token_is_refused_by_the_process_api_and_works_through_
         jwks_url=f"{idp_url}/.well-known/jwks.json",
         token_issuer=idp_url,
     )
-    consumer = {"Authorization": f"Bearer {_token(idp_url)}"}
+    consumer = {"Authorization": f"Bearer {_token(idp_url, 'demo', dev_credentials.client_secret('demo'))}"}
     with running_server(create_app(settings)) as process_url:
         async with httpx.AsyncClient(base_url=process_url) as direct:
             bypass = await direct.post(RUNS, json={"opportunity_id": DEMO2}, headers=consumer)
         gateway = create_gateway(
-            GatewaySettings(redis_url=redis_url, idp_url=idp_url, token_issuer=idp_url, process_url=process_url)
+            GatewaySettings(
+                redis_url=redis_url,
+                idp_url=idp_url,
+                token_issuer=idp_url,
+                process_url=process_url,
+                client_secret=dev_credentials.client_secret("gateway"),
+            )
         )
         async with AsyncTestClient(gateway) as client:
             started = await client.post(
@@ -71,13 +86,13 @@ async def test_a_consumer_token_is_refused_by_the_process_api_and_works_through_
 
 
 async def test_the_exchanged_token_gives_the_process_api_the_callers_subject_scopes_and_entities(
-    idp_url: str,
+    idp_url: str, dev_credentials: DevCredentials
 ) -> None:
-    reader = _token(idp_url, "demo-reader", "demo-reader-secret")
+    reader = _token(idp_url, "demo-reader", dev_credentials.client_secret("demo-reader"))
     async with httpx.AsyncClient() as http:
         # Exactly what the gateway does, then what the process API's verifier makes of the result.
         internal, _ = await TokenExchanger(
-            f"{idp_url}/oauth2/token", "gateway", "gateway-secret", "fig-process", http
+            f"{idp_url}/oauth2/token", "gateway", dev_credentials.client_secret("gateway"), "fig-process", http
         ).exchange(reader)
         process = JWKSVerifier(
             f"{idp_url}/.well-known/jwks.json",
@@ -98,7 +113,7 @@ async def test_the_exchanged_token_gives_the_process_api_the_callers_subject_sco
                 "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
                 "audience": "fig-process",
             },
-            auth=("demo", "demo-secret"),
+            auth=("demo", dev_credentials.client_secret("demo")),
         )
     assert (claims.subject, claims.client_id) == ("demo-reader", "demo-reader")
     assert claims.scopes == {"q2c:read"}
