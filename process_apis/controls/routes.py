@@ -12,7 +12,8 @@ from litestar.params import FromPath, JSONBody
 
 from process_apis.controls.mapping import MappingSet, MappingSetError
 from process_apis.controls.rule_sets import RuleSet, load_rule_set
-from process_apis.controls.store import ControlStore, MappingSetBody
+from process_apis.controls.store import ControlStore, MappingSetBody, validate_mapping
+from process_apis.entities import EntityScope, entity_not_allowed, entity_scope
 from process_apis.errors import ControlNotFound, MappingInvalid
 from servicekit import StrictBody, require_scopes
 from servicekit.openapi import problem_spec, request_examples
@@ -43,6 +44,22 @@ async def _view(store: ControlStore, name: str, number: int) -> MappingSetVersio
     return MappingSetVersion(
         name=name, number=number, active=number == await store.active_version(name), mapping=mapping
     )
+
+
+def _touched(old: MappingSet, new: MappingSet) -> set[str]:
+    """The legal entities whose runs a change from `old` to `new` affects.
+
+    A changed region affects the entities it mapped to before and after; a changed product mapping
+    affects every entity, since any entity may sell the product.
+    """
+    touched: set[str] = set()
+    for region in old.regions.keys() | new.regions.keys():
+        before, after = old.regions.get(region), new.regions.get(region)
+        if before != after:
+            touched.update(e.legal_entity for e in (before, after) if e is not None)
+    if old.products != new.products:
+        touched.update(e.legal_entity for m in (old, new) for e in m.regions.values())
+    return touched
 
 
 @get(
@@ -100,19 +117,37 @@ async def get_mapping_version(
     status_code=201,
     guards=[require_scopes("controls:write")],
     responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the change affects a legal entity the caller is not "
+            "cleared for (entity-not-allowed)"
+        ),
         404: problem_spec("No such mapping set (control-not-found)"),
         422: problem_spec("The new version does not validate; the active one is unchanged (mapping-invalid)"),
     },
 )
 async def put_mapping(
-    name: FromPath[ControlName], data: JSONBody[MappingSetBody], store: NamedDependency[ControlStore]
+    name: FromPath[ControlName],
+    data: JSONBody[MappingSetBody],
+    store: NamedDependency[ControlStore],
+    entities: NamedDependency[EntityScope],
 ) -> MappingSetVersion:
     """Validate the body; if valid it becomes version n+1 and active, else nothing changes (422).
 
-    Runs retried after this use the new version; earlier versions stay readable.
+    Runs retried after this use the new version; earlier versions stay readable. A caller may change
+    only the regions of its own legal entities; a change to another entity's region or to the
+    products (which every entity sells) needs a caller cleared for every entity involved (403).
     """
-    if await store.active_version(name) is None:
+    active = await store.active(name)
+    if active is None:
         raise ControlNotFound(f"There is no mapping set {name!r}; mapping sets start as files in the repo.")
+    if entities.allowed is not None:
+        try:
+            candidate = validate_mapping(name, active[0] + 1, data)
+        except MappingSetError as exc:
+            raise MappingInvalid(str(exc)) from None
+        refused = _touched(active[1], candidate) - entities.allowed
+        if refused:
+            raise entity_not_allowed(refused)
     try:
         number, _ = await store.put(name, data)
     except MappingSetError as exc:
@@ -138,6 +173,6 @@ async def get_rules(name: FromPath[ControlName]) -> RuleSet:
 controls_router = Router(
     path="/v1",
     route_handlers=[get_mapping, get_mapping_version, put_mapping, get_rules],
-    dependencies={"store": Provide(_store, sync_to_thread=False)},
+    dependencies={"store": Provide(_store, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["controls"],
 )

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
     ExceptionPage,
@@ -58,6 +59,11 @@ class DeadLetterException(msgspec.Struct, kw_only=True, frozen=True, forbid_unkn
     note: OptionalNote = ""
 
 
+_NOT_FOUND = problem_spec(
+    "No such exception, or one of a legal entity the caller is not cleared for (exception-not-found)"
+)
+
+
 def _engine(state: State) -> QuoteToCash:
     engine: QuoteToCash = state.q2c
     return engine
@@ -88,10 +94,17 @@ def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
     operation_id="listExceptions",
     summary="List exceptions, oldest first, filtered",
     guards=[require_scopes("exceptions:read")],
+    responses={
+        403: problem_spec(
+            "The token lacks exceptions:read, or `entity` names a legal entity the caller is not cleared for "
+            "(entity-not-allowed)"
+        )
+    },
 )
 async def list_exceptions(
     *,
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
     status: FromQuery[ExceptionStatus | None] = None,
     owner: FromQuery[str | None] = None,
     entity: FromQuery[str | None] = None,
@@ -100,8 +113,20 @@ async def list_exceptions(
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
     cursor: FromQuery[str | None] = None,
 ) -> ExceptionPage:
-    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity)."""
-    where = ExceptionFilter(status=status, owner_team=owner, legal_entity=entity, workflow=workflow, severity=severity)
+    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity).
+
+    Only exceptions of the caller's legal entities are listed; naming another entity is 403.
+    """
+    entities.require(entity)
+    where = ExceptionFilter(
+        status=status,
+        owner_team=owner,
+        legal_entity=entity,
+        workflow=workflow,
+        severity=severity,
+        legal_entities=entities.allowed,
+        unassigned=await entities.everything(),
+    )
     try:
         return await engine.exceptions.page(where, limit=limit, cursor=cursor)
     except ValueError as exc:
@@ -113,25 +138,25 @@ async def list_exceptions(
     operation_id="getException",
     summary="Read one exception with its history",
     guards=[require_scopes("exceptions:read")],
-    responses={404: problem_spec("No such exception (exception-not-found)")},
+    responses={404: _NOT_FOUND},
 )
-async def get_exception(exception_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> ExceptionRecord:
+async def get_exception(
+    exception_id: FromPath[str], engine: NamedDependency[QuoteToCash], entities: NamedDependency[EntityScope]
+) -> ExceptionRecord:
     """The exception, its owner, severity, SLA due time, retry policy and every action taken on it."""
-    record = await engine.exceptions.get(exception_id)
-    if record is None:
-        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
-    return record
+    return await _found(engine, exception_id, entities)
 
 
-async def _found(engine: QuoteToCash, exception_id: str) -> ExceptionRecord:
+async def _found(engine: QuoteToCash, exception_id: str, entities: EntityScope) -> ExceptionRecord:
+    """The exception if it is the caller's entity's; another entity's is ExceptionNotFound, like a missing one."""
     record = await engine.exceptions.get(exception_id)
-    if record is None:
+    if record is None or not await entities.admits(record.legal_entity):
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return record
 
 
 _ACTION_RESPONSES = {
-    404: problem_spec("No such exception (exception-not-found)"),
+    404: _NOT_FOUND,
     409: problem_spec("The action does not apply to the exception's status (exception-state-conflict)"),
 }
 
@@ -155,6 +180,7 @@ async def retry_exception(
     data: JSONBody[RetryException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Mark the exception `retrying` and continue its run from the last good gate under the active controls.
 
@@ -162,7 +188,7 @@ async def retry_exception(
     Quote-to-cash, actuals-to-plan and customer-master-sync runs are retried (a sync re-reads its
     source record); reconciliation breaks answer 409 (resolve them).
     """
-    record = await _found(engine, exception_id)
+    record = await _found(engine, exception_id, entities)
     if record.status not in ("open", "dead_lettered"):
         raise _refuse(record, "retry")
     try:
@@ -175,7 +201,7 @@ async def retry_exception(
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
     except RunNotResumable as exc:
         raise ExceptionConflict(exc.detail) from None
-    return await _found(engine, exception_id)
+    return await _found(engine, exception_id, entities)
 
 
 @post(
@@ -193,8 +219,10 @@ async def resolve_exception(
     data: JSONBody[ResolveException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Close the exception as handled; the note is required and kept in its history."""
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     actor = _actor(request)
 
     def change(record: ExceptionRecord) -> ExceptionRecord:
@@ -228,8 +256,10 @@ async def assign_exception(
     data: JSONBody[AssignException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Change the owner team; the previous owner stays visible in the history."""
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     actor = _actor(request)
 
     def change(record: ExceptionRecord) -> ExceptionRecord:
@@ -265,8 +295,10 @@ async def dead_letter_exception(
     data: JSONBody[DeadLetterException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it."""
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     actor = _actor(request)
 
     def change(record: ExceptionRecord) -> ExceptionRecord:
@@ -290,6 +322,6 @@ exceptions_router = Router(
         assign_exception,
         dead_letter_exception,
     ],
-    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    dependencies={"engine": Provide(_engine, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["exceptions"],
 )
