@@ -27,7 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from contracts import Account, Opportunity, SalesOrder
-from process_apis.controls import ControlSource, MappingSet, StaticControls
+from process_apis.controls import ControlSource, MappingSet, RuleSet, StaticControls
 from process_apis.errors import OpportunityNotApproved, OpportunityNotFound, ProcessError
 from process_apis.exceptions.policy import ExceptionPolicy, load_policy
 from process_apis.exceptions.store import ExceptionStore
@@ -139,9 +139,9 @@ class QuoteToCash(Recovery):
                 raise OpportunityNotFound(f"CRM has no opportunity {opportunity_id!r}.")
             return existing, False
         opportunity = await self.crm.get_opportunity(opportunity_id)
+        controls = await self.controls.current()
         if admit is not None:
-            mapping, _ = await self.controls.current()
-            entity = mapping.entity_for(opportunity.region)
+            entity = controls[0].entity_for(opportunity.region)
             if not await admit(entity.legal_entity if entity is not None else None):
                 raise OpportunityNotFound(f"CRM has no opportunity {opportunity_id!r}.")
         if not is_approved(opportunity):
@@ -149,7 +149,9 @@ class QuoteToCash(Recovery):
                 not_approved_detail(opportunity),
                 extensions={"stage": opportunity.stage, "approval_status": opportunity.approval_status},
             )
-        return await self.create(opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent)
+        return await self.create(
+            opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent, controls=controls
+        )
 
     async def create(
         self,
@@ -160,14 +162,17 @@ class QuoteToCash(Recovery):
         correlation_id: str | None = None,
         traceparent: str | None = None,
         account: Account | None = None,
+        controls: tuple[MappingSet, RuleSet] | None = None,
     ) -> tuple[QuoteToCashRun, bool]:
         """Create the run of an approved opportunity snapshot (from an event), or find it (False).
 
         `account`: the opportunity's account read with it (the CRM feed's approval event carries it),
-        kept in the run's source for its first validation and customer.
+        kept in the run's source for its first validation and customer. `controls`: the active
+        mapping and rule set when the caller has just read them.
         """
         run_id = run_id_for(opportunity.id)
-        mapping, rules = await self.controls.current()
+        mapping, rules = controls or await self.controls.current()
+        entity = mapping.entity_for(opportunity.region)
         now = self.clock()
         gate = Gate(
             gate="received",
@@ -190,7 +195,7 @@ class QuoteToCash(Recovery):
             origin=origin,
             # Known from the start, so the run is its entity's from the first read (validation
             # sets it again under the mapping it validates with).
-            legal_entity=entity.legal_entity if (entity := mapping.entity_for(opportunity.region)) else None,
+            legal_entity=entity.legal_entity if entity is not None else None,
         )
         if account is not None and account.id != opportunity.account_id:
             account = None  # not the deal's account: validation reads the right one
