@@ -15,7 +15,8 @@ only where a request names an entity (the gateway checks those too). The rules:
   entity policy allows only the entities the claim lists). `*` has no special meaning.
 - With authentication switched off (`FIG_AUTH_REQUIRED=false`, local tools) every entity is allowed.
 
-`caller_entities` is the one place that reads the caller's entities from the verified identity.
+`caller_entities` is the one place that reads the caller's entities from the verified identity
+(`caller_subject` the one that reads who the caller is).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from litestar.connection import ASGIConnection
 from process_apis.controls import ControlSource
 from servicekit import Forbidden, claims_of
 
-__all__ = ["EntityScope", "caller_entities", "entity_not_allowed", "entity_scope"]
+__all__ = ["EntityScope", "caller_entities", "caller_subject", "entity_not_allowed", "entity_scope"]
 
 
 def caller_entities(connection: ASGIConnection[Any, Any, Any, Any]) -> frozenset[str] | None:
@@ -42,6 +43,15 @@ def caller_entities(connection: ASGIConnection[Any, Any, Any, Any]) -> frozenset
         return None
     claims = claims_of(connection.scope)
     return claims.legal_entities if claims is not None else frozenset()
+
+
+def caller_subject(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Who the verified caller is (the token's `sub`: a client, or a person); `anonymous` with authentication off.
+
+    Four eyes compares it: a proposal's approver must differ from its proposer.
+    """
+    claims = claims_of(connection.scope)
+    return claims.subject if claims is not None else "anonymous"
 
 
 def entity_not_allowed(entities: Iterable[str]) -> Forbidden:

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Router, get, put
+from litestar import Request, Router, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from process_apis.controls.mapping import MappingSet, MappingSetError
+from process_apis.controls.mapping import MappingSet, MappingSetError, affected_entities
 from process_apis.controls.rule_sets import RuleSet, load_rule_set
 from process_apis.controls.store import ControlStore, MappingSetBody, validate_mapping
 from process_apis.entities import EntityScope, entity_not_allowed, entity_scope
-from process_apis.errors import ControlNotFound, MappingInvalid
+from process_apis.errors import ApprovalRequired, ControlNotFound, MappingInvalid
 from servicekit import StrictBody, require_scopes
 from servicekit.openapi import problem_spec, request_examples
 
-__all__ = ["MappingSetVersion", "controls_router"]
+__all__ = ["MAPPING_EXAMPLE", "MappingSetVersion", "controls_router"]
 
 ControlName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["default"])]
+
+
+#: A whole mapping set as a PUT or proposal body (the shipped default, republished).
+MAPPING_EXAMPLE: dict[str, Any] = {
+    "description": "Republishes the default mappings as a new version",
+    "regions": {
+        "NA": {"legal_entity": "US01", "subsidiary_id": "1", "currencies": ["USD"]},
+        "DACH": {"legal_entity": "DE01", "subsidiary_id": "2", "currencies": ["EUR"]},
+        "UKI": {"legal_entity": "GB01", "subsidiary_id": "3", "currencies": ["GBP"]},
+    },
+    "products": {
+        "FIG-PLAT": {"item_id": "101", "revenue_category": "subscription"},
+        "FIG-SUPP": {"item_id": "102", "revenue_category": "support"},
+        "FIG-SERV": {"item_id": "103", "revenue_category": "services"},
+    },
+}
 
 
 class MappingSetVersion(msgspec.Struct, kw_only=True, frozen=True):
@@ -44,22 +60,6 @@ async def _view(store: ControlStore, name: str, number: int) -> MappingSetVersio
     return MappingSetVersion(
         name=name, number=number, active=number == await store.active_version(name), mapping=mapping
     )
-
-
-def _touched(old: MappingSet, new: MappingSet) -> set[str]:
-    """The legal entities whose runs a change from `old` to `new` affects.
-
-    A changed region affects the entities it mapped to before and after; a changed product mapping
-    affects every entity, since any entity may sell the product.
-    """
-    touched: set[str] = set()
-    for region in old.regions.keys() | new.regions.keys():
-        before, after = old.regions.get(region), new.regions.get(region)
-        if before != after:
-            touched.update(e.legal_entity for e in (before, after) if e is not None)
-    if old.products != new.products:
-        touched.update(e.legal_entity for m in (old, new) for e in m.regions.values())
-    return touched
 
 
 @get(
@@ -94,23 +94,7 @@ async def get_mapping_version(
 @put(
     "/mappings/{name:str}",
     operation_id="putMappingSet",
-    opt=request_examples(
-        {
-            "add_apac": {
-                "description": "Republishes the default mappings as a new version",
-                "regions": {
-                    "NA": {"legal_entity": "US01", "subsidiary_id": "1", "currencies": ["USD"]},
-                    "DACH": {"legal_entity": "DE01", "subsidiary_id": "2", "currencies": ["EUR"]},
-                    "UKI": {"legal_entity": "GB01", "subsidiary_id": "3", "currencies": ["GBP"]},
-                },
-                "products": {
-                    "FIG-PLAT": {"item_id": "101", "revenue_category": "subscription"},
-                    "FIG-SUPP": {"item_id": "102", "revenue_category": "support"},
-                    "FIG-SERV": {"item_id": "103", "revenue_category": "services"},
-                },
-            }
-        }
-    ),
+    opt=request_examples({"add_apac": MAPPING_EXAMPLE}),
     summary="Add a new version of a mapping set and activate it",
     dto=StrictBody[MappingSetBody],
     return_dto=None,
@@ -122,10 +106,12 @@ async def get_mapping_version(
             "cleared for (entity-not-allowed)"
         ),
         404: problem_spec("No such mapping set (control-not-found)"),
+        409: problem_spec("Four eyes are on: propose the change instead (approval-required)"),
         422: problem_spec("The new version does not validate; the active one is unchanged (mapping-invalid)"),
     },
 )
 async def put_mapping(
+    request: Request[Any, Any, Any],
     name: FromPath[ControlName],
     data: JSONBody[MappingSetBody],
     store: NamedDependency[ControlStore],
@@ -140,12 +126,17 @@ async def put_mapping(
     active = await store.active(name)
     if active is None:
         raise ControlNotFound(f"There is no mapping set {name!r}; mapping sets start as files in the repo.")
+    if request.app.state.settings.four_eyes:
+        raise ApprovalRequired(
+            f"Four eyes: propose the new version at POST /v1/mappings/{name}/proposals; "
+            "a second person approves it at POST /v1/proposals/{proposal_id}/approve."
+        )
     if entities.allowed is not None:
         try:
             candidate = validate_mapping(name, active[0] + 1, data)
         except MappingSetError as exc:
             raise MappingInvalid(str(exc)) from None
-        refused = _touched(active[1], candidate) - entities.allowed
+        refused = affected_entities(active[1], candidate) - entities.allowed
         if refused:
             raise entity_not_allowed(refused)
     try:

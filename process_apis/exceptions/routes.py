@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from process_apis.entities import EntityScope, entity_scope
-from process_apis.errors import ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
+from process_apis.errors import ApprovalRequired, ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
     ExceptionPage,
     ExceptionRecord,
@@ -20,10 +20,10 @@ from process_apis.exceptions.model import (
     Severity,
     parse_exception_id,
 )
+from process_apis.exceptions.outcomes import settle
 from process_apis.exceptions.store import ExceptionFilter
 from process_apis.flows.service import Flows
 from process_apis.workflows import QuoteToCash, RunStore
-from process_apis.workflows.parking import counter
 from servicekit import BadRequest, StrictBody, claims_of, require_scopes
 from servicekit.openapi import financially_material, problem_spec
 
@@ -72,6 +72,15 @@ def _engine(state: State) -> QuoteToCash:
 def _actor(request: Request[Any, Any, Any]) -> str:
     claims = claims_of(request.scope)
     return f"client:{claims.client_id}" if claims else "client:anonymous"
+
+
+def _four_eyes(request: Request[Any, Any, Any], exception_id: str) -> None:
+    """409 `approval-required` when outcomes that close an exception need a second person."""
+    if request.app.state.settings.four_eyes:
+        raise ApprovalRequired(
+            f"Four eyes: propose this outcome at POST /v1/exceptions/{exception_id}/proposals; "
+            "a second person approves it at POST /v1/proposals/{proposal_id}/approve."
+        )
 
 
 def _store_for(request: Request[Any, Any, Any], exception_id: str) -> RunStore | None:
@@ -159,6 +168,13 @@ _ACTION_RESPONSES = {
     404: _NOT_FOUND,
     409: problem_spec("The action does not apply to the exception's status (exception-state-conflict)"),
 }
+_OUTCOME_RESPONSES = {
+    404: _NOT_FOUND,
+    409: problem_spec(
+        "The action does not apply to the exception's status (exception-state-conflict), or four eyes "
+        "are on and the outcome must be proposed (approval-required)"
+    ),
+}
 
 
 @post(
@@ -212,7 +228,7 @@ async def retry_exception(
     return_dto=None,
     status_code=200,
     guards=[require_scopes("exceptions:write")],
-    responses=_ACTION_RESPONSES,
+    responses=_OUTCOME_RESPONSES,
 )
 async def resolve_exception(
     exception_id: FromPath[str],
@@ -221,20 +237,15 @@ async def resolve_exception(
     engine: NamedDependency[QuoteToCash],
     entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
-    """Close the exception as handled; the note is required and kept in its history."""
+    """Close the exception as handled; the note is required and kept in its history.
+
+    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it at
+    `POST /v1/exceptions/{exception_id}/proposals` instead.
+    """
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
-    actor = _actor(request)
-
-    def change(record: ExceptionRecord) -> ExceptionRecord:
-        if record.status == "resolved":
-            raise _refuse(record, "resolve")
-        return record.act("resolved", actor, engine.clock(), "resolved", note=data.note or None)
-
-    changed = await engine.change_exception(
-        exception_id,
-        change,
-        [counter("exceptions:resolved_manually")],
-        store=_store_for(request, exception_id),
+    _four_eyes(request, exception_id)
+    changed = await settle(
+        engine, request.app.state.flows, exception_id, "resolve", actor=_actor(request), note=data.note
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
@@ -288,7 +299,7 @@ async def assign_exception(
     return_dto=None,
     status_code=200,
     guards=[require_scopes("exceptions:write")],
-    responses=_ACTION_RESPONSES,
+    responses=_OUTCOME_RESPONSES,
 )
 async def dead_letter_exception(
     exception_id: FromPath[str],
@@ -297,16 +308,15 @@ async def dead_letter_exception(
     engine: NamedDependency[QuoteToCash],
     entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
-    """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it."""
+    """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it.
+
+    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it instead.
+    """
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
-    actor = _actor(request)
-
-    def change(record: ExceptionRecord) -> ExceptionRecord:
-        if record.status in ("resolved", "dead_lettered"):
-            raise _refuse(record, "dead-letter")
-        return record.act("dead_lettered", actor, engine.clock(), "dead_lettered", note=data.note or None)
-
-    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    _four_eyes(request, exception_id)
+    changed = await settle(
+        engine, request.app.state.flows, exception_id, "dead_letter", actor=_actor(request), note=data.note or None
+    )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return changed

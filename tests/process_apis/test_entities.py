@@ -31,7 +31,7 @@ from tests.tokens import TestIssuer
 DOCUMENTS = Path(__file__).parents[2] / "contracts" / "openapi"
 SCOPES = (
     "q2c:read", "q2c:write", "exceptions:read", "exceptions:write", "recon:read", "recon:write",
-    "controls:read", "controls:write", "ops:read", "sync:write",
+    "controls:read", "controls:write", "ops:read", "sync:write", "approvals:read", "approvals:write",
 )  # fmt: skip
 
 
@@ -61,13 +61,16 @@ class Seeded:
     us_actuals_run: str = "a2p-US01-2026-11"
     us_actuals_exception: str = ""
     us_report: str = ""
+    us_proposal: str = ""
     de_exception: str = ""
+    de_proposal: str = ""
 
     def markers(self) -> list[str]:
         """Strings that only US01 data contains."""
         return [
             "US01", US_WAIT.id, US_BAD.id, US_NEW.id, "0018d00000USACCTAA", "Hudson Ledger", "USD",
-            "2777", "8331", "9131", "4242", self.us_exception, self.us_actuals_exception, self.us_report,
+            "2777.00", "8331.00", "9131.00", "4242.00",
+            self.us_exception, self.us_actuals_exception, self.us_report, self.us_proposal,
         ]  # fmt: skip
 
 
@@ -145,6 +148,18 @@ def _exception_exists(seeded: Seeded) -> str:
     return f"/v1/exceptions/{seeded.us_exception}"
 
 
+def _proposal(seeded: Seeded) -> dict[str, str]:
+    return {"proposal_id": seeded.us_proposal}
+
+
+def _proposal_exists(seeded: Seeded) -> str:
+    return f"/v1/proposals/{seeded.us_proposal}"
+
+
+def _only_de01_proposals(page: Any, seeded: Seeded) -> None:
+    assert [item["id"] for item in page["items"]] == [seeded.de_proposal]
+
+
 #: How each entity-owned operation is exercised against US01 by the DE01 caller.
 CASES: dict[str, list[Call]] = {
     "startQuoteToCashRun": [
@@ -189,6 +204,20 @@ CASES: dict[str, list[Call]] = {
         Call(200, check=_de01_figures),
         Call(403, query=lambda s: {"legal_entity": "US01"}),
     ],
+    "proposeMappingSet": [
+        Call(403, path=lambda s: {"name": "default"}, body=_NA_REMAPPED),
+        Call(403, path=lambda s: {"name": "default"}, body=_PRODUCT_CHANGED),
+    ],
+    "proposeExceptionOutcome": [
+        Call(404, path=_exception, body={"outcome": "resolve", "note": "x"}, exists=_exception_exists),
+    ],
+    "listProposals": [
+        Call(200, check=_only_de01_proposals),
+        Call(200, query=lambda s: {"status": "pending"}, check=_only_de01_proposals),
+    ],
+    "getProposal": [Call(404, path=_proposal)],
+    "approveProposal": [Call(404, path=_proposal, body={}, exists=_proposal_exists)],
+    "rejectProposal": [Call(404, path=_proposal, body={"note": "no"}, exists=_proposal_exists)],
     "putMappingSet": [
         Call(403, path=lambda s: {"name": "default"}, body=_NA_REMAPPED),
         Call(403, path=lambda s: {"name": "default"}, body=_PRODUCT_CHANGED),
@@ -276,6 +305,12 @@ async def _seed(client: Any, systems: Systems, headers: dict[str, str]) -> Seede
     )
     assert report.status_code == 201, report.text
     seeded.us_report = report.json()["id"]
+    for exception_id, attr in ((seeded.us_exception, "us_proposal"), (seeded.de_exception, "de_proposal")):
+        proposed = await client.post(
+            f"/v1/exceptions/{exception_id}/proposals", json={"outcome": "resolve", "note": "by hand"}, headers=headers
+        )
+        assert proposed.status_code == 201, proposed.text
+        setattr(seeded, attr, proposed.json()["id"])
     return seeded
 
 
