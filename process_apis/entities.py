@@ -97,6 +97,16 @@ class EntityScope:
         if refused:
             raise entity_not_allowed(refused)
 
+    def require_every(self, entities: Iterable[str]) -> None:
+        """403 `entity-not-allowed` unless the caller is cleared for all of `entities` (every known
+        entity, for a change that applies to all); the answer does not list them."""
+        if self.allowed is not None and not set(entities) <= self.allowed:
+            raise Forbidden(
+                "This change applies to every legal entity; the caller is cleared for only some.",
+                slug="entity-not-allowed",
+                title="Legal entity not allowed",
+            )
+
 
 async def entity_scope(request: Request[Any, Any, Any]) -> EntityScope:
     """The Litestar dependency (`scope`) handing a request its EntityScope."""

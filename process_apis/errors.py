@@ -10,6 +10,7 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── MappingInvalid          422   a new mapping set version does not validate
 ├── ControlNotFound         404   no mapping set or rule set (version) of that name
 ├── ValidationFailed        422   a control refused the run's input (mapping, currency, amounts)
+├── RuleSetInvalid          422   a proposed rule set version does not validate
 ├── ProposalNotFound        404   no proposal with that id (or another entity's)
 ├── OwnProposal             403   the proposer tried to approve or reject their own proposal
 ├── ProposalDecided         409   the proposal was approved or rejected already
@@ -43,6 +44,7 @@ __all__ = [
     "ProcessError",
     "ProposalDecided",
     "ProposalNotFound",
+    "RuleSetInvalid",
     "RunNotFound",
     "RunNotResumable",
     "StaleProposal",
@@ -93,6 +95,10 @@ class UnknownLegalEntity(ProcessError):
 
 class ValidationFailed(ProcessError):
     status, slug, title = 422, "validation-failed", "Validation failed"
+
+
+class RuleSetInvalid(ProcessError):
+    status, slug, title = 422, "rule-set-invalid", "Rule set invalid"
 
 
 class ProposalNotFound(ProcessError):

@@ -8,17 +8,18 @@ import msgspec
 from litestar import Request, Router, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from process_apis.controls.mapping import MappingSet, MappingSetError, affected_entities
-from process_apis.controls.rule_sets import RuleSet, load_rule_set
+from process_apis.controls.rule_sets import RuleSet
+from process_apis.controls.rule_store import RuleSetDiff, RuleSetVersion, diff_rule_sets
 from process_apis.controls.store import ControlStore, MappingSetBody, validate_mapping
 from process_apis.entities import EntityScope, entity_not_allowed, entity_scope
 from process_apis.errors import ApprovalRequired, ControlNotFound, MappingInvalid
 from servicekit import StrictBody, require_scopes
 from servicekit.openapi import problem_spec, request_examples
 
-__all__ = ["MAPPING_EXAMPLE", "MappingSetVersion", "controls_router"]
+__all__ = ["MAPPING_EXAMPLE", "MappingSetVersion", "RuleSetVersions", "controls_router"]
 
 ControlName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["default"])]
 
@@ -149,21 +150,90 @@ async def put_mapping(
 @get(
     "/rules/{name:str}",
     operation_id="getRuleSet",
-    summary="Read a validation rule set",
+    summary="Read the active version of a validation rule set",
     guards=[require_scopes("controls:read")],
     responses={404: problem_spec("No such rule set (control-not-found)")},
 )
-async def get_rules(name: FromPath[ControlName]) -> RuleSet:
-    """The controls a gate applies, as shipped in the repo (`process_apis/controls/rules/`)."""
-    try:
-        return load_rule_set(name)
-    except ValueError as exc:
-        raise ControlNotFound(str(exc)) from None
+async def get_rules(name: FromPath[ControlName], store: NamedDependency[ControlStore]) -> RuleSet:
+    """The controls a gate applies now: the active version (seeded from `process_apis/controls/rules/`)."""
+    current = await store.rules.current(name)
+    if current is None:
+        raise ControlNotFound(f"There is no rule set {name!r}.")
+    return current
+
+
+class RuleSetVersions(msgspec.Struct, kw_only=True, frozen=True):
+    """Every version of a rule set, oldest first, with author, approver and time."""
+
+    items: list[RuleSetVersion]
+
+
+@get(
+    "/rules/{name:str}/versions",
+    operation_id="listRuleSetVersions",
+    summary="List the versions of a validation rule set",
+    guards=[require_scopes("controls:read")],
+    responses={404: problem_spec("No such rule set (control-not-found)")},
+)
+async def list_rule_versions(name: FromPath[ControlName], store: NamedDependency[ControlStore]) -> RuleSetVersions:
+    """Each version with who proposed (author) and approved it and when; `active` marks the one in use."""
+    items = await store.rules.versions(name)
+    if not items:
+        raise ControlNotFound(f"There is no rule set {name!r}.")
+    return RuleSetVersions(items=items)
+
+
+async def _rule_version(store: ControlStore, name: str, number: int) -> RuleSetVersion:
+    stored = await store.rules.version(name, number)
+    if stored is None:
+        raise ControlNotFound(f"Rule set {name!r} has no version {number}.")
+    return store.rules.view(name, number, stored, await store.rules.active_version(name))
+
+
+@get(
+    "/rules/{name:str}/versions/{number:int}",
+    operation_id="getRuleSetVersion",
+    summary="Read one version of a validation rule set",
+    guards=[require_scopes("controls:read")],
+    responses={404: problem_spec("No such rule set version (control-not-found)")},
+)
+async def get_rule_version(
+    name: FromPath[ControlName], number: FromPath[int], store: NamedDependency[ControlStore]
+) -> RuleSetVersion:
+    """Any version stays readable: runs name the version they were validated under."""
+    return await _rule_version(store, name, number)
+
+
+@get(
+    "/rules/{name:str}/diff",
+    operation_id="diffRuleSetVersions",
+    summary="Compare two versions of a validation rule set",
+    guards=[require_scopes("controls:read")],
+    responses={404: problem_spec("No such rule set version (control-not-found)")},
+)
+async def diff_rule_versions(
+    name: FromPath[ControlName],
+    store: NamedDependency[ControlStore],
+    from_version: FromQuery[Annotated[int, msgspec.Meta(ge=1)]],
+    to_version: FromQuery[Annotated[int, msgspec.Meta(ge=1)]],
+) -> RuleSetDiff:
+    """The rules added, removed and changed from `from_version` to `to_version` (matched by rule id)."""
+    old = await _rule_version(store, name, from_version)
+    new = await _rule_version(store, name, to_version)
+    return diff_rule_sets(name, (old.number, old.rule_set), (new.number, new.rule_set))
 
 
 controls_router = Router(
     path="/v1",
-    route_handlers=[get_mapping, get_mapping_version, put_mapping, get_rules],
+    route_handlers=[
+        get_mapping,
+        get_mapping_version,
+        put_mapping,
+        get_rules,
+        list_rule_versions,
+        get_rule_version,
+        diff_rule_versions,
+    ],
     dependencies={"store": Provide(_store, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["controls"],
 )

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 __all__ = [
+    "ActivateRuleSet",
     "DecideProposal",
     "ExceptionOutcomeProposal",
     "Proposal",
@@ -22,7 +23,7 @@ __all__ = [
     "RejectProposal",
 ]
 
-ProposalKind = Literal["mapping_set", "exception_resolve", "exception_dead_letter"]
+ProposalKind = Literal["mapping_set", "rule_set", "rule_set_activation", "exception_resolve", "exception_dead_letter"]
 ProposalStatus = Literal["pending", "approved", "rejected"]
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
 
@@ -32,12 +33,14 @@ class Proposal(msgspec.Struct, kw_only=True, frozen=True):
 
     id: str
     kind: ProposalKind
-    #: The mapping set name, or the exception id.
+    #: The mapping or rule set name, or the exception id.
     target: str
-    #: The new mapping set version (mapping_set), or `{"note": ...}` (exception outcomes).
+    #: The new mapping or rule set version, `{"number": n, "note": ...}` (rule_set_activation), or
+    #: `{"note": ...}` (exception outcomes).
     payload: dict[str, Any]
     legal_entities: list[str]
-    #: What the proposal was made against: the active mapping version number, or the exception's `updated_at`.
+    #: What the proposal was made against: the active mapping or rule set version number, or the
+    #: exception's `updated_at`.
     base: str
     status: ProposalStatus
     proposed_by: str
@@ -62,6 +65,12 @@ class ExceptionOutcomeProposal(msgspec.Struct, kw_only=True, frozen=True, forbid
 
     outcome: Literal["resolve", "dead_letter"]
     note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["Written off: duplicate deal"])]
+
+
+class ActivateRuleSet(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Make an existing version active again (roll back, or forward); say why."""
+
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["v3 rejects valid EU deals"])]
 
 
 class DecideProposal(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -1,4 +1,5 @@
-"""`/v1/proposals` (four eyes): propose mapping-set versions and exception outcomes, approve or reject them."""
+"""`/v1/proposals` (four eyes): propose mapping-set and rule-set versions, rule-set activations and
+exception outcomes; approve or reject them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from process_apis.controls.routes import MAPPING_EXAMPLE, ControlName
+from process_apis.controls.rule_store import RuleSetBody
 from process_apis.controls.store import MappingSetBody
 from process_apis.entities import EntityScope, caller_subject, entity_scope
 from process_apis.proposals.model import (
+    ActivateRuleSet,
     DecideProposal,
     ExceptionOutcomeProposal,
     Proposal,
@@ -98,6 +101,62 @@ async def propose_outcome(
 ) -> Response[Proposal]:
     """Keep the outcome pending; it is applied to the exception when a second person approves it."""
     proposal = await proposals.propose_outcome(exception_id, data, entities=entities, by=caller_subject(request))
+    return _created(proposal)
+
+
+@post(
+    "/rules/{name:str}/proposals",
+    operation_id="proposeRuleSet",
+    summary="Propose a new version of a validation rule set (four eyes)",
+    dto=StrictBody[RuleSetBody],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("controls:write")],
+    responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the caller is not cleared for every legal entity (entity-not-allowed)"
+        ),
+        404: problem_spec("No such rule set (control-not-found)"),
+        422: problem_spec("The proposed version does not validate (rule-set-invalid)"),
+    },
+)
+async def propose_rules(
+    request: Request[Any, Any, Any],
+    name: FromPath[ControlName],
+    data: JSONBody[RuleSetBody],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Keep the version pending; when a second person approves it, it is added and activated with both names."""
+    return _created(await proposals.propose_rules(name, data, entities=entities, by=caller_subject(request)))
+
+
+@post(
+    "/rules/{name:str}/versions/{number:int}/activation-proposals",
+    operation_id="proposeRuleSetActivation",
+    summary="Propose making an earlier (or later) rule set version active again: a roll back (four eyes)",
+    dto=StrictBody[ActivateRuleSet],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("controls:write")],
+    responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the caller is not cleared for every legal entity (entity-not-allowed)"
+        ),
+        404: problem_spec("No such rule set version (control-not-found)"),
+    },
+)
+async def propose_activation(
+    *,
+    request: Request[Any, Any, Any],
+    name: FromPath[ControlName],
+    number: FromPath[int],
+    data: JSONBody[ActivateRuleSet],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Keep the activation pending; a second person's approval makes version `number` the active one."""
+    proposal = await proposals.propose_activation(name, number, data, entities=entities, by=caller_subject(request))
     return _created(proposal)
 
 
@@ -190,7 +249,16 @@ async def reject_proposal(
 
 proposals_router = Router(
     path="/v1",
-    route_handlers=[propose_mapping, propose_outcome, list_proposals, get_proposal, approve_proposal, reject_proposal],
+    route_handlers=[
+        propose_mapping,
+        propose_rules,
+        propose_activation,
+        propose_outcome,
+        list_proposals,
+        get_proposal,
+        approve_proposal,
+        reject_proposal,
+    ],
     dependencies={"proposals": Provide(_proposals, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["proposals"],
 )

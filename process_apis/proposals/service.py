@@ -16,6 +16,7 @@ import msgspec
 
 from process_apis.controls import ControlStore, MappingSetBody, MappingSetError, validate_mapping
 from process_apis.controls.mapping import affected_entities
+from process_apis.controls.rule_store import RuleSetBody, validate_rules
 from process_apis.entities import EntityScope
 from process_apis.errors import (
     ControlNotFound,
@@ -25,11 +26,12 @@ from process_apis.errors import (
     OwnProposal,
     ProposalDecided,
     ProposalNotFound,
+    RuleSetInvalid,
     StaleProposal,
 )
 from process_apis.exceptions.outcomes import settle
 from process_apis.flows.service import Flows
-from process_apis.proposals.model import ExceptionOutcomeProposal, Proposal, ProposalKind
+from process_apis.proposals.model import ActivateRuleSet, ExceptionOutcomeProposal, Proposal, ProposalKind
 from process_apis.proposals.store import ProposalStore, new_proposal_id
 from process_apis.workflows import QuoteToCash
 
@@ -41,7 +43,8 @@ def _stamp(at: datetime) -> str:
 
 
 class Proposals:
-    """Proposals of mapping-set versions and of exception outcomes, and their decisions."""
+    """Proposals of mapping-set and rule-set versions, rule-set activations (roll back) and exception
+    outcomes, and their decisions."""
 
     def __init__(
         self,
@@ -95,6 +98,37 @@ class Proposals:
         payload = msgspec.to_builtins(body)
         return await self._new("mapping_set", name, payload, entities=affected, base=str(active[0]), by=by)
 
+    async def _all_entities(self, entities: EntityScope) -> set[str]:
+        """Every entity of the active mapping set; the caller must be cleared for all (a rule set applies to all)."""
+        mapping, _ = await self.controls.current()
+        affected = {e.legal_entity for e in mapping.regions.values()}
+        entities.require_every(affected)
+        return affected
+
+    async def propose_rules(self, name: str, body: RuleSetBody, *, entities: EntityScope, by: str) -> Proposal:
+        """A pending new version of rule set `name` (422 if invalid; 403 unless cleared for every entity)."""
+        active = await self.controls.rules.active_version(name)
+        if active is None:
+            raise ControlNotFound(f"There is no rule set {name!r}; rule sets start as files in the repo.")
+        try:
+            validate_rules(name, active + 1, body)
+        except ValueError as exc:
+            raise RuleSetInvalid(str(exc)) from None
+        affected = await self._all_entities(entities)
+        payload = msgspec.to_builtins(body)
+        return await self._new("rule_set", name, payload, entities=affected, base=str(active), by=by)
+
+    async def propose_activation(
+        self, name: str, number: int, command: ActivateRuleSet, *, entities: EntityScope, by: str
+    ) -> Proposal:
+        """A pending activation of existing version `number` (a roll back); 404 for an unknown version."""
+        active = await self.controls.rules.active_version(name)
+        if active is None or await self.controls.rules.version(name, number) is None:
+            raise ControlNotFound(f"Rule set {name!r} has no version {number}.")
+        affected = await self._all_entities(entities)
+        payload: dict[str, object] = {"number": number, "note": command.note}
+        return await self._new("rule_set_activation", name, payload, entities=affected, base=str(active), by=by)
+
     async def propose_outcome(
         self, exception_id: str, command: ExceptionOutcomeProposal, *, entities: EntityScope, by: str
     ) -> Proposal:
@@ -133,11 +167,14 @@ class Proposals:
             )
 
     async def _check_fresh(self, proposal: Proposal) -> None:
-        if proposal.kind == "mapping_set":
-            active = await self.controls.active_version(proposal.target)
+        if proposal.kind in ("mapping_set", "rule_set", "rule_set_activation"):
+            if proposal.kind == "mapping_set":
+                active = await self.controls.active_version(proposal.target)
+            else:
+                active = await self.controls.rules.active_version(proposal.target)
             if str(active) != proposal.base:
                 raise StaleProposal(
-                    f"Mapping set {proposal.target} is at version {active}, the proposal was made against "
+                    f"{proposal.target} is at version {active}, the proposal was made against "
                     f"version {proposal.base}; propose again.",
                     extensions={"active_version": active},
                 )
@@ -165,7 +202,7 @@ class Proposals:
         await self._decide(proposal, decided)
         try:
             result = await self._apply(proposal, by)
-        except (StaleProposal, ExceptionConflict, MappingInvalid) as exc:
+        except (StaleProposal, ExceptionConflict, MappingInvalid, RuleSetInvalid) as exc:
             # Overtaken between the check and the change: record it as not applied, change nothing.
             undone = msgspec.structs.replace(decided, status="rejected", result=f"not applied: {exc.detail}")
             await self.store.decide(decided, undone)
@@ -181,6 +218,18 @@ class Proposals:
                 number, _ = await self.controls.put(proposal.target, body)
             except MappingSetError as exc:
                 raise MappingInvalid(str(exc)) from None
+            return f"{proposal.target} version {number} active"
+        if proposal.kind == "rule_set":
+            rules = msgspec.convert(proposal.payload, type=RuleSetBody, strict=True)
+            try:
+                number = await self.controls.rules.add(proposal.target, rules, author=proposal.proposed_by, approver=by)
+            except ValueError as exc:
+                raise RuleSetInvalid(str(exc)) from None
+            return f"{proposal.target} version {number} active"
+        if proposal.kind == "rule_set_activation":
+            number = int(str(proposal.payload["number"]))
+            if not await self.controls.rules.activate(proposal.target, number):
+                raise StaleProposal(f"Rule set {proposal.target} has no version {number}.")
             return f"{proposal.target} version {number} active"
         note = f"{proposal.payload.get('note')} (proposal {proposal.id} by {proposal.proposed_by}, approved by {by})"
         changed = await settle(

@@ -21,7 +21,7 @@ import jwt
 import msgspec
 
 from contracts import AccountingPeriod, Opportunity
-from process_apis.controls import load_mapping_set
+from process_apis.controls import load_mapping_set, load_rule_set
 from servicekit import RedisClient
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import opportunity
@@ -132,6 +132,10 @@ _PRODUCT_CHANGED = {
 }
 
 
+#: A rule set version (it applies to every entity, so a DE01-only caller may not propose one).
+_RULES = {"rules": msgspec.to_builtins(load_rule_set("quote-to-cash").rules)}
+
+
 def _run(seeded: Seeded) -> dict[str, str]:
     return {"run_id": seeded.us_run}
 
@@ -218,6 +222,12 @@ CASES: dict[str, list[Call]] = {
     "getProposal": [Call(404, path=_proposal)],
     "approveProposal": [Call(404, path=_proposal, body={}, exists=_proposal_exists)],
     "rejectProposal": [Call(404, path=_proposal, body={"note": "no"}, exists=_proposal_exists)],
+    "proposeRuleSet": [
+        Call(403, path=lambda s: {"name": "quote-to-cash"}, body=_RULES),
+    ],
+    "proposeRuleSetActivation": [
+        Call(403, path=lambda s: {"name": "quote-to-cash", "number": "1"}, body={"note": "roll back"}),
+    ],
     "putMappingSet": [
         Call(403, path=lambda s: {"name": "default"}, body=_NA_REMAPPED),
         Call(403, path=lambda s: {"name": "default"}, body=_PRODUCT_CHANGED),
@@ -228,7 +238,10 @@ CASES: dict[str, list[Call]] = {
 ENTITY_FREE: dict[str, str] = {
     "getMappingSet": "the shared configuration every entity's runs are mapped with, not an entity's records",
     "getMappingSetVersion": "an earlier version of the same shared configuration",
-    "getRuleSet": "validation rules shipped in the repository, the same for every entity",
+    "getRuleSet": "the validation rules every entity's runs are checked with, not an entity's records",
+    "listRuleSetVersions": "the versions of that shared rule set",
+    "getRuleSetVersion": "one version of that shared rule set",
+    "diffRuleSetVersions": "a comparison of two versions of that shared rule set",
 }
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 
-from process_apis.controls import load_mapping_set
+from process_apis.controls import load_mapping_set, load_rule_set
 from servicekit import RedisClient
 from tests.process_apis.fake_systems import Systems
-from tests.process_apis.fakes import opportunity
+from tests.process_apis.fakes import DEMO2, opportunity
 from tests.process_apis.support import RUNS, process_api, settings_for, until
 from tests.tokens import TestIssuer
 
@@ -174,3 +174,66 @@ async def test_a_mapping_change_is_applied_only_by_a_second_person_and_a_stale_o
             pending = (await client.get("/v1/proposals", params={"status": "pending"}, headers=maker)).json()
             assert [p["id"] for p in pending["items"]] == [second["id"]]
     assert json.loads(json.dumps(listed[2]["payload"]))["regions"]["DACH"]["currencies"] == ["EUR", "CHF"]
+
+
+async def test_rule_sets_are_versioned_diffed_activated_and_rolled_back_with_four_eyes(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    issuer = TestIssuer()
+    everywhere = ["US01", "DE01", "GB01"]
+    maker, checker = _auth(issuer, "ana", everywhere), _auth(issuer, "ben", everywhere)
+    de01 = _auth(issuer, "dora", ["DE01"])
+    shipped = msgspec.to_builtins(load_rule_set("quote-to-cash"))
+    relaxed = {
+        "description": "Accounts without a tax jurisdiction are accepted",
+        "rules": [{**r, "enabled": False} if r["id"] == "tax_jurisdiction_present" else r for r in shipped["rules"]],
+    }
+    with issuer.serve() as jwks:
+        settings = settings_for(
+            systems,
+            redis_url,
+            workers=False,
+            auth_required=True,
+            jwks_url=f"{jwks}/.well-known/jwks.json",
+            token_issuer=issuer.issuer,
+        )
+        async with process_api(settings) as client:
+            [first] = (await client.get("/v1/rules/quote-to-cash/versions", headers=maker)).json()["items"]
+            assert (first["number"], first["active"], first["author"]) == (1, True, "repository")
+
+            narrow = await client.post("/v1/rules/quote-to-cash/proposals", json=relaxed, headers=de01)
+            assert (narrow.status_code, _type(narrow)) == (403, "entity-not-allowed")
+            twice = {"rules": [shipped["rules"][0], shipped["rules"][0]]}
+            invalid = await client.post("/v1/rules/quote-to-cash/proposals", json=twice, headers=maker)
+            assert (invalid.status_code, _type(invalid)) == (422, "rule-set-invalid")
+
+            proposal = (await client.post("/v1/rules/quote-to-cash/proposals", json=relaxed, headers=maker)).json()
+            assert (await client.get("/v1/rules/quote-to-cash", headers=maker)).json()["version"] == "quote-to-cash-v1"
+            approved = await client.post(f"/v1/proposals/{proposal['id']}/approve", json={}, headers=checker)
+            assert (approved.status_code, approved.json()["result"]) == (200, "quote-to-cash version 2 active")
+
+            assert (await client.get("/v1/rules/quote-to-cash", headers=maker)).json()["version"] == "quote-to-cash-v2"
+            second = (await client.get("/v1/rules/quote-to-cash/versions/2", headers=maker)).json()
+            assert (second["active"], second["author"], second["approver"]) == (True, "ana", "ben")
+            diff = (
+                await client.get(
+                    "/v1/rules/quote-to-cash/diff", params={"from_version": 1, "to_version": 2}, headers=maker
+                )
+            ).json()
+            assert (diff["added"], diff["removed"], diff["description_changed"]) == ([], [], True)
+            assert [(c["id"], c["after"]["enabled"]) for c in diff["changed"]] == [("tax_jurisdiction_present", False)]
+            writer = {"Authorization": f"Bearer {issuer.mint(['q2c:write'], subject='crm-feed')}"}
+            run = (await client.post(RUNS, json={"opportunity_id": DEMO2}, headers=writer)).json()
+            assert run["rule_set_version"] == "quote-to-cash-v2"
+
+            back = (
+                await client.post(
+                    "/v1/rules/quote-to-cash/versions/1/activation-proposals", json={"note": "too lax"}, headers=maker
+                )
+            ).json()
+            assert (await client.post(f"/v1/proposals/{back['id']}/approve", json={}, headers=maker)).status_code == 403
+            rolled = await client.post(f"/v1/proposals/{back['id']}/approve", json={}, headers=checker)
+            assert (rolled.status_code, rolled.json()["result"]) == (200, "quote-to-cash version 1 active")
+            versions = (await client.get("/v1/rules/quote-to-cash/versions", headers=maker)).json()["items"]
+            assert [(v["number"], v["active"]) for v in versions] == [(1, True), (2, False)]
+            assert (await client.get("/v1/rules/quote-to-cash", headers=maker)).json()["version"] == "quote-to-cash-v1"
