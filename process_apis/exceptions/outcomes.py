@@ -16,12 +16,12 @@ from process_apis.flows.service import Flows
 from process_apis.workflows import QuoteToCash, RunStore
 from process_apis.workflows.parking import counter
 
-__all__ = ["Outcome", "settle"]
+__all__ = ["Outcome", "settle", "store_for"]
 
 Outcome = Literal["resolve", "dead_letter"]
 
 
-def _store_for(flows: Flows, exception_id: str) -> RunStore | None:
+def store_for(flows: Flows, exception_id: str) -> RunStore | None:
     """The run store whose lease guards the exception's run: quote-to-cash's (None), or the other workflows'."""
     parsed = parse_exception_id(exception_id)
     if parsed is None or parsed[0].startswith("q2c-"):
@@ -66,4 +66,4 @@ async def settle(
         return record.act("dead_lettered", actor, engine.clock(), "dead_lettered", note=note)
 
     effects = [counter("exceptions:resolved_manually")] if outcome == "resolve" else []
-    return await engine.change_exception(exception_id, change, effects, store=_store_for(flows, exception_id))
+    return await engine.change_exception(exception_id, change, effects, store=store_for(flows, exception_id))

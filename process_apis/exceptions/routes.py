@@ -18,12 +18,11 @@ from process_apis.exceptions.model import (
     ExceptionStatus,
     OwnerTeam,
     Severity,
-    parse_exception_id,
 )
-from process_apis.exceptions.outcomes import settle
+from process_apis.exceptions.outcomes import settle, store_for
 from process_apis.exceptions.store import ExceptionFilter
 from process_apis.flows.service import Flows
-from process_apis.workflows import QuoteToCash, RunStore
+from process_apis.workflows import QuoteToCash
 from servicekit import BadRequest, StrictBody, claims_of, require_scopes
 from servicekit.openapi import financially_material, problem_spec
 
@@ -81,15 +80,6 @@ def _four_eyes(request: Request[Any, Any, Any], exception_id: str) -> None:
             f"Four eyes: propose this outcome at POST /v1/exceptions/{exception_id}/proposals; "
             "a second person approves it at POST /v1/proposals/{proposal_id}/approve."
         )
-
-
-def _store_for(request: Request[Any, Any, Any], exception_id: str) -> RunStore | None:
-    """The run store whose lease guards the exception's run: quote-to-cash's, or the other workflows'."""
-    parsed = parse_exception_id(exception_id)
-    if parsed is None or parsed[0].startswith("q2c-"):
-        return None
-    flows: Flows = request.app.state.flows
-    return flows.runner.store
 
 
 def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
@@ -285,7 +275,9 @@ async def assign_exception(
             owner_team=data.owner_team,
         )
 
-    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    changed = await engine.change_exception(
+        exception_id, change, store=store_for(request.app.state.flows, exception_id)
+    )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return changed
