@@ -143,3 +143,26 @@ def test_a_de01_client_sees_and_changes_only_de01_through_the_gateway(urls: Demo
         timeout=30,
     )
     assert_problem(again, 403, "/entity-not-allowed")
+
+
+def test_a_mapping_change_proposed_through_the_gateway_takes_a_second_client_to_apply(urls: DemoUrls) -> None:
+    maker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', 'demo-secret')}"}
+    checker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', 'demo-de01-secret')}"}
+    gateway = urls.gateway
+    mapping = httpx.get(f"{gateway}/v1/mappings/default", headers=maker, timeout=10).json()
+    body = {k: mapping["mapping"][k] for k in ("regions", "products")}
+    body["regions"]["DACH"]["currencies"] = ["EUR", "CHF"]
+    proposed = httpx.post(f"{gateway}/v1/mappings/default/proposals", json=body, headers=maker, timeout=10)
+    assert proposed.status_code == 201, proposed.text
+    approve = f"{gateway}/v1/proposals/{proposed.json()['id']}/approve"
+
+    own = httpx.post(approve, json={}, headers={**maker, "Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+    assert_problem(own, 403, "/own-proposal")
+    approved = httpx.post(approve, json={}, headers={**checker, "Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["proposed_by"], approved.json()["decided_by"]) == ("demo", "demo-de01")
+    active = httpx.get(f"{gateway}/v1/mappings/default", headers=maker, timeout=10).json()
+    assert (active["number"], active["mapping"]["regions"]["DACH"]["currencies"]) == (
+        mapping["number"] + 1,
+        ["EUR", "CHF"],
+    )
