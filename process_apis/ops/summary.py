@@ -88,7 +88,11 @@ async def _waiting(redis: Any, entities: frozenset[str]) -> list[float]:
     since: list[float] = []
     for start in range(0, len(members), _BATCH):
         batch = members[start : start + _BATCH]
-        raws = await redis.mget([run_key(_text(m)) for m, _ in batch])
+        # One GET per run in a pipeline, not MGET: the runs live in different cluster slots.
+        pipe = redis.pipeline(transaction=False)
+        for member, _ in batch:
+            pipe.get(run_key(_text(member)))
+        raws = await pipe.execute()
         since += [
             float(score)
             for (_, score), raw in zip(batch, raws, strict=True)

@@ -72,7 +72,11 @@ class ProposalStore:
             ids = await self.redis.zrevrange(PROPOSAL_INDEX, position, position + _BATCH - 1)
             if not ids:
                 return ProposalPage(items=found)
-            raws = await self.redis.mget([proposal_key(i.decode() if isinstance(i, bytes) else str(i)) for i in ids])
+            # One GET per proposal in a pipeline, not MGET: each proposal has its own cluster slot.
+            pipe = self.redis.pipeline(transaction=False)
+            for member in ids:
+                pipe.get(proposal_key(member.decode() if isinstance(member, bytes) else str(member)))
+            raws = await pipe.execute()
             for offset, raw in enumerate(raws):
                 if raw is None:
                     continue
