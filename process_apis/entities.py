@@ -8,6 +8,8 @@ only where a request names an entity (the gateway checks those too). The rules:
   caller's entities.
 - A request that names an entity outside the caller's (a body's `legal_entity`, the `legal_entity`
   or `entity` query parameter) is 403 `entity-not-allowed`, the gateway's answer to the same request.
+- A change that reaches other entities too (another entity's mapping region, the product mappings
+  every entity sells, a rule set) needs clearance for all of them (403 `entity-not-allowed`).
 - A resource whose entity is not known (a run whose CRM region no mapping set maps, a customer
   master sync) and figures no entity owns (policy violations by flow) are shown only to a caller
   cleared for every entity of the active mapping set.
