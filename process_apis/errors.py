@@ -15,6 +15,7 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── OwnProposal             403   the proposer tried to approve or reject their own proposal
 ├── ProposalDecided         409   the proposal was approved or rejected already
 ├── StaleProposal           409   what the proposal changes has changed since it was made
+├── ProposalBusy            409   the exception's run is being advanced: approve again shortly
 ├── ApprovalRequired        409   four eyes: the change must be proposed and approved
 └── DownstreamError               a system API call went wrong
     ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
@@ -42,6 +43,7 @@ __all__ = [
     "OpportunityNotFound",
     "OwnProposal",
     "ProcessError",
+    "ProposalBusy",
     "ProposalDecided",
     "ProposalNotFound",
     "RuleSetInvalid",
@@ -111,6 +113,10 @@ class OwnProposal(ProcessError):
 
 class ProposalDecided(ProcessError):
     status, slug, title = 409, "proposal-decided", "Proposal already decided"
+
+
+class ProposalBusy(ProcessError):
+    status, slug, title = 409, "proposal-busy", "Proposal target busy"
 
 
 class StaleProposal(ProcessError):

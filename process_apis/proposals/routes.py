@@ -36,7 +36,8 @@ _DECISION_RESPONSES = {
     403: problem_spec("The token lacks approvals:write, or the caller proposed it (own-proposal)"),
     404: _NOT_FOUND,
     409: problem_spec(
-        "The proposal was decided already (proposal-decided), or what it changes has changed since (stale-proposal)"
+        "The proposal was decided already (proposal-decided), what it changes has changed since (stale-proposal), "
+        "or the exception's run is being advanced right now (proposal-busy; approve again)"
     ),
 }
 

@@ -24,6 +24,7 @@ from process_apis.errors import (
     ExceptionNotFound,
     MappingInvalid,
     OwnProposal,
+    ProposalBusy,
     ProposalDecided,
     ProposalNotFound,
     RuleSetInvalid,
@@ -33,7 +34,7 @@ from process_apis.exceptions.outcomes import settle
 from process_apis.flows.service import Flows
 from process_apis.proposals.model import ActivateRuleSet, ExceptionOutcomeProposal, Proposal, ProposalKind
 from process_apis.proposals.store import ProposalStore, new_proposal_id
-from process_apis.workflows import QuoteToCash
+from process_apis.workflows import QuoteToCash, RunBusy
 
 __all__ = ["Proposals"]
 
@@ -207,6 +208,15 @@ class Proposals:
             undone = msgspec.structs.replace(decided, status="rejected", result=f"not applied: {exc.detail}")
             await self.store.decide(decided, undone)
             raise StaleProposal(f"Proposal {proposal.id} was overtaken: {exc.detail}") from None
+        except RunBusy:
+            # The exception's run is being advanced right now: nothing was applied, keep it pending.
+            await self.store.decide(decided, proposal)
+            raise ProposalBusy(
+                f"The run of {proposal.target} is being advanced; approve {proposal.id} again in a moment."
+            ) from None
+        except BaseException:
+            await self.store.decide(decided, proposal)  # not applied (e.g. Redis failed): pending again
+            raise
         applied = msgspec.structs.replace(decided, result=result)
         await self.store.decide(decided, applied)
         return applied

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from process_apis.controls import load_mapping_set, load_rule_set
+from process_apis.workflows import RunStore
 from servicekit import RedisClient
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import DEMO2, opportunity
@@ -91,6 +92,13 @@ async def test_an_exception_outcome_needs_a_second_person_and_a_fresh_proposal(
             assert (await client.get(url, headers=outsider)).status_code == 404
             assert (await client.get("/v1/proposals", headers=outsider)).json()["items"] == []
             assert (await client.post(f"{url}/approve", json={}, headers=outsider)).status_code == 404
+            assert (await client.get(f"/v1/exceptions/{exc_id}", headers=maker)).json()["status"] == "open"
+
+            # While a worker holds the run, nothing is applied and the proposal stays pending.
+            async with RunStore(redis).lease(f"q2c-{DEAL.id}"):
+                busy = await client.post(f"{url}/approve", json={}, headers=checker)
+            assert (busy.status_code, _type(busy)) == (409, "proposal-busy")
+            assert (await client.get(url, headers=checker)).json()["status"] == "pending"
             assert (await client.get(f"/v1/exceptions/{exc_id}", headers=maker)).json()["status"] == "open"
 
             approved = await client.post(f"{url}/approve", json={"note": "ok"}, headers=checker)
