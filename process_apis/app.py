@@ -18,6 +18,8 @@ from process_apis.flows import Flows
 from process_apis.flows.customer_sync import SentFields
 from process_apis.flows.routes import flows_router
 from process_apis.ops.routes import ops_router
+from process_apis.proposals import Proposals, ProposalStore
+from process_apis.proposals.routes import proposals_router
 from process_apis.routes import v1_router
 from process_apis.routes_v2 import v2_router
 from process_apis.settings import ProcessSettings
@@ -93,6 +95,9 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 clock=engine.clock,
             )
             app.state.flows = flows
+            app.state.proposals = Proposals(
+                store=ProposalStore(app.state.redis), controls=controls, engine=engine, flows=flows, clock=engine.clock
+            )
             if settings.workers:
                 async with run_workers(engine, app.state.redis, settings, flows=flows):
                     yield
@@ -102,7 +107,15 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
     return create_service_app(
         name="process-api",
         settings=settings,
-        route_handlers=[v1_router, v2_router, exceptions_router, controls_router, flows_router, ops_router],
+        route_handlers=[
+            v1_router,
+            v2_router,
+            exceptions_router,
+            controls_router,
+            flows_router,
+            ops_router,
+            proposals_router,
+        ],
         title="Finance Integration Gateway process API",
         description=(
             "Finance workflows as state machines with stage gates (quote-to-cash, customer master sync, "

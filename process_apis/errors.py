@@ -10,6 +10,13 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── MappingInvalid          422   a new mapping set version does not validate
 ├── ControlNotFound         404   no mapping set or rule set (version) of that name
 ├── ValidationFailed        422   a control refused the run's input (mapping, currency, amounts)
+├── RuleSetInvalid          422   a proposed rule set version does not validate
+├── ProposalNotFound        404   no proposal with that id (or another entity's)
+├── OwnProposal             403   the proposer tried to approve or reject their own proposal
+├── ProposalDecided         409   the proposal was approved or rejected already
+├── StaleProposal           409   what the proposal changes has changed since it was made
+├── ProposalBusy            409   the exception's run is being advanced: approve again shortly
+├── ApprovalRequired        409   four eyes: the change must be proposed and approved
 └── DownstreamError               a system API call went wrong
     ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
     ├── DownstreamInvalid       502   it answered 2xx with a body that breaks the contract
@@ -23,6 +30,7 @@ from typing import Any
 from servicekit import ProblemError
 
 __all__ = [
+    "ApprovalRequired",
     "ControlNotFound",
     "DownstreamError",
     "DownstreamInvalid",
@@ -33,9 +41,15 @@ __all__ = [
     "MappingInvalid",
     "OpportunityNotApproved",
     "OpportunityNotFound",
+    "OwnProposal",
     "ProcessError",
+    "ProposalBusy",
+    "ProposalDecided",
+    "ProposalNotFound",
+    "RuleSetInvalid",
     "RunNotFound",
     "RunNotResumable",
+    "StaleProposal",
     "UnknownLegalEntity",
     "ValidationFailed",
 ]
@@ -83,6 +97,34 @@ class UnknownLegalEntity(ProcessError):
 
 class ValidationFailed(ProcessError):
     status, slug, title = 422, "validation-failed", "Validation failed"
+
+
+class RuleSetInvalid(ProcessError):
+    status, slug, title = 422, "rule-set-invalid", "Rule set invalid"
+
+
+class ProposalNotFound(ProcessError):
+    status, slug, title = 404, "proposal-not-found", "Proposal not found"
+
+
+class OwnProposal(ProcessError):
+    status, slug, title = 403, "own-proposal", "A proposal needs a second person"
+
+
+class ProposalDecided(ProcessError):
+    status, slug, title = 409, "proposal-decided", "Proposal already decided"
+
+
+class ProposalBusy(ProcessError):
+    status, slug, title = 409, "proposal-busy", "Proposal target busy"
+
+
+class StaleProposal(ProcessError):
+    status, slug, title = 409, "stale-proposal", "Proposal is stale"
+
+
+class ApprovalRequired(ProcessError):
+    status, slug, title = 409, "approval-required", "Approval required"
 
 
 class DownstreamError(ProcessError):

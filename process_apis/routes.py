@@ -13,12 +13,14 @@ from litestar.params import FromPath, JSONBody
 
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
+from process_apis.entities import EntityScope, entity_scope
+from process_apis.errors import RunNotFound
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
 from servicekit.openapi import financially_material, response_links
 
-__all__ = ["v1_router"]
+__all__ = ["run_of", "v1_router"]
 
 RUNS = "/quote-to-cash/runs"
 
@@ -32,6 +34,14 @@ def _problem(description: str) -> ResponseSpec:
 def _engine(state: State) -> QuoteToCash:
     engine: QuoteToCash = state.q2c
     return engine
+
+
+async def run_of(engine: QuoteToCash, run_id: str, entities: EntityScope) -> QuoteToCashRun:
+    """The run if it is the caller's entity's; another entity's run is RunNotFound, like a missing one."""
+    run = await engine.get(run_id)
+    if not await entities.admits(run.legal_entity):
+        raise RunNotFound(f"There is no quote-to-cash run {run_id!r}.")
+    return run
 
 
 @post(
@@ -50,19 +60,26 @@ def _engine(state: State) -> QuoteToCash:
         400: _problem("The body does not match the contract"),
         401: _problem("No or invalid bearer token"),
         403: _problem("The token lacks q2c:write"),
-        404: _problem("CRM has no such opportunity (opportunity-not-found)"),
+        404: _problem(
+            "CRM has no such opportunity, or it belongs to a legal entity the caller is not cleared for "
+            "(opportunity-not-found)"
+        ),
         422: _problem("The opportunity is not won and approved (opportunity-not-approved)"),
         502: _problem("CRM refused or answered outside its contract"),
         503: _problem("CRM is unreachable"),
     },
 )
 async def start_run(
-    data: JSONBody[StartQuoteToCash], request: Request[Any, Any, Any], engine: NamedDependency[QuoteToCash]
+    data: JSONBody[StartQuoteToCash],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> Response[QuoteToCashRun]:
     """Return the opportunity's run if it has one (200); else fetch it from CRM and, if approved, create it (202).
 
     Nothing is written when CRM does not know the opportunity, it is not approved, or CRM is down.
-    The run id is `q2c-<opportunity id>`; workers advance it, follow it at `Location`.
+    The run id is `q2c-<opportunity id>`; workers advance it, follow it at `Location`. An
+    opportunity of a legal entity the caller is not cleared for is 404, as if CRM did not know it.
     """
     claims = claims_of(request.scope)
     run, created = await engine.start(
@@ -70,6 +87,7 @@ async def start_run(
         actor=f"client:{claims.client_id}" if claims else "client:anonymous",
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
+        admit=entities.admits,
     )
     return Response(run, status_code=202 if created else 200, headers={"Location": f"/v1{RUNS}/{run.id}"})
 
@@ -82,12 +100,14 @@ async def start_run(
     responses={
         401: _problem("No or invalid bearer token"),
         403: _problem("The token lacks q2c:read"),
-        404: _problem("No such run (run-not-found)"),
+        404: _problem("No such run, or one of a legal entity the caller is not cleared for (run-not-found)"),
     },
 )
-async def get_run(run_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> QuoteToCashRun:
+async def get_run(
+    run_id: FromPath[str], engine: NamedDependency[QuoteToCash], entities: NamedDependency[EntityScope]
+) -> QuoteToCashRun:
     """The run with its gates, ERP and planning references and, if it failed, the error."""
-    return await engine.get(run_id)
+    return await run_of(engine, run_id, entities)
 
 
 class ReplayRun(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -108,7 +128,7 @@ class ReplayRun(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     responses={
         401: _problem("No or invalid bearer token"),
         403: _problem("The token lacks q2c:write"),
-        404: _problem("No such run (run-not-found)"),
+        404: _problem("No such run, or one of a legal entity the caller is not cleared for (run-not-found)"),
         409: _problem("The run is not failed or dead-lettered (run-not-resumable)"),
     },
 )
@@ -117,8 +137,10 @@ async def replay_run(
     data: JSONBody[ReplayRun],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> QuoteToCashRun:
     """Re-enter the last gate the run passed and queue it; each step's idempotency key keeps it from posting twice."""
+    await run_of(engine, run_id, entities)
     claims = claims_of(request.scope)
     actor = f"client:{claims.client_id}" if claims else "client:anonymous"
     return await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
@@ -127,6 +149,6 @@ async def replay_run(
 v1_router = Router(
     path="/v1",
     route_handlers=[start_run, get_run, replay_run],
-    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    dependencies={"engine": Provide(_engine, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["quote-to-cash"],
 )

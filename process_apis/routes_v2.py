@@ -19,6 +19,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from contracts import Money
+from process_apis.entities import EntityScope, entity_scope
+from process_apis.routes import run_of
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, RunStatus
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
@@ -156,19 +158,26 @@ def _engine(state: State) -> QuoteToCash:
         200: ResponseSpec(
             data_container=QuoteToCashRunV2, description="The opportunity already has this run", generate_examples=False
         ),
-        404: problem_spec("CRM has no such opportunity (opportunity-not-found)"),
+        404: problem_spec(
+            "CRM has no such opportunity, or it belongs to a legal entity the caller is not cleared for "
+            "(opportunity-not-found)"
+        ),
         422: problem_spec("The opportunity is not won and approved (opportunity-not-approved)"),
         502: problem_spec("CRM refused or answered outside its contract"),
         503: problem_spec("CRM is unreachable"),
     },
 )
 async def start_run_v2(
-    data: JSONBody[StartQuoteToCashV2], request: Request[Any, Any, Any], engine: NamedDependency[QuoteToCash]
+    data: JSONBody[StartQuoteToCashV2],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> Response[QuoteToCashRunV2]:
     """Return the opportunity's run if it has one (200); else fetch it from CRM and, if approved, create it (202).
 
     Nothing is written when CRM does not know the opportunity, it is not approved, or CRM is down.
     Follow the run at `Location`. Send an `Idempotency-Key`: the gateway requires one on this call.
+    An opportunity of a legal entity the caller is not cleared for is 404, as if CRM did not know it.
     """
     claims = claims_of(request.scope)
     run, created = await engine.start(
@@ -176,6 +185,7 @@ async def start_run_v2(
         actor=f"client:{claims.client_id}" if claims else "client:anonymous",
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
+        admit=entities.admits,
     )
     return Response(
         await _view(engine, run), status_code=202 if created else 200, headers={"Location": f"/v2{RUNS}/{run.id}"}
@@ -187,16 +197,20 @@ async def start_run_v2(
     operation_id="getQuoteToCashRunV2",
     summary="Read a quote-to-cash run with its order lines and totals",
     guards=[require_scopes("q2c:read")],
-    responses={404: problem_spec("No such run (run-not-found)")},
+    responses={
+        404: problem_spec("No such run, or one of a legal entity the caller is not cleared for (run-not-found)")
+    },
 )
-async def get_run_v2(run_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> QuoteToCashRunV2:
+async def get_run_v2(
+    run_id: FromPath[str], engine: NamedDependency[QuoteToCash], entities: NamedDependency[EntityScope]
+) -> QuoteToCashRunV2:
     """The run with its gates, order lines (money per line), totals per currency and ERP and planning references."""
-    return await _view(engine, await engine.get(run_id))
+    return await _view(engine, await run_of(engine, run_id, entities))
 
 
 v2_router = Router(
     path="/v2",
     route_handlers=[start_run_v2, get_run_v2],
-    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    dependencies={"engine": Provide(_engine, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["quote-to-cash"],
 )

@@ -61,6 +61,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Seconds an ERP customer resolved by quote-to-cash is reused for further deals with the same
     #: values instead of upserting again (workflows/customers.py; dropped on `erp.customer.changed`).
     customer_cache_ttl: float = 300.0
+    #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
+    #: normal flow (resolve, dead-letter) are proposals a second person approves
+    #: (`/v1/proposals`); the direct operations answer 409 `approval-required`.
+    four_eyes: bool = False
     #: Consume CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs,
     #: `crm.account.changed.v1` customer master syncs (consumer group).
     consume_crm_events: bool = True

@@ -14,7 +14,7 @@ import msgspec
 
 from contracts import CurrencyCode, EntityCode
 
-__all__ = ["EntityMapping", "MappingSet", "MappingSetError", "ProductMapping", "load_mapping_set"]
+__all__ = ["EntityMapping", "MappingSet", "MappingSetError", "ProductMapping", "affected_entities", "load_mapping_set"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -49,6 +49,22 @@ class MappingSet(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 
     def product(self, code: str) -> ProductMapping | None:
         return self.products.get(code)
+
+
+def affected_entities(old: MappingSet, new: MappingSet) -> set[str]:
+    """The legal entities whose runs a change from `old` to `new` affects.
+
+    A changed region affects the entities it mapped to before and after; a changed product mapping
+    affects every entity of either version, since any entity may sell the product.
+    """
+    touched: set[str] = set()
+    for region in old.regions.keys() | new.regions.keys():
+        before, after = old.regions.get(region), new.regions.get(region)
+        if before != after:
+            touched.update(e.legal_entity for e in (before, after) if e is not None)
+    if old.products != new.products:
+        touched.update(e.legal_entity for m in (old, new) for e in m.regions.values())
+    return touched
 
 
 def load_mapping_set(name: str = "default-v1") -> MappingSet:

@@ -1,4 +1,4 @@
-"""Versioned controls in Redis: mapping sets editable through the API, rule sets from the repo.
+"""Versioned controls in Redis: mapping sets editable through the API, rule sets (controls/rule_store.py).
 
     fig:controls:{mapping-<name>}:versions   hash n -> JSON MappingSet (`version` = `<name>-v<n>`)
     fig:controls:{mapping-<name>}:active     the active n
@@ -20,6 +20,7 @@ import msgspec
 
 from process_apis.controls.mapping import MappingSet, MappingSetError
 from process_apis.controls.rule_sets import RuleSet, load_rule_set
+from process_apis.controls.rule_store import RuleStore
 
 __all__ = ["ControlStore", "MappingSetBody", "StaticControls", "validate_mapping"]
 
@@ -98,7 +99,10 @@ class ControlStore:
     def __init__(self, redis: Any, *, mapping: str = "default", rules: str = "quote-to-cash") -> None:
         self.redis: Any = redis
         self.mapping_name = mapping
+        self.rule_set_name = rules
+        #: The shipped rule set, used until the versioned store holds one (it is seeded at start-up).
         self.rule_set = load_rule_set(rules)
+        self.rules = RuleStore(redis)
         self._cache: dict[tuple[str, int], MappingSet] = {}
 
     @staticmethod
@@ -106,7 +110,7 @@ class ControlStore:
         return f"fig:controls:{{mapping-{name}}}:versions", f"fig:controls:{{mapping-{name}}}:active"
 
     async def seed(self) -> None:
-        """Add the repo's mapping files as versions (never overwriting); activate the newest if none is."""
+        """Add the repo's mapping and rule files as versions (never overwriting); activate the newest if none is."""
         names: dict[str, int] = {}
         for entry in resources.files(_MAPPINGS).iterdir():
             if entry.name.endswith(".json") and "-v" in entry.name:
@@ -117,6 +121,7 @@ class ControlStore:
                     await self.redis.hsetnx(versions, n, entry.read_bytes())
         for name, newest in names.items():
             await self.redis.set(self._keys(name)[1], str(newest), nx=True)
+        await self.rules.seed()
 
     async def active_version(self, name: str) -> int | None:
         raw = await self.redis.get(self._keys(name)[1])
@@ -168,4 +173,4 @@ class ControlStore:
         mapping = await self.version(self.mapping_name, int(version)) if version is not None else None
         if mapping is None:
             raise MappingSetError(f"no active mapping set {self.mapping_name!r}; was the store seeded?")
-        return mapping, self.rule_set
+        return mapping, await self.rules.current(self.rule_set_name) or self.rule_set

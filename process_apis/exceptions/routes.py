@@ -10,19 +10,19 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from process_apis.errors import ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
+from process_apis.entities import EntityScope, entity_scope
+from process_apis.errors import ApprovalRequired, ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
     ExceptionPage,
     ExceptionRecord,
     ExceptionStatus,
     OwnerTeam,
     Severity,
-    parse_exception_id,
 )
+from process_apis.exceptions.outcomes import settle, store_for
 from process_apis.exceptions.store import ExceptionFilter
 from process_apis.flows.service import Flows
-from process_apis.workflows import QuoteToCash, RunStore
-from process_apis.workflows.parking import counter
+from process_apis.workflows import QuoteToCash
 from servicekit import BadRequest, StrictBody, claims_of, require_scopes
 from servicekit.openapi import financially_material, problem_spec
 
@@ -58,6 +58,11 @@ class DeadLetterException(msgspec.Struct, kw_only=True, frozen=True, forbid_unkn
     note: OptionalNote = ""
 
 
+_NOT_FOUND = problem_spec(
+    "No such exception, or one of a legal entity the caller is not cleared for (exception-not-found)"
+)
+
+
 def _engine(state: State) -> QuoteToCash:
     engine: QuoteToCash = state.q2c
     return engine
@@ -68,13 +73,13 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     return f"client:{claims.client_id}" if claims else "client:anonymous"
 
 
-def _store_for(request: Request[Any, Any, Any], exception_id: str) -> RunStore | None:
-    """The run store whose lease guards the exception's run: quote-to-cash's, or the other workflows'."""
-    parsed = parse_exception_id(exception_id)
-    if parsed is None or parsed[0].startswith("q2c-"):
-        return None
-    flows: Flows = request.app.state.flows
-    return flows.runner.store
+def _four_eyes(request: Request[Any, Any, Any], exception_id: str) -> None:
+    """409 `approval-required` when outcomes that close an exception need a second person."""
+    if request.app.state.settings.four_eyes:
+        raise ApprovalRequired(
+            f"Four eyes: propose this outcome at POST /v1/exceptions/{exception_id}/proposals; "
+            "a second person approves it at POST /v1/proposals/{proposal_id}/approve."
+        )
 
 
 def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
@@ -88,10 +93,17 @@ def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
     operation_id="listExceptions",
     summary="List exceptions, oldest first, filtered",
     guards=[require_scopes("exceptions:read")],
+    responses={
+        403: problem_spec(
+            "The token lacks exceptions:read, or `entity` names a legal entity the caller is not cleared for "
+            "(entity-not-allowed)"
+        )
+    },
 )
 async def list_exceptions(
     *,
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
     status: FromQuery[ExceptionStatus | None] = None,
     owner: FromQuery[str | None] = None,
     entity: FromQuery[str | None] = None,
@@ -100,8 +112,20 @@ async def list_exceptions(
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
     cursor: FromQuery[str | None] = None,
 ) -> ExceptionPage:
-    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity)."""
-    where = ExceptionFilter(status=status, owner_team=owner, legal_entity=entity, workflow=workflow, severity=severity)
+    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity).
+
+    Only exceptions of the caller's legal entities are listed; naming another entity is 403.
+    """
+    entities.require(entity)
+    where = ExceptionFilter(
+        status=status,
+        owner_team=owner,
+        legal_entity=entity,
+        workflow=workflow,
+        severity=severity,
+        legal_entities=entities.allowed,
+        unassigned=await entities.everything(),
+    )
     try:
         return await engine.exceptions.page(where, limit=limit, cursor=cursor)
     except ValueError as exc:
@@ -113,26 +137,33 @@ async def list_exceptions(
     operation_id="getException",
     summary="Read one exception with its history",
     guards=[require_scopes("exceptions:read")],
-    responses={404: problem_spec("No such exception (exception-not-found)")},
+    responses={404: _NOT_FOUND},
 )
-async def get_exception(exception_id: FromPath[str], engine: NamedDependency[QuoteToCash]) -> ExceptionRecord:
+async def get_exception(
+    exception_id: FromPath[str], engine: NamedDependency[QuoteToCash], entities: NamedDependency[EntityScope]
+) -> ExceptionRecord:
     """The exception, its owner, severity, SLA due time, retry policy and every action taken on it."""
-    record = await engine.exceptions.get(exception_id)
-    if record is None:
-        raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
-    return record
+    return await _found(engine, exception_id, entities)
 
 
-async def _found(engine: QuoteToCash, exception_id: str) -> ExceptionRecord:
+async def _found(engine: QuoteToCash, exception_id: str, entities: EntityScope) -> ExceptionRecord:
+    """The exception if it is the caller's entity's; another entity's is ExceptionNotFound, like a missing one."""
     record = await engine.exceptions.get(exception_id)
-    if record is None:
+    if record is None or not await entities.admits(record.legal_entity):
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return record
 
 
 _ACTION_RESPONSES = {
-    404: problem_spec("No such exception (exception-not-found)"),
+    404: _NOT_FOUND,
     409: problem_spec("The action does not apply to the exception's status (exception-state-conflict)"),
+}
+_OUTCOME_RESPONSES = {
+    404: _NOT_FOUND,
+    409: problem_spec(
+        "The action does not apply to the exception's status (exception-state-conflict), or four eyes "
+        "are on and the outcome must be proposed (approval-required)"
+    ),
 }
 
 
@@ -155,6 +186,7 @@ async def retry_exception(
     data: JSONBody[RetryException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Mark the exception `retrying` and continue its run from the last good gate under the active controls.
 
@@ -162,7 +194,7 @@ async def retry_exception(
     Quote-to-cash, actuals-to-plan and customer-master-sync runs are retried (a sync re-reads its
     source record); reconciliation breaks answer 409 (resolve them).
     """
-    record = await _found(engine, exception_id)
+    record = await _found(engine, exception_id, entities)
     if record.status not in ("open", "dead_lettered"):
         raise _refuse(record, "retry")
     try:
@@ -175,7 +207,7 @@ async def retry_exception(
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
     except RunNotResumable as exc:
         raise ExceptionConflict(exc.detail) from None
-    return await _found(engine, exception_id)
+    return await _found(engine, exception_id, entities)
 
 
 @post(
@@ -186,27 +218,24 @@ async def retry_exception(
     return_dto=None,
     status_code=200,
     guards=[require_scopes("exceptions:write")],
-    responses=_ACTION_RESPONSES,
+    responses=_OUTCOME_RESPONSES,
 )
 async def resolve_exception(
     exception_id: FromPath[str],
     data: JSONBody[ResolveException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
-    """Close the exception as handled; the note is required and kept in its history."""
-    actor = _actor(request)
+    """Close the exception as handled; the note is required and kept in its history.
 
-    def change(record: ExceptionRecord) -> ExceptionRecord:
-        if record.status == "resolved":
-            raise _refuse(record, "resolve")
-        return record.act("resolved", actor, engine.clock(), "resolved", note=data.note or None)
-
-    changed = await engine.change_exception(
-        exception_id,
-        change,
-        [counter("exceptions:resolved_manually")],
-        store=_store_for(request, exception_id),
+    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it at
+    `POST /v1/exceptions/{exception_id}/proposals` instead.
+    """
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
+    _four_eyes(request, exception_id)
+    changed = await settle(
+        engine, request.app.state.flows, exception_id, "resolve", actor=_actor(request), note=data.note
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
@@ -228,8 +257,10 @@ async def assign_exception(
     data: JSONBody[AssignException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
     """Change the owner team; the previous owner stays visible in the history."""
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     actor = _actor(request)
 
     def change(record: ExceptionRecord) -> ExceptionRecord:
@@ -244,7 +275,9 @@ async def assign_exception(
             owner_team=data.owner_team,
         )
 
-    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    changed = await engine.change_exception(
+        exception_id, change, store=store_for(request.app.state.flows, exception_id)
+    )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return changed
@@ -258,23 +291,24 @@ async def assign_exception(
     return_dto=None,
     status_code=200,
     guards=[require_scopes("exceptions:write")],
-    responses=_ACTION_RESPONSES,
+    responses=_OUTCOME_RESPONSES,
 )
 async def dead_letter_exception(
     exception_id: FromPath[str],
     data: JSONBody[DeadLetterException],
     request: Request[Any, Any, Any],
     engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
 ) -> ExceptionRecord:
-    """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it."""
-    actor = _actor(request)
+    """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it.
 
-    def change(record: ExceptionRecord) -> ExceptionRecord:
-        if record.status in ("resolved", "dead_lettered"):
-            raise _refuse(record, "dead-letter")
-        return record.act("dead_lettered", actor, engine.clock(), "dead_lettered", note=data.note or None)
-
-    changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
+    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it instead.
+    """
+    await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
+    _four_eyes(request, exception_id)
+    changed = await settle(
+        engine, request.app.state.flows, exception_id, "dead_letter", actor=_actor(request), note=data.note or None
+    )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
     return changed
@@ -290,6 +324,6 @@ exceptions_router = Router(
         assign_exception,
         dead_letter_exception,
     ],
-    dependencies={"engine": Provide(_engine, sync_to_thread=False)},
+    dependencies={"engine": Provide(_engine, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["exceptions"],
 )

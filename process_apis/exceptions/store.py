@@ -37,17 +37,25 @@ def _key_of(exc_id: str) -> str | None:
 
 
 class ExceptionFilter(msgspec.Struct, kw_only=True, frozen=True):
-    """List filters; None matches anything."""
+    """List filters; None matches anything.
+
+    `legal_entities`: the caller's entities (None: every one); `unassigned`: whether exceptions of
+    no known entity are shown too (process_apis/entities.py).
+    """
 
     status: str | None = None
     owner_team: str | None = None
     legal_entity: str | None = None
     workflow: str | None = None
     severity: str | None = None
+    legal_entities: frozenset[str] | None = None
+    unassigned: bool = True
 
     def matches(self, record: ExceptionRecord) -> bool:
+        entity = record.legal_entity
         return (
-            (self.status is None or record.status == self.status)
+            (self.legal_entities is None or (entity in self.legal_entities if entity is not None else self.unassigned))
+            and (self.status is None or record.status == self.status)
             and (self.owner_team is None or record.owner_team == self.owner_team)
             and (self.legal_entity is None or record.legal_entity == self.legal_entity)
             and (self.workflow is None or record.workflow == self.workflow)

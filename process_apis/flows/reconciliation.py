@@ -176,6 +176,8 @@ class Reconciler:
             counter("recon:runs"),
             counter("recon:cycle_ms", int(report.cycle_time_seconds * 1000)),
             counter(f"recon:breaks:{command.legal_entity}", len(breaks)),
+            counter(f"recon:entity_runs:{command.legal_entity}"),
+            counter(f"recon:entity_cycle_ms:{command.legal_entity}", int(report.cycle_time_seconds * 1000)),
         ]
         writes = [(_report_key(report_id), _encoder.encode(report))]
         writes += [(exception_key(report_id, n), _encoder.encode(r)) for n, r in enumerate(records, start=1)]

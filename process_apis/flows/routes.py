@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import RunNotFound
 from process_apis.flows.model import FlowRun
 from process_apis.flows.reconciliation import ReconciliationReport, StartReconciliation
@@ -26,6 +27,11 @@ class StartActualsToPlan(msgspec.Struct, kw_only=True, frozen=True, forbid_unkno
 
     legal_entity: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["DE01"])]
     period: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+
+
+_NOT_ALLOWED = problem_spec(
+    "The token lacks the scope, or the caller is not cleared for the legal entity (entity-not-allowed)"
+)
 
 
 class ReportNotFound(NotFound):
@@ -52,6 +58,7 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     guards=[require_scopes("recon:write")],
     opt=financially_material(),
     responses={
+        403: _NOT_ALLOWED,
         404: problem_spec("The ERP or planning platform has no such period for the entity"),
         422: problem_spec("Legal entity not in the active mapping set (unknown-legal-entity)"),
         502: problem_spec("A system API refused or answered outside its contract"),
@@ -59,9 +66,15 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     },
 )
 async def start_reconciliation(
-    data: JSONBody[StartReconciliation], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
+    data: JSONBody[StartReconciliation],
+    request: Request[Any, Any, Any],
+    flows: NamedDependency[Flows],
+    entities: NamedDependency[EntityScope],
 ) -> Response[ReconciliationReport]:
-    """Compare the three sources for the entity and period; each break beyond tolerance opens an exception."""
+    """Compare the three sources for the entity and period; each break beyond tolerance opens an exception.
+
+    The caller must be cleared for the entity (403 `entity-not-allowed`)."""
+    entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
     report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
     return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
@@ -72,12 +85,18 @@ async def start_reconciliation(
     operation_id="getReconciliation",
     summary="Read a reconciliation report",
     guards=[require_scopes("recon:read")],
-    responses={404: problem_spec("No such reconciliation (reconciliation-not-found)")},
+    responses={
+        404: problem_spec(
+            "No such reconciliation, or one of a legal entity the caller is not cleared for (reconciliation-not-found)"
+        )
+    },
 )
-async def get_reconciliation(report_id: FromPath[str], flows: NamedDependency[Flows]) -> ReconciliationReport:
+async def get_reconciliation(
+    report_id: FromPath[str], flows: NamedDependency[Flows], entities: NamedDependency[EntityScope]
+) -> ReconciliationReport:
     """The stored report: source totals, every break and the exception it opened."""
     report = await flows.report(report_id)
-    if report is None:
+    if report is None or not await entities.admits(report.legal_entity):
         raise ReportNotFound(f"There is no reconciliation {report_id!r}.")
     return report
 
@@ -92,6 +111,7 @@ async def get_reconciliation(report_id: FromPath[str], flows: NamedDependency[Fl
     guards=[require_scopes("sync:write")],
     opt=financially_material(),
     responses={
+        403: _NOT_ALLOWED,
         404: problem_spec("The ERP has no such accounting period for the entity"),
         422: problem_spec("Legal entity not in the active mapping set (unknown-legal-entity)"),
         502: problem_spec("A system API refused"),
@@ -99,9 +119,15 @@ async def get_reconciliation(report_id: FromPath[str], flows: NamedDependency[Fl
     },
 )
 async def start_actuals(
-    data: JSONBody[StartActualsToPlan], request: Request[Any, Any, Any], flows: NamedDependency[Flows]
+    data: JSONBody[StartActualsToPlan],
+    request: Request[Any, Any, Any],
+    flows: NamedDependency[Flows],
+    entities: NamedDependency[EntityScope],
 ) -> FlowRun:
-    """Run (or find) `a2p-<entity>-<period>`: an open period fails it with a `period_open` exception."""
+    """Run (or find) `a2p-<entity>-<period>`: an open period fails it with a `period_open` exception.
+
+    The caller must be cleared for the entity (403 `entity-not-allowed`)."""
+    entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
     return await flows.start_actuals(
         data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
@@ -113,12 +139,18 @@ async def start_actuals(
     operation_id="getWorkflowRun",
     summary="Read a customer-master-sync or actuals-to-plan run",
     guards=[require_scopes("ops:read")],
-    responses={404: problem_spec("No such run (run-not-found)")},
+    responses={
+        404: problem_spec("No such run, or one of a legal entity the caller is not cleared for (run-not-found)")
+    },
 )
-async def get_workflow_run(run_id: FromPath[str], flows: NamedDependency[Flows]) -> FlowRun:
-    """The run with its gates, result and, if it failed, the error and exception id."""
+async def get_workflow_run(
+    run_id: FromPath[str], flows: NamedDependency[Flows], entities: NamedDependency[EntityScope]
+) -> FlowRun:
+    """The run with its gates, result and, if it failed, the error and exception id.
+
+    A run of no legal entity (customer master sync) is shown to callers cleared for every entity."""
     run = await flows.get(run_id)
-    if run is None:
+    if run is None or not await entities.admits(run.legal_entity):
         raise RunNotFound(f"There is no workflow run {run_id!r}.")
     return run
 
@@ -126,6 +158,6 @@ async def get_workflow_run(run_id: FromPath[str], flows: NamedDependency[Flows])
 flows_router = Router(
     path="/v1",
     route_handlers=[start_reconciliation, get_reconciliation, start_actuals, get_workflow_run],
-    dependencies={"flows": Provide(_flows, sync_to_thread=False)},
+    dependencies={"flows": Provide(_flows, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["workflows"],
 )

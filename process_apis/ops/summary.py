@@ -18,7 +18,7 @@ import msgspec
 
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
-from process_apis.workflows.store import WAITING_INDEX, read_counters
+from process_apis.workflows.store import WAITING_INDEX, read_counters, run_key
 
 __all__ = ["POLICY_VIOLATIONS", "AgingBuckets", "OpsSummary", "summarise"]
 
@@ -26,6 +26,7 @@ POLICY_VIOLATIONS = "fig:ops:policy-violations"
 _OPEN = ("open", "retrying", "dead_lettered")
 #: Gates before which no ERP order exists: an exception there leaves an approved deal unposted.
 _UNPOSTED_GATES = frozenset({"validated", "customer_resolved", "order_created"})
+_BATCH = 500
 
 
 class AgingBuckets(msgspec.Struct, kw_only=True, frozen=True):
@@ -72,27 +73,84 @@ def _ratio(part: int, whole: int) -> Decimal | None:
     return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
 
 
-async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) -> OpsSummary:
-    """The summary as of `now`; with `legal_entity`, only that entity's figures (violations are global)."""
+class _RunEntity(msgspec.Struct):
+    """The one field of a stored run the summary reads (decode only what is used)."""
+
+    legal_entity: str | None = None
+
+
+_run_entity = msgspec.json.Decoder(_RunEntity)
+
+
+async def _waiting(redis: Any, entities: frozenset[str]) -> list[float]:
+    """When each run of `entities` now waiting for ERP booking started to wait, longest first."""
+    members = await redis.zrange(WAITING_INDEX, 0, -1, withscores=True)
+    since: list[float] = []
+    for start in range(0, len(members), _BATCH):
+        batch = members[start : start + _BATCH]
+        # One GET per run in a pipeline, not MGET: the runs live in different cluster slots.
+        pipe = redis.pipeline(transaction=False)
+        for member, _ in batch:
+            pipe.get(run_key(_text(member)))
+        raws = await pipe.execute()
+        since += [
+            float(score)
+            for (_, score), raw in zip(batch, raws, strict=True)
+            if raw is not None and _run_entity.decode(raw).legal_entity in entities
+        ]
+    return since
+
+
+async def summarise(
+    redis: Any,
+    now: datetime,
+    legal_entity: str | None = None,
+    *,
+    entities: frozenset[str] | None = None,
+    everything: bool = True,
+) -> OpsSummary:
+    """The summary as of `now` over the caller's `entities` (None: every entity), or only `legal_entity`.
+
+    A caller limited to some entities gets the sums over those alone. Figures no entity owns count
+    only for a caller cleared for every entity (`everything`): policy violations (always global),
+    exceptions of no known entity (when no `legal_entity` is asked for).
+    """
+    selected = frozenset({legal_entity}) if legal_entity is not None else entities
+    everything = everything or entities is None
+
+    def mine(entity: str | None) -> bool:
+        if entity is None:
+            return legal_entity is None and everything
+        return selected is None or entity in selected
+
     counters = await read_counters(redis)
 
     def total(prefix: str, suffix: str = "") -> int:
         return sum(
             v
             for k, v in counters.items()
-            if k.startswith(prefix) and k.endswith(suffix) and (legal_entity is None or k.split(":")[2] == legal_entity)
+            if k.startswith(prefix) and k.endswith(suffix) and (selected is None or k.split(":")[2] in selected)
         )
 
     created = total("q2c:orders_created:")
     automated = total("q2c:orders_created:", ":event")
     reposts = total("q2c:order_reposts:")
-    records = await ExceptionStore(redis).all(
-        lambda r: r.status in _OPEN and (legal_entity is None or r.legal_entity == legal_entity)
-    )
-    waiting = await redis.zrange(WAITING_INDEX, 0, 0, withscores=True)
+    records = await ExceptionStore(redis).all(lambda r: r.status in _OPEN and mine(r.legal_entity))
+    if selected is None:
+        awaiting = int(await redis.zcard(WAITING_INDEX))
+        oldest = await redis.zrange(WAITING_INDEX, 0, 0, withscores=True)
+        waiting_since = float(oldest[0][1]) if oldest else None
+    else:
+        since = await _waiting(redis, selected)
+        awaiting, waiting_since = len(since), (since[0] if since else None)
     violations: Counter[str] = Counter()
-    for field, count in (await redis.hgetall(POLICY_VIOLATIONS)).items():
-        violations[_text(field).split(":", 1)[0]] += int(count)
+    if everything:
+        for field, count in (await redis.hgetall(POLICY_VIOLATIONS)).items():
+            violations[_text(field).split(":", 1)[0]] += int(count)
+    if selected is None:
+        recon_runs, recon_ms = counters.get("recon:runs", 0), counters.get("recon:cycle_ms", 0)
+    else:
+        recon_runs, recon_ms = total("recon:entity_runs:"), total("recon:entity_cycle_ms:")
     return OpsSummary(
         as_of=now,
         legal_entity=legal_entity,
@@ -103,8 +161,8 @@ async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) 
         duplicate_posting_rate=_ratio(reposts, created + reposts),
         runs_completed=total("q2c:completed:"),
         unposted_orders=sum(1 for r in records if r.workflow == "quote_to_cash" and r.gate in _UNPOSTED_GATES),
-        orders_awaiting_booking=int(await redis.zcard(WAITING_INDEX)) if legal_entity is None else 0,
-        forecast_refresh_lag_seconds=max(0.0, now.timestamp() - float(waiting[0][1])) if waiting else None,
+        orders_awaiting_booking=awaiting,
+        forecast_refresh_lag_seconds=max(0.0, now.timestamp() - waiting_since) if waiting_since is not None else None,
         failed_customer_syncs=sum(1 for r in records if r.workflow == "customer_master_sync"),
         open_exceptions=len(records),
         exceptions_by_reason=dict(Counter(r.reason_code for r in records)),
@@ -113,9 +171,7 @@ async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) 
         reconciliation_exceptions_by_entity=dict(
             Counter(r.legal_entity or "unknown" for r in records if r.workflow == "reconciliation")
         ),
-        reconciliation_cycle_time_seconds=(
-            counters["recon:cycle_ms"] / counters["recon:runs"] / 1000 if counters.get("recon:runs") else None
-        ),
+        reconciliation_cycle_time_seconds=recon_ms / recon_runs / 1000 if recon_runs else None,
         policy_violations_by_flow=dict(violations),
     )
 

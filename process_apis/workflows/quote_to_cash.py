@@ -27,8 +27,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from contracts import Account, Opportunity, SalesOrder
-from process_apis.controls import ControlSource, MappingSet, StaticControls
-from process_apis.errors import OpportunityNotApproved, ProcessError
+from process_apis.controls import ControlSource, MappingSet, RuleSet, StaticControls
+from process_apis.errors import OpportunityNotApproved, OpportunityNotFound, ProcessError
 from process_apis.exceptions.policy import ExceptionPolicy, load_policy
 from process_apis.exceptions.store import ExceptionStore
 from process_apis.flows.customer_sync import SentFields
@@ -49,12 +49,14 @@ from process_apis.workflows.store import Effect, Lease, RunSource, RunStore, run
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id
 
-__all__ = ["BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
+__all__ = ["Admission", "BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
 
 log = logging.getLogger("process_apis.quote_to_cash")
 tracer = trace.get_tracer("process_apis")
 
 FailureHook = Callable[[QuoteToCashRun], Awaitable[None]]
+#: Whether the caller may see and change a run of this legal entity (None: the entity is not known).
+Admission = Callable[[str | None], Awaitable[bool]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -117,22 +119,39 @@ class QuoteToCash(Recovery):
         self.clock = clock
 
     async def start(
-        self, opportunity_id: str, *, actor: str, correlation_id: str | None = None, traceparent: str | None = None
+        self,
+        opportunity_id: str,
+        *,
+        actor: str,
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+        admit: Admission | None = None,
     ) -> tuple[QuoteToCashRun, bool]:
         """The run of this opportunity, created (True) or found (False); it is queued for a worker.
 
         Raises OpportunityNotFound, OpportunityNotApproved or DownstreamError before writing anything.
+        `admit`: the caller's entity check; an opportunity (or run) of an entity it refuses is
+        OpportunityNotFound, before anything else is said about it.
         """
         existing = await self.store.get(run_id_for(opportunity_id))
         if existing is not None:
+            if admit is not None and not await admit(existing.legal_entity):
+                raise OpportunityNotFound(f"CRM has no opportunity {opportunity_id!r}.")
             return existing, False
         opportunity = await self.crm.get_opportunity(opportunity_id)
+        controls = await self.controls.current()
+        if admit is not None:
+            entity = controls[0].entity_for(opportunity.region)
+            if not await admit(entity.legal_entity if entity is not None else None):
+                raise OpportunityNotFound(f"CRM has no opportunity {opportunity_id!r}.")
         if not is_approved(opportunity):
             raise OpportunityNotApproved(
                 not_approved_detail(opportunity),
                 extensions={"stage": opportunity.stage, "approval_status": opportunity.approval_status},
             )
-        return await self.create(opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent)
+        return await self.create(
+            opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent, controls=controls
+        )
 
     async def create(
         self,
@@ -143,14 +162,17 @@ class QuoteToCash(Recovery):
         correlation_id: str | None = None,
         traceparent: str | None = None,
         account: Account | None = None,
+        controls: tuple[MappingSet, RuleSet] | None = None,
     ) -> tuple[QuoteToCashRun, bool]:
         """Create the run of an approved opportunity snapshot (from an event), or find it (False).
 
         `account`: the opportunity's account read with it (the CRM feed's approval event carries it),
-        kept in the run's source for its first validation and customer.
+        kept in the run's source for its first validation and customer. `controls`: the active
+        mapping and rule set when the caller has just read them.
         """
         run_id = run_id_for(opportunity.id)
-        mapping, rules = await self.controls.current()
+        mapping, rules = controls or await self.controls.current()
+        entity = mapping.entity_for(opportunity.region)
         now = self.clock()
         gate = Gate(
             gate="received",
@@ -171,6 +193,9 @@ class QuoteToCash(Recovery):
             correlation_id=correlation_id,
             gates=[gate],
             origin=origin,
+            # Known from the start, so the run is its entity's from the first read (validation
+            # sets it again under the mapping it validates with).
+            legal_entity=entity.legal_entity if entity is not None else None,
         )
         if account is not None and account.id != opportunity.account_id:
             account = None  # not the deal's account: validation reads the right one

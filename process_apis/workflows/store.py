@@ -51,6 +51,7 @@ __all__ = [
     "counter_key",
     "read_counters",
     "run_id_for",
+    "run_key",
 ]
 
 WORK_STREAM = "fig:q2c:work"
@@ -68,6 +69,11 @@ def run_id_for(opportunity_id: str) -> str:
 
 def _key(run_id: str, part: str, prefix: str = "fig:q2c") -> str:
     return f"{prefix}:{{{run_id}}}:{part}"
+
+
+def run_key(run_id: str) -> str:
+    """The key of a quote-to-cash run's JSON (read without the store, e.g. by the ops summary)."""
+    return _key(run_id, "run")
 
 
 class RunBusy(Exception):

@@ -124,3 +124,57 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     rows = cells["cells"] if isinstance(cells, dict) else cells
     booked = [c for c in rows if str(c.get("booking_code", "")).startswith(f"SO{run['erp_order_id']}-")]
     assert sorted(str(c["amount"]) for c in booked) == ["12000.00", "2400.00"]
+
+
+def test_a_de01_client_sees_and_changes_only_de01_through_the_gateway(urls: DemoUrls) -> None:
+    everyone = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', 'demo-secret')}"}
+    de01 = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', 'demo-de01-secret')}"}
+    gateway = urls.gateway
+    started = httpx.post(
+        f"{gateway}/v1/reconciliations",
+        json={"legal_entity": "US01", "period": "2026-11", "tolerance": "0.01"},
+        headers={**everyone, "Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert started.status_code == 201, started.text
+    report = started.json()["id"]
+    assert httpx.get(f"{gateway}/v1/reconciliations/{report}", headers=everyone, timeout=10).status_code == 200
+
+    hidden = httpx.get(f"{gateway}/v1/reconciliations/{report}", headers=de01, timeout=10)
+    assert_problem(hidden, 404, "/reconciliation-not-found")
+    exceptions = httpx.get(f"{gateway}/v1/exceptions", headers=de01, timeout=10)
+    assert exceptions.status_code == 200, exceptions.text
+    assert all(item["legal_entity"] == "DE01" for item in exceptions.json()["items"])
+    assert "US01" not in httpx.get(f"{gateway}/v1/ops/summary", headers=de01, timeout=10).text
+    refused = httpx.get(f"{gateway}/v1/ops/summary", params={"legal_entity": "US01"}, headers=de01, timeout=10)
+    assert_problem(refused, 403, "/entity-not-allowed")
+    again = httpx.post(
+        f"{gateway}/v1/reconciliations",
+        json={"legal_entity": "US01", "period": "2026-11", "tolerance": "0.01"},
+        headers={**de01, "Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert_problem(again, 403, "/entity-not-allowed")
+
+
+def test_a_mapping_change_proposed_through_the_gateway_takes_a_second_client_to_apply(urls: DemoUrls) -> None:
+    maker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', 'demo-secret')}"}
+    checker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', 'demo-de01-secret')}"}
+    gateway = urls.gateway
+    mapping = httpx.get(f"{gateway}/v1/mappings/default", headers=maker, timeout=10).json()
+    body = {k: mapping["mapping"][k] for k in ("regions", "products")}
+    body["regions"]["DACH"]["currencies"] = ["EUR", "CHF"]
+    proposed = httpx.post(f"{gateway}/v1/mappings/default/proposals", json=body, headers=maker, timeout=10)
+    assert proposed.status_code == 201, proposed.text
+    approve = f"{gateway}/v1/proposals/{proposed.json()['id']}/approve"
+
+    own = httpx.post(approve, json={}, headers={**maker, "Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+    assert_problem(own, 403, "/own-proposal")
+    approved = httpx.post(approve, json={}, headers={**checker, "Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["proposed_by"], approved.json()["decided_by"]) == ("demo", "demo-de01")
+    active = httpx.get(f"{gateway}/v1/mappings/default", headers=maker, timeout=10).json()
+    assert (active["number"], active["mapping"]["regions"]["DACH"]["currencies"]) == (
+        mapping["number"] + 1,
+        ["EUR", "CHF"],
+    )

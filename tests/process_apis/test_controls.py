@@ -101,6 +101,7 @@ async def test_approved_events_start_runs_and_duplicates_collapse(
         await until(counted)
         summary = (await client.get("/v1/ops/summary", params={"legal_entity": "GB01"})).json()
         assert (summary["orders_created_automatically"], summary["share_of_automated_postings"]) == (1, "1.0000")
-        assert summary["orders_awaiting_booking"] == 0  # per-entity view does not split the waiting index
+        assert summary["orders_awaiting_booking"] == 1  # the GB01 run waits for ERP booking
         other = (await client.get("/v1/ops/summary", params={"legal_entity": "DE01"})).json()
         assert (other["orders_created"], other["share_of_automated_postings"]) == (0, None)
+        assert (other["orders_awaiting_booking"], other["forecast_refresh_lag_seconds"]) == (0, None)

@@ -1,0 +1,265 @@
+"""`/v1/proposals` (four eyes): propose mapping-set and rule-set versions, rule-set activations and
+exception outcomes; approve or reject them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from process_apis.controls.routes import MAPPING_EXAMPLE, ControlName
+from process_apis.controls.rule_store import RuleSetBody
+from process_apis.controls.store import MappingSetBody
+from process_apis.entities import EntityScope, caller_subject, entity_scope
+from process_apis.proposals.model import (
+    ActivateRuleSet,
+    DecideProposal,
+    ExceptionOutcomeProposal,
+    Proposal,
+    ProposalKind,
+    ProposalPage,
+    ProposalStatus,
+    RejectProposal,
+)
+from process_apis.proposals.service import Proposals
+from servicekit import BadRequest, StrictBody, require_scopes
+from servicekit.openapi import financially_material, problem_spec, request_examples
+
+__all__ = ["proposals_router"]
+
+_NOT_FOUND = problem_spec("No such proposal, or one affecting a legal entity the caller is not cleared for")
+_DECISION_RESPONSES = {
+    403: problem_spec("The token lacks approvals:write, or the caller proposed it (own-proposal)"),
+    404: _NOT_FOUND,
+    409: problem_spec(
+        "The proposal was decided already (proposal-decided), what it changes has changed since (stale-proposal), "
+        "or the exception's run is being advanced right now (proposal-busy; approve again)"
+    ),
+}
+
+
+def _proposals(state: State) -> Proposals:
+    proposals: Proposals = state.proposals
+    return proposals
+
+
+def _created(proposal: Proposal) -> Response[Proposal]:
+    return Response(proposal, status_code=201, headers={"Location": f"/v1/proposals/{proposal.id}"})
+
+
+@post(
+    "/mappings/{name:str}/proposals",
+    operation_id="proposeMappingSet",
+    summary="Propose a new version of a mapping set (four eyes)",
+    opt=request_examples({"add_apac": MAPPING_EXAMPLE}),
+    dto=StrictBody[MappingSetBody],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("controls:write")],
+    responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the change affects a legal entity the caller is not cleared for "
+            "(entity-not-allowed)"
+        ),
+        404: problem_spec("No such mapping set (control-not-found)"),
+        422: problem_spec("The proposed version does not validate (mapping-invalid)"),
+    },
+)
+async def propose_mapping(
+    request: Request[Any, Any, Any],
+    name: FromPath[ControlName],
+    data: JSONBody[MappingSetBody],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Validate the version now and keep it pending; it becomes active when a second person approves it."""
+    return _created(await proposals.propose_mapping(name, data, entities=entities, by=caller_subject(request)))
+
+
+@post(
+    "/exceptions/{exception_id:str}/proposals",
+    operation_id="proposeExceptionOutcome",
+    summary="Propose resolving or dead-lettering an exception (four eyes)",
+    dto=StrictBody[ExceptionOutcomeProposal],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("exceptions:write")],
+    responses={
+        404: problem_spec("No such exception, or one of a legal entity the caller is not cleared for"),
+        409: problem_spec("The outcome does not apply to the exception's status (exception-state-conflict)"),
+    },
+)
+async def propose_outcome(
+    request: Request[Any, Any, Any],
+    exception_id: FromPath[str],
+    data: JSONBody[ExceptionOutcomeProposal],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Keep the outcome pending; it is applied to the exception when a second person approves it."""
+    proposal = await proposals.propose_outcome(exception_id, data, entities=entities, by=caller_subject(request))
+    return _created(proposal)
+
+
+@post(
+    "/rules/{name:str}/proposals",
+    operation_id="proposeRuleSet",
+    summary="Propose a new version of a validation rule set (four eyes)",
+    dto=StrictBody[RuleSetBody],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("controls:write")],
+    responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the caller is not cleared for every legal entity (entity-not-allowed)"
+        ),
+        404: problem_spec("No such rule set (control-not-found)"),
+        422: problem_spec("The proposed version does not validate (rule-set-invalid)"),
+    },
+)
+async def propose_rules(
+    request: Request[Any, Any, Any],
+    name: FromPath[ControlName],
+    data: JSONBody[RuleSetBody],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Keep the version pending; when a second person approves it, it is added and activated with both names."""
+    return _created(await proposals.propose_rules(name, data, entities=entities, by=caller_subject(request)))
+
+
+@post(
+    "/rules/{name:str}/versions/{number:int}/activation-proposals",
+    operation_id="proposeRuleSetActivation",
+    summary="Propose making an earlier (or later) rule set version active again: a roll back (four eyes)",
+    dto=StrictBody[ActivateRuleSet],
+    return_dto=None,
+    status_code=201,
+    guards=[require_scopes("controls:write")],
+    responses={
+        403: problem_spec(
+            "The token lacks controls:write, or the caller is not cleared for every legal entity (entity-not-allowed)"
+        ),
+        404: problem_spec("No such rule set version (control-not-found)"),
+    },
+)
+async def propose_activation(
+    *,
+    request: Request[Any, Any, Any],
+    name: FromPath[ControlName],
+    number: FromPath[int],
+    data: JSONBody[ActivateRuleSet],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Response[Proposal]:
+    """Keep the activation pending; a second person's approval makes version `number` the active one."""
+    proposal = await proposals.propose_activation(name, number, data, entities=entities, by=caller_subject(request))
+    return _created(proposal)
+
+
+@get(
+    "/proposals",
+    operation_id="listProposals",
+    summary="List proposals, newest first, with who proposed and decided them and when",
+    guards=[require_scopes("approvals:read")],
+)
+async def list_proposals(
+    *,
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+    status: FromQuery[ProposalStatus | None] = None,
+    kind: FromQuery[ProposalKind | None] = None,
+    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
+    cursor: FromQuery[str | None] = None,
+) -> ProposalPage:
+    """Proposals affecting only the caller's legal entities, filtered by status and kind."""
+
+    def keep(proposal: Proposal) -> bool:
+        return (
+            (status is None or proposal.status == status)
+            and (kind is None or proposal.kind == kind)
+            and proposals.visible(proposal, entities)
+        )
+
+    try:
+        return await proposals.store.page(keep, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise BadRequest(str(exc), slug="invalid-cursor", title="Invalid cursor") from None
+
+
+@get(
+    "/proposals/{proposal_id:str}",
+    operation_id="getProposal",
+    summary="Read one proposal",
+    guards=[require_scopes("approvals:read")],
+    responses={404: _NOT_FOUND},
+)
+async def get_proposal(
+    proposal_id: FromPath[str], proposals: NamedDependency[Proposals], entities: NamedDependency[EntityScope]
+) -> Proposal:
+    """The proposal, what it changes, and who proposed and decided it when."""
+    return await proposals.get(proposal_id, entities)
+
+
+@post(
+    "/proposals/{proposal_id:str}/approve",
+    operation_id="approveProposal",
+    summary="Approve and apply a proposal (a second person)",
+    dto=StrictBody[DecideProposal],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("approvals:write")],
+    opt=financially_material(),
+    responses=_DECISION_RESPONSES,
+)
+async def approve_proposal(
+    request: Request[Any, Any, Any],
+    proposal_id: FromPath[str],
+    data: JSONBody[DecideProposal],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Proposal:
+    """Apply the change now; the proposer can never approve their own proposal (403 `own-proposal`)."""
+    return await proposals.approve(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+
+
+@post(
+    "/proposals/{proposal_id:str}/reject",
+    operation_id="rejectProposal",
+    summary="Reject a proposal (or withdraw your own)",
+    dto=StrictBody[RejectProposal],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("approvals:write")],
+    responses={**_DECISION_RESPONSES, 403: problem_spec("The token lacks approvals:write")},
+)
+async def reject_proposal(
+    request: Request[Any, Any, Any],
+    proposal_id: FromPath[str],
+    data: JSONBody[RejectProposal],
+    proposals: NamedDependency[Proposals],
+    entities: NamedDependency[EntityScope],
+) -> Proposal:
+    """Close the proposal without applying it; the note says why."""
+    return await proposals.reject(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+
+
+proposals_router = Router(
+    path="/v1",
+    route_handlers=[
+        propose_mapping,
+        propose_rules,
+        propose_activation,
+        propose_outcome,
+        list_proposals,
+        get_proposal,
+        approve_proposal,
+        reject_proposal,
+    ],
+    dependencies={"proposals": Provide(_proposals, sync_to_thread=False), "entities": Provide(entity_scope)},
+    tags=["proposals"],
+)
