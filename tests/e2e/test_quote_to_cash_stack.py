@@ -9,14 +9,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import redis
+from cloudevents.v1.http import from_json
 
+from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
 from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
 from deploy.services import SERVICES
 from deploy.stack import Stack
+from process_apis.workflows.store import WORK_STREAM
 from servicekit.redis import free_ports
+from servicekit.streams import EVENT_FIELD
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +118,24 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     rows = cells["cells"] if isinstance(cells, dict) else cells
     booked = [c for c in rows if str(c.get("booking_code", "")).startswith(f"SO{run['erp_order_id']}-")]
     assert sorted(str(c["amount"]) for c in booked) == ["12000.00", "2400.00"]
+
+
+def test_every_event_on_every_stream_is_cloudevents_1_0_as_the_sdk_reads_it(stack: Stack, urls: DemoUrls) -> None:
+    """After the demo run, every entry of every event stream parses with the official CloudEvents SDK."""
+    run_demo(urls)  # idempotent: completes the demo run if an earlier test did not
+    client = redis.Redis.from_url(stack.redis_url or "")
+    try:
+        streams = sorted(key.decode() for key in client.scan_iter(match="fig:*", _type="stream"))
+        read: dict[str, int] = {}
+        for stream in streams:
+            entries: Any = client.xrange(stream)
+            for _, fields in entries:
+                if EVENT_FIELD not in fields:
+                    continue  # the gateway's audit log and the feeds' dead rows are not events
+                event = from_json(fields[EVENT_FIELD])
+                assert event["specversion"] == "1.0", (stream, fields)
+                assert event["source"].startswith(("/system-apis/", "/process-apis/")), event["source"]
+                read[stream] = read.get(stream, 0) + 1
+    finally:
+        client.close()
+    assert {CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS, WORK_STREAM} <= set(read), (streams, read)
