@@ -23,11 +23,21 @@ class Token(msgspec.Struct, kw_only=True):
 
 
 class StoredFile(msgspec.Struct, kw_only=True):
-    """A model file: its last completed content and, while an upload runs, the chunks so far."""
+    """A model file: its last completed content and, while an upload runs, the chunks so far.
+
+    `announced` is the upload's `chunkCount`: N (the upload completes with chunk N) or -1 (it
+    completes on `/complete`); None when no upload runs.
+    """
 
     content: bytes = b""
     chunk_count: int = 0
     pending: list[bytes] | None = None
+    announced: int | None = None
+
+    @property
+    def uploading(self) -> bool:
+        """An upload was begun and has not completed: the file has no usable content until it does."""
+        return self.pending is not None
 
 
 class Task(msgspec.Struct, kw_only=True):
