@@ -6,6 +6,7 @@ ports (exactly what `fig up` runs), then talks to them over HTTP like a client i
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ ORDER_EXTERNAL_ID = f"SF-{DEMO_OPPORTUNITY}"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
-    with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports) as running:
+    # As `fig up` runs it: the sandboxes serve HTTPS with the local CA, the system APIs trust it.
+    with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports, https=True) as running:
         yield running
 
 
@@ -44,11 +46,25 @@ def urls(stack: Stack) -> DemoUrls:
         salesforce=stack.url("salesforce-sandbox"),
         netsuite=stack.url("netsuite-sandbox"),
         anaplan=stack.url("anaplan-sandbox"),
+        ca_bundle=stack.ca_bundle,
     )
 
 
+def _trust(urls: DemoUrls) -> ssl.SSLContext:
+    assert urls.ca_bundle is not None
+    return ssl.create_default_context(cafile=urls.ca_bundle)
+
+
+def test_the_sandboxes_answer_over_https_with_the_local_ca(urls: DemoUrls) -> None:
+    for base in (urls.salesforce, urls.netsuite, urls.anaplan):
+        assert base.startswith("https://127.0.0.1:"), base
+        assert httpx.get(f"{base}/health/live", verify=_trust(urls)).status_code == 200
+
+
 def erp_orders(urls: DemoUrls) -> list[dict[str, object]]:
-    response = httpx.get(f"{urls.netsuite}/__admin/sales-orders", params={"externalId": ORDER_EXTERNAL_ID})
+    response = httpx.get(
+        f"{urls.netsuite}/__admin/sales-orders", params={"externalId": ORDER_EXTERNAL_ID}, verify=_trust(urls)
+    )
     response.raise_for_status()
     body = response.json()
     items = body["items"] if isinstance(body, dict) else body
@@ -114,7 +130,7 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     assert again.json()["state"] == "completed"
     assert len(erp_orders(urls)) == 1
 
-    cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}).json()
+    cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}, verify=_trust(urls)).json()
     rows = cells["cells"] if isinstance(cells, dict) else cells
     booked = [c for c in rows if str(c.get("booking_code", "")).startswith(f"SO{run['erp_order_id']}-")]
     assert sorted(str(c["amount"]) for c in booked) == ["12000.00", "2400.00"]
