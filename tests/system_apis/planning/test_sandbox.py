@@ -347,3 +347,7 @@ def test_workspaces_models_processes_and_actions_answer_with_the_documented_fiel
         listed = api.get(f"{MODEL_PATH}/{kind}")
         assert listed.status_code == 200, kind
         assert listed.json()[kind] == []
+    assert api.get("/2/0/models", params={"modelDetails": "true"}).status_code == 200
+    unknown_parameter = api.get(f"{MODEL_PATH}/files", params={"showImportDataSource": "true"})
+    assert unknown_parameter.status_code == 400
+    assert "showImportDataSource" in unknown_parameter.json()["status"]["message"]
