@@ -180,29 +180,27 @@ class Store:
         if chunk_count != -1 and not 1 <= chunk_count <= MAX_CHUNKS:
             raise AnaplanError(400, f"chunkCount must be -1 (complete the upload with /complete) or 1 to {MAX_CHUNKS}")
         stored = self.file(model_id, file_id)
-        stored.pending, stored.announced = [], chunk_count
+        stored.pending, stored.announced, stored.ahead = [], chunk_count, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_chunk(self, model_id: str, file_id: str, number: int, data: bytes) -> None:
-        """Store chunk `number` (in sequence from 0; a retried chunk replaces itself).
+        """Store chunk `number`; a chunk sent again replaces itself.
 
-        With an announced `chunkCount` N, chunk N-1 completes the upload, as Anaplan documents.
+        With an announced `chunkCount` N, chunks 0..N-1 may arrive in any order (clients upload in
+        parallel) and the upload completes once all are in, as Anaplan documents. Without one
+        (`-1`), chunks come in sequence from 0 and `/complete` ends the upload.
         """
         stored = self.file(model_id, file_id)
         if stored.pending is None:
             stored.pending, stored.announced = [], -1
-        if number > len(stored.pending) or number < 0:
-            raise AnaplanError(400, f"Chunk {number} is out of sequence: the next chunk is {len(stored.pending)}")
         announced = stored.announced if stored.announced is not None else -1
-        if announced > 0 and number >= announced:
-            raise AnaplanError(
-                400, f"Chunk {number} is beyond the upload's chunkCount of {announced} (chunks 0 to {announced - 1})"
-            )
-        if number == len(stored.pending):
-            stored.pending.append(data)
-        else:
-            stored.pending[number] = data
+        if announced > 0 and not 0 <= number < announced:
+            last = announced - 1
+            raise AnaplanError(400, f"Chunk {number} is beyond the chunkCount {announced} (chunks 0 to {last})")
+        if announced <= 0 and not 0 <= number <= len(stored.pending):
+            raise AnaplanError(400, f"Chunk {number} is out of sequence: the next chunk is {len(stored.pending)}")
+        stored.place(number, data)
         if announced > 0 and len(stored.pending) == announced:
             self._finish(model_id, file_id, stored)
             return
@@ -217,7 +215,7 @@ class Store:
             raise AnaplanError(
                 400,
                 f"File {file_id} was announced with chunkCount {stored.announced} and completes with its last "
-                f"chunk ({len(stored.pending)} of {stored.announced} received); /complete is for chunkCount -1",
+                f"chunk ({stored.received} of {stored.announced} received); /complete is for chunkCount -1",
             )
         return self._finish(model_id, file_id, stored)
 
@@ -225,13 +223,13 @@ class Store:
         assert stored.pending is not None
         stored.content = b"".join(stored.pending)
         stored.chunk_count = len(stored.pending)
-        stored.pending, stored.announced = None, None
+        stored.pending, stored.announced, stored.ahead = None, None, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_whole_file(self, model_id: str, file_id: str, data: bytes) -> StoredFile:
         stored = self.file(model_id, file_id)
-        stored.content, stored.chunk_count, stored.pending, stored.announced = data, 1, None, None
+        stored.content, stored.chunk_count, stored.pending, stored.announced, stored.ahead = data, 1, None, None, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
@@ -277,7 +275,7 @@ class Store:
             stored = self.file(model_id, definition.file_id)
             if stored.uploading:
                 # Never the previous upload's rows: the file being uploaded is the import's source.
-                received = len(stored.pending or ())
+                received = stored.received
                 expected = f"of {stored.announced} " if stored.announced and stored.announced > 0 else ""
                 raise AnaplanError(
                     400,

@@ -351,3 +351,17 @@ def test_workspaces_models_processes_and_actions_answer_with_the_documented_fiel
     unknown_parameter = api.get(f"{MODEL_PATH}/files", params={"showImportDataSource": "true"})
     assert unknown_parameter.status_code == 400
     assert "showImportDataSource" in unknown_parameter.json()["status"]["message"]
+
+
+def test_chunks_of_an_announced_upload_may_arrive_in_any_order(api: httpx.Client) -> None:
+    """As clients that upload chunks in parallel send them: the file is the chunks in number order."""
+    parts = [HEADER + "BK-51,US01,FIG-PLAT,2026-11,USD,1.00\r\n", "BK-52,US01,FIG-PLAT,2026-11,USD,2.00\r\n",
+             "BK-53,US01,FIG-PLAT,2026-11,USD,3.00\r\n"]  # fmt: skip
+    assert api.post(FILE, json={"chunkCount": 3}).status_code == 200
+    for number in (2, 0):
+        assert api.put(f"{FILE}/chunks/{number}", content=parts[number].encode()).status_code == 204
+    refused = api.post(TASKS, json={"localeName": "en_US"})
+    assert refused.status_code == 400
+    assert "2 of 3 chunks" in refused.json()["status"]["message"]
+    assert api.put(f"{FILE}/chunks/1", content=parts[1].encode()).status_code == 204
+    assert api.get(FILE).content == "".join(parts).encode()

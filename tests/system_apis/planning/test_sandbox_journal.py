@@ -97,3 +97,15 @@ def test_an_upload_of_announced_length_survives_an_abrupt_stop_and_completes_wit
     stored = third.file(MODEL_ID, BOOKINGS_FILE_ID)
     assert (stored.chunk_count, stored.uploading) == (2, False)
     assert stored.content == HEADER + b"BK-J9,US01,FIG-PLAT,2026-12,USD,9.90\r\n"
+
+
+def test_chunks_that_arrived_ahead_are_replayed_in_their_place(tmp_path: Path) -> None:
+    store = _start(tmp_path)
+    store.begin_upload(MODEL_ID, BOOKINGS_FILE_ID, 3)
+    store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 2, b"C")
+    store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 0, b"A")
+    _abrupt_stop(store)
+
+    again = _start(tmp_path)
+    again.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 1, b"B")
+    assert again.file(MODEL_ID, BOOKINGS_FILE_ID).content == b"ABC"
