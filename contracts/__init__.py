@@ -13,6 +13,7 @@ from contracts.events import (
     PERIOD_CLOSED,
     SALES_ORDER_BOOKED,
     CloudEvent,
+    event_source,
     new_event,
 )
 from contracts.model import (
@@ -89,6 +90,7 @@ __all__ = [
     "SalesOrderLine",
     "SalesOrderStatus",
     "SalesOrderUpsert",
+    "event_source",
     "new_event",
     "ownership_violations",
     "problem_type",

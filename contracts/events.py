@@ -1,4 +1,9 @@
-"""The CloudEvents 1.0 envelope and the canonical finance event types."""
+"""The CloudEvents 1.0 envelope and the canonical finance event types.
+
+Every envelope written is valid CloudEvents 1.0 (structured JSON mode): the required attributes
+`id`, `source`, `specversion` and `type` are always present, and `source` is a URI-reference
+built by `event_source`, one scheme for every producer.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ __all__ = [
     "ACCOUNT_CHANGED",
     "BOOKING_COMMITTED",
     "CUSTOMER_CHANGED",
+    "DATA_CONTENT_TYPE",
     "OPPORTUNITY_APPROVED",
     "PERIOD_CLOSED",
     "SALES_ORDER_BOOKED",
+    "SPEC_VERSION",
     "CloudEvent",
+    "event_source",
     "new_event",
 ]
 
@@ -26,17 +34,48 @@ PERIOD_CLOSED: Final = "erp.period.closed.v1"
 CUSTOMER_CHANGED: Final = "erp.customer.changed.v1"
 BOOKING_COMMITTED: Final = "finance.booking.committed.v1"
 
+SPEC_VERSION: Final = "1.0"
+DATA_CONTENT_TYPE: Final = "application/json"
+
+
+def _spec_version() -> str:
+    return SPEC_VERSION
+
+
+def _data_content_type() -> str:
+    return DATA_CONTENT_TYPE
+
+
+def event_source(layer: str, service: str) -> str:
+    """The `source` of the events one service produces: the URI-reference `/<layer>/<service>`.
+
+    E.g. `event_source("system-apis", "crm")` is `/system-apis/crm`. One helper, so every producer
+    names itself the same way and a consumer can route or filter on `source` alone.
+    """
+    for part in (layer, service):
+        if not part or "/" in part or part != part.strip():
+            raise ValueError(f"event source segment {part!r} must be one non-empty path segment")
+    return f"/{layer}/{service}"
+
 
 class CloudEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """CloudEvents 1.0 JSON with the `correlationid` and `legalentity` extensions."""
+    """CloudEvents 1.0 JSON with the `correlationid`, `legalentity` and `traceparent` extensions.
+
+    `specversion` and `datacontenttype` are always written: CloudEvents requires the first, and the
+    second tells a consumer that `data` is JSON. Both are declared with a default *factory*, not a
+    default value, because `omit_defaults` leaves out a field equal to its default value but never
+    one whose default comes from a factory (other than an empty collection); the factory is there
+    only so that envelopes written before these attributes were (still in streams and outboxes)
+    decode as 1.0 JSON events. Optional attributes (`None`) are left out, as the format asks.
+    """
 
     id: str
     source: str
     type: str
     time: datetime
-    specversion: str = "1.0"
+    specversion: str = msgspec.field(default_factory=_spec_version)
     subject: str | None = None
-    datacontenttype: str = "application/json"
+    datacontenttype: str = msgspec.field(default_factory=_data_content_type)
     correlationid: str | None = None
     legalentity: str | None = None
     traceparent: str | None = None

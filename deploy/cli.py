@@ -63,7 +63,13 @@ def main() -> None:
     help="Where Redis data, sandbox state and logs live.",
 )
 @click.option("--vendor-pace", is_flag=True, help="Keep vendor polling intervals (slow) instead of demo pace.")
-def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> None:
+@click.option(
+    "--https/--http",
+    default=True,
+    show_default=True,
+    help="Sandboxes serve HTTPS with a certificate of the local CA (<data-dir>/tls/ca.pem, created on first use).",
+)
+def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, https: bool) -> None:
     """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP and gateway.
 
     Waits until every process is ready, prints the URLs, and stops everything on Ctrl-C or SIGTERM.
@@ -71,7 +77,7 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
     from deploy.demo import DemoError, DemoUrls, run_demo
     from deploy.stack import Stack, StackError
 
-    stack = Stack(data_dir, redis_url=redis_url, fast=not vendor_pace)
+    stack = Stack(data_dir, redis_url=redis_url, fast=not vendor_pace, https=https)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -83,6 +89,8 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
         sys.exit(1)
     console.print(f"  redis                {stack.redis_url}")
     _print_logins(stack)
+    if stack.ca_bundle:
+        console.print(f"  sandbox CA bundle    {stack.ca_bundle}   (trust it for the sandboxes' HTTPS)")
     console.print(f"[bold]gateway: {stack.url('gateway')}[/]   (Ctrl-C stops everything)")
     code = 0
     try:
@@ -93,6 +101,7 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool) -> 
                 salesforce=stack.url("salesforce-sandbox"),
                 netsuite=stack.url("netsuite-sandbox"),
                 anaplan=stack.url("anaplan-sandbox"),
+                ca_bundle=stack.ca_bundle,
             )
             try:
                 run_demo(urls, console, client_secret=stack.credentials.client_secret("demo"))
@@ -132,12 +141,32 @@ def _print_logins(stack: Stack) -> None:
 @click.option("--gateway-url", default="http://127.0.0.1:8000", show_default=True)
 @click.option("--idp-url", default="http://127.0.0.1:8400", show_default=True)
 @_DATA_DIR
-def demo(gateway_url: str, idp_url: str, data_dir: Path) -> None:
+@click.option(
+    "--https/--http",
+    default=True,
+    show_default=True,
+    help="The stack's sandboxes serve HTTPS (as `fig up` does unless --http); trust --ca-bundle.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(path_type=Path),
+    default=ROOT / "var" / "tls" / "ca.pem",
+    show_default=True,
+    help="The local CA `fig up` created for the sandboxes.",
+)
+def demo(gateway_url: str, idp_url: str, data_dir: Path, https: bool, ca_bundle: Path) -> None:
     """Drive the demo opportunity from approval to forecast through a running stack (`fig up`)."""
     from deploy.demo import DemoError, DemoUrls, run_demo
+    from deploy.services import BY_NAME, service_url
 
+    sandboxes = {
+        field: service_url(name, BY_NAME[name].port, https=https)
+        for field, name in (("salesforce", "salesforce-sandbox"), ("netsuite", "netsuite-sandbox"),
+                            ("anaplan", "anaplan-sandbox"))
+    }  # fmt: skip
+    urls = DemoUrls(gateway=gateway_url, idp=idp_url, ca_bundle=str(ca_bundle) if https else None, **sandboxes)
     try:
-        run_demo(DemoUrls(gateway=gateway_url, idp=idp_url), console, client_secret=_local_secret(data_dir, "demo"))
+        run_demo(urls, console, client_secret=_local_secret(data_dir, "demo"))
     except DemoError as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         sys.exit(1)

@@ -10,6 +10,8 @@ import httpx
 import msgspec
 from rich.console import Console
 
+from servicekit.http import trusting
+
 __all__ = ["DEMO_OPPORTUNITY", "DemoError", "DemoUrls", "exchange_token", "fetch_token", "run_demo"]
 
 DEMO_OPPORTUNITY = "0068d00000DEMO1AAA"
@@ -25,6 +27,8 @@ class DemoUrls(msgspec.Struct, kw_only=True, frozen=True):
     salesforce: str = "http://127.0.0.1:8301"
     netsuite: str = "http://127.0.0.1:8302"
     anaplan: str = "http://127.0.0.1:8303"
+    #: The local CA's certificate when the sandboxes serve HTTPS (`fig up` prints its path).
+    ca_bundle: str | None = None
 
 
 def fetch_token(idp: str, client_id: str, secret: str, scope: str | None = None) -> str:
@@ -83,7 +87,8 @@ def run_demo(
     token = fetch_token(urls.idp, "demo", client_secret)
     headers = {"Authorization": f"Bearer {token}", "X-Correlation-ID": correlation}
     out.print(f"[bold]1.[/] token for client [cyan]demo[/] from {urls.idp}")
-    with httpx.Client(timeout=30) as admin, httpx.Client(base_url=urls.gateway, headers=headers, timeout=30) as api:
+    admin = httpx.Client(timeout=30, verify=trusting(urls.ca_bundle) or True)
+    with admin, httpx.Client(base_url=urls.gateway, headers=headers, timeout=30) as api:
         _expect(
             admin.post(f"{urls.salesforce}/__admin/opportunities/{DEMO_OPPORTUNITY}/close-won"),
             200,

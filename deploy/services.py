@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
+    from deploy.tls import LocalTls
     from gateway.idp.devcredentials import DevCredentials
 
-__all__ = ["BY_NAME", "SERVICES", "ServiceSpec", "StackPorts", "load_factory", "service_env"]
+__all__ = ["BY_NAME", "SERVICES", "ServiceSpec", "StackPorts", "load_factory", "service_env", "service_url"]
 
 
 class ServiceSpec(msgspec.Struct, kw_only=True, frozen=True):
@@ -95,8 +96,14 @@ def load_factory(name: str) -> Callable[..., Any]:
     return factory
 
 
-def _url(ports: StackPorts, name: str) -> str:
-    return f"http://127.0.0.1:{ports[name]}"
+def _url(ports: StackPorts, name: str, tls: LocalTls | None = None) -> str:
+    return service_url(name, ports[name], https=tls is not None)
+
+
+def service_url(name: str, port: int, *, https: bool = False) -> str:
+    """Where service `name` answers on the local stack: sandboxes over HTTPS when `https`."""
+    scheme = "https" if https and BY_NAME[name].role == "sandbox" else "http"
+    return f"{scheme}://127.0.0.1:{port}"
 
 
 def service_env(
@@ -107,13 +114,15 @@ def service_env(
     *,
     fast: bool = True,
     credentials: DevCredentials | None = None,
+    tls: LocalTls | None = None,
 ) -> dict[str, str]:
     """The FIG_ variables one process of the local stack gets.
 
     `credentials` are the stack's generated dev secrets (`gateway.idp.devcredentials`): the IdP
     gets its hashed registries and admin token, the process API and the gateway their client secrets.
     `fast` shortens the vendor-paced timings (Anaplan task polling, change-feed intervals) so a
-    local demo completes in seconds; production keeps the vendors' recommended values.
+    local demo completes in seconds; production keeps the vendors' recommended values. With `tls`
+    the sandboxes serve HTTPS with its certificate and the system APIs trust its CA.
     """
     env = {
         "FIG_PORT": str(ports[name]),
@@ -125,7 +134,11 @@ def service_env(
     }
     sandbox_of = {"crm": "salesforce-sandbox", "erp": "netsuite-sandbox", "planning": "anaplan-sandbox"}
     if name in sandbox_of:
-        env["FIG_SANDBOX_URL"] = _url(ports, sandbox_of[name])
+        env["FIG_SANDBOX_URL"] = _url(ports, sandbox_of[name], tls)
+        if tls is not None:
+            env["FIG_SANDBOX_CA_BUNDLE"] = str(tls.ca_bundle)
+    if tls is not None and BY_NAME[name].role == "sandbox":
+        env.update(FIG_TLS_CERTIFICATE=str(tls.certificate), FIG_TLS_KEY=str(tls.key))
     if name == "idp":
         env["FIG_ISSUER"] = _url(ports, "idp")
         if credentials is not None:

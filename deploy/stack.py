@@ -19,8 +19,10 @@ from types import TracebackType
 
 import httpx
 
-from deploy.services import BY_NAME, SERVICES, ServiceSpec, service_env
+from deploy.services import BY_NAME, SERVICES, ServiceSpec, service_env, service_url
+from deploy.tls import local_tls
 from gateway.idp.devcredentials import DevCredentials, ensure_dev_credentials
+from servicekit.http import trusting
 from servicekit.redis import EmbeddedRedis
 
 __all__ = ["ManagedProcess", "Stack", "StackError"]
@@ -31,15 +33,18 @@ class StackError(RuntimeError):
 
 
 class ManagedProcess:
-    def __init__(self, spec: ServiceSpec, port: int, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(
+        self, spec: ServiceSpec, port: int, popen: subprocess.Popen[bytes], log_path: Path, *, https: bool = False
+    ) -> None:
         self.spec = spec
         self.port = port
         self.popen = popen
         self.log_path = log_path
+        self.https = https
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return service_url(self.spec.name, self.port, https=self.https)
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -82,7 +87,10 @@ class Stack:
         fast: bool = True,
         extra_env: Mapping[str, str] | None = None,
         services: Iterable[ServiceSpec] = SERVICES,
+        https: bool = False,
     ) -> None:
+        """`https`: the sandboxes serve HTTPS with a certificate of the local CA (`<data_dir>/tls/`,
+        created on first use), and the system APIs trust that CA (`ca_bundle`)."""
         self.data_dir = Path(data_dir).resolve()
         self.services = list(services)
         self.ports = {s.name: s.port for s in self.services} | dict(ports or {})
@@ -93,9 +101,15 @@ class Stack:
         self.processes: list[ManagedProcess] = []
         #: The dev secrets, generated on the first run in `<data_dir>/credentials/` and reused after.
         self.credentials: DevCredentials = ensure_dev_credentials(self.data_dir / "credentials")
+        self.tls = local_tls(self.data_dir / "tls") if https else None
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The PEM file a client trusts to reach the sandboxes over HTTPS (None: they serve HTTP)."""
+        return str(self.tls.ca_bundle) if self.tls is not None else None
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+        return service_url(name, self.ports[name], https=self.tls is not None)
 
     def start(self, timeout: float = 60.0, on_ready: Callable[[ManagedProcess], None] | None = None) -> None:
         busy = [f"{n}:{p}" for n, p in self.ports.items() if not _port_free(p)]
@@ -125,7 +139,13 @@ class Stack:
         env = {
             **os.environ,
             **service_env(
-                spec.name, self.ports, self.redis_url, str(self.data_dir), fast=self.fast, credentials=self.credentials
+                spec.name,
+                self.ports,
+                self.redis_url,
+                str(self.data_dir),
+                fast=self.fast,
+                credentials=self.credentials,
+                tls=self.tls,
             ),
         }
         env.update(self.extra_env)
@@ -142,7 +162,7 @@ class Stack:
             start_new_session=True,
         )
         log.close()
-        proc = ManagedProcess(spec, port or self.ports[spec.name], popen, log_path)
+        proc = ManagedProcess(spec, port or self.ports[spec.name], popen, log_path, https=self.tls is not None)
         self.processes.append(proc)
         return proc
 
@@ -155,7 +175,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         pending = list(self.processes if procs is None else procs)
         last_error: dict[str, str] = {}
-        with httpx.Client(timeout=2.0) as client:
+        with httpx.Client(timeout=2.0, verify=trusting(self.ca_bundle) or True) as client:
             while pending:
                 for proc in list(pending):
                     if proc.popen.poll() is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +23,14 @@ import yarl
 
 from servicekit.context import outgoing_headers
 
-__all__ = ["AiohttpTransport", "CircuitBreaker", "CircuitOpenError", "ResilientTransport", "create_http_client"]
+__all__ = [
+    "AiohttpTransport",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ResilientTransport",
+    "create_http_client",
+    "trusting",
+]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -149,16 +157,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     upstream; a read timeout or a dropped connection may have.
     """
 
-    def __init__(self, *, limit: int = 100, keepalive: float = 15.0) -> None:
+    def __init__(self, *, limit: int = 100, keepalive: float = 15.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.limit = limit
         self.keepalive = keepalive
+        #: How HTTPS servers are verified; None: aiohttp's default (the system's trust store).
+        self.ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the event loop it is made in.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.limit, keepalive_timeout=self.keepalive),
+                connector=aiohttp.TCPConnector(
+                    limit=self.limit,
+                    keepalive_timeout=self.keepalive,
+                    ssl=self.ssl_context if self.ssl_context is not None else True,
+                ),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 trust_env=False,
@@ -230,6 +244,18 @@ async def _add_context_headers(request: httpx.Request) -> None:
             request.headers[name] = value
 
 
+def trusting(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """A client TLS context that trusts the system's authorities and those in `ca_bundle` (None: default)."""
+    if not ca_bundle:
+        return None
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the CA bundle {ca_bundle!r}: {exc}") from exc
+    return context
+
+
 def create_http_client(
     base_url: str,
     *,
@@ -239,10 +265,17 @@ def create_http_client(
     breaker: CircuitBreaker | None = None,
     auth: httpx.Auth | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    ca_bundle: str | None = None,
 ) -> httpx.AsyncClient:
-    """An AsyncClient that forwards correlation/trace headers and keeps no cookies between callers."""
+    """An AsyncClient that forwards correlation/trace headers and keeps no cookies between callers.
+
+    `ca_bundle`: a PEM file of certificate authorities trusted besides the system's, e.g. the local
+    CA that signs the sandboxes' HTTPS certificates (ignored when a `transport` is given).
+    """
     resilient = ResilientTransport(
-        transport or AiohttpTransport(), retries=retries, breaker=breaker or CircuitBreaker()
+        transport or AiohttpTransport(ssl_context=trusting(ca_bundle)),
+        retries=retries,
+        breaker=breaker or CircuitBreaker(),
     )
     client = _ServiceClient(
         resilient,

@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 from granian import Granian
@@ -71,6 +72,8 @@ def serve(
     workers: int = 1,
     log_level: str = "warning",
     reload_in_worker: bool = False,
+    ssl_certificate: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     """Serve `module:create_app` (called with no arguments in each worker) until SIGINT/SIGTERM.
 
@@ -78,7 +81,11 @@ def serve(
 
     Granian drains in-flight requests on the way out and runs the app's lifespan in each worker.
     `reload_in_worker`: SIGHUP goes to the workers (the app reloads itself) instead of respawning them.
+    `ssl_certificate` + `ssl_keyfile` (PEM; the key PKCS#8): serve HTTPS instead of HTTP.
     """
+    tls: dict[str, Any] = {}
+    if ssl_certificate and ssl_keyfile:
+        tls = {"ssl_cert": Path(ssl_certificate), "ssl_key": Path(ssl_keyfile)}
     server = ForwardingGranian if reload_in_worker else Granian
     os.environ[FACTORY_ENV] = factory
     server(
@@ -94,4 +101,5 @@ def serve(
         log_level=LogLevels(log_level.lower()),
         log_access=False,
         workers_kill_timeout=10,
+        **tls,
     ).serve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -11,28 +12,36 @@ from typing import Any
 import httpx
 import uvicorn
 
+from deploy.tls import LocalTls
+from servicekit.http import trusting
 from servicekit.redis import free_port
 
 __all__ = ["read_body", "running_server"]
 
 
 @contextmanager
-def running_server(app: Any, port: int | None = None, ready_path: str = "/health/live") -> Iterator[str]:
+def running_server(
+    app: Any, port: int | None = None, ready_path: str = "/health/live", tls: LocalTls | None = None
+) -> Iterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1 (free port unless given); yields the base URL.
 
     The server runs its own event loop in a thread, so the app is reached over real HTTP exactly
-    as another process would reach it.
+    as another process would reach it; with `tls` over HTTPS, with the local CA's server certificate.
     """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", log_config=None)
+    tls_args: dict[str, Any] = {"ssl_certfile": str(tls.certificate), "ssl_keyfile": str(tls.key)} if tls else {}
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", log_config=None, **tls_args
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = trusting(str(tls.ca_bundle)) or True if tls else True
     deadline = time.monotonic() + 15
     while True:
         try:
-            if server.started and httpx.get(base + ready_path, timeout=1).status_code < 500:
+            if server.started and httpx.get(base + ready_path, timeout=1, verify=verify).status_code < 500:
                 break
         except httpx.HTTPError:
             pass

@@ -16,6 +16,7 @@ from contracts import (
     Opportunity,
     SalesOrderLine,
     SalesOrderUpsert,
+    event_source,
     new_event,
 )
 from contracts.streams import FINANCE_EVENTS
@@ -37,7 +38,7 @@ __all__ = [
     "work_item",
 ]
 
-EVENT_SOURCE: Final = "/process-apis/quote-to-cash"
+EVENT_SOURCE: Final = event_source("process-apis", "quote-to-cash")
 #: Internal work-queue item type: "advance this run as far as it goes".
 WORK_REQUESTED: Final = "fig.q2c.run.requested.v1"
 FINANCE_STREAM: Final = FINANCE_EVENTS

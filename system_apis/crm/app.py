@@ -49,6 +49,7 @@ def build_reader(settings: CrmSettings) -> tuple[httpx.AsyncClient, CrmReader]:
         timeout=settings.sf_timeout,
         retries=settings.sf_retries,
         breaker=CircuitBreaker(threshold=5, cooldown=5.0),
+        ca_bundle=settings.sandbox_ca_bundle,
     )
     credentials = SalesforceCredentials(
         login_url=settings.sandbox_url,

@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 from redis.exceptions import RedisError, WatchError
 
-from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent, new_event
+from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent, event_source, new_event
 from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.context import new_correlation_id
 from servicekit.redis import RedisClient
@@ -49,7 +49,7 @@ log = logging.getLogger("system_apis.crm.feed")
 
 WATERMARK_KEY: Final = "fig:feed:{crm}:opportunity"
 ACCOUNT_WATERMARK_KEY: Final = "fig:feed:{crm}:account"
-EVENT_SOURCE: Final = "fig://system-apis/crm"
+EVENT_SOURCE: Final = event_source("system-apis", "crm")
 #: "Approved for quote-to-cash" (COMMON brief): won and approved.
 APPROVED_WHERE: Final = "IsWon = true AND Approval_Status__c = 'Approved'"
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")

@@ -14,6 +14,9 @@ class CrmSettings(ServiceSettings, kw_only=True, frozen=True):
     port: int = 8201
     #: Salesforce login URL: the local sandbox, or a My Domain / test.salesforce.com URL.
     sandbox_url: str = "http://127.0.0.1:8301"
+    #: PEM file of certificate authorities to trust for `sandbox_url` besides the system's: the local
+    #: CA that `fig up` creates for the sandboxes' HTTPS (`var/tls/ca.pem`).
+    sandbox_ca_bundle: str | None = None
     sf_api_version: str = "v62.0"
     #: Connected app; the defaults match the sandbox's seeded app.
     sf_client_id: str = "fig-crm-connected-app"

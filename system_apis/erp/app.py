@@ -38,7 +38,7 @@ def _netsuite_lifespan(settings: ErpSettings) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         base = settings.sandbox_url.rstrip("/")
-        async with create_http_client(base, timeout=settings.ns_timeout) as http:
+        async with create_http_client(base, timeout=settings.ns_timeout, ca_bundle=settings.sandbox_ca_bundle) as http:
             tokens = NetSuiteTokens(
                 http,
                 token_url=base + TOKEN_PATH,

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from contracts import CUSTOMER_CHANGED, PERIOD_CLOSED, SALES_ORDER_BOOKED, CloudEvent, Customer, new_event
+from contracts import CUSTOMER_CHANGED, PERIOD_CLOSED, SALES_ORDER_BOOKED, CloudEvent, Customer, event_source, new_event
 from contracts.streams import ERP_EVENTS
 from servicekit import new_correlation_id
 from system_apis.erp.changefeed import ChangeFeed, SuiteQLSource, Watermark, run_feeds
@@ -49,7 +49,7 @@ ERP_STREAM = ERP_EVENTS
 WATERMARK_KEY = "fig:feed:{erp}:salesOrder"
 #: Ids already announced as booked: a later change (B → billed) does not announce them again.
 PUBLISHED_KEY = "fig:feed:{erp}:salesOrder:booked"
-SOURCE = "/system-apis/erp/netsuite"
+SOURCE = event_source("system-apis", "erp")
 _TIMESTAMP = "TO_TIMESTAMP('{%s}', 'YYYY-MM-DD\"T\"HH24:MI:SS.FF3TZH:TZM')"
 #: Rows modified in the feed's window: from the watermark up to the settle cutoff (see changefeed), so
 #: rows still too young to consume are neither sent by NetSuite nor decoded here, poll after poll.

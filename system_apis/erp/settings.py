@@ -16,6 +16,9 @@ class ErpSettings(ServiceSettings, kw_only=True, frozen=True):
     port: int = 8202
     #: NetSuite REST base (`https://<account>.suitetalk.api.netsuite.com` for a real account).
     sandbox_url: str = "http://127.0.0.1:8302"
+    #: PEM file of certificate authorities to trust for `sandbox_url` besides the system's: the local
+    #: CA that `fig up` creates for the sandboxes' HTTPS (`var/tls/ca.pem`).
+    sandbox_ca_bundle: str | None = None
     ns_account_id: str = DEV_ACCOUNT_ID
     #: M2M integration client id and certificate id (`kid`) of the OAuth 2.0 mapping.
     ns_client_id: str = DEV_CLIENT_ID

@@ -26,7 +26,10 @@ async def planning_ready(state: State) -> None:
 def _connector_lifespan(settings: PlanningSettings) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with create_http_client(settings.sandbox_url, timeout=settings.anaplan_timeout) as http:
+        http_client = create_http_client(
+            settings.sandbox_url, timeout=settings.anaplan_timeout, ca_bundle=settings.sandbox_ca_bundle
+        )
+        async with http_client as http:
             app.state.planning = PlanningConnector(settings.anaplan_config(), http)
             yield
 

@@ -17,6 +17,9 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
     port: int = 8203
     #: Anaplan Integration API base (the local Anaplan sandbox by default).
     sandbox_url: str = "http://127.0.0.1:8303"
+    #: PEM file of certificate authorities to trust for `sandbox_url` besides the system's: the local
+    #: CA that `fig up` creates for the sandboxes' HTTPS (`var/tls/ca.pem`).
+    sandbox_ca_bundle: str | None = None
     #: Anaplan authentication service base; None means the same host as `sandbox_url`.
     anaplan_auth_url: str | None = None
     anaplan_user: str = "fig.integration@example.com"

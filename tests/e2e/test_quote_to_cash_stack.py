@@ -6,17 +6,24 @@ ports (exactly what `fig up` runs), then talks to them over HTTP like a client i
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import redis
+from cloudevents.v1.http import from_json
 
+from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
 from deploy.demo import DEMO_OPPORTUNITY, DemoUrls, fetch_token, run_demo
 from deploy.services import SERVICES
 from deploy.stack import Stack
+from process_apis.workflows.store import WORK_STREAM
 from servicekit.redis import free_ports
+from servicekit.streams import EVENT_FIELD
 from tests.gateway.people import sign_in
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +34,8 @@ ORDER_EXTERNAL_ID = f"SF-{DEMO_OPPORTUNITY}"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
-    with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports) as running:
+    # As `fig up` runs it: the sandboxes serve HTTPS with the local CA, the system APIs trust it.
+    with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports, https=True) as running:
         yield running
 
 
@@ -39,11 +47,25 @@ def urls(stack: Stack) -> DemoUrls:
         salesforce=stack.url("salesforce-sandbox"),
         netsuite=stack.url("netsuite-sandbox"),
         anaplan=stack.url("anaplan-sandbox"),
+        ca_bundle=stack.ca_bundle,
     )
 
 
+def _trust(urls: DemoUrls) -> ssl.SSLContext:
+    assert urls.ca_bundle is not None
+    return ssl.create_default_context(cafile=urls.ca_bundle)
+
+
+def test_the_sandboxes_answer_over_https_with_the_local_ca(urls: DemoUrls) -> None:
+    for base in (urls.salesforce, urls.netsuite, urls.anaplan):
+        assert base.startswith("https://127.0.0.1:"), base
+        assert httpx.get(f"{base}/health/live", verify=_trust(urls)).status_code == 200
+
+
 def erp_orders(urls: DemoUrls) -> list[dict[str, object]]:
-    response = httpx.get(f"{urls.netsuite}/__admin/sales-orders", params={"externalId": ORDER_EXTERNAL_ID})
+    response = httpx.get(
+        f"{urls.netsuite}/__admin/sales-orders", params={"externalId": ORDER_EXTERNAL_ID}, verify=_trust(urls)
+    )
     response.raise_for_status()
     body = response.json()
     items = body["items"] if isinstance(body, dict) else body
@@ -120,15 +142,17 @@ def test_demo_drives_one_opportunity_to_forecast_and_a_second_start_posts_nothin
     assert seen.status_code == 200, seen.text
     assert httpx.post(f"{urls.idp}/__admin/rotate-key").status_code == 401
 
-    cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}).json()
+    cells = httpx.get(f"{urls.anaplan}/__admin/cells", params={"entity": "DE01"}, verify=_trust(urls)).json()
     rows = cells["cells"] if isinstance(cells, dict) else cells
     booked = [c for c in rows if str(c.get("booking_code", "")).startswith(f"SO{run['erp_order_id']}-")]
     assert sorted(str(c["amount"]) for c in booked) == ["12000.00", "2400.00"]
 
 
-def test_a_de01_client_sees_and_changes_only_de01_through_the_gateway(urls: DemoUrls) -> None:
-    everyone = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', 'demo-secret')}"}
-    de01 = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', 'demo-de01-secret')}"}
+def test_a_de01_client_sees_and_changes_only_de01_through_the_gateway(stack: Stack, urls: DemoUrls) -> None:
+    everyone = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', stack.credentials.client_secret('demo'))}"}
+    de01 = {
+        "Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', stack.credentials.client_secret('demo-de01'))}"
+    }
     gateway = urls.gateway
     started = httpx.post(
         f"{gateway}/v1/reconciliations",
@@ -157,9 +181,13 @@ def test_a_de01_client_sees_and_changes_only_de01_through_the_gateway(urls: Demo
     assert_problem(again, 403, "/entity-not-allowed")
 
 
-def test_a_mapping_change_proposed_through_the_gateway_takes_a_second_client_to_apply(urls: DemoUrls) -> None:
-    maker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', 'demo-secret')}"}
-    checker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', 'demo-de01-secret')}"}
+def test_a_mapping_change_proposed_through_the_gateway_takes_a_second_client_to_apply(
+    stack: Stack, urls: DemoUrls
+) -> None:
+    maker = {"Authorization": f"Bearer {fetch_token(urls.idp, 'demo', stack.credentials.client_secret('demo'))}"}
+    checker = {
+        "Authorization": f"Bearer {fetch_token(urls.idp, 'demo-de01', stack.credentials.client_secret('demo-de01'))}"
+    }
     gateway = urls.gateway
     mapping = httpx.get(f"{gateway}/v1/mappings/default", headers=maker, timeout=10).json()
     body = {k: mapping["mapping"][k] for k in ("regions", "products")}
@@ -178,3 +206,26 @@ def test_a_mapping_change_proposed_through_the_gateway_takes_a_second_client_to_
         mapping["number"] + 1,
         ["EUR", "CHF"],
     )
+
+
+def test_every_event_on_every_stream_is_cloudevents_1_0_as_the_sdk_reads_it(stack: Stack, urls: DemoUrls) -> None:
+    """After the demo run, every entry of every event stream parses with the official CloudEvents SDK."""
+    run_demo(
+        urls, client_secret=stack.credentials.client_secret("demo")
+    )  # idempotent: completes the demo run if an earlier test did not
+    client = redis.Redis.from_url(stack.redis_url or "")
+    try:
+        streams = sorted(key.decode() for key in client.scan_iter(match="fig:*", _type="stream"))
+        read: dict[str, int] = {}
+        for stream in streams:
+            entries: Any = client.xrange(stream)
+            for _, fields in entries:
+                if EVENT_FIELD not in fields:
+                    continue  # the gateway's audit log and the feeds' dead rows are not events
+                event = from_json(fields[EVENT_FIELD])
+                assert event["specversion"] == "1.0", (stream, fields)
+                assert event["source"].startswith(("/system-apis/", "/process-apis/")), event["source"]
+                read[stream] = read.get(stream, 0) + 1
+    finally:
+        client.close()
+    assert {CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS, WORK_STREAM} <= set(read), (streams, read)

@@ -13,6 +13,7 @@ from system_apis.crm.sandbox.errors import sandbox_exception_handlers
 from system_apis.crm.sandbox.gate import LimitInfoMiddleware
 from system_apis.crm.sandbox.routes_auth import token
 from system_apis.crm.sandbox.routes_composite import composite_router
+from system_apis.crm.sandbox.routes_org import org_router
 from system_apis.crm.sandbox.routes_query import query_router
 from system_apis.crm.sandbox.routes_sobjects import sobjects_router, versions
 from system_apis.crm.sandbox.settings import SalesforceSandboxSettings
@@ -32,6 +33,7 @@ def create_app(settings: SalesforceSandboxSettings | None = None) -> Litestar:
             token,
             versions,
             sobjects_router,
+            org_router,
             query_router,
             composite_router,
             admin_router,

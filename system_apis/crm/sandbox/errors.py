@@ -69,12 +69,28 @@ def _on_oauth_error(_: Request[Any, Any, Any], exc: OAuthError) -> Response[byte
     return Response(content=encode(body), status_code=exc.status, media_type="application/json")
 
 
+def _limit_info(request: Request[Any, Any, Any]) -> dict[str, str]:
+    # A refusal by the router (unknown path, wrong method) never reaches the middleware that adds
+    # `Sforce-Limit-Info`; Salesforce sends it on every REST answer, so the handler adds it here.
+    state = getattr(request.app.state, "sf", None)
+    if state is None or not request.scope.get("path", "").startswith("/services/"):
+        return {}
+    return {"Sforce-Limit-Info": state.usage.header()}
+
+
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     if exc.status_code == 404:
-        return api_error_response(404, "NOT_FOUND", "The requested resource does not exist")
+        message = "The requested resource does not exist"
+        return api_error_response(404, "NOT_FOUND", message, headers=_limit_info(request))
     if exc.status_code == 405:
+        # The methods this path answers, as the router found them (`Allow`), in Salesforce's spelling.
+        allowed = sorted({m.strip().upper() for m in (exc.headers or {}).get("allow", "").split(",") if m.strip()})
+        allowed = [m for m in allowed if m != "OPTIONS"]
         return api_error_response(
-            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are GET,PATCH"
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(allowed)}",
+            headers={"Allow": ", ".join(allowed), **_limit_info(request)},
         )
     if isinstance(exc, ValidationException) or exc.status_code == 400:
         return api_error_response(400, "JSON_PARSER_ERROR", str(exc.detail))

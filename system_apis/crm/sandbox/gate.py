@@ -73,8 +73,10 @@ class LimitInfoMiddleware(ASGIMiddleware):
 
         async def send_with_usage(message: Message) -> None:
             if message["type"] == "http.response.start":
-                header = (b"sforce-limit-info", state.usage.header().encode())
-                message["headers"] = [*message.get("headers", []), header]
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"sforce-limit-info" for name, _ in headers):
+                    headers.append((b"sforce-limit-info", state.usage.header().encode()))
+                message["headers"] = headers
             await send(message)
 
         await next_app(scope, receive, send_with_usage)

@@ -49,6 +49,17 @@ def _client_credentials(form: dict[str, str], request: Request[Any, Any, Any], s
         raise OAuthError("invalid_client", "invalid client credentials")
 
 
+def _numeric_date(value: object) -> float | None:
+    """`exp` as Salesforce reads it: a JSON number, or a string of digits (simple-salesforce sends one)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
 def _jwt_bearer(assertion: str | None, settings: SalesforceSandboxSettings) -> None:
     if not assertion:
         raise OAuthError("invalid_request", "assertion is required for the jwt-bearer grant")
@@ -74,10 +85,10 @@ def _jwt_bearer(assertion: str | None, settings: SalesforceSandboxSettings) -> N
     given = set(aud) if isinstance(aud, list) else {aud}
     if not given & audiences:
         raise OAuthError("invalid_grant", "audience is invalid")
-    exp = claims.get("exp")
+    exp = _numeric_date(claims.get("exp"))
     now = time.time()
-    if not isinstance(exp, int | float):
-        raise OAuthError("invalid_grant", "invalid assertion: exp is required")
+    if exp is None:
+        raise OAuthError("invalid_grant", "invalid assertion: exp is required (seconds since the epoch)")
     if exp <= now:
         raise OAuthError("invalid_grant", "expired authorization code")
     if exp - now > _MAX_LIFETIME:

@@ -32,7 +32,14 @@ def _run(request: Request[Any, Any, Any], version: str, *, include_deleted: bool
     text = request.query_params.get("q")
     if not text:
         raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
-    rows = execute(state.store, parse_soql(text), version, include_deleted=include_deleted)
+    query = parse_soql(text)
+    rows = execute(state.store, query, version, include_deleted=include_deleted)
+    if query.count:
+        return Response(
+            content=encode({"totalSize": len(rows), "done": True, "records": []}),
+            status_code=200,
+            media_type="application/json",
+        )
     page = state.cursors.page(rows, version, batch_size(request, state.settings.batch_size))
     return Response(content=encode(page), status_code=200, media_type="application/json")
 

@@ -1,4 +1,4 @@
-"""sObject resources: versions, describe, read/update by id, create, upsert by external id."""
+"""sObject resources: versions, describe, read/update by id, create, read and upsert by external id."""
 
 from __future__ import annotations
 
@@ -15,10 +15,19 @@ from system_apis.crm.sandbox.schema import OBJECTS, FieldDef, field_def
 from system_apis.crm.sandbox.state import SandboxState
 from system_apis.crm.sandbox.store import OrgStore
 
-__all__ = ["SUPPORTED_VERSIONS", "read_record", "request_body", "sobjects_router", "versions", "writable_sobject"]
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "WRITABLE",
+    "read_record",
+    "request_body",
+    "sobjects_router",
+    "versions",
+    "writable_sobject",
+]
 
 SUPPORTED_VERSIONS = ("60.0", "61.0", "62.0", "63.0", "64.0", "65.0", "66.0", "67.0")
-_WRITABLE = ("Account", "Opportunity")
+#: Objects whose records may be created and updated over the REST API.
+WRITABLE = ("Account", "Opportunity")
 Record = dict[str, Any]
 Req = Request[Any, Any, Any]
 
@@ -33,7 +42,7 @@ def _state(request: Req) -> SandboxState:
 
 
 def _sobject(name: str, *, writable: bool = False) -> str:
-    if name not in OBJECTS or (writable and name not in _WRITABLE):
+    if name not in OBJECTS or (writable and name not in WRITABLE):
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
     return name
 
@@ -97,8 +106,8 @@ def describe(request: Req, version: FromPath[str], sobject: FromPath[str]) -> Re
             "name": name,
             "label": name,
             "custom": False,
-            "createable": name in _WRITABLE,
-            "updateable": name in _WRITABLE,
+            "createable": name in WRITABLE,
+            "updateable": name in WRITABLE,
             "queryable": True,
             "fields": fields,
             "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
@@ -146,6 +155,28 @@ async def create_record(request: Req, version: FromPath[str], sobject: FromPath[
     return _json({"id": record["Id"], "success": True, "errors": []}, 201)
 
 
+@get(
+    "/{version:str}/sobjects/{sobject:str}/{field:str}/{value:str}",
+    operation_id="sf_get_record_by_external_id",
+    sync_to_thread=False,
+)
+def get_by_external_id(
+    request: Req, version: FromPath[str], sobject: FromPath[str], field: FromPath[str], value: FromPath[str]
+) -> Response[bytes]:
+    """The record whose external id field `field` holds `value`; 300 with their URLs when several do."""
+    name = _sobject(sobject)
+    definition = field_def(name, field)
+    if definition is None or not (definition.external_id or definition.name == "Id"):
+        raise ApiError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field}")
+    store = _state(request).store
+    matches = [r for r in store.find(name, definition.name, value) if not r.get("IsDeleted")]
+    if len(matches) > 1:
+        return _json([_url(version, name, m["Id"]) for m in matches], 300)
+    if not matches:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return _json(read_record(store, name, matches[0]["Id"], version, request.query_params.get("fields")))
+
+
 def _upsert(store: OrgStore, sobject: str, *, field: str, value: str, body: Record, version: str) -> Response[bytes]:
     definition = field_def(sobject, field)
     if definition is None or not definition.external_id:
@@ -184,6 +215,6 @@ async def upsert_record(
 
 sobjects_router = Router(
     path="/services/data",
-    route_handlers=[describe, get_record, update_record, create_record, upsert_record],
+    route_handlers=[describe, get_record, get_by_external_id, update_record, create_record, upsert_record],
     before_request=vendor_gate,
 )

@@ -1,6 +1,6 @@
 """A parser for the SOQL subset the project emits, checked against the org's metadata.
 
-    SELECT field[, field...] FROM Opportunity|Account|OpportunityLineItem|Product2
+    SELECT field[, field...] | COUNT() FROM Opportunity|Account|OpportunityLineItem|Product2
     [WHERE expr]   expr: term [AND term...] | term [OR term...]   term: cond | (expr)
                    cond: field (= | != | < | <= | > | >=) literal | field IN (literal, ...)
     [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST][, ...]] [LIMIT n] [OFFSET n]
@@ -85,6 +85,8 @@ class Query(msgspec.Struct, frozen=True):
     order: tuple[OrderItem, ...] = ()
     limit: int | None = None
     offset: int = 0
+    #: `SELECT COUNT() ...`: the answer is the number of matching rows (`totalSize`), no records.
+    count: bool = False
 
 
 def _malformed(message: str) -> ApiError:
@@ -242,9 +244,15 @@ def parse_soql(text: str) -> Query:
     """Parse and check one query against the org's metadata; raises ApiError like the REST API."""
     tokens = _Tokens(text)
     tokens.expect_keyword("SELECT")
-    names = [tokens.take("word")[1]]
-    while tokens.punct(","):
+    names: list[str] = []
+    count = tokens.keyword("COUNT")
+    if count:
+        if not (tokens.punct("(") and tokens.punct(")")):
+            raise _malformed("COUNT() takes no field: use SELECT COUNT() FROM ...")
+    else:
         names.append(tokens.take("word")[1])
+        while tokens.punct(","):
+            names.append(tokens.take("word")[1])
     tokens.expect_keyword("FROM")
     raw_object = tokens.take("word")[1]
     sobject = next((name for name in OBJECTS if name.lower() == raw_object.lower()), None)
@@ -281,4 +289,6 @@ def parse_soql(text: str) -> Query:
         raise _malformed(f"unexpected token: '{rest[1]}'")
     if limit is not None and limit < 0:
         raise _malformed("LIMIT must be a non-negative integer")
-    return Query(sobject, fields, where, tuple(order), limit, offset or 0)
+    if count and order:
+        raise _malformed("ORDER BY is not allowed in a COUNT() query")
+    return Query(sobject, fields, where, tuple(order), limit, offset or 0, count)

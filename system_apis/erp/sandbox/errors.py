@@ -1,4 +1,5 @@
-"""NetSuite's error envelope: `{type, title, status, o:errorDetails:[{detail, o:errorCode, o:errorPath?}]}`.
+"""NetSuite's error envelope: `{type, title, status, o:errorDetails:[{detail, o:errorCode, o:errorPath?}]}`
+(`o:errorQueryParam` / `o:errorHeader` instead of `o:errorPath` when a query parameter or a header is at fault).
 
 The sandbox answers in the vendor's shape (not problem+json), because it emulates the vendor.
 """
@@ -35,28 +36,60 @@ _TYPES = {
 class NetSuiteError(Exception):
     """A refusal the sandbox renders in the NetSuite envelope."""
 
-    def __init__(self, status: int, code: str, detail: str, path: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        path: str | None = None,
+        *,
+        query_param: str | None = None,
+        header: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.path = path
+        self.query_param = query_param
+        self.header = header
 
 
-def error_body(status: int, code: str, detail: str, path: str | None = None) -> bytes:
+def error_body(
+    status: int,
+    code: str,
+    detail: str,
+    path: str | None = None,
+    *,
+    query_param: str | None = None,
+    header: str | None = None,
+) -> bytes:
     kind, title = _TYPES.get(status, (_TYPES[500][0], "Error"))
     item: dict[str, Any] = {"detail": detail, "o:errorCode": code}
     if path is not None:
         item["o:errorPath"] = path
+    if query_param is not None:
+        item["o:errorQueryParam"] = query_param
+    if header is not None:
+        item["o:errorHeader"] = header
     return msgspec.json.encode({"type": kind, "title": title, "status": status, "o:errorDetails": [item]})
 
 
-def error_response(status: int, code: str, detail: str, path: str | None = None) -> Response[bytes]:
-    return Response(content=error_body(status, code, detail, path), status_code=status, media_type=ERROR_MEDIA_TYPE)
+def error_response(
+    status: int,
+    code: str,
+    detail: str,
+    path: str | None = None,
+    *,
+    query_param: str | None = None,
+    header: str | None = None,
+) -> Response[bytes]:
+    body = error_body(status, code, detail, path, query_param=query_param, header=header)
+    return Response(content=body, status_code=status, media_type=ERROR_MEDIA_TYPE)
 
 
 def _on_netsuite(_: Request[Any, Any, Any], exc: NetSuiteError) -> Response[bytes]:
-    return error_response(exc.status, exc.code, exc.detail, exc.path)
+    return error_response(exc.status, exc.code, exc.detail, exc.path, query_param=exc.query_param, header=exc.header)
 
 
 def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

@@ -31,6 +31,7 @@ from system_apis.erp.sandbox.governance import governed
 from system_apis.erp.sandbox.routes_query import check_paging, suiteql_page
 from system_apis.erp.sandbox.routes_records import check_writable, put_ref_error, render_record, write_record
 from system_apis.erp.sandbox.runtime import SandboxRuntime
+from system_apis.erp.sandbox.unemulated import asks_unemulated
 from system_apis.erp.sandbox.views import COLLECTION_MEDIA_TYPE, RESOURCE_MEDIA_TYPE
 from system_apis.erp.sandbox.writes import parse_body
 
@@ -100,6 +101,9 @@ class FastPath:
             return None
         method = scope["method"]
         query = scope["query_string"]
+        # Asynchronous requests are not emulated: the routes refuse them (unemulated.py).
+        if asks_unemulated(_header(scope, b"prefer"), _header(scope, b"x-netsuite-idempotency-key") is not None):
+            return None
         if path.startswith(_RECORDS):
             parts = path[len(_RECORDS) :].split("/")
             if len(parts) == 2 and parts[0] and parts[1]:
@@ -127,7 +131,10 @@ class FastPath:
             try:
                 await handler(scope, receive, send)
             except NetSuiteError as exc:
-                await _answer(send, exc.status, error_body(exc.status, exc.code, exc.detail, exc.path), _ERROR)
+                body = error_body(
+                    exc.status, exc.code, exc.detail, exc.path, query_param=exc.query_param, header=exc.header
+                )
+                await _answer(send, exc.status, body, _ERROR)
             except Exception:
                 log.exception("sandbox error", extra={"path": scope["path"]})
                 await _answer(send, 500, error_body(500, "UNEXPECTED_ERROR", "An unexpected error occurred."), _ERROR)
@@ -156,7 +163,10 @@ class FastPath:
         return f"{scheme}://{host}/services/rest"
 
     def _authorize(self, scope: HTTPScope) -> None:
-        self.runtime.tokens.check(_header(scope, b"authorization"))
+        origin = self._base(scope).removesuffix("/services/rest")
+        query = scope["query_string"].decode("latin-1")
+        url = origin + scope["path"] + (f"?{query}" if query else "")
+        self.runtime.authenticate(_header(scope, b"authorization"), scope["method"], url)
 
     async def _get(
         self, scope: HTTPScope, receive: Receive, send: Send, *, record_type: str, ref: str, expand: bool

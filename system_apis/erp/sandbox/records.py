@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -144,6 +145,10 @@ class SalesOrderRecord(msgspec.Struct, kw_only=True):
     external_id: str | None = None
     memo: str | None = None
     other_ref: str | None = None
+    #: Classification segments set on the order: `department`, `location`, `class` -> id.
+    segments: dict[str, str] = msgspec.field(default_factory=dict)
+    #: `custbody_*` custom body fields as written (plain values or `{"id": ...}`).
+    custom_fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:

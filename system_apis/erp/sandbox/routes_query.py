@@ -12,6 +12,7 @@ from system_apis.erp.sandbox.errors import NetSuiteError
 from system_apis.erp.sandbox.routes_records import require_token
 from system_apis.erp.sandbox.runtime import SandboxRuntime
 from system_apis.erp.sandbox.suiteql import run_query
+from system_apis.erp.sandbox.unemulated import refuse_unemulated
 from system_apis.erp.sandbox.views import COLLECTION_MEDIA_TYPE, json_response, rest_base
 from system_apis.erp.sandbox.writes import parse_body
 
@@ -66,4 +67,6 @@ def suiteql_page(sandbox: SandboxRuntime, body: dict[str, Any], url: str, limit:
     }
 
 
-query_router = Router(path="/services/rest/query/v1", route_handlers=[suiteql], guards=[require_token])
+query_router = Router(
+    path="/services/rest/query/v1", route_handlers=[suiteql], guards=[require_token, refuse_unemulated]
+)

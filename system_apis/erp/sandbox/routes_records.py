@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from system_apis.erp.sandbox.errors import NetSuiteError
 from system_apis.erp.sandbox.runtime import SandboxRuntime
 from system_apis.erp.sandbox.store import Store
+from system_apis.erp.sandbox.unemulated import refuse_unemulated
 from system_apis.erp.sandbox.views import (
     COLLECTION_MEDIA_TYPE,
     collection,
@@ -19,6 +20,7 @@ from system_apis.erp.sandbox.views import (
     item_json,
     json_response,
     period_json,
+    public_origin,
     rest_base,
     sales_order_json,
     sales_order_lines_json,
@@ -34,12 +36,15 @@ MAX_PAGE = 1000
 
 
 async def require_token(connection: Any, _: Any) -> None:
-    """Guard: a live bearer token from the token endpoint, else 401 INVALID_LOGIN.
+    """Guard: a live bearer token from the token endpoint or a valid TBA signature, else 401 INVALID_LOGIN.
 
     Async on purpose: Litestar runs a sync guard in a worker thread, one thread hop per request.
     """
     runtime: SandboxRuntime = connection.app.state.sandbox
-    runtime.tokens.check(connection.headers.get("authorization"))
+    origin = public_origin(connection, runtime.settings.public_url)
+    query = connection.scope["query_string"].decode("latin-1")
+    url = origin + connection.scope["path"] + (f"?{query}" if query else "")
+    runtime.authenticate(connection.headers.get("authorization"), connection.scope["method"], url)
 
 
 def _not_found(record_type: str, ref: str) -> NetSuiteError:
@@ -224,5 +229,5 @@ async def update_record(
 record_router = Router(
     path="/services/rest/record/v1",
     route_handlers=[list_records, get_record, get_sublist, create_record, upsert_record, update_record],
-    guards=[require_token],
+    guards=[require_token, refuse_unemulated],
 )

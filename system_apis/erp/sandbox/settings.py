@@ -18,6 +18,12 @@ class SandboxSettings(ServiceSettings, kw_only=True, frozen=True):
     #: The integration record seeded with the dev certificate (see system_apis/erp/devkey.py).
     ns_client_id: str = DEV_CLIENT_ID
     ns_key_id: str = DEV_KEY_ID
+    #: Token-based authentication (OAuth 1.0a): the integration record's consumer key/secret and one
+    #: access token of its user (dev values; a real account issues its own).
+    ns_tba_consumer_key: str = "fig-tba-consumer-key"
+    ns_tba_consumer_secret: str = "fig-tba-consumer-secret"
+    ns_tba_token_id: str = "fig-tba-token-id"
+    ns_tba_token_secret: str = "fig-tba-token-secret"
     #: Lifetime of issued access tokens in seconds (NetSuite: 3600); short values test re-auth.
     token_ttl: float = 3600.0
     #: Account concurrency limit: requests beyond this many in flight get 429 (NetSuite governance).

@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 
+from system_apis.erp.sandbox.segments import segment_ref
 from system_apis.erp.sandbox.store import (
     TERM_IDS,
     AccountingPeriod,
@@ -30,6 +32,7 @@ __all__ = [
     "item_json",
     "json_response",
     "period_json",
+    "public_origin",
     "rest_base",
     "sales_order_json",
     "sales_order_lines_json",
@@ -54,11 +57,16 @@ ORDER_STATUS_NAMES = {
 }
 
 
+def public_origin(connection: ASGIConnection[Any, Any, Any, Any], public_url: str | None) -> str:
+    """`<scheme>://<host>` as the client addressed the sandbox (`public_url` behind a proxy)."""
+    if public_url:
+        return public_url.rstrip("/")
+    return str(connection.base_url).rstrip("/")
+
+
 def rest_base(request: Request[Any, Any, Any], public_url: str | None) -> str:
     """`<scheme>://<host>/services/rest`, as the client addressed the sandbox."""
-    if public_url:
-        return public_url.rstrip("/") + "/services/rest"
-    return str(request.base_url).rstrip("/") + "/services/rest"
+    return public_origin(request, public_url) + "/services/rest"
 
 
 def json_response(body: Any, status: int = 200, media_type: str = RESOURCE_MEDIA_TYPE) -> Response[bytes]:
@@ -168,6 +176,9 @@ def sales_order_json(store: Store, rec: SalesOrderRecord, base: str, *, expand: 
     for key, value in (("externalId", rec.external_id), ("memo", rec.memo), ("otherRefNum", rec.other_ref)):
         if value:
             body[key] = value
+    for field, segment_id in rec.segments.items():
+        body[field] = segment_ref(field, segment_id)
+    body.update(rec.custom_fields)
     return body
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from system_apis.erp.sandbox.errors import NetSuiteError
+from system_apis.erp.sandbox.segments import SEGMENTS, custom_body_fields, segment_refs
 from system_apis.erp.sandbox.store import TERMS, CustomerRecord, OrderLine, SalesOrderRecord, Store, utcnow
 
 __all__ = ["apply_customer", "apply_sales_order", "parse_body"]
@@ -43,6 +44,7 @@ _ORDER_FIELDS = {
     "memo",
     "orderStatus",
     "item",
+    *SEGMENTS,
 }
 _LINE_FIELDS = {"item", "quantity", "rate", "amount", "description"}
 _STATUSES = set("ABCDEFGH")
@@ -238,7 +240,9 @@ def apply_sales_order(
     Simplification: a write that carries `item` replaces the whole sublist (NetSuite merges by line
     unless `?replace=item` is given).
     """
-    _check_fields(body, _ORDER_FIELDS)
+    _check_fields({k: v for k, v in body.items() if not k.startswith("custbody")}, _ORDER_FIELDS)
+    segments = segment_refs(body)
+    custom = custom_body_fields(body)
     state = store.state
     entity_id = _ref_id(body["entity"], "entity") if "entity" in body else None
     if existing is None and entity_id is None:
@@ -279,6 +283,8 @@ def apply_sales_order(
             external_id=eid,
             memo=_text(body, "memo"),
             other_ref=_text(body, "otherRefNum"),
+            segments=segments,
+            custom_fields=custom,
         )
     existing.entity_id = customer.id
     existing.subsidiary_id = sub_id
@@ -289,5 +295,7 @@ def apply_sales_order(
     existing.external_id = eid or existing.external_id
     existing.memo = _text(body, "memo") if "memo" in body else existing.memo
     existing.other_ref = _text(body, "otherRefNum") if "otherRefNum" in body else existing.other_ref
+    existing.segments = {**existing.segments, **segments}
+    existing.custom_fields = {**existing.custom_fields, **custom}
     existing.last_modified = now
     return existing

@@ -90,7 +90,14 @@ class AnaplanBulk:
                 f"Anaplan takes at most {self.config.max_chunks}: split the load or raise chunk_bytes"
             )
         path = f"{self.model_path}/files/{file_id}"
-        await self.session.json("POST", path, json={"id": file_id, "chunkCount": -1})
+        # The chunk count is known up front: Anaplan completes the file with its last chunk, so no
+        # `/complete` call (that is for uploads of unknown length, `chunkCount: -1`).
+        begun = await self.session.json("POST", path, json={"id": file_id, "chunkCount": len(chunks)})
+        announced = begun.get("file", {}).get("chunkCount") if isinstance(begun, dict) else None
+        if announced != len(chunks):
+            raise PlanningProtocolError(
+                f"file {file_id} took a chunk count of {announced}, {len(chunks)} were announced"
+            )
         for number, chunk in enumerate(chunks):
             await self.session.request(
                 "PUT",
@@ -99,10 +106,6 @@ class AnaplanBulk:
                 headers={"Content-Type": "application/x-gzip"},
                 expect=(200, 204),
             )
-        body = await self.session.json("POST", f"{path}/complete", json={"id": file_id, "chunkCount": len(chunks)})
-        count = body.get("file", {}).get("chunkCount") if isinstance(body, dict) else None
-        if count != len(chunks):
-            raise PlanningProtocolError(f"file {file_id} completed with {count} chunks, {len(chunks)} were sent")
 
     async def run_task(self, kind: str, object_id: str) -> dict[str, Any]:
         """Start a task and poll it (every `poll_interval` s) until COMPLETE; returns the task JSON."""

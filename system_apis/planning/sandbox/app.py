@@ -16,6 +16,7 @@ from system_apis.planning.sandbox.errors import vendor_error_handlers
 from system_apis.planning.sandbox.faults import FaultBook, FaultMiddleware
 from system_apis.planning.sandbox.routes_auth import auth_handlers
 from system_apis.planning.sandbox.routes_files import file_handlers
+from system_apis.planning.sandbox.routes_models import model_handlers
 from system_apis.planning.sandbox.routes_tasks import task_handlers
 from system_apis.planning.sandbox.routes_versions import version_handlers
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
@@ -34,7 +35,7 @@ def _vendor_errors(config: AppConfig) -> AppConfig:
 def create_app(settings: AnaplanSandboxSettings | None = None) -> Litestar:
     """Build the sandbox; state is loaded from `settings.data_dir` when a saved state exists there."""
     settings = settings or load_settings(AnaplanSandboxSettings)
-    handlers = [*file_handlers, *task_handlers, *version_handlers]
+    handlers = [*model_handlers, *file_handlers, *task_handlers, *version_handlers]
     store = Store(settings)
     api = Router(path="/2/0", route_handlers=handlers, guards=[require_token])
     return create_service_app(

@@ -23,11 +23,42 @@ class Token(msgspec.Struct, kw_only=True):
 
 
 class StoredFile(msgspec.Struct, kw_only=True):
-    """A model file: its last completed content and, while an upload runs, the chunks so far."""
+    """A model file: its last completed content and, while an upload runs, the chunks so far.
+
+    `announced` is the upload's `chunkCount`: N (the upload completes when chunks 0..N-1 are in) or
+    -1 (it completes on `/complete`); None when no upload runs. `pending` holds the chunks received
+    in sequence from 0, `ahead` those of an announced upload that arrived before a lower one
+    (clients upload chunks in parallel).
+    """
 
     content: bytes = b""
     chunk_count: int = 0
     pending: list[bytes] | None = None
+    announced: int | None = None
+    ahead: dict[int, bytes] = msgspec.field(default_factory=dict)
+
+    def place(self, number: int, data: bytes) -> None:
+        """Put chunk `number` where it belongs (checked by the caller); a chunk sent again replaces itself."""
+        pending = self.pending if self.pending is not None else []
+        self.pending = pending
+        if number < len(pending):
+            pending[number] = data
+        elif number > len(pending):
+            self.ahead[number] = data
+        else:
+            pending.append(data)
+            while len(pending) in self.ahead:
+                pending.append(self.ahead.pop(len(pending)))
+
+    @property
+    def received(self) -> int:
+        """How many chunks of the running upload are in."""
+        return len(self.pending or ()) + len(self.ahead)
+
+    @property
+    def uploading(self) -> bool:
+        """An upload was begun and has not completed: the file has no usable content until it does."""
+        return self.pending is not None
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -86,11 +117,8 @@ def replay_entry(state: State, line: bytes) -> None:
         if entry.file is not None:
             state.files[entry.file_key] = entry.file
         if entry.chunk is not None:
-            stored = state.files.setdefault(entry.file_key, StoredFile())
-            pending = stored.pending if stored.pending is not None else []
             number, data = entry.chunk
-            pending[number : number + 1] = [data]
-            stored.pending = pending
+            state.files.setdefault(entry.file_key, StoredFile()).place(number, data)
     if entry.task is not None:
         state.tasks[entry.task.task_id] = entry.task
     for owner, task_id in (entry.dump_of or {}).items():

@@ -1,4 +1,4 @@
-"""Workspaces, models and files: listing, chunked upload (plain or gzip) and chunk download."""
+"""Model files: listing, metadata, chunked upload (plain or gzip) and chunk download."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post, put
 from litestar.params import FromPath
 
 from system_apis.planning.sandbox.errors import AnaplanError
-from system_apis.planning.sandbox.seed import FILES, MODELS, WORKSPACE_ID, WORKSPACES, FileDefinition
+from system_apis.planning.sandbox.seed import FILES, FileDefinition
 from system_apis.planning.sandbox.store import StoredFile
 from system_apis.planning.sandbox.wire import check_model, envelope, json_body, page, store_of
 
@@ -52,18 +52,6 @@ async def _chunk_bytes(request: AnyRequest) -> bytes:
     return body
 
 
-@get("/workspaces", operation_id="list_workspaces", sync_to_thread=False)
-def list_workspaces(request: AnyRequest) -> dict[str, Any]:
-    return page(request, "workspace", "workspaces", WORKSPACES)
-
-
-@get("/workspaces/{workspace_id:str}/models", operation_id="list_models", sync_to_thread=False)
-def list_models(request: AnyRequest, workspace_id: FromPath[str]) -> dict[str, Any]:
-    if workspace_id != WORKSPACE_ID:
-        raise AnaplanError(404, f"Workspace {workspace_id} not found")
-    return page(request, "model", "models", MODELS)
-
-
 @get(MODEL + "/files", operation_id="list_files", sync_to_thread=False)
 def list_files(request: AnyRequest, workspace_id: FromPath[str], model_id: FromPath[str]) -> dict[str, Any]:
     check_model(workspace_id, model_id)
@@ -75,13 +63,26 @@ def list_files(request: AnyRequest, workspace_id: FromPath[str], model_id: FromP
 async def begin_upload(
     request: AnyRequest, workspace_id: FromPath[str], model_id: FromPath[str], file_id: FromPath[str]
 ) -> dict[str, Any]:
-    """`{"chunkCount": -1, ...}` starts a chunked upload whose size is set by `/complete`."""
+    """`{"chunkCount": N}` starts an upload that completes with chunk N-1; `-1` one that `/complete` ends."""
     check_model(workspace_id, model_id)
     body = await json_body(request)
-    if body.get("chunkCount", -1) != -1 and not isinstance(body.get("chunkCount"), int):
-        raise AnaplanError(400, "chunkCount must be an integer")
-    stored = store_of(request).begin_upload(model_id, file_id)
-    return envelope(request, "file", file=_file_json(_definition(file_id), stored) | {"chunkCount": -1})
+    count = body.get("chunkCount")
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise AnaplanError(400, "chunkCount is required: the number of chunks to upload, or -1 to end with /complete")
+    stored = store_of(request).begin_upload(model_id, file_id, count)
+    return envelope(request, "file", file=_file_json(_definition(file_id), stored) | {"chunkCount": count})
+
+
+@get(FILE, operation_id="get_file", sync_to_thread=False)
+def get_file(
+    request: AnyRequest, workspace_id: FromPath[str], model_id: FromPath[str], file_id: FromPath[str]
+) -> Response[bytes]:
+    """The whole content of the file's last completed upload (or export), as clients download a
+    file of one chunk; a longer file is read chunk by chunk (`/chunks/{n}`), its `chunkCount` in the list."""
+    check_model(workspace_id, model_id)
+    _definition(file_id)
+    content = b"".join(store_of(request).file_chunks(model_id, file_id))
+    return Response(content=content, media_type="application/octet-stream")
 
 
 @put(FILE, operation_id="put_whole_file", status_code=204)
@@ -141,10 +142,9 @@ def get_file_chunk(
 
 
 file_handlers = [
-    list_workspaces,
-    list_models,
     list_files,
     begin_upload,
+    get_file,
     put_whole_file,
     put_chunk,
     complete_upload,

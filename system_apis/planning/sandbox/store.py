@@ -43,10 +43,22 @@ from system_apis.planning.sandbox.seed import (
 )
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
 
-__all__ = ["JOURNAL_FILE", "STATE_FILE", "JournalEntry", "Store", "StoredFile", "Task", "TaskKind", "Token"]
+__all__ = [
+    "JOURNAL_FILE",
+    "MAX_CHUNKS",
+    "STATE_FILE",
+    "JournalEntry",
+    "Store",
+    "StoredFile",
+    "Task",
+    "TaskKind",
+    "Token",
+]
 
 STATE_FILE = "anaplan-sandbox.json"
 JOURNAL_FILE = "anaplan-sandbox.journal"
+#: Anaplan takes at most 1000 chunks per file.
+MAX_CHUNKS = 1000
 
 _encoder = msgspec.json.Encoder()
 
@@ -159,37 +171,65 @@ class Store:
             raise AnaplanError(404, f"File {file_id} not found in model {model_id}")
         return self.state.files.setdefault(_key(model_id, file_id), StoredFile())
 
-    def begin_upload(self, model_id: str, file_id: str) -> StoredFile:
+    def begin_upload(self, model_id: str, file_id: str, chunk_count: int) -> StoredFile:
+        """Start an upload of `chunk_count` chunks (1..MAX_CHUNKS), or of an open number (-1).
+
+        From here until the upload completes the file has no usable content: an import started in
+        between fails instead of reading the previous upload.
+        """
+        if chunk_count != -1 and not 1 <= chunk_count <= MAX_CHUNKS:
+            raise AnaplanError(400, f"chunkCount must be -1 (complete the upload with /complete) or 1 to {MAX_CHUNKS}")
         stored = self.file(model_id, file_id)
-        stored.pending = []
+        stored.pending, stored.announced, stored.ahead = [], chunk_count, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_chunk(self, model_id: str, file_id: str, number: int, data: bytes) -> None:
+        """Store chunk `number`; a chunk sent again replaces itself.
+
+        With an announced `chunkCount` N, chunks 0..N-1 may arrive in any order (clients upload in
+        parallel) and the upload completes once all are in, as Anaplan documents. Without one
+        (`-1`), chunks come in sequence from 0 and `/complete` ends the upload.
+        """
         stored = self.file(model_id, file_id)
         if stored.pending is None:
-            stored.pending = []
-        if number > len(stored.pending) or number < 0:
+            stored.pending, stored.announced = [], -1
+        announced = stored.announced if stored.announced is not None else -1
+        if announced > 0 and not 0 <= number < announced:
+            last = announced - 1
+            raise AnaplanError(400, f"Chunk {number} is beyond the chunkCount {announced} (chunks 0 to {last})")
+        if announced <= 0 and not 0 <= number <= len(stored.pending):
             raise AnaplanError(400, f"Chunk {number} is out of sequence: the next chunk is {len(stored.pending)}")
-        if number == len(stored.pending):
-            stored.pending.append(data)
-        else:
-            stored.pending[number] = data  # a retried chunk replaces itself
+        stored.place(number, data)
+        if announced > 0 and len(stored.pending) == announced:
+            self._finish(model_id, file_id, stored)
+            return
         self._log(JournalEntry(file_key=_key(model_id, file_id), chunk=(number, data)))
 
     def complete_upload(self, model_id: str, file_id: str) -> StoredFile:
+        """`/complete`: finishes an upload begun with `chunkCount` -1."""
         stored = self.file(model_id, file_id)
         if stored.pending is None:
             raise AnaplanError(400, f"No upload in progress for file {file_id}")
+        if stored.announced is not None and stored.announced > 0:
+            raise AnaplanError(
+                400,
+                f"File {file_id} was announced with chunkCount {stored.announced} and completes with its last "
+                f"chunk ({stored.received} of {stored.announced} received); /complete is for chunkCount -1",
+            )
+        return self._finish(model_id, file_id, stored)
+
+    def _finish(self, model_id: str, file_id: str, stored: StoredFile) -> StoredFile:
+        assert stored.pending is not None
         stored.content = b"".join(stored.pending)
         stored.chunk_count = len(stored.pending)
-        stored.pending = None
+        stored.pending, stored.announced, stored.ahead = None, None, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
     def put_whole_file(self, model_id: str, file_id: str, data: bytes) -> StoredFile:
         stored = self.file(model_id, file_id)
-        stored.content, stored.chunk_count, stored.pending = data, 1, None
+        stored.content, stored.chunk_count, stored.pending, stored.announced, stored.ahead = data, 1, None, None, {}
         self._log(JournalEntry(file_key=_key(model_id, file_id), file=stored))
         return stored
 
@@ -230,8 +270,20 @@ class Store:
             raise AnaplanError(
                 409, f"The model is busy: {busy.kind} task {busy.task_id} is {self.task_state(busy)}; retry later"
             )
-        # An import reads its source as last completed; an upload still in progress does not count.
-        source = self.file(model_id, definition.file_id).content if isinstance(definition, ImportDefinition) else b""
+        source = b""
+        if isinstance(definition, ImportDefinition):
+            stored = self.file(model_id, definition.file_id)
+            if stored.uploading:
+                # Never the previous upload's rows: the file being uploaded is the import's source.
+                received = stored.received
+                expected = f"of {stored.announced} " if stored.announced and stored.announced > 0 else ""
+                raise AnaplanError(
+                    400,
+                    f"Import {object_id} cannot run: the upload of its file {definition.file_id} is not complete "
+                    f"({received} {expected}chunks received); send the remaining chunks"
+                    + (" or POST /complete" if not expected else ""),
+                )
+            source = stored.content
         task = Task(
             task_id=uuid.uuid4().hex.upper(),
             kind=kind,

@@ -14,7 +14,11 @@ from system_apis.planning.sandbox.errors import AnaplanError
 from system_apis.planning.sandbox.seed import MODEL_ID, WORKSPACE_ID
 from system_apis.planning.sandbox.store import Store
 
-__all__ = ["check_model", "envelope", "json_body", "page", "require_token", "store_of"]
+__all__ = ["EMULATED_QUERY", "check_model", "envelope", "json_body", "page", "require_token", "store_of"]
+
+#: The query parameters the sandbox emulates; any other is refused rather than silently ignored.
+#: `tenantDetails`/`modelDetails` are accepted (clients send them) without adding detail fields.
+EMULATED_QUERY = frozenset({"limit", "offset", "tenantDetails", "modelDetails"})
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -70,7 +74,8 @@ async def json_body(request: AnyRequest) -> dict[str, Any]:
 
 
 async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: every Integration API call needs `Authorization: AnaplanAuthToken <tokenValue>`.
+    """Guard: every Integration API call needs `Authorization: AnaplanAuthToken <tokenValue>`, and
+    query parameters the sandbox does not emulate are refused (400), never silently ignored.
 
     Async on purpose: Litestar runs a sync guard in a worker thread, one thread hop per request.
     """
@@ -80,3 +85,8 @@ async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseR
     store: Store = connection.app.state.store
     if store.valid_token(value.strip()) is None:
         raise AnaplanError(401, "Authentication failed: the token is unknown or has expired")
+    unknown = sorted(set(connection.query_params) - EMULATED_QUERY)
+    if unknown:
+        raise AnaplanError(
+            400, f"Query parameter {unknown[0]!r} is not supported by this sandbox (supported: limit, offset)"
+        )

@@ -209,3 +209,47 @@ def test_state_persists_across_restarts(tmp_path: Path) -> None:
         assert opportunity["Name"] == "Renamed"
         assert opportunity["Amount"] == 14400.0
         assert httpx.get(f"{base}{V}/sobjects/Account/{created}", headers=headers).status_code == 200
+
+
+def test_a_wrong_method_names_the_methods_the_path_allows(sandbox: str, bearer: dict[str, str]) -> None:
+    cases = {
+        f"{V}/sobjects/Account": ("PUT", "POST"),  # create only
+        f"{V}/query": ("POST", "GET"),
+        f"{V}/sobjects/Account/0018d00000DEMOAAAA": ("DELETE", "GET,PATCH"),
+    }
+    for path, (method, allowed) in cases.items():
+        refused = httpx.request(method, sandbox + path, headers=bearer)
+        assert refused.status_code == 405, path
+        [error] = refused.json()
+        assert error["errorCode"] == "METHOD_NOT_ALLOWED"
+        assert error["message"].endswith(f"Allowed are {allowed}"), (path, error["message"])
+        assert refused.headers["sforce-limit-info"].startswith("api-usage=")
+
+
+def test_every_services_answer_carries_the_limit_info(sandbox: str, bearer: dict[str, str]) -> None:
+    answers = [
+        httpx.get(sandbox + V + "/nothing/here", headers=bearer),  # refused by the router
+        httpx.get(sandbox + V + "/sobjects/Lead/describe", headers=bearer),  # refused by a handler
+        httpx.get(sandbox + V + "/limits", headers=bearer),
+        httpx.post(sandbox + "/services/oauth2/token", data={}),
+    ]
+    for answer in answers:
+        assert answer.headers.get("sforce-limit-info", "").startswith("api-usage="), answer.request.url
+    assert [a.status_code for a in answers] == [404, 404, 200, 400]
+    assert len(answers[1].headers.get_list("sforce-limit-info")) == 1
+
+
+def test_count_queries_answer_the_number_of_rows_only(sandbox: str, bearer: dict[str, str]) -> None:
+    query = sandbox + V + "/query"
+    counted = httpx.get(query, params={"q": "SELECT COUNT() FROM Account WHERE Region__c = 'DACH'"}, headers=bearer)
+    listed = httpx.get(query, params={"q": "SELECT Id FROM Account WHERE Region__c = 'DACH'"}, headers=bearer)
+    assert counted.json() == {"totalSize": listed.json()["totalSize"], "done": True, "records": []}
+    assert listed.json()["totalSize"] > 0
+    bad = httpx.get(query, params={"q": "SELECT COUNT(Id) FROM Account"}, headers=bearer)
+    assert (bad.status_code, bad.json()[0]["errorCode"]) == (400, "MALFORMED_QUERY")
+
+
+def test_get_by_external_id_refuses_a_field_that_is_not_one(sandbox: str, bearer: dict[str, str]) -> None:
+    not_external = httpx.get(sandbox + V + "/sobjects/Account/Name/Acme", headers=bearer)
+    assert not_external.status_code == 404
+    assert "external ID field" in not_external.json()[0]["message"]

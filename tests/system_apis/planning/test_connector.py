@@ -113,7 +113,7 @@ async def test_token_is_refreshed_before_it_runs_out(http: httpx.AsyncClient) ->
 
 async def test_throttled_and_busy_calls_back_off_then_succeed(connector: PlanningConnector, sandbox_url: str) -> None:
     arm(sandbox_url, path="*/imports/*/tasks", method="POST", kind="throttle", times=2)
-    arm(sandbox_url, path="*/files/*/complete", method="POST", kind="busy", times=1)
+    arm(sandbox_url, path="*/files/*/chunks/*", method="PUT", kind="busy", times=1)
     arm(sandbox_url, path="*/imports/*/tasks/*", method="GET", kind="busy", times=1)
     result = await connector.load_committed_bookings(DEMO)
     assert result.successful is True

@@ -16,6 +16,8 @@ from system_apis.planning.sandbox.seed import (
     BOOKINGS_EXPORT_ID,
     BOOKINGS_FILE_ID,
     BOOKINGS_IMPORT_ID,
+    MODEL_ID,
+    WORKSPACE_ID,
 )
 from tests.system_apis.planning.helpers import MODEL_PATH, PASSWORD, USER, arm, cells, login, serve_sandbox
 
@@ -275,3 +277,91 @@ def test_state_survives_a_restart_from_data_dir(tmp_path: Path) -> None:
         assert [c["amount"] for c in cells(base, period="2026-12")] == ["777.77"]
         httpx.post(f"{base}/__admin/reset").raise_for_status()
         assert cells(base, period="2026-12") == []
+
+
+def test_an_upload_announced_with_its_chunk_count_completes_with_its_last_chunk(api: httpx.Client) -> None:
+    part1 = HEADER + "BK-31,US01,FIG-PLAT,2026-11,USD,100.00\r\n"
+    part2 = "BK-32,US01,FIG-SUPP,2026-11,USD,20.50\r\n"
+    begun = api.post(FILE, json={"id": BOOKINGS_FILE_ID, "chunkCount": 2})
+    assert begun.status_code == 200
+    assert begun.json()["file"]["chunkCount"] == 2
+    assert api.put(f"{FILE}/chunks/0", content=part1.encode()).status_code == 204
+    beyond = api.put(f"{FILE}/chunks/2", content=b"x")
+    assert beyond.status_code == 400
+    gz = {"Content-Type": "application/x-gzip"}
+    assert api.put(f"{FILE}/chunks/1", content=gzip.compress(part2.encode()), headers=gz).status_code == 204
+    assert api.get(FILE).content == (part1 + part2).encode()
+    [listed] = [f for f in api.get(f"{MODEL_PATH}/files").json()["files"] if f["id"] == BOOKINGS_FILE_ID]
+    assert listed["chunkCount"] == 2
+    late = api.post(f"{FILE}/complete", json={"id": BOOKINGS_FILE_ID})
+    assert late.status_code == 400  # nothing left to complete
+    task_id = api.post(TASKS, json={"localeName": "en_US"}).json()["task"]["taskId"]
+    deadline = time.monotonic() + 5
+    while (task := api.get(f"{TASKS}/{task_id}").json()["task"])["taskState"] != "COMPLETE":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert task["result"]["successful"] is True
+    codes = [c["booking_code"] for c in cells(str(api.base_url), entity="US01", period="2026-11")]
+    assert {"BK-31", "BK-32"} <= set(codes)
+
+
+def test_an_import_of_an_unfinished_upload_fails_and_never_reruns_the_previous_file(api: httpx.Client) -> None:
+    first = run_import(api, HEADER + "BK-41,GB01,FIG-PLAT,2026-11,GBP,10.00\r\n")
+    assert first["result"]["successful"] is True  # type: ignore[index]
+    for announced in (2, -1):
+        assert api.post(FILE, json={"id": BOOKINGS_FILE_ID, "chunkCount": announced}).status_code == 200
+        changed = HEADER + "BK-41,GB01,FIG-PLAT,2026-11,GBP,99.00\r\n"
+        assert api.put(f"{FILE}/chunks/0", content=changed.encode()).status_code == 204
+        refused = api.post(TASKS, json={"localeName": "en_US"})
+        assert refused.status_code == 400, refused.text
+        status = refused.json()["status"]
+        assert status["code"] == 400
+        assert "not complete" in status["message"]
+        assert f"Import {BOOKINGS_IMPORT_ID}" in status["message"]
+    [cell] = [c for c in cells(str(api.base_url), entity="GB01", period="2026-11") if c["booking_code"] == "BK-41"]
+    assert cell["amount"] == "10.00"  # the old rows were not imported again, the new ones not yet
+
+
+def test_begin_upload_refuses_a_missing_or_impossible_chunk_count(api: httpx.Client) -> None:
+    for body in ({}, {"chunkCount": 0}, {"chunkCount": "2"}, {"chunkCount": 1001}, {"chunkCount": True}):
+        refused = api.post(FILE, json=body)
+        assert refused.status_code == 400, body
+        assert "chunkCount" in refused.json()["status"]["message"]
+
+
+def test_workspaces_models_processes_and_actions_answer_with_the_documented_fields(api: httpx.Client) -> None:
+    workspace = api.get(f"/2/0/workspaces/{WORKSPACE_ID}").json()["item"]
+    assert set(workspace) >= {"id", "name", "active", "sizeAllowance", "currentSize"}
+    models = api.get("/2/0/models").json()
+    assert [m["id"] for m in models["models"]] == [MODEL_ID]
+    assert models["meta"]["paging"]["totalSize"] == 1
+    model = api.get(f"/2/0/models/{MODEL_ID}").json()["model"]
+    assert set(model) >= {"id", "name", "activeState", "currentWorkspaceId", "currentWorkspaceName", "modelUrl"}
+    assert model["currentWorkspaceId"] == WORKSPACE_ID
+    assert api.get(MODEL_PATH).json()["model"]["id"] == MODEL_ID
+    unknown = api.get("/2/0/models/0000000000000000000000000000000A")
+    assert unknown.status_code == 404
+    assert unknown.json()["status"]["code"] == 404
+    assert api.get("/2/0/workspaces/nope").status_code == 404
+    for kind in ("processes", "actions"):
+        listed = api.get(f"{MODEL_PATH}/{kind}")
+        assert listed.status_code == 200, kind
+        assert listed.json()[kind] == []
+    assert api.get("/2/0/models", params={"modelDetails": "true"}).status_code == 200
+    unknown_parameter = api.get(f"{MODEL_PATH}/files", params={"showImportDataSource": "true"})
+    assert unknown_parameter.status_code == 400
+    assert "showImportDataSource" in unknown_parameter.json()["status"]["message"]
+
+
+def test_chunks_of_an_announced_upload_may_arrive_in_any_order(api: httpx.Client) -> None:
+    """As clients that upload chunks in parallel send them: the file is the chunks in number order."""
+    parts = [HEADER + "BK-51,US01,FIG-PLAT,2026-11,USD,1.00\r\n", "BK-52,US01,FIG-PLAT,2026-11,USD,2.00\r\n",
+             "BK-53,US01,FIG-PLAT,2026-11,USD,3.00\r\n"]  # fmt: skip
+    assert api.post(FILE, json={"chunkCount": 3}).status_code == 200
+    for number in (2, 0):
+        assert api.put(f"{FILE}/chunks/{number}", content=parts[number].encode()).status_code == 204
+    refused = api.post(TASKS, json={"localeName": "en_US"})
+    assert refused.status_code == 400
+    assert "2 of 3 chunks" in refused.json()["status"]["message"]
+    assert api.put(f"{FILE}/chunks/1", content=parts[1].encode()).status_code == 204
+    assert api.get(FILE).content == "".join(parts).encode()

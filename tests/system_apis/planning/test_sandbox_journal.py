@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from system_apis.planning.sandbox import AnaplanSandboxSettings
+from system_apis.planning.sandbox.errors import AnaplanError
 from system_apis.planning.sandbox.seed import BOOKINGS_FILE_ID, BOOKINGS_IMPORT_ID, MODEL_ID
 from system_apis.planning.sandbox.store import Store
 
@@ -23,7 +26,7 @@ def _abrupt_stop(store: Store) -> None:
 
 
 def _import(store: Store, rows: bytes) -> str:
-    store.begin_upload(MODEL_ID, BOOKINGS_FILE_ID)
+    store.begin_upload(MODEL_ID, BOOKINGS_FILE_ID, -1)
     store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 0, HEADER)
     store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 1, rows)
     store.complete_upload(MODEL_ID, BOOKINGS_FILE_ID)
@@ -74,3 +77,35 @@ def test_a_clean_close_leaves_only_the_snapshot(tmp_path: Path) -> None:
     store.close()
     assert not (tmp_path / JOURNAL).exists()
     assert _amounts(_start(tmp_path), "2026-12") == {"BK-C": "7.70"}
+
+
+def test_an_upload_of_announced_length_survives_an_abrupt_stop_and_completes_with_its_last_chunk(
+    tmp_path: Path,
+) -> None:
+    store = _start(tmp_path)
+    store.begin_upload(MODEL_ID, BOOKINGS_FILE_ID, 2)
+    store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 0, HEADER)
+    _abrupt_stop(store)
+
+    again = _start(tmp_path)
+    with pytest.raises(AnaplanError, match="not complete"):
+        again.start_task(MODEL_ID, "import", BOOKINGS_IMPORT_ID)
+    again.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 1, b"BK-J9,US01,FIG-PLAT,2026-12,USD,9.90\r\n")
+    _abrupt_stop(again)
+
+    third = _start(tmp_path)
+    stored = third.file(MODEL_ID, BOOKINGS_FILE_ID)
+    assert (stored.chunk_count, stored.uploading) == (2, False)
+    assert stored.content == HEADER + b"BK-J9,US01,FIG-PLAT,2026-12,USD,9.90\r\n"
+
+
+def test_chunks_that_arrived_ahead_are_replayed_in_their_place(tmp_path: Path) -> None:
+    store = _start(tmp_path)
+    store.begin_upload(MODEL_ID, BOOKINGS_FILE_ID, 3)
+    store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 2, b"C")
+    store.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 0, b"A")
+    _abrupt_stop(store)
+
+    again = _start(tmp_path)
+    again.put_chunk(MODEL_ID, BOOKINGS_FILE_ID, 1, b"B")
+    assert again.file(MODEL_ID, BOOKINGS_FILE_ID).content == b"ABC"
