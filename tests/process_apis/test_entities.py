@@ -23,6 +23,7 @@ import msgspec
 from contracts import AccountingPeriod, Opportunity
 from process_apis.controls import load_mapping_set, load_rule_set
 from servicekit import RedisClient
+from servicekit.jose import normalize_token
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import opportunity
 from tests.process_apis.support import RUNS, process_api, settings_for, until
@@ -283,7 +284,8 @@ def _token(issuer: TestIssuer, subject: str, entities: list[str] | None) -> dict
     }  # fmt: skip
     if entities is not None:
         claims["legal_entities"] = entities
-    return {"Authorization": "Bearer " + jwt.encode(claims, issuer.key, algorithm="ES256", headers={"kid": issuer.kid})}
+    token = jwt.encode(claims, issuer.key, algorithm="ES256", headers={"kid": issuer.kid, "typ": "at+jwt"})
+    return {"Authorization": "Bearer " + normalize_token(token, "ES256")}
 
 
 async def _snapshot(redis: RedisClient) -> dict[bytes, bytes | None]:
@@ -358,7 +360,7 @@ async def test_a_de01_caller_gets_no_byte_of_us01_data_and_changes_nothing_of_it
 ) -> None:
     systems.reset(US_WAIT, US_BAD, US_NEW, DE_WAIT, DE_BAD)
     systems.periods.append(AccountingPeriod(legal_entity="US01", subsidiary_id="1", period="2026-11", status="open"))
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     everyone = _token(issuer, "controller", ["US01", "DE01", "GB01"])
     de01 = _token(issuer, "de01-analyst", ["DE01"])
     with issuer.serve() as jwks_base:
@@ -420,7 +422,7 @@ async def test_a_de01_caller_gets_no_byte_of_us01_data_and_changes_nothing_of_it
 async def test_a_de01_caller_may_change_its_own_region_of_a_mapping_set(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     de01 = _token(issuer, "de01-admin", ["DE01"])
     body = json.loads(json.dumps(_NA_REMAPPED))
     body["regions"]["NA"]["currencies"] = ["USD"]

@@ -54,7 +54,7 @@ async def test_an_exception_outcome_needs_a_second_person_and_a_fresh_proposal(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
     systems.reset(DEAL)
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     maker, checker = _auth(issuer, "ana", ["DE01"]), _auth(issuer, "ben", ["DE01"])
     outsider = _auth(issuer, "uma", ["US01"])
     with issuer.serve() as jwks:
@@ -128,7 +128,7 @@ async def test_an_exception_outcome_needs_a_second_person_and_a_fresh_proposal(
 async def test_a_mapping_change_is_applied_only_by_a_second_person_and_a_stale_one_never(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     maker, checker = _auth(issuer, "ana", ["DE01"]), _auth(issuer, "ben", ["DE01", "US01", "GB01"])
     with issuer.serve() as jwks:
         settings = settings_for(
@@ -187,7 +187,7 @@ async def test_a_mapping_change_is_applied_only_by_a_second_person_and_a_stale_o
 async def test_rule_sets_are_versioned_diffed_activated_and_rolled_back_with_four_eyes(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
-    issuer = TestIssuer()
+    issuer = TestIssuer(audience="fig-process")  # what the gateway's token exchange yields
     everywhere = ["US01", "DE01", "GB01"]
     maker, checker = _auth(issuer, "ana", everywhere), _auth(issuer, "ben", everywhere)
     de01 = _auth(issuer, "dora", ["DE01"])
