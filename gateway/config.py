@@ -60,6 +60,9 @@ class UpstreamConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     timeout: _Seconds = 10.0
     connect_timeout: _Seconds = 2.0
     retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    #: The longest `Retry-After` of a failing answer the gateway waits out before repeating an
+    #: idempotent call; a longer one goes back to the caller as it is.
+    max_retry_after: _Seconds = 1.0
     health_path: str = "/health/live"
     #: Open the circuit after this many consecutive failures; 503 until `breaker_cooldown` passed.
     breaker_threshold: Annotated[int, msgspec.Meta(ge=1)] = 5

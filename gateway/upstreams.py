@@ -8,15 +8,21 @@ connections alive, keeps no cookies (`DummyCookieJar`: a shared client that stor
 one caller's `Set-Cookie` to the next), never decompresses (bodies pass through as sent), and never
 follows redirects.
 
-`Upstream.send` adds what the proxy needs: per-upstream connect/read timeouts, bounded retries with
-jittered backoff for idempotent methods only (after a connect failure or timeout, never after an
-answer), and a circuit breaker (open after `breaker_threshold` consecutive failures).
+`Upstream.send` adds what the proxy needs: per-upstream connect/read timeouts, and the same retry
+and circuit-breaker rules as every service client (`servicekit.resilience`): a connect failure is
+repeated whatever the method (with a body in hand); a timeout, a reset connection or a 502/503/504
+answer only for an idempotent method, after the answer's `Retry-After` when that is within
+`max_retry_after` (else the answer goes back as it is) or jittered backoff; a 429 is passed back and
+counted neither way; the breaker opens after `breaker_threshold` consecutive failures and then lets
+one trial call through per cool-down. A POST that may have reached the upstream is never repeated
+here, Idempotency-Key or not: the caller's retry through the idempotency policy is what makes that
+safe.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import math
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -25,11 +31,11 @@ from yarl import URL
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.settings import GatewaySettings
-from servicekit import CircuitBreaker, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from servicekit import CircuitBreaker, ProblemError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from servicekit.resilience import FAILURE_STATUSES, IDEMPOTENT_METHODS, RetryRules, retry_after
 
 __all__ = ["IDEMPOTENT_METHODS", "Upstream", "resolve_upstream_urls"]
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Never added by aiohttp on its own: the gateway sends exactly the allow-listed headers.
 _SKIP_AUTO = frozenset({"Accept-Encoding", "User-Agent", "Content-Type"})
 
@@ -64,6 +70,7 @@ class Upstream:
         breaker: CircuitBreaker,
         backoff: float = 0.05,
         max_backoff: float = 0.5,
+        max_retry_after: float = 1.0,
     ) -> None:
         self.name = name
         self.url = url
@@ -71,9 +78,9 @@ class Upstream:
         self.origin = "/".join(url.split("/", 3)[:3]).encode("latin-1")
         self.health_path = health_path
         self.breaker = breaker
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.rules = RetryRules(
+            retries=retries, backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after
+        )
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -102,38 +109,54 @@ class Upstream:
         A streamed body (an async iterator) goes out chunked and is never retried.
         """
         replayable = body is None or isinstance(body, bytes)
-        retries = self.retries if method in IDEMPOTENT_METHODS and replayable else 0
+        idempotent = replayable and method in IDEMPOTENT_METHODS
+        rules, breaker = self.rules, self.breaker
         url = URL(self.url + path_and_query, encoded=True)
         attempt = 0
+        failed: ProblemError | None = None  # the last failure, which stands when the breaker refuses a repeat
         while True:
-            if not self.breaker.allow():
-                raise UpstreamUnavailable(
+            if not breaker.allow():
+                raise failed or UpstreamUnavailable(
                     f"The {self.name} service failed repeatedly; calls are paused for a few seconds.",
                     slug="circuit-open",
                     title="Upstream circuit open",
-                    headers={"Retry-After": str(max(1, round(self.breaker.cooldown)))},
+                    headers=self._retry_after(),
                 )
             try:
                 response = await self.session.request(
                     method, url, headers=headers, data=body, allow_redirects=False, compress=None
                 )
-            except (aiohttp.ClientConnectorError, TimeoutError) as exc:
-                self.breaker.record_failure()
-                if attempt >= retries:
-                    if isinstance(exc, aiohttp.ClientConnectorError):
-                        raise UpstreamUnavailable(f"The {self.name} service is not reachable.") from None
-                    raise UpstreamTimeout(f"The {self.name} service did not answer in time.") from None
-            except aiohttp.ClientError:
-                self.breaker.record_failure()
-                raise UpstreamError(f"The {self.name} service broke off the exchange.") from None
-            else:
-                if response.status in (502, 503, 504):
-                    self.breaker.record_failure()
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                # Never reached the upstream: safe to repeat whatever the method.
+                breaker.record_failure()
+                failed = UpstreamUnavailable(f"The {self.name} service is not reachable.", headers=self._retry_after())
+                delay = rules.delay(attempt) if replayable else None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # A read timeout, a reset or a broken exchange: the upstream may have acted on it.
+                breaker.record_failure()
+                if isinstance(exc, TimeoutError):
+                    failed = UpstreamTimeout(f"The {self.name} service did not answer in time.")
                 else:
-                    self.breaker.record_success()
-                return response
+                    failed = UpstreamError(f"The {self.name} service broke off the exchange.")
+                delay = rules.delay(attempt) if idempotent else None
+            else:
+                status = response.status
+                breaker.record_status(status)
+                if status not in FAILURE_STATUSES or not idempotent:
+                    return response
+                delay = rules.delay(attempt, retry_after(response.headers.get("Retry-After")))
+                if delay is None:
+                    return response
+                response.release()
+                failed = None
+            if delay is None:
+                raise failed or UpstreamError(f"The {self.name} service failed.")  # answers returned above
             attempt += 1
-            await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt)))  # noqa: S311
+            await asyncio.sleep(delay)
+
+    def _retry_after(self) -> dict[str, str]:
+        """A refusal's `Retry-After`: when the breaker lets a call through again, at least a second."""
+        return {"Retry-After": str(max(1, math.ceil(self.breaker.retry_in())))}
 
     @classmethod
     def from_config(cls, config: GatewayConfig, urls: dict[str, str]) -> dict[str, Upstream]:
@@ -144,6 +167,7 @@ class Upstream:
                 timeout=up.timeout,
                 connect_timeout=up.connect_timeout,
                 retries=up.retries,
+                max_retry_after=up.max_retry_after,
                 health_path=up.health_path,
                 breaker=CircuitBreaker(up.breaker_threshold, up.breaker_cooldown),
             )

@@ -32,6 +32,7 @@ from servicekit.health import ReadinessCheck, health_router
 from servicekit.http import CircuitBreaker, CircuitOpenError, ResilientTransport, create_http_client
 from servicekit.problems import exception_handlers, problem_response
 from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis, find_redis_server, free_port, free_ports
+from servicekit.resilience import RetryRules, retry_after
 from servicekit.server import serve
 from servicekit.settings import ServiceSettings, SettingsError, load_settings
 from servicekit.streams import Redeliver, StreamConsumer, StreamPublisher, encode_event
@@ -52,6 +53,7 @@ __all__ = [
     "Redeliver",
     "RedisClient",
     "ResilientTransport",
+    "RetryRules",
     "ScopeGuard",
     "ServiceAuthMiddleware",
     "ServiceError",
@@ -85,5 +87,6 @@ __all__ = [
     "problem_response",
     "redis_ready",
     "require_scopes",
+    "retry_after",
     "serve",
 ]

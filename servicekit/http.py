@@ -8,9 +8,7 @@ Requests travel over aiohttp (`AiohttpTransport`) behind httpx's API: httpx's ow
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
-import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import Cookie, DefaultCookiePolicy
@@ -22,6 +20,7 @@ import httpx
 import yarl
 
 from servicekit.context import outgoing_headers
+from servicekit.resilience import FAILURE_STATUSES, IDEMPOTENT_METHODS, CircuitBreaker, RetryRules, retry_after
 
 __all__ = [
     "AiohttpTransport",
@@ -32,46 +31,28 @@ __all__ = [
     "trusting",
 ]
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_IDEMPOTENT = IDEMPOTENT_METHODS
 
 
 class CircuitOpenError(httpx.TransportError):
-    """The upstream failed repeatedly; calls are refused until the breaker's cool-down passes."""
+    """The upstream failed repeatedly; calls are refused until the breaker's cool-down passes.
 
+    `retry_after` is the seconds until the breaker lets a trial call through.
+    """
 
-class CircuitBreaker:
-    """Opens after `threshold` consecutive failures; lets one trial call through after `cooldown` s."""
-
-    def __init__(self, threshold: int = 5, cooldown: float = 5.0) -> None:
-        self.threshold = threshold
-        self.cooldown = cooldown
-        self.failures = 0
-        self.opened_at: float | None = None
-
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        return "half-open" if time.monotonic() - self.opened_at >= self.cooldown else "open"
-
-    def allow(self) -> bool:
-        return self.state != "open"
-
-    def record_success(self) -> None:
-        self.failures = 0
-        self.opened_at = None
-
-    def record_failure(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold or self.state == "half-open":
-            self.opened_at = time.monotonic()
+    def __init__(self, message: str, *, request: httpx.Request | None = None, retry_after: float = 0.0) -> None:
+        super().__init__(message, request=request)
+        self.retry_after = retry_after
 
 
 class ResilientTransport(httpx.AsyncBaseTransport):
-    """Retries what is safe to retry, with exponential backoff and full jitter.
+    """Retries what is safe to retry, waits as the upstream asks, and counts failures in a breaker.
 
-    A request is retried on a connect failure (it never reached the upstream) whatever its method;
-    on a timeout or a 502/503/504 only when it is idempotent (method, or an Idempotency-Key header).
+    The rules are `servicekit.resilience`'s: a connect failure is retried whatever the method; a
+    timeout, a reset or broken connection, or a 502/503/504 only when the request is idempotent
+    (method, or an Idempotency-Key header). The wait is the answer's `Retry-After` when it is within
+    `max_retry_after` (a longer one ends the call with that answer, for the caller to pass on), else
+    jittered exponential backoff. A 429 is returned at once and counted neither way.
     """
 
     def __init__(
@@ -81,13 +62,14 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         retries: int = 2,
         backoff: float = 0.05,
         max_backoff: float = 1.0,
+        max_retry_after: float = 2.0,
         breaker: CircuitBreaker | None = None,
-        retry_statuses: frozenset[int] = frozenset({502, 503, 504}),
+        retry_statuses: frozenset[int] = FAILURE_STATUSES,
     ) -> None:
         self.inner = inner or httpx.AsyncHTTPTransport()
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.rules = RetryRules(
+            retries=retries, backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after
+        )
         self.breaker = breaker
         self.retry_statuses = retry_statuses
 
@@ -108,33 +90,50 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         upstream: str,
         request: httpx.Request | None = None,
     ) -> httpx.Response:
-        """`send()` once, and again as the rules in the class docstring allow."""
+        """`send()` once, and again as the rules in the class docstring allow.
+
+        When the breaker refuses a repeat, the last outcome stands (that answer, or that error).
+        """
+        breaker = self.breaker
         attempt = 0
+        last: httpx.Response | httpx.TransportError | None = None
         while True:
-            if self.breaker is not None and not self.breaker.allow():
-                raise CircuitOpenError(f"circuit open for {upstream}", request=request)
+            if breaker is not None and not breaker.allow():
+                if isinstance(last, httpx.Response):
+                    return last
+                if last is not None:
+                    raise last
+                raise CircuitOpenError(f"circuit open for {upstream}", request=request, retry_after=breaker.retry_in())
             try:
                 response = await send()
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Never reached the upstream: safe to repeat whatever the method.
                 self._failed()
-                if attempt >= self.retries:
+                delay = self.rules.delay(attempt)
+                if delay is None:
                     raise
-            except httpx.TimeoutException:
+                last = exc
+            except httpx.TransportError as exc:
+                # A timeout, a reset or a broken exchange: the upstream may have acted on it.
                 self._failed()
-                if attempt >= self.retries or not idempotent:
+                delay = self.rules.delay(attempt) if idempotent else None
+                if delay is None:
                     raise
+                last = exc
             else:
-                if response.status_code not in self.retry_statuses:
-                    if self.breaker is not None:
-                        self.breaker.record_success()
+                status = response.status_code
+                if breaker is not None:
+                    breaker.record_status(status)
+                if status not in self.retry_statuses or not idempotent:
                     return response
-                self._failed()
-                if attempt >= self.retries or not idempotent:
+                delay = self.rules.delay(attempt, retry_after(response.headers.get("retry-after")))
+                if delay is None:
                     return response
+                await response.aread()
                 await response.aclose()
+                last = response
             attempt += 1
-            delay = min(self.max_backoff, self.backoff * 2**attempt)
-            await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not cryptography
+            await asyncio.sleep(delay)
 
     def _failed(self) -> None:
         if self.breaker is not None:
@@ -262,6 +261,7 @@ def create_http_client(
     timeout: float = 10.0,
     connect_timeout: float = 2.0,
     retries: int = 2,
+    max_retry_after: float = 2.0,
     breaker: CircuitBreaker | None = None,
     auth: httpx.Auth | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -271,10 +271,13 @@ def create_http_client(
 
     `ca_bundle`: a PEM file of certificate authorities trusted besides the system's, e.g. the local
     CA that signs the sandboxes' HTTPS certificates (ignored when a `transport` is given).
+    `max_retry_after`: the longest `Retry-After` a call waits for before repeating itself; a longer
+    one ends the call with that answer.
     """
     resilient = ResilientTransport(
         transport or AiohttpTransport(ssl_context=trusting(ca_bundle)),
         retries=retries,
+        max_retry_after=max_retry_after,
         breaker=breaker or CircuitBreaker(),
     )
     client = _ServiceClient(

@@ -1,4 +1,9 @@
-"""Every error becomes RFC 9457 problem+json, translated at this one boundary."""
+"""Every error becomes RFC 9457 problem+json, translated at this one boundary.
+
+Redis unreachable, timing out, still loading its data or read-only (a replica during failover) is a
+known failure mode, not a bug: 503 `dependency-unavailable` with `Retry-After`, for every service,
+wherever in a handler the Redis call was made.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,19 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contracts import Problem, ProblemFieldError, problem_type
 from contracts.headers import PROBLEM_JSON
 from servicekit.context import current_correlation_id
 from servicekit.errors import ProblemError
 
-__all__ = ["exception_handlers", "problem_of", "problem_response"]
+__all__ = ["DEPENDENCY_RETRY_AFTER", "exception_handlers", "problem_of", "problem_response"]
+
+#: Seconds a caller is told to wait when a dependency (Redis) is down: about one reconnect attempt.
+DEPENDENCY_RETRY_AFTER = 2
 
 log = logging.getLogger("servicekit.problems")
 
@@ -144,7 +155,22 @@ def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     )
 
 
+def _on_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("redis unavailable", extra={"path": request.url.path, "error": f"{type(exc).__name__}: {exc}"})
+    return problem_response(
+        request,
+        status=503,
+        slug="dependency-unavailable",
+        title="Dependency unavailable",
+        detail="The service's data store is unavailable; retry the request after the Retry-After seconds.",
+        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
+    )
+
+
 exception_handlers: ExceptionHandlersMap = {
+    RedisConnectionError: _on_dependency_down,
+    RedisTimeoutError: _on_dependency_down,
+    ReadOnlyError: _on_dependency_down,
     ProblemError: _on_problem,
     HTTPException: _on_http,
     Exception: _on_unhandled,

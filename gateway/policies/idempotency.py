@@ -4,8 +4,11 @@ Operations marked `x-financially-material: true` in their OpenAPI document requi
 (400 `missing-idempotency-key`). The key is scoped per client, method and path
 (`fig:gateway:idem:{<client>}:<sha256(method path key)>`), and bound to a fingerprint of the body:
 - new key: claimed "in flight" (atomically, one Lua script; expires after `lock_ttl` if this gateway
-  dies), the request goes on; the upstream's completed answer (status, allow-listed headers, body)
-  is stored for `ttl` seconds, whatever its status;
+  dies), the request goes on; the upstream's final answer (status, allow-listed headers, body) is
+  stored for `ttl` seconds. Final means the same request would always get it: a 2xx, 3xx or 4xx
+  other than those that depend on the moment or the credentials (`RETRYABLE_STATUSES`: 401, 403,
+  408, 409, 423, 425, 429). Any other answer - a 5xx, or one of those - releases the key, so a retry
+  with the same key runs again instead of replaying a passing failure for a day;
 - same key, same body, completed: the stored answer is replayed (`Idempotent-Replayed: true`),
   the upstream is not called;
 - same key, different body: 422 `idempotency-key-reused`;
@@ -26,9 +29,19 @@ from gateway.exchange import Exchange
 from gateway.redisbatch import RedisBatcher, Script
 from servicekit import BadRequest, Conflict, Unprocessable, UpstreamUnavailable
 
-__all__ = ["IDEMPOTENCY_PREFIX", "IdempotencyPolicy"]
+__all__ = ["IDEMPOTENCY_PREFIX", "RETRYABLE_STATUSES", "IdempotencyPolicy", "final"]
 
 IDEMPOTENCY_PREFIX = "fig:gateway:idem:"
+#: 4xx answers a repeat of the same request may not get: they depend on the credentials presented
+#: (401, 403), on time (408, 425, 429) or on the state of something else (409, 423).
+RETRYABLE_STATUSES = frozenset({401, 403, 408, 409, 423, 425, 429})
+
+
+def final(status: int) -> bool:
+    """Whether an answer is what the same request would always get, so it may be replayed for its key."""
+    return status < 500 and status not in RETRYABLE_STATUSES
+
+
 _KEY = re.compile(rb"^[\x21-\x7e]{1,255}$")
 
 _CLAIM = Script(
@@ -122,7 +135,7 @@ class IdempotencyPolicy:
             return
 
         async def complete(status: int, response_headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
-            if body is None or len(body) > self.max_body:
+            if body is None or len(body) > self.max_body or not final(status):
                 await release()
                 return
             kept = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in response_headers if n != b"content-length"]

@@ -16,6 +16,7 @@ CrmError                          root of everything the CRM system API and its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from contracts import ProblemFieldError
@@ -47,6 +48,9 @@ __all__ = [
 
 class CrmError(Exception):
     """Root of the CRM package's errors."""
+
+    #: When Salesforce (its `Retry-After`) or our circuit breaker said to try again, in seconds.
+    retry_after: float | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -113,8 +117,18 @@ class CrmValidationError(CrmError):
         self.code = code
 
 
+#: What a 503 for an exhausted daily allocation tells callers: Salesforce sends no Retry-After, and
+#: the rolling 24-hour allocation frees up gradually (the feed pauses about this long too).
+LIMIT_RETRY_AFTER = 60.0
+
+
+def _retry(exc: CrmError, default: float = 1.0) -> dict[str, str]:
+    """A 503's `Retry-After`: what Salesforce or the breaker said, else `default`; at least 1 s."""
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after if exc.retry_after is not None else default)))}
+
+
 def to_problem(exc: CrmError) -> ProblemError:
-    """The problem+json a CRM error becomes at the API boundary."""
+    """The problem+json a CRM error becomes at the API boundary; every 503 says when to come back."""
     if isinstance(exc, CrmValidationError):
         return Unprocessable(
             exc.message,
@@ -132,13 +146,16 @@ def to_problem(exc: CrmError) -> ProblemError:
             slug="crm-limit-exceeded",
             title="CRM API allocation exhausted",
             code=exc.error_code,
+            headers=_retry(exc, LIMIT_RETRY_AFTER),
         )
     if isinstance(exc, SalesforceUnavailable):
-        return UpstreamUnavailable(f"Salesforce is unavailable: {exc.vendor_message}", code=exc.error_code)
+        return UpstreamUnavailable(
+            f"Salesforce is unavailable: {exc.vendor_message}", code=exc.error_code, headers=_retry(exc)
+        )
     if isinstance(exc, SalesforceUnreachable):
         if exc.timeout:
             return UpstreamTimeout(f"Salesforce did not answer in time: {exc.message}")
-        return UpstreamUnavailable(f"Salesforce is unreachable: {exc.message}", code="UNREACHABLE")
+        return UpstreamUnavailable(f"Salesforce is unreachable: {exc.message}", code="UNREACHABLE", headers=_retry(exc))
     if isinstance(exc, SalesforceError):
         return UpstreamError(
             f"Salesforce refused the call with {exc.error_code} ({exc.status}): {exc.vendor_message}",

@@ -38,7 +38,12 @@ def _netsuite_lifespan(settings: ErpSettings) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         base = settings.sandbox_url.rstrip("/")
-        async with create_http_client(base, timeout=settings.ns_timeout, ca_bundle=settings.sandbox_ca_bundle) as http:
+        async with create_http_client(
+            base,
+            timeout=settings.ns_timeout,
+            max_retry_after=settings.ns_max_retry_after,
+            ca_bundle=settings.sandbox_ca_bundle,
+        ) as http:
             tokens = NetSuiteTokens(
                 http,
                 token_url=base + TOKEN_PATH,
@@ -55,6 +60,7 @@ def _netsuite_lifespan(settings: ErpSettings) -> Lifespan:
                 throttle_retries=settings.ns_throttle_retries,
                 backoff=settings.ns_backoff,
                 max_backoff=settings.ns_max_backoff,
+                max_retry_after=settings.ns_max_retry_after,
                 page_size=settings.ns_page_size,
             )
             app.state.netsuite = client

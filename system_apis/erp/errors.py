@@ -5,16 +5,19 @@ ErpError                  root: the ERP (NetSuite) or the connector to it failed
 ├── ErpNotFound           404 (e.g. NONEXISTENT_ID)                                  → 404
 ├── ErpInvalidContent     400 refusing our data (INVALID_CONTENT; `path` says where) → 422
 ├── ErpMappingError       canonical input with no ERP equivalent (unknown currency)  → 422
-├── ErpThrottled          429 (account concurrency) still after the backoff retries  → 503
-├── ErpUnavailable        unreachable or timed out                                   → 503
+├── ErpThrottled          429: still after the backoff retries, or a Retry-After too long to wait → 503
+├── ErpUnavailable        unreachable, timed out, breaker open, or a 502/503/504     → 503
 └── ErpUpstreamError      any other error status, or a body we cannot read           → 502
 
 Each error carries NetSuite's `o:errorCode` (`code`) and `o:errorPath` (`path`) when there was
-one, and `field`: the canonical field (e.g. `lines[0].item_id`) the path maps to.
+one, and `field`: the canonical field (e.g. `lines[0].item_id`) the path maps to; `retry_after`
+is when NetSuite (its `Retry-After`) or our circuit breaker said to try again, passed on as the
+503's `Retry-After` (at least 1 s: every 503 says when to come back).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -54,8 +57,10 @@ class ErpError(Exception):
         code: str | None = None,
         path: str | None = None,
         field: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(detail)
+        self.retry_after = retry_after
         self.detail = detail
         self.status = status
         self.code = code
@@ -110,10 +115,13 @@ def to_problem(exc: ErpError) -> ProblemError:
             errors=[ProblemFieldError(location=_location(exc), message=exc.detail)],
             extensions=extensions,
         )
-    if isinstance(exc, ErpThrottled):
-        return UpstreamUnavailable(exc.detail, slug="erp-throttled", title="ERP throttling", extensions=extensions)
-    if isinstance(exc, ErpUnavailable):
-        return UpstreamUnavailable(exc.detail, slug="erp-unavailable", title="ERP unavailable")
+    if isinstance(exc, ErpThrottled | ErpUnavailable):
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 0)))}
+        if isinstance(exc, ErpThrottled):
+            return UpstreamUnavailable(
+                exc.detail, slug="erp-throttled", title="ERP throttling", extensions=extensions, headers=retry
+            )
+        return UpstreamUnavailable(exc.detail, slug="erp-unavailable", title="ERP unavailable", headers=retry)
     return UpstreamError(exc.detail, slug="erp-error", title="ERP error", code=exc.code, extensions=extensions)
 
 

@@ -31,6 +31,9 @@ class ErpSettings(ServiceSettings, kw_only=True, frozen=True):
     ns_throttle_retries: int = 5
     ns_backoff: float = 0.2
     ns_max_backoff: float = 5.0
+    #: The longest `Retry-After` (429, 503) one call waits out before repeating; a longer one fails
+    #: the call at once with 503 and that `Retry-After`, so the caller schedules its own retry.
+    ns_max_retry_after: float = 2.0
     ns_timeout: float = 10.0
     #: Rows per SuiteQL page for multi-page reads (NetSuite allows up to 1000).
     ns_page_size: int = 1000

@@ -15,6 +15,7 @@ Rows the platform rejected are not errors: they come back in `PlanningImportResu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -59,13 +60,15 @@ class PlanningRequestRejected(PlanningError):
 
 
 class PlanningUnavailable(PlanningError):
-    pass
+    """Anaplan unreachable or answering 502/503/504; `retry_after`: when it (or our breaker) said to retry."""
 
-
-class PlanningBusy(PlanningUnavailable):
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+class PlanningBusy(PlanningUnavailable):
+    pass
 
 
 class TaskTimeout(PlanningUnavailable):
@@ -100,13 +103,14 @@ def to_problem(exc: PlanningError) -> ProblemError:
         extensions["vendor_status"] = exc.status
     if isinstance(exc, TaskTimeout):
         return UpstreamTimeout(exc.message, slug="planning-task-timeout", extensions=extensions)
-    if isinstance(exc, PlanningBusy):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
-        return UpstreamUnavailable(
-            exc.message, slug="planning-busy", title="Planning busy", headers=headers, extensions=extensions
-        )
     if isinstance(exc, PlanningUnavailable):
-        return UpstreamUnavailable(exc.message, slug="planning-unavailable", extensions=extensions)
+        # Every 503 says when to come back: what Anaplan or the breaker said, else a second.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 0)))}
+        if isinstance(exc, PlanningBusy):
+            return UpstreamUnavailable(
+                exc.message, slug="planning-busy", title="Planning busy", headers=headers, extensions=extensions
+            )
+        return UpstreamUnavailable(exc.message, slug="planning-unavailable", headers=headers, extensions=extensions)
     if isinstance(exc, TaskFailed):
         details = exc.result.get("details")
         extensions["task_id"] = exc.task.get("taskId")

@@ -16,7 +16,9 @@ class FakeUpstream:
     gateway must not pass on (Set-Cookie, Server, X-Internal) plus an absolute Location.
 
     Query flags: `delay=<s>` sleeps first; `tag=<t>` counts hits per tag (`hits[t]`);
-    `size=<n>` answers with an n-byte body instead of the echo; `status=<n>` answers with that status.
+    `size=<n>` answers with an n-byte body instead of the echo; `status=<n>` answers with that status;
+    `fail=<n>` (with `tag`) answers the tag's first n hits 503 with `Retry-After: 1`, as a service
+    whose dependency is down.
     """
 
     def __init__(self) -> None:
@@ -33,6 +35,14 @@ class FakeUpstream:
             query = request.query_params
             if "tag" in query:
                 self.hits[query["tag"]] += 1
+            if "fail" in query and self.hits[query.get("tag", "")] <= int(query["fail"]):
+                problem = {"type": "about:blank", "title": "Downstream unavailable", "status": 503}
+                return Response(
+                    content=problem,
+                    status_code=503,
+                    media_type="application/problem+json",
+                    headers={"Retry-After": "1"},
+                )
             if "delay" in query:
                 await asyncio.sleep(float(query["delay"]))
             headers = {

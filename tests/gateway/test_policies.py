@@ -322,6 +322,47 @@ async def test_a_key_still_in_flight_is_409(
     assert upstream.hits[tag] == 1
 
 
+async def test_a_failed_answer_releases_the_key_so_a_retry_runs(
+    client: AsyncTestClient[Litestar], idp: RunningIdp, upstream: FakeUpstream
+) -> None:
+    tag = uuid.uuid4().hex
+    headers = _auth(idp, extra={"Idempotency-Key": f"key-{tag}"})
+    url = f"{JOURNALS}?tag={tag}&fail=1"
+    down = await client.post(url, json=JOURNAL, headers=headers)
+    assert down.status_code == 503, down.text
+    assert down.headers["retry-after"] == "1"
+    # The upstream is back: the same key runs the request instead of replaying the 503.
+    retried = await client.post(url, json=JOURNAL, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert upstream.hits[tag] == 2
+    # That final answer is kept: replayed, not run a third time; another body is still refused.
+    again = await client.post(url, json=JOURNAL, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == retried.content
+    assert upstream.hits[tag] == 2
+    other = await client.post(url, json={**JOURNAL, "amount": "1.00"}, headers=headers)
+    assert_problem(other, 422, "idempotency-key-reused", other.headers["x-correlation-id"])
+
+
+async def test_an_answer_that_depends_on_the_moment_is_not_replayed(
+    client: AsyncTestClient[Litestar], idp: RunningIdp, upstream: FakeUpstream
+) -> None:
+    tag = uuid.uuid4().hex
+    headers = _auth(idp, extra={"Idempotency-Key": f"key-{tag}"})
+    for status in (429, 409, 500):
+        answer = await client.post(f"{JOURNALS}?tag={tag}&status={status}", json=JOURNAL, headers=headers)
+        assert answer.status_code == status
+        assert "idempotent-replayed" not in answer.headers
+    # A 404 is what this request would always get: kept and replayed.
+    gone = await client.post(f"{JOURNALS}?tag={tag}&status=404", json=JOURNAL, headers=headers)
+    replayed = await client.post(f"{JOURNALS}?tag={tag}&status=201", json=JOURNAL, headers=headers)
+    assert (gone.status_code, replayed.status_code) == (404, 404)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert upstream.hits[tag] == 4
+
+
 async def test_a_refusal_after_the_claim_releases_the_key(client: AsyncTestClient[Litestar], idp: RunningIdp) -> None:
     headers = _auth(idp, extra={"Idempotency-Key": uuid.uuid4().hex})
     invalid = await client.post(JOURNALS, json={**JOURNAL, "amount": 12.5}, headers=headers)

@@ -121,7 +121,11 @@ class SalesforceClient:
             response = await self.http.send(request)
         except httpx.TimeoutException as exc:
             raise SalesforceUnreachable(f"{method} {path} timed out: {exc}", timeout=True) from exc
-        except (httpx.TransportError, CircuitOpenError) as exc:
+        except CircuitOpenError as exc:
+            unreachable = SalesforceUnreachable(f"{method} {path} refused, Salesforce failed repeatedly: {exc}")
+            unreachable.retry_after = exc.retry_after
+            raise unreachable from exc
+        except httpx.TransportError as exc:
             raise SalesforceUnreachable(f"{method} {path} failed: {exc}") from exc
         self.limit_info = response.headers.get("sforce-limit-info", self.limit_info)
         return response

@@ -8,6 +8,7 @@ from typing import Any, Final
 import httpx
 import msgspec
 
+from servicekit.resilience import retry_after
 from system_apis.crm.errors import (
     SalesforceAuthError,
     SalesforceError,
@@ -63,7 +64,9 @@ def error_from_response(response: httpx.Response) -> SalesforceError:
         body = decode_json(response)
     except SalesforceProtocolError:
         body = None  # e.g. an HTML error page from a proxy: the status still says what happened
-    return error_from_body(response.status_code, body, response.reason_phrase)
+    error = error_from_body(response.status_code, body, response.reason_phrase)
+    error.retry_after = retry_after(response.headers.get("retry-after"))
+    return error
 
 
 def error_from_body(status: int, body: Any, reason: str | None = None) -> SalesforceError:

@@ -1,8 +1,10 @@
 """The NetSuite REST client: governed, retried calls plus the record and SuiteQL operations we use.
 
 Every call holds one of `max_in_flight` slots (NetSuite limits concurrency per account, not
-volume), re-authenticates once on 401, and backs off exponentially with full jitter on 429 (no
-`Retry-After` is sent). Writes are idempotent: `PUT .../eid:<externalId>` upserts, then the
+volume), re-authenticates once on 401, and on 429 waits what NetSuite's `Retry-After` says (a wait
+longer than `max_retry_after` is not waited out here: the call fails as ErpThrottled carrying it,
+so the caller is told when to come back) or, without one, backs off exponentially with jitter.
+Writes are idempotent: `PUT .../eid:<externalId>` upserts, then the
 record is read back by external id so callers get the canonical state.
 """
 
@@ -19,6 +21,8 @@ import httpx
 import msgspec
 
 from contracts import Customer, CustomerMasterChanges, CustomerUpsert, SalesOrder, SalesOrderUpsert
+from servicekit import CircuitOpenError
+from servicekit.resilience import retry_after
 from system_apis.erp.connector.auth import NetSuiteTokens
 from system_apis.erp.connector.mapping import (
     CRM_INITIAL_FIELDS,
@@ -65,6 +69,7 @@ class NetSuiteClient:
         throttle_retries: int = 5,
         backoff: float = 0.2,
         max_backoff: float = 5.0,
+        max_retry_after: float = 2.0,
         page_size: int = 1000,
     ) -> None:
         self.http = http
@@ -73,6 +78,7 @@ class NetSuiteClient:
         self.throttle_retries = throttle_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
         self._slots = asyncio.Semaphore(max_in_flight)
 
     async def request(
@@ -103,6 +109,10 @@ class NetSuiteClient:
                         params=params,
                         headers={**send_headers, "Authorization": f"Bearer {token}"},
                     )
+                except CircuitOpenError as exc:
+                    raise ErpUnavailable(
+                        f"NetSuite failed repeatedly; calls are paused ({method} {path}).", retry_after=exc.retry_after
+                    ) from exc
                 except httpx.HTTPError as exc:
                     raise ErpUnavailable(f"NetSuite unreachable ({method} {path}): {exc}") from exc
             if response.status_code == 401 and not reauthenticated:
@@ -110,9 +120,14 @@ class NetSuiteClient:
                 self.tokens.invalidate(token)
                 continue
             if response.status_code == 429 and throttled < self.throttle_retries:
+                told = retry_after(response.headers.get("retry-after"))
+                if told is None:
+                    ceiling = min(self.max_backoff, self.backoff * 2**throttled)
+                    told = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+                elif told > self.max_retry_after:
+                    raise vendor_error(response, record)
                 throttled += 1
-                ceiling = min(self.max_backoff, self.backoff * 2 ** (throttled - 1))
-                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not crypto
+                await asyncio.sleep(told)
                 continue
             if response.status_code >= 400:
                 raise vendor_error(response, record)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from servicekit.resilience import FAILURE_STATUSES, retry_after
 from system_apis.erp.connector.mapping import canonical_field
 from system_apis.erp.errors import (
     ErpAuthError,
@@ -16,6 +17,7 @@ from system_apis.erp.errors import (
     ErpInvalidContent,
     ErpNotFound,
     ErpThrottled,
+    ErpUnavailable,
     ErpUpstreamError,
 )
 
@@ -47,6 +49,7 @@ def vendor_error(response: httpx.Response, record: str) -> ErpError:
     except (ValueError, AttributeError, TypeError):
         pass
     kwargs: dict[str, Any] = {"status": status, "code": code, "path": path, "field": canonical_field(path, record)}
+    told = retry_after(response.headers.get("retry-after"))
     if status in (401, 403):
         return ErpAuthError(f"NetSuite refused our credentials ({status}): {detail}", **kwargs)
     if status == 404:
@@ -54,7 +57,10 @@ def vendor_error(response: httpx.Response, record: str) -> ErpError:
     if status == 400:
         return ErpInvalidContent(detail, **kwargs)
     if status == 429:
-        return ErpThrottled(detail, **kwargs)
+        return ErpThrottled(detail, retry_after=told, **kwargs)
+    if status in FAILURE_STATUSES:
+        # NetSuite (or what is in front of it) is down or overloaded: unavailable, not a wrong answer.
+        return ErpUnavailable(f"NetSuite unavailable ({status}): {detail}", retry_after=told, **kwargs)
     return ErpUpstreamError(f"NetSuite error {status}: {detail}", **kwargs)
 
 

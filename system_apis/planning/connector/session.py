@@ -5,7 +5,8 @@
   renewed with `POST {auth}/token/refresh`, falling back to a new login if that fails.
 - A 401 on a call means the token died early: log in again once and repeat the call.
 - 409 (model busy) and 429 (throttled) are retried `max_retries` times with exponential backoff
-  and full jitter (honouring `Retry-After` when sent), then raise `PlanningBusy`.
+  and jitter, never sooner than a `Retry-After` Anaplan sent, then raise `PlanningBusy`; a
+  `Retry-After` longer than `retry_max` raises it at once, carrying that wait for our 503.
 - Everything else that is not the expected status becomes a typed `PlanningError`.
 """
 
@@ -21,6 +22,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from servicekit.http import CircuitOpenError
+from servicekit.resilience import retry_after
 from system_apis.planning.connector.config import AnaplanConfig
 from system_apis.planning.errors import (
     PlanningAuthError,
@@ -54,10 +57,7 @@ def _message(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
+    return retry_after(response.headers.get("retry-after"))
 
 
 class AnaplanSession:
@@ -150,6 +150,10 @@ class AnaplanSession:
                 response = await self.http.request(
                     method, self.config.api_url.rstrip("/") + path, json=json, content=content, headers=call_headers
                 )
+            except CircuitOpenError as exc:
+                raise PlanningUnavailable(
+                    f"Anaplan failed repeatedly; calls are paused ({method} {path}).", retry_after=exc.retry_after
+                ) from exc
             except httpx.HTTPError as exc:
                 raise PlanningUnavailable(f"Anaplan unreachable ({method} {path}): {exc}") from exc
             status = response.status_code
@@ -160,9 +164,12 @@ class AnaplanSession:
                 log.info("anaplan token refused, logging in again", extra={"call": f"{method} {path}"})
                 await self._invalidate(token)
                 continue
-            if status in (409, 429) and retries < self.config.max_retries:
+            told = _retry_after(response) if status in (409, 429) else None
+            if status in (409, 429) and retries < self.config.max_retries and (told or 0.0) <= self.config.retry_max:
+                # A Retry-After beyond `retry_max` is not waited out (nor cut short): the call fails
+                # as PlanningBusy carrying it, and our 503 passes it on.
                 retries += 1
-                delay = self._backoff(retries, _retry_after(response))
+                delay = self._backoff(retries, told)
                 log.warning(
                     "anaplan %s, retrying",
                     "model busy" if status == 409 else "throttled",
@@ -172,10 +179,11 @@ class AnaplanSession:
                 continue
             raise self._error(response, f"{method} {path}")
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+    def _backoff(self, attempt: int, told: float | None) -> float:
+        """Jittered exponential backoff, never sooner than Anaplan's `Retry-After` (`told`)."""
         ceiling = min(self.config.retry_max, self.config.retry_base * 2 ** (attempt - 1))
         delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-        return min(self.config.retry_max, max(delay, retry_after or 0.0))
+        return max(delay, told or 0.0)
 
     async def json(self, method: str, path: str, *, json: Any = None, expect: tuple[int, ...] = (200,)) -> Any:
         response = await self.request(method, path, json=json, expect=expect)
@@ -206,7 +214,9 @@ class AnaplanSession:
     def _unexpected(response: httpx.Response, what: str) -> PlanningError:
         status, text = response.status_code, _message(response)
         if status in _UNAVAILABLE:
-            return PlanningUnavailable(f"Anaplan unavailable ({what}): {status} {text}", status=status)
+            return PlanningUnavailable(
+                f"Anaplan unavailable ({what}): {status} {text}", status=status, retry_after=_retry_after(response)
+            )
         if 400 <= status < 500:
             return PlanningRequestRejected(f"Anaplan refused {what}: {status} {text}", status=status)
         if status >= 500:

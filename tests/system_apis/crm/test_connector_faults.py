@@ -117,3 +117,21 @@ async def test_a_slow_salesforce_is_a_timeout_then_504(
         )
     assert response.status_code == 504
     assert response.json()["type"].endswith("/upstream-timeout")
+
+
+async def test_every_503_of_the_crm_api_says_when_to_come_back(
+    sandbox: str, admin: SandboxAdmin, redis_url: str, issuer: tuple[TestIssuer, str]
+) -> None:
+    app = create_crm_app(crm_settings(redis_url, sandbox, issuer, sf_retries=0))
+    headers = {"Authorization": f"Bearer {issuer[0].mint(['crm:read'])}"}
+    async with AsyncTestClient(app) as api:
+        assert (await api.get(f"/v1/accounts/{RHEINWERK}", headers=headers)).status_code == 200
+        admin.fault("status", path="/services/data/*/sobjects/Account/*", method="GET", status=503, count=1)
+        unavailable = await api.get(f"/v1/accounts/{RHEINWERK}", headers=headers)
+        assert unavailable.status_code == 503, unavailable.text
+        assert int(unavailable.headers["retry-after"]) >= 1
+        admin.usage(used=15_000)
+        exhausted = await api.get(f"/v1/accounts/{RHEINWERK}", headers=headers)
+    assert exhausted.status_code == 503, exhausted.text
+    assert exhausted.json()["type"].endswith("/crm-limit-exceeded")
+    assert exhausted.headers["retry-after"] == "60"

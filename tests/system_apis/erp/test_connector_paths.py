@@ -92,8 +92,12 @@ async def test_malformed_suiteql_page_is_an_upstream_error_and_502(
     response = await api.get("/v1/reference/items")
     assert response.status_code == 502
     assert response.json()["type"].endswith("/erp-error")
+    # A NetSuite 503 is NetSuite unavailable, not a wrong answer: 503, with when to come back.
     arm(sandbox, "POST */suiteql", "error", status=503)
-    assert (await api.get("/v1/accounting-periods")).status_code == 502
+    unavailable = await api.get("/v1/accounting-periods")
+    assert unavailable.status_code == 503
+    assert unavailable.json()["type"].endswith("/erp-unavailable")
+    assert int(unavailable.headers["retry-after"]) >= 1
     assert (await api.get("/v1/accounting-periods")).status_code == 200
 
 
