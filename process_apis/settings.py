@@ -34,10 +34,14 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     retry_backoff: float = 0.5
     retry_max_backoff: float = 10.0
     #: Per-run lock lease and how long a worker waits for a busy run before leaving the work pending (s).
-    lock_ttl: float = 60.0
+    #: A live worker renews its leases every third of `lock_ttl`; a dead worker's expire after it.
+    lock_ttl: float = 10.0
     lock_wait: float = 2.0
     #: A work or event entry left pending this long by a dead consumer is claimed by another (s).
-    claim_idle: float = 30.0
+    claim_idle: float = 10.0
+    #: A consumer of the work and event groups idle this long with nothing pending is a dead
+    #: instance's and is removed from its group (s).
+    consumer_expiry: float = 120.0
     #: How long a consumer blocks on an empty stream before checking for shutdown (s).
     stream_block: float = 1.0
     #: Timeouts and transport-level retries of the calls to the system APIs.
