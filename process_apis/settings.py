@@ -33,6 +33,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     step_retries: int = 3
     retry_backoff: float = 0.5
     retry_max_backoff: float = 10.0
+    #: A run whose step finds a system unavailable (retries spent) waits at its gate this long (s),
+    #: checking again with growing spacing up to `outage_recheck_max` s, before it becomes an exception.
+    outage_horizon: float = 4 * 3600.0
+    outage_recheck_max: float = 60.0
     #: Per-run lock lease and how long a worker waits for a busy run before leaving the work pending (s).
     #: A live worker renews its leases every third of `lock_ttl`; a dead worker's expire after it.
     lock_ttl: float = 10.0

@@ -195,12 +195,14 @@ class QuoteToCashWorkers:
         return self.check_after
 
     async def sweep(self) -> None:
-        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, and read the
-        ERP for every run waiting for booking."""
+        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, check again
+        the runs waiting out an outage, and read the ERP for every run waiting for booking."""
         store = self.engine.store
         for run_id in await store.runs_with_outbox():
             await store.relay(run_id)
         await self.engine.retry_due(actor=f"sweep:{self.name}")
+        # Runs waiting out a system's outage at their gate: those due are checked again.
+        await self.engine.recheck_outages(actor=f"sweep:{self.name}")
         if self.batcher is not None:
             await self.batcher.requeue_stale()
         # The booking event is what moves a waiting run on; the sweep is the net for a lost event.

@@ -2,7 +2,8 @@
 
 Sources: the exception records (aging, SLA breaches, unposted orders, reconciliation breaks), the
 counters the engine keeps in `fig:ops:counters` as runs change (orders created by origin,
-reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag) and the
+reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag), the
+indexes of runs waiting out a system's outage (`runs_waiting_for`), and the
 `fig:ops:policy-violations` hash the system APIs increment on field-ownership refusals. Nothing is
 estimated: a metric without data is null.
 """
@@ -18,6 +19,7 @@ import msgspec
 
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
+from process_apis.workflows.outage import SYSTEMS, outage_index
 from process_apis.workflows.store import WAITING_INDEX, read_counters
 
 __all__ = ["POLICY_VIOLATIONS", "AgingBuckets", "OpsSummary", "summarise"]
@@ -62,6 +64,10 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     reconciliation_exceptions_by_entity: dict[str, int]
     reconciliation_cycle_time_seconds: float | None
     policy_violations_by_flow: dict[str, int]
+    #: Runs waiting at their gate for a system that is unavailable, by system (`erp`: "waiting for
+    #: ERP"); they move on by themselves when it is back, and become exceptions only after the
+    #: configured horizon. Systems no run waits for are left out. Counted over all legal entities.
+    runs_waiting_for: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -90,6 +96,7 @@ async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) 
         lambda r: r.status in _OPEN and (legal_entity is None or r.legal_entity == legal_entity)
     )
     waiting = await redis.zrange(WAITING_INDEX, 0, 0, withscores=True)
+    outage = await _waiting_for(redis)
     violations: Counter[str] = Counter()
     for field, count in (await redis.hgetall(POLICY_VIOLATIONS)).items():
         violations[_text(field).split(":", 1)[0]] += int(count)
@@ -117,7 +124,16 @@ async def summarise(redis: Any, now: datetime, legal_entity: str | None = None) 
             counters["recon:cycle_ms"] / counters["recon:runs"] / 1000 if counters.get("recon:runs") else None
         ),
         policy_violations_by_flow=dict(violations),
+        runs_waiting_for=outage,
     )
+
+
+async def _waiting_for(redis: Any) -> dict[str, int]:
+    pipe = redis.pipeline(transaction=False)
+    for system in SYSTEMS:
+        pipe.zcard(outage_index(system))
+    counts = await pipe.execute()
+    return {system: int(n) for system, n in zip(SYSTEMS, counts, strict=True) if n}
 
 
 def _aging(records: list[ExceptionRecord], now: datetime) -> AgingBuckets:
