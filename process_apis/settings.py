@@ -39,10 +39,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     outage_recheck_max: float = 60.0
     #: Per-run lock lease and how long a worker waits for a busy run before leaving the work pending (s).
     #: A live worker renews its leases every third of `lock_ttl`; a dead worker's expire after it.
-    lock_ttl: float = 10.0
+    lock_ttl: float = 6.0
     lock_wait: float = 2.0
     #: A work or event entry left pending this long by a dead consumer is claimed by another (s).
-    claim_idle: float = 10.0
+    claim_idle: float = 5.0
     #: A consumer of the work and event groups idle this long with nothing pending is a dead
     #: instance's and is removed from its group (s).
     consumer_expiry: float = 120.0

@@ -308,7 +308,7 @@ async def run_workers(
     sweep = _sweep_loop(workers, settings.booking_sweep_interval, stop, consumers, settings.consumer_expiry)
     tasks.append(asyncio.create_task(sweep, name="q2c-sweep"))
     if settings.forecast_window > 0:
-        batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max)
+        batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max, claim_ttl=settings.lock_ttl)
         workers.batcher = batcher
         tasks.append(asyncio.create_task(_forecast_loop(batcher, settings.forecast_window, stop), name="q2c-forecast"))
     try:

@@ -93,6 +93,7 @@ async def measure(
         if end is not None and end > killed and (_gate(runs[o], "received") or math.inf) < killed
     ]
     overall = [end - approved for end in done.values() if end is not None]
+    slowest = max(runs.values(), key=lambda r: _gate(r, "completed") or math.inf, default=None)
     return {
         "runs": len(chosen),
         "completed": len(done),
@@ -100,6 +101,11 @@ async def measure(
         "in_flight_at_kill": len(in_flight),
         "kill_to_completion_s": {"p50": round(pct(in_flight, 0.5), 2), "max": round(max(in_flight, default=0.0), 2)},
         "approval_to_completion_s": {"p50": round(pct(overall, 0.5), 2), "max": round(max(overall, default=0.0), 2)},
+        # Where the slowest run spent its time: each gate, seconds after the kill, and who passed it.
+        "slowest_run_gates": [
+            (g["gate"], round(datetime.fromisoformat(g["at"]).timestamp() - killed, 2), g["actor"])
+            for g in (slowest or {}).get("gates", [])
+        ],
     }
 
 

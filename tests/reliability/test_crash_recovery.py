@@ -1,4 +1,5 @@
-"""Fast recovery after a worker dies: short run leases kept alive by heartbeats, dead consumers removed."""
+"""Fast recovery after a worker dies: short run leases and forecast claims kept alive while their holder
+lives, taken over soon after it died; dead consumers removed from their groups."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from contracts import CommittedBookingsLoad, PlanningImportResult
+from process_apis.controls import load_mapping_set
+from process_apis.workflows import QuoteToCash, RetryPolicy
+from process_apis.workflows.forecast import FORECAST_CLAIMED, ForecastBatcher
+from process_apis.workflows.steps import FORECAST_PENDING
 from process_apis.workflows.store import LockLost, RunBusy, RunStore
 from servicekit import RedisClient, StreamConsumer
 from servicekit.streams import EVENT_FIELD
+from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity
 
 RUN = "q2c-recovery"
 TTL = 1.0
@@ -100,3 +107,59 @@ async def test_dead_consumers_are_removed_and_ones_with_pending_entries_kept(red
 
     assert await asyncio.wait_for(removed(), 10) == ["gone"]
     assert await _consumers(redis) == {"stuck": 1, "living": 0}
+
+
+class BlockingPlanning(FakePlanning):
+    """A planning import that takes as long as the test says (`release`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def load_committed_bookings(
+        self, load: CommittedBookingsLoad, *, idempotency_key: str
+    ) -> PlanningImportResult:
+        self.started.set()
+        await self.release.wait()
+        return await super().load_committed_bookings(load, idempotency_key=idempotency_key)
+
+
+async def test_a_live_forecast_batch_keeps_its_claim_and_a_dead_ones_is_queued_again(redis: RedisClient) -> None:
+    planning = BlockingPlanning()
+    engine = QuoteToCash(
+        store=RunStore(redis, lock_ttl=10),
+        crm=FakeCrm(opportunity()),
+        erp=FakeErp(book_on_create=True),
+        planning=planning,
+        mapping=load_mapping_set("default-v1"),
+        retry=RetryPolicy(retries=0),
+        batch_forecast=True,
+    )
+    run, _ = await engine.start(DEMO2, actor="client:demo")
+    assert (await engine.advance(run.id, actor="worker:a") or run).state == "order_booked"
+    live = ForecastBatcher(engine, "live", claim_ttl=TTL)
+    flushing = asyncio.create_task(live.flush())
+    await planning.started.wait()
+    claimed = await redis.zscore(FORECAST_CLAIMED, run.id)
+    assert claimed is not None
+
+    async def refreshed() -> float:
+        while True:
+            score = await redis.zscore(FORECAST_CLAIMED, run.id)
+            if score is not None and score > claimed:
+                return score
+            await asyncio.sleep(0.05)
+
+    # The live batcher refreshes its claim while the import runs: the sweep does not take it.
+    await asyncio.wait_for(refreshed(), 10)
+    sweeper = ForecastBatcher(engine, "sweeper", claim_ttl=TTL)
+    assert await sweeper.requeue_stale() == 0
+    planning.release.set()
+    assert await flushing == 1
+    assert (await engine.get(run.id)).state == "completed"
+
+    # A batch whose batcher died (its claim not refreshed for `claim_ttl`) is queued again.
+    await redis.zadd(FORECAST_CLAIMED, {"q2c-0068d00000DEAD1AAA": 1.0})
+    assert await sweeper.requeue_stale() == 1
+    assert await redis.zrange(FORECAST_PENDING, 0, -1) == [b"q2c-0068d00000DEAD1AAA"]
