@@ -72,10 +72,12 @@ def main() -> None:
 def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, https: bool) -> None:
     """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP and gateway.
 
-    Waits until every process is ready, prints the URLs, and stops everything on Ctrl-C or SIGTERM.
+    Waits until every process is ready, prints the URLs, restarts a process (or the embedded Redis)
+    that crashes, with back-off, and stops everything on Ctrl-C or SIGTERM.
     """
     from deploy.demo import DemoError, DemoUrls, run_demo
     from deploy.stack import Stack, StackError
+    from deploy.supervisor import Supervisor
 
     stack = Stack(data_dir, redis_url=redis_url, fast=not vendor_pace, https=https)
     stop = threading.Event()
@@ -109,13 +111,8 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, htt
                 console.print(f"[red]demo failed:[/] {exc}")
                 code = 1
             console.print("the stack keeps running; Ctrl-C stops it")
-        while not stop.wait(1.0):
-            dead = stack.dead()
-            if dead:
-                for proc in dead:
-                    console.print(f"[red]{proc.spec.name} exited ({proc.popen.returncode}):[/]\n{proc.log_tail()}")
-                code = 1
-                break
+        supervisor = Supervisor(stack, report=lambda message: console.print(f"[yellow]{message}[/]"))
+        supervisor.watch(stop)
     finally:
         console.print("stopping the stack ...")
         stack.stop()

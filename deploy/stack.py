@@ -2,6 +2,7 @@
 
 Processes start in their own session, so a terminal's Ctrl-C reaches only `fig`, which then stops
 them in reverse order (SIGTERM, then SIGKILL after a grace period) and Redis last: no orphans.
+`respawn` and `restart_redis` start a crashed process again in place (`deploy.supervisor` decides when).
 """
 
 from __future__ import annotations
@@ -199,6 +200,34 @@ class Stack:
                     raise StackError(f"not ready after {timeout:.0f}s: {names}")
                 if pending:
                     time.sleep(0.2)
+
+    def respawn(self, proc: ManagedProcess) -> ManagedProcess:
+        """Start a dead process's service again on its port, with its log, in its place in `processes`.
+
+        Its process group is killed first: a server whose main process was killed can leave workers
+        behind that still hold the port.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        new = self._spawn(proc.spec, port=proc.port, label=proc.log_path.stem)
+        self.processes.remove(new)
+        self.processes[self.processes.index(proc)] = new
+        return new
+
+    def restart_redis(self) -> EmbeddedRedis:
+        """Start the embedded Redis again on its port and data directory (its append-only file is replayed)."""
+        old = self.redis
+        if old is None:
+            raise StackError("this stack uses an external Redis; it is not restarted here")
+        old.stop()
+        self.redis = EmbeddedRedis(old.data_dir, port=old.port, fsync=old.fsync).start()
+        return self.redis
+
+    def log_event(self, message: str) -> None:
+        """Append a line to the stack's own log (`logs/supervisor.log`)."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with contextlib.suppress(OSError), (self.data_dir / "logs" / "supervisor.log").open("a") as out:
+            out.write(f"{stamp} {message}\n")
 
     def dead(self) -> list[ManagedProcess]:
         return [p for p in self.processes if p.popen.poll() is not None]

@@ -92,6 +92,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             max_body_bytes=settings.max_body_bytes,
             buffer_limit_bytes=settings.buffer_limit_bytes,
             store_limit_bytes=settings.idempotency_max_body,
+            body_timeouts=(settings.body_chunk_timeout, settings.body_timeout),
         )
         app.state.gateway = gateway
 

@@ -10,6 +10,7 @@ from litestar.types import Receive, Scope
 
 from gateway.errors import PayloadTooLarge
 from servicekit import BadRequest, TokenClaims
+from servicekit.slowbody import BodyWatch
 
 if TYPE_CHECKING:
     from gateway.catalogue import Operation, Route
@@ -33,6 +34,7 @@ class Exchange:
         "claims",
         "client",
         "correlation_id",
+        "deadline",
         "headers",
         "json",
         "max_body",
@@ -53,6 +55,7 @@ class Exchange:
         "started",
         "token",
         "upstream_token",
+        "watch",
     )
 
     def __init__(
@@ -65,6 +68,7 @@ class Exchange:
         *,
         runtime: Runtime,
         max_body: int,
+        watch: BodyWatch,
     ) -> None:
         self.scope = scope
         self.receive = receive
@@ -76,6 +80,10 @@ class Exchange:
         self.correlation_id = correlation_id
         self.runtime = runtime
         self.max_body = max_body
+        #: Bounds each body read and the whole body (408 past either).
+        self.watch = watch
+        #: Loop time by which the whole body must have arrived (0: no chunk read yet).
+        self.deadline = 0.0
         self.route: Route | None = None
         self.operation: Operation | None = None
         self.path_params: dict[str, str] = {}
@@ -103,8 +111,11 @@ class Exchange:
         return self.body or b""
 
     async def _next_chunk(self, size: int) -> tuple[bytes, bool, int]:
-        """One piece of the body: (chunk, more to come, bytes so far); 400 on a disconnect, 413 past `max_body`."""
-        message = await self.receive()
+        """One piece of the body: (chunk, more to come, bytes so far); 400 on a disconnect, 413 past
+        `max_body`, 408 when it does not arrive within the chunk timeout or the body's deadline."""
+        if not self.deadline:
+            self.deadline = self.watch.deadline()
+        message = await self.watch.receive(self.receive, self.deadline)
         if message["type"] == "http.disconnect":
             # Never forward half a body: the upstream would act on a request nobody sent.
             raise BadRequest(

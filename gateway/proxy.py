@@ -28,6 +28,7 @@ from gateway.runtime import Runtime
 from gateway.upstreams import Upstream
 from servicekit import ProblemError, UpstreamError
 from servicekit.problems import problem_of
+from servicekit.slowbody import BodyWatch
 
 __all__ = ["Gateway", "problem_body"]
 
@@ -57,6 +58,7 @@ class Gateway:
         max_body_bytes: int,
         buffer_limit_bytes: int,
         store_limit_bytes: int = 1_048_576,
+        body_timeouts: tuple[float, float] = (5.0, 30.0),
     ) -> None:
         self.runtime = runtime
         self.policies = tuple(policies)
@@ -68,6 +70,8 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.buffer_limit_bytes = buffer_limit_bytes
         self.store_limit_bytes = store_limit_bytes
+        #: Bounds request body reads: (seconds for each chunk, seconds for the whole body), then 408.
+        self.body_watch = BodyWatch(*body_timeouts)
 
     def apply(self, runtime: Runtime) -> None:
         """Swap in a reloaded runtime (the caller adds clients for new upstreams first)."""
@@ -83,7 +87,14 @@ class Gateway:
         # Problem `instance`s show the decoded path the caller asked for.
         scope["path"] = path
         exchange = Exchange(
-            scope, receive, path, raw_path, correlation_id, runtime=self.runtime, max_body=self.max_body_bytes
+            scope,
+            receive,
+            path,
+            raw_path,
+            correlation_id,
+            runtime=self.runtime,
+            max_body=self.max_body_bytes,
+            watch=self.body_watch,
         )
         echo = (_CID, correlation_id.encode("latin-1"))
         exchange.response_headers.append(echo)

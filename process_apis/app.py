@@ -24,7 +24,7 @@ from process_apis.routes import v1_router
 from process_apis.routes_v2 import v2_router
 from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
-from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
 from servicekit import ReadinessCheck, create_service_app, load_settings
@@ -82,6 +82,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                     else None
                 ),
                 sent=SentFields(app.state.redis),
+                outage=OutagePolicy(horizon=settings.outage_horizon, recheck_max=settings.outage_recheck_max),
             )
             app.state.q2c = engine
             flows = Flows(

@@ -120,3 +120,7 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     exceptions: int = 0
     #: Set by a retry/replay: the gate the run failed at and now tries again (cleared once passed).
     resumed_at: RunState | None = None
+    #: The system (`crm`, `erp`, `planning`) the run waits for at its gate while that system is
+    #: unavailable, and since when; it moves on by itself when the system is back (cleared then).
+    waiting_for: str | None = None
+    waiting_since: datetime | None = None

@@ -37,11 +37,19 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     step_retries: int = 3
     retry_backoff: float = 0.5
     retry_max_backoff: float = 10.0
+    #: A run whose step finds a system unavailable (retries spent) waits at its gate this long (s),
+    #: checking again with growing spacing up to `outage_recheck_max` s, before it becomes an exception.
+    outage_horizon: float = 4 * 3600.0
+    outage_recheck_max: float = 60.0
     #: Per-run lock lease and how long a worker waits for a busy run before leaving the work pending (s).
-    lock_ttl: float = 60.0
+    #: A live worker renews its leases every third of `lock_ttl`; a dead worker's expire after it.
+    lock_ttl: float = 6.0
     lock_wait: float = 2.0
     #: A work or event entry left pending this long by a dead consumer is claimed by another (s).
-    claim_idle: float = 30.0
+    claim_idle: float = 5.0
+    #: A consumer of the work and event groups idle this long with nothing pending is a dead
+    #: instance's and is removed from its group (s).
+    consumer_expiry: float = 120.0
     #: How long a consumer blocks on an empty stream before checking for shutdown (s).
     stream_block: float = 1.0
     #: Timeouts and transport-level retries of the calls to the system APIs.

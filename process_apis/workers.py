@@ -6,7 +6,9 @@ customer master syncs. ERP events: `erp.sales_order.booked.v1` moves waiting run
 
 Every instance joins the same consumer groups, so runs are shared across instances, and an entry a
 crashed instance left pending is claimed by another after `claim_idle` (servicekit.StreamConsumer).
-The per-run lease keeps two workers from advancing one run at the same time.
+The per-run lease keeps two workers from advancing one run at the same time; it is short and
+renewed while held, so a crashed instance's runs are free again within `lock_ttl`. The sweep also
+removes the consumers of instances gone for `consumer_expiry` from the groups.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -136,9 +138,10 @@ class QuoteToCashWorkers:
     async def on_erp_event(self, event: CloudEvent) -> None:
         """`erp.sales_order.booked.v1` for an order `SF-<opportunity id>` moves its run on.
 
-        A busy run is left to its holder and the sweep: the holder either sees the order booked
-        itself or parks the run in the waiting index, which the sweep checks against the ERP every
-        `booking_sweep_interval` (sooner than a pending entry would be reclaimed).
+        A busy run leaves the event pending (Redeliver): if the holder is alive it sees the order
+        booked itself or parks the run waiting, and the reclaimed event moves it on after
+        `claim_idle`; if the holder died, its lease expires within `lock_ttl` and the reclaimed event
+        continues the run (instead of the run waiting for the sweep's next, spaced-out ERP read).
         """
         if event.type == CUSTOMER_CHANGED:
             external_id = event.data.get("external_id")
@@ -166,9 +169,8 @@ class QuoteToCashWorkers:
                     source=f"event {event.id}",
                 ),
             )
-        except RunBusy:
-            log.info("run busy, booking left to the sweep", extra={"external_id": external_id})
-            return
+        except RunBusy as busy:
+            raise Redeliver(str(busy)) from None
         if run is not None:
             self._booked_by_event(run)
 
@@ -193,12 +195,14 @@ class QuoteToCashWorkers:
         return self.check_after
 
     async def sweep(self) -> None:
-        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, and read the
-        ERP for every run waiting for booking."""
+        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, check again
+        the runs waiting out an outage, and read the ERP for every run waiting for booking."""
         store = self.engine.store
         for run_id in await store.runs_with_outbox():
             await store.relay(run_id)
         await self.engine.retry_due(actor=f"sweep:{self.name}")
+        # Runs waiting out a system's outage at their gate: those due are checked again.
+        await self.engine.recheck_outages(actor=f"sweep:{self.name}")
         if self.batcher is not None:
             await self.batcher.requeue_stale()
         # The booking event is what moves a waiting run on; the sweep is the net for a lost event.
@@ -251,7 +255,15 @@ async def _forecast_loop(batcher: ForecastBatcher, window: float, stop: asyncio.
             log.exception("forecast batch failed")
 
 
-async def _sweep_loop(workers: QuoteToCashWorkers, interval: float, stop: asyncio.Event) -> None:
+async def _sweep_loop(
+    workers: QuoteToCashWorkers,
+    interval: float,
+    stop: asyncio.Event,
+    consumers: Sequence[StreamConsumer] = (),
+    consumer_expiry: float = 120.0,
+) -> None:
+    # One consumer per group removes the group's dead consumers (any of this instance's would do).
+    per_group = {(c.stream, c.group): c for c in consumers}
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
@@ -261,6 +273,11 @@ async def _sweep_loop(workers: QuoteToCashWorkers, interval: float, stop: asynci
             await workers.sweep()
         except Exception:
             log.exception("booking sweep failed")
+        for consumer in per_group.values():
+            try:
+                await consumer.remove_dead_consumers(int(consumer_expiry * 1000))
+            except Exception:
+                log.exception("removing dead consumers failed", extra={"group": consumer.group})
 
 
 @asynccontextmanager
@@ -288,9 +305,10 @@ async def run_workers(
     for consumer in consumers:
         await consumer.ensure_group()
     tasks = [asyncio.create_task(c.run(stop), name=f"q2c-consumer-{c.consumer}") for c in consumers]
-    tasks.append(asyncio.create_task(_sweep_loop(workers, settings.booking_sweep_interval, stop), name="q2c-sweep"))
+    sweep = _sweep_loop(workers, settings.booking_sweep_interval, stop, consumers, settings.consumer_expiry)
+    tasks.append(asyncio.create_task(sweep, name="q2c-sweep"))
     if settings.forecast_window > 0:
-        batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max)
+        batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max, claim_ttl=settings.lock_ttl)
         workers.batcher = batcher
         tasks.append(asyncio.create_task(_forecast_loop(batcher, settings.forecast_window, stop), name="q2c-forecast"))
     try:

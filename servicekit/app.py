@@ -22,6 +22,7 @@ from servicekit.openapi import allow_header_fix, document_handlers, finish_docum
 from servicekit.problems import exception_handlers
 from servicekit.redis import connect_redis
 from servicekit.settings import ServiceSettings
+from servicekit.slowbody import BodyTimeoutMiddleware
 from servicekit.telemetry import setup_tracing
 
 __all__ = ["Lifespan", "create_service_app", "redis_ready"]
@@ -97,7 +98,10 @@ def create_service_app(
         spans.append(_redis_lifespan(settings.redis_url))
         checks["redis"] = redis_ready
     enforce_auth = auth and settings.auth_required
-    stack: list[Middleware] = [CorrelationMiddleware(name)]
+    stack: list[Middleware] = [
+        CorrelationMiddleware(name),
+        BodyTimeoutMiddleware(settings.body_chunk_timeout, settings.body_timeout),
+    ]
     if enforce_auth:
         spans.append(_verifier_lifespan(settings))
         stack.append(ServiceAuthMiddleware())

@@ -28,6 +28,10 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str | None = None
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
+    #: Longest wait in seconds for each part of a request body (then 408, connection closed).
+    body_chunk_timeout: float = 5.0
+    #: Longest time in seconds a whole request body may take to arrive (then 408, connection closed).
+    body_timeout: float = 30.0
     otel_exporter: str = "none"
     #: Where service tokens come from (the dev identity provider locally, a real issuer in production).
     idp_url: str = "http://127.0.0.1:8400"

@@ -53,6 +53,22 @@ class StreamPublisher:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
+# KEYS: the stream; ARGV: group, least idle ms, the caller's own consumer name. Removes the idle
+# consumers with nothing pending; returns their names.
+_REMOVE_DEAD = """
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[3] and f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    table.insert(removed, f['name'])
+  end
+end
+return removed
+"""
+
+
 class StreamConsumer:
     """One member of a consumer group; `run()` until `stop` is set."""
 
@@ -102,6 +118,23 @@ class StreamConsumer:
             except Exception:
                 log.exception("stream consumer error", extra={"stream": self.stream, "group": self.group})
                 await asyncio.sleep(1.0)
+
+    async def remove_dead_consumers(self, idle_ms: int) -> list[str]:
+        """Remove from the group every other consumer idle for `idle_ms` with nothing pending; their names.
+
+        A consumer's name dies with its process (names are per instance), but the group keeps it
+        forever. One with entries pending is left: `_claim_idle` moves those to the living first,
+        and the consumer goes on a later call. A live consumer reads (and so resets its idle time)
+        at least every `block_ms`; one idle far longer with nothing pending has no process behind
+        it, and if it had, its next read would simply add it again.
+        """
+        # Checked and removed in one script: a consumer that read an entry between a separate
+        # check and its removal would lose that entry (DELCONSUMER drops its pending entries).
+        raw: Any = await self.redis.eval(_REMOVE_DEAD, 1, self.stream, self.group, idle_ms, self.consumer)
+        removed = [n.decode() if isinstance(n, bytes) else str(n) for n in raw or []]
+        if removed:
+            log.info("dead consumers removed", extra={"stream": self.stream, "group": self.group, "consumers": removed})
+        return removed
 
     async def _claim_idle(self) -> None:
         result: Any = await self.redis.xautoclaim(

@@ -69,7 +69,7 @@ class FlowMachine(Protocol):
 
 class FlowRunner:
     def __init__(
-        self, redis: Any, *, policy: ExceptionPolicy, clock: Callable[[], datetime], lock_ttl: float = 60.0
+        self, redis: Any, *, policy: ExceptionPolicy, clock: Callable[[], datetime], lock_ttl: float = 10.0
     ) -> None:
         self.store = RunStore(redis, prefix="fig:flow", lock_ttl=lock_ttl)
         self.redis: Any = redis

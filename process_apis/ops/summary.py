@@ -2,7 +2,8 @@
 
 Sources: the exception records (aging, SLA breaches, unposted orders, reconciliation breaks), the
 counters the engine keeps in `fig:ops:counters` as runs change (orders created by origin,
-reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag) and the
+reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag), the
+indexes of runs waiting out a system's outage (`runs_waiting_for`), and the
 `fig:ops:policy-violations` hash the system APIs increment on field-ownership refusals. Nothing is
 estimated: a metric without data is null.
 """
@@ -18,6 +19,7 @@ import msgspec
 
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
+from process_apis.workflows.outage import SYSTEMS, outage_index
 from process_apis.workflows.store import WAITING_INDEX, read_counters, run_key
 
 __all__ = ["POLICY_VIOLATIONS", "AgingBuckets", "OpsSummary", "summarise"]
@@ -63,6 +65,10 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     reconciliation_exceptions_by_entity: dict[str, int]
     reconciliation_cycle_time_seconds: float | None
     policy_violations_by_flow: dict[str, int]
+    #: Runs waiting at their gate for a system that is unavailable, by system (`erp`: "waiting for
+    #: ERP"); they move on by themselves when it is back, and become exceptions only after the
+    #: configured horizon. Systems no run waits for are left out. Counted over all legal entities.
+    runs_waiting_for: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -82,9 +88,10 @@ class _RunEntity(msgspec.Struct):
 _run_entity = msgspec.json.Decoder(_RunEntity)
 
 
-async def _waiting(redis: Any, entities: frozenset[str]) -> list[float]:
-    """When each run of `entities` now waiting for ERP booking started to wait, longest first."""
-    members = await redis.zrange(WAITING_INDEX, 0, -1, withscores=True)
+async def _waiting(redis: Any, entities: frozenset[str], index: str = WAITING_INDEX) -> list[float]:
+    """The scores of the runs of `entities` in the run index `index` (by default: the runs waiting for
+    ERP booking, scored by when they started to wait), lowest first."""
+    members = await redis.zrange(index, 0, -1, withscores=True)
     since: list[float] = []
     for start in range(0, len(members), _BATCH):
         batch = members[start : start + _BATCH]
@@ -143,6 +150,7 @@ async def summarise(
     else:
         since = await _waiting(redis, selected)
         awaiting, waiting_since = len(since), (since[0] if since else None)
+    outage = await _waiting_for(redis, selected)
     violations: Counter[str] = Counter()
     if everything:
         for field, count in (await redis.hgetall(POLICY_VIOLATIONS)).items():
@@ -173,7 +181,20 @@ async def summarise(
         ),
         reconciliation_cycle_time_seconds=recon_ms / recon_runs / 1000 if recon_runs else None,
         policy_violations_by_flow=dict(violations),
+        runs_waiting_for=outage,
     )
+
+
+async def _waiting_for(redis: Any, selected: frozenset[str] | None) -> dict[str, int]:
+    """How many runs (of the `selected` entities; None: all) wait out each system's outage."""
+    if selected is not None:
+        counts = [len(await _waiting(redis, selected, outage_index(system))) for system in SYSTEMS]
+        return {system: n for system, n in zip(SYSTEMS, counts, strict=True) if n}
+    pipe = redis.pipeline(transaction=False)
+    for system in SYSTEMS:
+        pipe.zcard(outage_index(system))
+    counts = await pipe.execute()
+    return {system: int(n) for system, n in zip(SYSTEMS, counts, strict=True) if n}
 
 
 def _aging(records: list[ExceptionRecord], now: datetime) -> AgingBuckets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from process_apis.workflows.outage import OutagePolicy
 from process_apis.workflows.quote_to_cash import BookingSignal, FailureHook, QuoteToCash
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import WAITING_INDEX, WORK_STREAM, LockLost, RunBusy, RunSource, RunStore, run_id_for
@@ -12,6 +13,7 @@ __all__ = [
     "BookingSignal",
     "FailureHook",
     "LockLost",
+    "OutagePolicy",
     "QuoteToCash",
     "RetryPolicy",
     "RunBusy",

@@ -7,12 +7,14 @@ instance) takes up to `batch_max` runs with ZPOPMIN (atomic: each run is taken o
 their committed-bookings cells in one import (idempotency key derived from the run ids), and moves
 each run through `forecast_committed` with its own share of the result: a run whose rows the
 platform rejected fails alone. Taken runs are kept in `fig:q2c:forecast-claimed` until they moved
-on, so a batcher that dies mid-batch leaves them for the sweep to queue again (`requeue_stale`);
+on (their claim refreshed while the batch is carried), so a batcher that dies mid-batch leaves them
+for the sweep to queue again once the claim is `claim_ttl` old (`requeue_stale`);
 reloading the same cells is harmless because booking codes are stable (`SO<order>-<line>`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -38,10 +40,13 @@ FORECAST_CLAIMED = "fig:q2c:forecast-claimed"
 
 
 class ForecastBatcher:
-    def __init__(self, engine: QuoteToCash, name: str, *, batch_max: int = 500) -> None:
+    def __init__(self, engine: QuoteToCash, name: str, *, batch_max: int = 500, claim_ttl: float = 60.0) -> None:
+        """`claim_ttl`: a batch whose batcher stopped refreshing its claim that long ago (died) is
+        queued again by the sweep (`requeue_stale`)."""
         self.engine = engine
         self.name = name
         self.batch_max = batch_max
+        self.claim_ttl = claim_ttl
         self.redis: Any = engine.store.redis
 
     async def flush(self) -> int:
@@ -52,6 +57,26 @@ class ForecastBatcher:
         now = self.engine.clock().timestamp()
         run_ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in popped]
         await self.redis.zadd(FORECAST_CLAIMED, dict.fromkeys(run_ids, now))
+        keeper = asyncio.create_task(self._keep_claimed(run_ids))
+        try:
+            carried = await self._carry(run_ids)
+        finally:
+            keeper.cancel()
+        await self.redis.zrem(FORECAST_CLAIMED, *run_ids)
+        return carried
+
+    async def _keep_claimed(self, run_ids: list[str]) -> None:
+        """Refresh the batch's claim every third of `claim_ttl` while it is carried: a live batcher's
+        batch is never taken for stale, a dead one's is after `claim_ttl`."""
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            now = self.engine.clock().timestamp()
+            try:
+                await self.redis.zadd(FORECAST_CLAIMED, dict.fromkeys(run_ids, now), xx=True)
+            except Exception:
+                log.exception("refreshing the forecast batch claim failed", extra={"runs": len(run_ids)})
+
+    async def _carry(self, run_ids: list[str]) -> int:
         cells: list[CommittedBooking] = []
         spans: list[tuple[str, int, int]] = []
         contexts: set[tuple[str | None, str | None]] = set()
@@ -72,7 +97,6 @@ class ForecastBatcher:
             finally:
                 otel_context.detach(ctx_token)
                 correlation_id.reset(cid_token)
-        await self.redis.zrem(FORECAST_CLAIMED, *run_ids)
         return len(spans)
 
     async def _commit(self, cells: list[CommittedBooking], spans: list[tuple[str, int, int]]) -> None:
@@ -102,9 +126,10 @@ class ForecastBatcher:
                 await self.redis.zadd(FORECAST_PENDING, {run_id: self.engine.clock().timestamp()})
         log.info("forecast batch committed", extra={"batch": batch, "runs": len(spans), "cells": len(cells)})
 
-    async def requeue_stale(self, older_than: float = 60.0) -> int:
-        """Queue again runs a batcher took more than `older_than` s ago and never finished (it died)."""
-        cutoff = self.engine.clock().timestamp() - older_than
+    async def requeue_stale(self, older_than: float | None = None) -> int:
+        """Queue again runs whose batcher has not refreshed its claim for `older_than` s (default
+        `claim_ttl`): it died."""
+        cutoff = self.engine.clock().timestamp() - (self.claim_ttl if older_than is None else older_than)
         stale = await self.redis.zrangebyscore(FORECAST_CLAIMED, "-inf", cutoff)
         if not stale:
             return 0

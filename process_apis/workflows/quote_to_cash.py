@@ -17,6 +17,7 @@ first gate it passes settles its exception (`auto_resolved`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCa
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.outage import OutagePolicy, claim_due, left_outage, wait_out
 from process_apis.workflows.parking import counter
 from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
@@ -44,8 +46,9 @@ from process_apis.workflows.steps import (
     BookingSignal,
     ForecastSignal,
     QuoteToCashSteps,
+    Step,
 )
-from process_apis.workflows.store import Effect, Lease, RunSource, RunStore, run_id_for
+from process_apis.workflows.store import Effect, Lease, RunBusy, RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id
 
@@ -85,11 +88,13 @@ class QuoteToCash(Recovery):
         accounts: AccountSnapshots | None = None,
         customers: ResolvedCustomers | None = None,
         sent: SentFields | None = None,
+        outage: OutagePolicy | None = None,
     ) -> None:
         """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
         `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM.
         `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again.
-        `sent`: CRM fields a new customer is created with are recorded there as sent (flows/customer_sync.py)."""
+        `sent`: CRM fields a new customer is created with are recorded there as sent (flows/customer_sync.py).
+        `outage`: how long runs wait at their gate for an unavailable system (workflows/outage.py)."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -105,6 +110,7 @@ class QuoteToCash(Recovery):
         self.planning = planning
         self.accounts = accounts
         self.customers = customers
+        self.outage = outage or OutagePolicy()
         self.steps = QuoteToCashSteps(
             crm=crm,
             erp=erp,
@@ -233,6 +239,16 @@ class QuoteToCash(Recovery):
                 )
             return run
 
+    async def recheck_outages(self, *, actor: str) -> int:
+        """Drive the runs waiting for an unavailable system whose next check is due; how many."""
+
+        async def drive(run_id: str) -> None:
+            with contextlib.suppress(RunBusy):  # its holder drives it
+                await self.advance(run_id, actor=actor, wait=0.0)
+
+        now = self.clock().timestamp()
+        return await claim_due(self.store.redis, now, self.outage.recheck_max, drive)
+
     async def _drive(
         self,
         run: QuoteToCashRun,
@@ -272,9 +288,19 @@ class QuoteToCash(Recovery):
                             forecast=forecast,
                         )
                     except ProcessError as exc:
+                        waiting = wait_out(run, exc, self.clock(), self.outage)
+                        if waiting is not None:
+                            # The system is down: the run stays at its gate and is checked again later.
+                            run = waiting[0]
+                            await self.store.commit(run, lease, [*effects, waiting[1]], writes, gates=passed)
+                            passed, effects, writes = [], [], []
+                            break
                         step, step_writes = await self._park(run, source, exc, actor, mapping)
                     if step is None:
                         break
+                    if step.run.waiting_for is not None:
+                        cleared, dropped = left_outage(step.run)
+                        step = Step(cleared, (*step.effects, *([dropped] if dropped else [])), step.booked)
                     if step.run.state not in PARKED_STATES and run.resumed_at is not None:
                         step, step_writes = await self._settle(step, actor)
                     booked = step.booked

@@ -6,7 +6,8 @@ Keys of one run share the hash tag `{q2c-<opportunity id>}`, so they live in one
     fig:q2c:{<run id>}:history   append-only list of every gate passed (JSON Gate)
     fig:q2c:{<run id>}:source    the opportunity snapshot the run was started from
     fig:q2c:{<run id>}:outbox    effects not yet applied outside the run's slot (transactional outbox)
-    fig:q2c:{<run id>}:lock      the per-run lease (SET NX PX) a worker holds while advancing it
+    fig:q2c:{<run id>}:lock      the per-run lease (SET NX PX) a worker holds while advancing it,
+                                 renewed while held (workflows/heartbeat.py), so it can be short
 
 Outbox decision: the event streams (`fig:events:finance`, the work queue `fig:q2c:work`) and the
 index of runs waiting for booking (`fig:q2c:waiting`) are other slots, so a state change cannot
@@ -34,6 +35,7 @@ import msgspec
 
 from contracts import Account, CloudEvent, Opportunity
 from process_apis.schemas import Gate, QuoteToCashRun
+from process_apis.workflows.heartbeat import LeaseHeartbeat
 from servicekit import RedisClient, encode_event
 from servicekit.streams import EVENT_FIELD
 
@@ -234,14 +236,18 @@ class RunStore:
     """Reads runs and commits their changes with their effects (see the module docstring)."""
 
     def __init__(
-        self, redis: RedisClient, *, lock_ttl: float = 60.0, lock_poll: float = 0.05, prefix: str = "fig:q2c"
+        self, redis: RedisClient, *, lock_ttl: float = 10.0, lock_poll: float = 0.05, prefix: str = "fig:q2c"
     ) -> None:
-        """`prefix` namespaces the keys (`fig:q2c` for quote-to-cash, `fig:flow` for the other workflows)."""
+        """`prefix` namespaces the keys (`fig:q2c` for quote-to-cash, `fig:flow` for the other workflows).
+
+        `lock_ttl`: a lease expires that long after its holder stopped renewing it (died).
+        """
         # redis-py's stubs type command results as `Awaitable[T] | T`; this client is always async.
         self.redis: Any = redis
         self.prefix = prefix
         self.lock_ttl_ms = max(1, int(lock_ttl * 1000))
         self.lock_poll = lock_poll
+        self.heartbeat = LeaseHeartbeat(self.redis, self.lock_ttl_ms)
 
     def _k(self, run_id: str, part: str) -> str:
         return _key(run_id, part, self.prefix)
@@ -382,9 +388,11 @@ class RunStore:
         if read:
             held.run, held.source, *values = values
         held.also = values
+        self.heartbeat.hold(key, held.token)
         try:
             yield held
         finally:
+            self.heartbeat.drop(key)
             await self._give_back(held, key)
 
     async def _give_back(self, lease: Lease, key: str) -> None:

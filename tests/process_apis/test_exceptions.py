@@ -9,7 +9,7 @@ import msgspec
 
 from process_apis.controls import load_mapping_set
 from process_apis.errors import DownstreamRejected, DownstreamUnavailable
-from process_apis.workflows import QuoteToCash, RetryPolicy, RunStore
+from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunStore
 from servicekit import RedisClient
 from tests.process_apis.fake_systems import Systems, account_for
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity
@@ -128,6 +128,7 @@ async def test_transient_failures_retry_automatically_then_dead_letter_and_repla
     # Two failures per advance (the first attempt and the one in-step retry), for two advances.
     erp.fail["upsert_customer"] = [DownstreamUnavailable("erp down", service="erp", downstream_status=503)] * 4
     engine = engine_for(redis, FakeCrm(opportunity()), erp)
+    engine.outage = OutagePolicy(horizon=0.0)  # no waiting out the outage: straight to the exception policy
     rule = engine.policy.reasons["downstream_unavailable"]
     engine.policy.reasons["downstream_unavailable"] = msgspec.structs.replace(
         rule, retry=msgspec.structs.replace(rule.retry, max_attempts=2, backoff_seconds=0.0)

@@ -12,7 +12,7 @@ import pytest
 from contracts import BOOKING_COMMITTED, CloudEvent
 from process_apis.controls import load_mapping_set
 from process_apis.errors import DownstreamRejected, DownstreamUnavailable, OpportunityNotApproved, OpportunityNotFound
-from process_apis.workflows import BookingSignal, QuoteToCash, RetryPolicy, RunBusy, RunStore
+from process_apis.workflows import BookingSignal, OutagePolicy, QuoteToCash, RetryPolicy, RunBusy, RunStore
 from process_apis.workflows.store import Effect
 from servicekit import RedisClient
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity, rheinwerk
@@ -178,6 +178,7 @@ async def test_spent_step_retries_park_the_run_with_the_error_for_an_automatic_r
     erp = FakeErp()
     erp.fail["upsert_customer"] = [DownstreamUnavailable("erp down", service="erp", downstream_status=503)] * 3
     engine = engine_for(redis, FakeCrm(opportunity()), erp)
+    engine.outage = OutagePolicy(horizon=0.0)  # no waiting out the outage: straight to the exception policy
     await engine.start(DEMO2, actor="client:demo")
     run = await engine.advance(RUN, actor="worker:a")
     assert run is not None
