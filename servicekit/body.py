@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -10,6 +11,7 @@ from litestar.dto import MsgspecDTO
 from litestar.typing import FieldDefinition
 
 from contracts import ProblemFieldError
+from contracts.money import AMOUNT_PATTERN
 from servicekit.errors import BadRequest
 
 if TYPE_CHECKING:
@@ -51,28 +53,35 @@ class StrictBody(MsgspecDTO[T], Generic[T]):
             raise BadRequest(
                 f"The request body is not valid JSON: {exc}", slug="malformed-json", title="Malformed JSON"
             ) from None
-        numeric = list(_numeric_amounts(msgspec.json.decode(value)))
-        if numeric:
+        loose = list(_loose_amounts(msgspec.json.decode(value)))
+        if loose:
             raise BadRequest(
                 'Money amounts must be decimal strings such as "1234.50", never JSON numbers.',
                 slug="invalid-request",
                 title="Invalid request",
-                errors=[ProblemFieldError(location=p, message="Expected a decimal string") for p in numeric],
+                errors=[ProblemFieldError(location=p, message="Expected a decimal string") for p in loose],
             )
         return decoded
 
 
-def _numeric_amounts(node: Any, path: str = "$") -> Iterator[str]:
-    """Paths of money objects (`{"amount", "currency"}`) whose amount is a JSON number.
+_AMOUNT = re.compile(AMOUNT_PATTERN)
 
-    msgspec decodes a JSON number into a Decimal exactly even with `strict=True`; the wire
-    convention (DESIGN.md section 6) still demands a string, so a client cannot learn to send floats.
+
+def _loose_amounts(node: Any, path: str = "$") -> Iterator[str]:
+    """Paths of money objects (`{"amount", "currency"}`) whose amount is not a decimal string.
+
+    msgspec decodes a JSON number into a Decimal exactly even with `strict=True`, and takes text
+    such as `" 1"` or `"1_000"` that `Decimal()` takes; the wire convention (DESIGN.md section 6)
+    and the published `pattern` of the amount demand a plain decimal string, so a client cannot
+    learn to send floats and the document refuses exactly what the service refuses.
     """
     if isinstance(node, dict):
-        if "amount" in node and "currency" in node and isinstance(node["amount"], int | float):
-            yield f"{path}.amount"
+        if "amount" in node and "currency" in node:
+            amount = node["amount"]
+            if isinstance(amount, int | float) or (isinstance(amount, str) and not _AMOUNT.fullmatch(amount)):
+                yield f"{path}.amount"
         for key, child in node.items():
-            yield from _numeric_amounts(child, f"{path}.{key}")
+            yield from _loose_amounts(child, f"{path}.{key}")
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from _numeric_amounts(child, f"{path}[{index}]")
+            yield from _loose_amounts(child, f"{path}[{index}]")
