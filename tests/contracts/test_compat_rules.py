@@ -140,6 +140,16 @@ def test_operation_removed_after_deprecation_and_passed_sunset_is_allowed() -> N
     assert breaking(early, "operation-removed").message.endswith("before its sunset")
 
 
+def test_operation_removed_after_a_sunset_date_but_never_deprecated_is_breaking() -> None:
+    """A sunset date alone announces nothing to clients: only a deprecated operation may go after it."""
+    old = base()
+    get(old)["x-sunset"] = "2026-06-30"
+    new = copy.deepcopy(old)
+    new["paths"].pop("/v1/orders/{order_id}")
+    change = breaking(diff_documents(old, new, today=TODAY), "operation-removed")
+    assert change.message.endswith("without deprecation")
+
+
 def test_security_added_scope_added_and_scheme_changed_are_breaking() -> None:
     def open_then_secure(doc: dict[str, Any]) -> None:
         post(doc)["security"] = [{"bearer": ["orders:write", "orders:approve"]}]

@@ -99,6 +99,31 @@ async def test_concurrent_pollers_never_publish_a_change_twice(
     assert sorted(e.subject or "" for e in await _events(redis)) == sorted(approved)
 
 
+async def test_a_round_whose_watermark_moved_after_it_read_it_publishes_nothing(
+    reader: CrmReader, redis: RedisClient, admin: SandboxAdmin
+) -> None:
+    """Forced interleaving: poller A reads the watermark and the changes, then poller B runs a whole
+    round before A commits. A must see that the watermark is no longer the one it read, and abort."""
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    admin.close_won(DEMO1)
+    other = _feed(reader, redis, start)
+    raced: list[int] = []
+
+    class Overtaken(OpportunityFeed):
+        async def changes(self, after: Any, limit: int) -> Any:
+            found = await super().changes(after, limit)
+            if not raced:
+                raced.append(await other.poll_once())  # B commits between A's read and A's commit
+            return found
+
+    slow = Overtaken(reader, redis, start=start, stream=STREAM)
+    assert await slow.poll_once() == 0
+    assert raced == [1]
+    [event] = await _events(redis)
+    assert event.subject == DEMO1
+    assert (await slow.watermark()).record_id == DEMO1
+
+
 async def test_account_changes_are_published_as_canonical_accounts(
     reader: CrmReader, redis: RedisClient, sandbox: str, bearer: dict[str, str]
 ) -> None:
