@@ -16,6 +16,7 @@ from contracts.headers import PROBLEM_JSON
 from servicekit.auth import require_scopes
 from servicekit.body import StrictBody
 from servicekit.errors import BadRequest
+from servicekit.openapi import problem_spec
 from servicekit.ownership import enforce_ownership
 from servicekit.problems import problem_response
 from servicekit.redis import RedisClient
@@ -101,7 +102,13 @@ async def get_opportunity(opportunity_id: FromPath[str], reader: NamedDependency
 @get(
     "/opportunities",
     operation_id="crm_list_opportunities",
-    responses=_problems(*_COMMON),
+    responses={
+        **_problems(*_COMMON),
+        400: problem_spec(
+            "A parameter outside the contract, e.g. `limit` outside 1..200 (invalid-request), or a `cursor` this "
+            "API did not return or that belongs to another kind of listing (invalid-cursor)"
+        ),
+    },
     guards=[require_scopes("crm:read")],
 )
 async def list_opportunities(

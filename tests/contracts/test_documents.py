@@ -111,6 +111,22 @@ def test_every_command_schema_refuses_unknown_properties(document: tuple[str, st
         assert not _closed(doc, body, set()), name
 
 
+def test_every_list_operation_publishes_its_page_bounds(document: tuple[str, str, dict[str, Any]]) -> None:
+    """`limit` has a published minimum of 1 and a maximum (the services answer 400 outside them)."""
+    _, _, doc = document
+    for name, op in operations(doc):
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] == "limit":
+                schema = parameter["schema"]
+                assert schema.get("minimum") == 1, name
+                assert 1 < schema.get("maximum", 0) <= 500, name
+        cursors = [p for p in op.get("parameters", []) if p["in"] == "query" and p["name"] == "cursor"]
+        for cursor in cursors:
+            # An opaque cursor the API did not issue is a documented 400; a numeric one has a pattern.
+            documented = "invalid-cursor" in op["responses"]["400"]["description"]
+            assert documented or "pattern" in json.dumps(cursor["schema"]), name
+
+
 def test_money_amounts_are_published_with_the_finite_decimal_pattern() -> None:
     for api in ("crm", "erp", "planning"):
         money = load(api, "v1")["components"]["schemas"]["Money"]
