@@ -12,8 +12,9 @@ After it is built (`finish_document`): request-body examples, taken from the han
 `opt=request_examples(...)` or else assembled from the field-level `examples` of the body model
 (declared by the model, never invented), and OpenAPI links (`opt=response_links(...)`). Then the
 command (request body) schemas say what the strict decoder enforces (`closed_commands`):
-`additionalProperties: false` on every msgspec Struct with `forbid_unknown_fields`, and a field's
-`pattern` declared in its `msgspec.Meta(extra_json_schema=...)` (Litestar 2.x publishes neither).
+`additionalProperties: false` on every msgspec Struct with `forbid_unknown_fields`, a field's
+`pattern` declared in its `msgspec.Meta(extra_json_schema=...)`, and the decimal-string pattern on
+every `Decimal` (Litestar 2.x publishes none of them).
 
 `allow_header_fix` repairs Litestar 2.x's automatic `OPTIONS` answer, which lists only some of a
 path's methods in `Allow` (litestar#4169, fixed only in Litestar 3).
@@ -45,6 +46,7 @@ from litestar.types import Message, Scope
 
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
+from contracts.money import DECIMAL_PATTERN
 from servicekit.auth import ScopeGuard
 
 __all__ = [
@@ -251,6 +253,10 @@ def _close(document: OpenAPI, schema: Schema | Reference | None, kind: Any, seen
             if pattern and arm.type == "string" and arm.pattern is None:
                 arm.pattern = pattern
         _close(document, resolved, kind.type, seen)
+    elif isinstance(kind, msgspec.inspect.DecimalType):
+        for arm in _branches(document, resolved):
+            if arm.type == "string" and arm.pattern is None:
+                arm.pattern = DECIMAL_PATTERN
     elif isinstance(kind, msgspec.inspect.UnionType):
         for member in kind.types:
             for arm in _branches(document, resolved):

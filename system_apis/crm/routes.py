@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from contracts import Account, CustomerMasterUpdate, Opportunity, Problem
 from contracts.headers import PROBLEM_JSON
+from contracts.model import MONTH_PATTERN
 from servicekit.auth import require_scopes
 from servicekit.body import StrictBody
 from servicekit.errors import BadRequest
@@ -31,7 +32,7 @@ from system_apis.crm.schemas import OpportunityPage
 __all__ = ["opportunity_filters", "v1_router"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_PERIOD = MONTH_PATTERN
 
 
 def _problems(*statuses: int) -> dict[int, ResponseSpec]:

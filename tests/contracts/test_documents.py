@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import entry
-from contracts.money import AMOUNT_PATTERN
+from contracts.money import DECIMAL_PATTERN
 from deploy.contracts_cmd import GATEWAY_URL, OPENAPI_DIR, PUBLISHED_APIS
 
 DOCUMENTS = [(api, version) for api, (_, versions) in PUBLISHED_APIS.items() for version in versions]
@@ -130,7 +130,7 @@ def test_every_list_operation_publishes_its_page_bounds(document: tuple[str, str
 def test_money_amounts_are_published_with_the_finite_decimal_pattern() -> None:
     for api in ("crm", "erp", "planning"):
         money = load(api, "v1")["components"]["schemas"]["Money"]
-        assert money["properties"]["amount"]["pattern"] == AMOUNT_PATTERN, api
+        assert money["properties"]["amount"]["pattern"] == DECIMAL_PATTERN, api
 
 
 def test_financially_material_operations_are_marked() -> None:

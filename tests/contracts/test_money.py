@@ -8,7 +8,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from contracts.money import AMOUNT_PATTERN, Money
+from contracts.money import DECIMAL_PATTERN, POSITIVE_DECIMAL_PATTERN, Money
 
 
 @pytest.mark.parametrize("amount", ["NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "inf"])
@@ -37,16 +37,30 @@ def test_amounts_add_in_one_currency_only() -> None:
 @pytest.mark.parametrize("text", ["0", "-0", "1234.50", "-12.5", "1E+5", "1.2E-7", "0E-8", "+3", ".5", "5."])
 def test_the_published_pattern_matches_every_finite_amount_the_model_takes_and_writes(text: str) -> None:
     money = msgspec.json.decode(f'{{"amount": "{text}", "currency": "GBP"}}', type=Money)
-    assert re.fullmatch(AMOUNT_PATTERN, text)
-    assert re.fullmatch(AMOUNT_PATTERN, msgspec.json.decode(msgspec.json.encode(money))["amount"])
+    assert re.fullmatch(DECIMAL_PATTERN, text)
+    assert re.fullmatch(DECIMAL_PATTERN, msgspec.json.decode(msgspec.json.encode(money))["amount"])
 
 
-@pytest.mark.parametrize("text", ["NaN", "Infinity", "-inf", "1 000", " 1", "1_000", "0x10", "1e", "", "12,50"])
+@pytest.mark.parametrize(
+    "text",
+    ["NaN", "Infinity", "-inf", "1 000", " 1", "1_000", "0x10", "1e", "", "12,50", "1e-52785795840", "1" * 16, "1E+10"],
+)
 def test_the_published_pattern_refuses_what_is_not_a_finite_decimal(text: str) -> None:
-    assert re.fullmatch(AMOUNT_PATTERN, text) is None
+    assert re.fullmatch(DECIMAL_PATTERN, text) is None
+
+
+POSITIVES = [("1", True), ("0.5", True), (".05", True), ("+2E+3", True)]
+NOT_POSITIVES = [("0", False), ("0.000", False), ("-1", False), ("0E+5", False)]
+
+
+@pytest.mark.parametrize(("text", "positive"), POSITIVES + NOT_POSITIVES)
+def test_the_positive_pattern_takes_exactly_the_positive_decimals(text: str, positive: bool) -> None:
+    assert bool(re.fullmatch(POSITIVE_DECIMAL_PATTERN, text)) is positive
+    assert re.fullmatch(DECIMAL_PATTERN, text)  # a positive decimal is a decimal
+    assert (Decimal(text) > 0) is positive
 
 
 def test_the_published_schema_of_money_carries_the_pattern() -> None:
     schema = msgspec.json.schema(Money)["$defs"]["Money"]
-    assert schema["properties"]["amount"]["pattern"] == AMOUNT_PATTERN
+    assert schema["properties"]["amount"]["pattern"] == DECIMAL_PATTERN
     assert schema["additionalProperties"] is False
