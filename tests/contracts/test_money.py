@@ -32,6 +32,23 @@ def test_amounts_add_in_one_currency_only() -> None:
     assert Money.zero("JPY") == Money(amount=Decimal("0"), currency="JPY")
     with pytest.raises(ValueError, match="cannot add USD to EUR"):
         total + Money(amount=Decimal("1"), currency="USD")
+    with pytest.raises(ValueError, match="cannot add EUR to USD"):
+        Money(amount=Decimal("1"), currency="USD") + total
+    # Equal codes that are distinct string objects (as decoded from a request) are one currency.
+    decoded = msgspec.json.decode(b'{"amount": "0.85", "currency": "EUR"}', type=Money)
+    assert (total + decoded).amount == Decimal("4.00")
+    assert (decoded + Money(amount=Decimal("1"), currency="".join(["E", "U", "R"]))).currency == "EUR"
+
+
+def test_money_is_an_immutable_keyword_only_value_that_refuses_unknown_fields() -> None:
+    money = Money(amount=Decimal("1"), currency="GBP")
+    with pytest.raises(AttributeError):
+        money.amount = Decimal("2")  # type: ignore[misc]
+    assert {money, Money(amount=Decimal("1.0"), currency="GBP")} == {money}  # hashable, equal by value
+    with pytest.raises(TypeError):
+        Money(Decimal("1"), "GBP")  # type: ignore[call-arg]  # positional on purpose: refused
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.json.decode(b'{"amount": "1", "currency": "GBP", "fx": "1.2"}', type=Money)
 
 
 @pytest.mark.parametrize("text", ["0", "-0", "1234.50", "-12.5", "1E+5", "1.2E-7", "0E-8", "+3", ".5", "5."])
