@@ -161,7 +161,12 @@ async def test_both_feeds_run_in_the_service_lifespan(
         redis_url=redis_url, sandbox_url=sandbox, auth_required=False, feed_interval=0.05, feed_account_interval=0.05
     )
     async with AsyncTestClient(create_app(settings)):
-        await asyncio.sleep(0.1)
+        # Both feeds have polled once (their watermarks start now): changes from here on are new.
+        calls = admin.api_calls()
+        for _ in range(200):
+            if admin.api_calls() >= calls + 2:
+                break
+            await asyncio.sleep(0.01)
         admin.close_won(DEMO1)
         sf_update(sandbox, bearer, "Account", "0018d00000DEMOAAAA", {"Industry": "Retail"})
         for _ in range(100):
@@ -205,7 +210,10 @@ async def test_each_feed_polls_at_its_own_interval(reader: CrmReader, redis: Red
     stop = asyncio.Event()
     feeds = [Counted(reader, redis, start=start), CountedAccounts(reader, redis, start=start, interval=10.0)]
     task = asyncio.create_task(run_feeds(feeds, 0.05, stop))
-    await asyncio.sleep(0.5)
+    for _ in range(400):  # until the opportunity feed has polled four times (a positive signal)
+        if polls["opportunity"] >= 4:
+            break
+        await asyncio.sleep(0.01)
     stop.set()
     await task
     assert polls["account"] == 1  # due again only after 10 s

@@ -82,6 +82,18 @@ async def _run_until(child: subprocess.Popen[bytes], redis: RedisClient, count: 
     raise AssertionError(f"stream stuck below {count}")
 
 
+async def _polls_more(child: subprocess.Popen[bytes], admin: SandboxAdmin, polls: int, log: Path) -> None:
+    """Wait (up to a minute) until the child has queried Salesforce `polls` more times: a positive signal."""
+    target = admin.api_calls() + polls
+    deadline = time.monotonic() + 60
+    while admin.api_calls() < target:
+        if child.poll() is not None:
+            raise AssertionError(f"feed child exited: {_tail(log)}")
+        if time.monotonic() > deadline:
+            raise AssertionError("the feed child stopped polling")
+        await asyncio.sleep(0.01)
+
+
 def _kill(child: subprocess.Popen[bytes]) -> None:
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)
@@ -160,7 +172,7 @@ async def test_sigkill_mid_batch_neither_loses_nor_repeats(
     child = _start(big_sandbox, redis_url, since, log)
     try:
         await _run_until(child, redis, CHANGES, log)
-        await asyncio.sleep(0.3)  # several more polls: nothing may follow
+        await _polls_more(child, admin, 3, log)  # several more polls after the last change: nothing may follow
     finally:
         _kill(child)
 
