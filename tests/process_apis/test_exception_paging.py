@@ -16,5 +16,5 @@ async def test_a_limit_outside_the_bounds_is_a_400_naming_it(systems: Systems, r
     assert refused.status_code == 400, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert [e["location"] for e in refused.json()["errors"]] == ["limit"]
-    assert largest.status_code == 200
-    assert largest.json() == {"items": [], "next_cursor": None}
+    assert largest.status_code == 200, largest.text
+    assert set(largest.json()) == {"items", "next_cursor"}
