@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts.money import CurrencyCode, Money
+from contracts.money import POSITIVE_DECIMAL_PATTERN, CurrencyCode, Money
 
 __all__ = [
+    "MONTH_PATTERN",
     "Account",
     "AccountingPeriod",
     "ActualsBatch",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 EntityCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}[0-9]{2}$", examples=["US01"])]
+#: A calendar month `YYYY-MM` of year 0001 or later: no system has a year 0, and the CRM and ERP
+#: refuse one, so query filters publish this pattern instead of the looser one of `Period`.
+MONTH_PATTERN = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"
 Period = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 ExternalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["SF-006000000000001"])]
 
@@ -152,7 +156,7 @@ class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     """One order line. `quantity` must be positive (msgspec cannot bound a Decimal, so it is checked here)."""
 
     item_id: str
-    quantity: Decimal
+    quantity: Annotated[Decimal, msgspec.Meta(extra_json_schema={"pattern": POSITIVE_DECIMAL_PATTERN})]
     unit_price: Money
     amount: Money
 

@@ -20,6 +20,7 @@ from servicekit.logging import configure_logging
 from servicekit.middleware import CorrelationMiddleware
 from servicekit.openapi import allow_header_fix, document_handlers, finish_document
 from servicekit.problems import exception_handlers
+from servicekit.query import strict_query
 from servicekit.redis import connect_redis
 from servicekit.settings import ServiceSettings
 from servicekit.slowbody import BodyTimeoutMiddleware
@@ -128,6 +129,7 @@ def create_service_app(
             use_handler_docstrings=True,
         ),
         before_send=[allow_header_fix()],
+        before_request=strict_query(),
         debug=False,
         logging_config=None,
     )

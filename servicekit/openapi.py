@@ -10,7 +10,11 @@ Before the schema is built (`document_handlers`):
 
 After it is built (`finish_document`): request-body examples, taken from the handler's
 `opt=request_examples(...)` or else assembled from the field-level `examples` of the body model
-(declared by the model, never invented), and OpenAPI links (`opt=response_links(...)`).
+(declared by the model, never invented), and OpenAPI links (`opt=response_links(...)`). Then the
+command (request body) schemas say what the strict decoder enforces (`closed_commands`):
+`additionalProperties: false` on every msgspec Struct with `forbid_unknown_fields`, a field's
+`pattern` declared in its `msgspec.Meta(extra_json_schema=...)`, and the decimal-string pattern on
+every `Decimal` (Litestar 2.x publishes none of them).
 
 `allow_header_fix` repairs Litestar 2.x's automatic `OPTIONS` answer, which lists only some of a
 path's methods in `Allow` (litestar#4169, fixed only in Litestar 3).
@@ -19,10 +23,11 @@ path's methods in `Allow` (litestar#4169, fixed only in Litestar 3).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
@@ -41,6 +46,7 @@ from litestar.types import Message, Scope
 
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
+from contracts.money import DECIMAL_PATTERN
 from servicekit.auth import ScopeGuard
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "RESPONSE_LINKS",
     "FinanciallyMaterialOperation",
     "allow_header_fix",
+    "closed_commands",
     "document_handlers",
     "financially_material",
     "finish_document",
@@ -223,6 +230,68 @@ def _add_links(operation: Operation, links: Mapping[str, tuple[str, Mapping[str,
             }
 
 
+def _branches(document: OpenAPI, schema: Schema) -> Iterator[Schema]:
+    """The schema itself, or each arm of its `oneOf`/`anyOf` (how Litestar writes `X | None`)."""
+    arms = schema.one_of or schema.any_of
+    if not arms:
+        yield schema
+        return
+    for arm in arms:
+        resolved = _component(document, arm)
+        if resolved is not None:
+            yield resolved
+
+
+def _close(document: OpenAPI, schema: Schema | Reference | None, kind: Any, seen: set[int]) -> None:
+    """Walk a body schema beside the msgspec type it was built from; see `closed_commands`."""
+    resolved = _component(document, schema)
+    if resolved is None:
+        return
+    if isinstance(kind, msgspec.inspect.Metadata):
+        pattern = (kind.extra_json_schema or {}).get("pattern")
+        for arm in _branches(document, resolved):
+            if pattern and arm.type == "string" and arm.pattern is None:
+                arm.pattern = pattern
+        _close(document, resolved, kind.type, seen)
+    elif isinstance(kind, msgspec.inspect.DecimalType):
+        for arm in _branches(document, resolved):
+            if arm.type == "string" and arm.pattern is None:
+                arm.pattern = DECIMAL_PATTERN
+    elif isinstance(kind, msgspec.inspect.UnionType):
+        for member in kind.types:
+            for arm in _branches(document, resolved):
+                _close(document, arm, member, seen)
+    elif isinstance(kind, msgspec.inspect.StructType):
+        names = {f.encode_name for f in kind.fields}
+        if id(resolved) in seen or not resolved.properties or not names >= set(resolved.properties):
+            return  # another arm of a union, or already done
+        seen.add(id(resolved))
+        if kind.forbid_unknown_fields and resolved.additional_properties is None:
+            resolved.additional_properties = False
+        for item in kind.fields:
+            _close(document, resolved.properties.get(item.encode_name), item.type, seen)
+    elif isinstance(kind, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.VarTupleType):
+        for arm in _branches(document, resolved):
+            if arm.items is not None:
+                _close(document, arm.items, kind.item_type, seen)
+
+
+def closed_commands(document: OpenAPI, handler: HTTPRouteHandler, body: RequestBody) -> None:
+    """Publish on a handler's request-body schema what its strict decoder enforces (idempotent).
+
+    A command refuses unknown fields (`forbid_unknown_fields=True`), so its schema says
+    `additionalProperties: false`; otherwise a generic client or fuzzer sends extra fields the
+    contract allows and gets a 400. Field patterns declared for msgspec's own JSON schema (e.g.
+    `Money.amount`) are published too. Nested structs, lists and optional arms are followed.
+    """
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None or not isinstance(data.annotation, type) or not issubclass(data.annotation, msgspec.Struct):
+        return
+    kind = msgspec.inspect.type_info(data.annotation)
+    for media in body.content.values():
+        _close(document, media.schema, kind, set())
+
+
 def finish_document(app: Litestar) -> OpenAPI:
     """Build the app's OpenAPI document once and add request-body examples (idempotent)."""
     document = app.openapi_schema
@@ -235,6 +304,7 @@ def finish_document(app: Litestar) -> OpenAPI:
         _add_links(operation, handler.opt.get(RESPONSE_LINKS) or {})
         if not isinstance(body, RequestBody):
             continue
+        closed_commands(document, handler, body)
         declared: dict[str, Any] = dict(handler.opt.get(REQUEST_EXAMPLES) or {})
         for media in body.content.values():
             if media.examples:

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import ApprovalRequired, ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
@@ -94,10 +94,14 @@ def _refuse(record: ExceptionRecord, action: str) -> ExceptionConflict:
     summary="List exceptions, oldest first, filtered",
     guards=[require_scopes("exceptions:read")],
     responses={
+        400: problem_spec(
+            "A filter or `limit` outside the contract (invalid-request), or a `cursor` this API did not issue "
+            "(invalid-cursor)"
+        ),
         403: problem_spec(
             "The token lacks exceptions:read, or `entity` names a legal entity the caller is not cleared for "
             "(entity-not-allowed)"
-        )
+        ),
     },
 )
 async def list_exceptions(
@@ -109,8 +113,8 @@ async def list_exceptions(
     entity: FromQuery[str | None] = None,
     workflow: FromQuery[str | None] = None,
     severity: FromQuery[Severity | None] = None,
-    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
-    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500, description="Page size, 1..500")] = 100,
+    cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
 ) -> ExceptionPage:
     """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity).
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from process_apis.controls.routes import MAPPING_EXAMPLE, ControlName
 from process_apis.controls.rule_store import RuleSetBody
@@ -166,6 +165,12 @@ async def propose_activation(
     operation_id="listProposals",
     summary="List proposals, newest first, with who proposed and decided them and when",
     guards=[require_scopes("approvals:read")],
+    responses={
+        400: problem_spec(
+            "A filter or `limit` outside the contract (invalid-request), or a `cursor` this API did not issue "
+            "(invalid-cursor)"
+        )
+    },
 )
 async def list_proposals(
     *,
@@ -173,8 +178,8 @@ async def list_proposals(
     entities: NamedDependency[EntityScope],
     status: FromQuery[ProposalStatus | None] = None,
     kind: FromQuery[ProposalKind | None] = None,
-    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 100,
-    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500, description="Page size, 1..500")] = 100,
+    cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
 ) -> ProposalPage:
     """Proposals affecting only the caller's legal entities, filtered by status and kind."""
 

@@ -13,9 +13,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from contracts import Account, CustomerMasterUpdate, Opportunity, Problem
 from contracts.headers import PROBLEM_JSON
+from contracts.model import MONTH_PATTERN
 from servicekit.auth import require_scopes
 from servicekit.body import StrictBody
 from servicekit.errors import BadRequest
+from servicekit.openapi import problem_spec
 from servicekit.ownership import enforce_ownership
 from servicekit.problems import problem_response
 from servicekit.redis import RedisClient
@@ -30,7 +32,7 @@ from system_apis.crm.schemas import OpportunityPage
 __all__ = ["opportunity_filters", "v1_router"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_PERIOD = MONTH_PATTERN
 
 
 def _problems(*statuses: int) -> dict[int, ResponseSpec]:
@@ -101,7 +103,13 @@ async def get_opportunity(opportunity_id: FromPath[str], reader: NamedDependency
 @get(
     "/opportunities",
     operation_id="crm_list_opportunities",
-    responses=_problems(*_COMMON),
+    responses={
+        **_problems(*_COMMON),
+        400: problem_spec(
+            "A parameter outside the contract, e.g. `limit` outside 1..200 (invalid-request), or a `cursor` this "
+            "API did not return or that belongs to another kind of listing (invalid-cursor)"
+        ),
+    },
     guards=[require_scopes("crm:read")],
 )
 async def list_opportunities(

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from contracts import ActualsBatch, PeriodStatus
+from contracts.model import MONTH_PATTERN
 from servicekit import require_scopes
 from system_apis.erp.connector import NetSuiteClient, ledger
 from system_apis.erp.responses import problems
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 ENTITY_PATTERN = r"^[A-Z]{2}[0-9]{2}$"
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = MONTH_PATTERN
 EntityQuery = Annotated[str | None, QueryParameter(pattern=ENTITY_PATTERN, description="legal entity, e.g. DE01")]
 _READ = [require_scopes("erp:read")]
 

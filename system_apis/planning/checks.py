@@ -1,15 +1,17 @@
-"""Business checks on an actuals load that the contract's types cannot express (400 problem+json)."""
+"""Business checks on an actuals load that the contract's types cannot express (422 problem+json)."""
 
 from __future__ import annotations
 
 from contracts import ActualsBatch, ProblemFieldError
-from servicekit import BadRequest
+from servicekit import Unprocessable
 
 __all__ = ["check_actuals"]
 
 
 def check_actuals(batch: ActualsBatch) -> None:
     """Refuse a batch the planning model could only load wrongly, before it reaches the platform.
+
+    422 (`actuals-not-loadable`): the batch matches the contract; what it says cannot be loaded.
 
     - no lines: there is nothing to load (and Anaplan fails an import without data rows);
     - a line in another currency than the batch: the actuals module holds one reporting currency
@@ -42,4 +44,9 @@ def check_actuals(batch: ActualsBatch) -> None:
         else:
             first_at[key] = n
     if errors:
-        raise BadRequest("The actuals batch cannot be loaded as sent", errors=errors[:100])
+        raise Unprocessable(
+            "The actuals batch cannot be loaded as sent",
+            slug="actuals-not-loadable",
+            title="Actuals not loadable",
+            errors=errors[:100],
+        )

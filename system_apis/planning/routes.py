@@ -131,7 +131,13 @@ async def list_committed_bookings(
     return_dto=None,
     status_code=200,
     guards=[require_scopes("planning:write")],
-    responses=_WITH_BAD_REQUEST,
+    responses={
+        **_WITH_BAD_REQUEST,
+        422: _problem(
+            "The batch matches the contract but cannot be loaded: no lines, a line in another currency than "
+            "the batch, or two lines for one account and product (actuals-not-loadable)"
+        ),
+    },
 )
 async def load_actuals(data: JSONBody[ActualsBatch], state: State) -> PlanningImportResult:
     """Import the lines as actuals cells (entity x period x account x product) of the Actuals version.

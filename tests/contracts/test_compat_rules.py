@@ -140,6 +140,16 @@ def test_operation_removed_after_deprecation_and_passed_sunset_is_allowed() -> N
     assert breaking(early, "operation-removed").message.endswith("before its sunset")
 
 
+def test_operation_removed_after_a_sunset_date_but_never_deprecated_is_breaking() -> None:
+    """A sunset date alone announces nothing to clients: only a deprecated operation may go after it."""
+    old = base()
+    get(old)["x-sunset"] = "2026-06-30"
+    new = copy.deepcopy(old)
+    new["paths"].pop("/v1/orders/{order_id}")
+    change = breaking(diff_documents(old, new, today=TODAY), "operation-removed")
+    assert change.message.endswith("without deprecation")
+
+
 def test_security_added_scope_added_and_scheme_changed_are_breaking() -> None:
     def open_then_secure(doc: dict[str, Any]) -> None:
         post(doc)["security"] = [{"bearer": ["orders:write", "orders:approve"]}]
@@ -335,3 +345,96 @@ def test_ref_inside_nullable_branch_is_resolved(spelling: str) -> None:
     changes = changed(wrap)
     assert breaking(changes, "response-became-nullable")
     assert not [c for c in changes if "property" in c.rule]
+
+
+def _rules(changes: list[Change]) -> list[tuple[str, bool]]:
+    return [(c.rule, c.breaking) for c in changes]
+
+
+def test_scope_changes_name_exactly_the_scopes_added_and_dropped() -> None:
+    swapped = changed(lambda d: post(d).update(security=[{"bearer": ["orders:approve"]}]))
+    assert _rules(swapped) == [("security-scope-added", True), ("security-scope-removed", False)]
+    assert swapped[0].message == "scopes now needed: ['orders:approve']"
+    assert swapped[1].message == "scopes dropped: ['orders:write']"
+    # Only adding: nothing is reported as dropped.
+    added = changed(lambda d: post(d).update(security=[{"bearer": ["orders:write", "orders:approve"]}]))
+    assert _rules(added) == [("security-scope-added", True)]
+
+
+@pytest.mark.parametrize("opened", [[], [{}], [{"bearer": ["orders:write"]}, {}]], ids=["none", "empty", "optional"])
+def test_security_removed_is_reported_but_not_breaking(opened: list[dict[str, list[str]]]) -> None:
+    changes = changed(lambda d: post(d).update(security=opened))
+    assert _rules(changes) == [("security-removed", False)]
+
+
+def test_security_moved_to_the_document_default_is_no_change() -> None:
+    def inherit(doc: dict[str, Any]) -> None:
+        doc["security"] = post(doc).pop("security")
+
+    assert [c for c in changed(inherit) if c.rule.startswith("security")] == []
+
+
+def test_header_names_are_case_insensitive_and_query_names_are_not() -> None:
+    def add_header(name: str) -> Callable[[dict[str, Any]], None]:
+        return lambda d: get(d)["parameters"].append({"name": name, "in": "header", "schema": {"type": "string"}})
+
+    old = base()
+    add_header("X-Tenant")(old)
+    new = copy.deepcopy(base())
+    add_header("x-tenant")(new)
+    assert diff_documents(old, new, today=TODAY) == []
+    renamed = changed(lambda d: get(d)["parameters"][1].update(name="Expand"))
+    assert sorted(_rules(renamed)) == [("request-parameter-added", False), ("request-parameter-removed", False)]
+
+
+def test_path_parameters_compare_by_position_other_parameters_by_name() -> None:
+    def prepend_cookie(doc: dict[str, Any]) -> None:
+        get(doc)["parameters"].insert(0, {"name": "session", "in": "cookie", "schema": {"type": "string"}})
+
+    assert _rules(changed(prepend_cookie)) == [("request-parameter-added", False)]
+
+    def second_path_param(doc: dict[str, Any]) -> None:
+        item = doc["paths"].pop("/v1/orders/{order_id}")
+        item["get"]["parameters"].insert(
+            1, {"name": "line", "in": "path", "required": True, "schema": {"type": "integer"}}
+        )
+        doc["paths"]["/v1/orders/{order_id}/lines/{line}"] = item
+
+    old = copy.deepcopy(base())
+    second_path_param(old)
+    new = copy.deepcopy(old)
+    new["paths"]["/v1/orders/{order_id}/lines/{line}"]["get"]["parameters"][0]["schema"] = {"type": "integer"}
+    [change] = diff_documents(old, new, today=TODAY)
+    assert change.location == "GET /v1/orders/{order_id}/lines/{line} parameter path:order_id"
+    assert change.breaking is True  # string -> integer narrows what the request may send
+
+
+def test_a_removed_parameter_is_reported_where_it_was() -> None:
+    [change] = changed(lambda d: get(d)["parameters"].pop(1))
+    assert (change.rule, change.location, change.breaking) == (
+        "request-parameter-removed",
+        "GET /v1/orders/{order_id} parameter query:expand",
+        False,
+    )
+
+
+@pytest.mark.parametrize("renamed", ["aaaGetOrder", "zzzGetOrder"])
+def test_an_operation_id_change_is_reported_whichever_way_it_sorts(renamed: str) -> None:
+    changes = changed(lambda d: get(d).update(operationId=renamed))
+    assert [c.rule for c in changes] == ["operation-id-changed"]
+
+
+def test_a_sunset_that_is_not_a_date_never_allows_a_removal() -> None:
+    old = base()
+    get(old).update({"deprecated": True, "x-sunset": "when v3 ships"})
+    new = copy.deepcopy(old)
+    new["paths"].pop("/v1/orders/{order_id}")
+    assert breaking(diff_documents(old, new, today=TODAY), "operation-removed")
+
+
+def test_a_new_request_media_type_is_not_breaking() -> None:
+    def add_form(doc: dict[str, Any]) -> None:
+        content = post(doc)["requestBody"]["content"]
+        content["application/x-www-form-urlencoded"] = content["application/json"]
+
+    assert _rules(changed(add_form)) == [("request-media-type-added", False)]

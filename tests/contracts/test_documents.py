@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import entry
+from contracts.money import DECIMAL_PATTERN
 from deploy.contracts_cmd import GATEWAY_URL, OPENAPI_DIR, PUBLISHED_APIS
 
 DOCUMENTS = [(api, version) for api, (_, versions) in PUBLISHED_APIS.items() for version in versions]
@@ -82,6 +83,54 @@ def test_request_bodies_carry_examples_that_match_nothing_invented(document: tup
                 missing.add((api, name))
     assert missing <= KNOWN_MISSING_EXAMPLES
     assert "generate_examples" not in json.dumps(doc)
+
+
+def _closed(doc: dict[str, Any], schema: Any, seen: set[str]) -> list[str]:
+    """Names of object schemas reachable from `schema` that do not say `additionalProperties: false`."""
+    if isinstance(schema, list):
+        return [name for item in schema for name in _closed(doc, item, seen)]
+    if not isinstance(schema, dict):
+        return []
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        target = doc["components"]["schemas"][name]
+        open_here = [name] if target.get("properties") and target.get("additionalProperties") is not False else []
+        return open_here + _closed(doc, target, seen)
+    return [name for value in schema.values() for name in _closed(doc, value, seen)]
+
+
+def test_every_command_schema_refuses_unknown_properties(document: tuple[str, str, dict[str, Any]]) -> None:
+    """Every service decodes bodies with unknown fields refused; the documents say so."""
+    _, _, doc = document
+    for name, op in operations(doc):
+        body = op.get("requestBody", {}).get("content", {})
+        assert not _closed(doc, body, set()), name
+
+
+def test_every_list_operation_publishes_its_page_bounds(document: tuple[str, str, dict[str, Any]]) -> None:
+    """`limit` has a published minimum of 1 and a maximum (the services answer 400 outside them)."""
+    _, _, doc = document
+    for name, op in operations(doc):
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] == "limit":
+                schema = parameter["schema"]
+                assert schema.get("minimum") == 1, name
+                assert 1 < schema.get("maximum", 0) <= 500, name
+        cursors = [p for p in op.get("parameters", []) if p["in"] == "query" and p["name"] == "cursor"]
+        for cursor in cursors:
+            # An opaque cursor the API did not issue is a documented 400; a numeric one has a pattern.
+            documented = "invalid-cursor" in op["responses"]["400"]["description"]
+            assert documented or "pattern" in json.dumps(cursor["schema"]), name
+
+
+def test_money_amounts_are_published_with_the_finite_decimal_pattern() -> None:
+    for api in ("crm", "erp", "planning"):
+        money = load(api, "v1")["components"]["schemas"]["Money"]
+        assert money["properties"]["amount"]["pattern"] == DECIMAL_PATTERN, api
 
 
 def test_financially_material_operations_are_marked() -> None:

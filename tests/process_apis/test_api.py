@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import msgspec
 
 from contracts import BOOKING_COMMITTED, SALES_ORDER_BOOKED, CloudEvent, new_event
 from process_apis import ProcessSettings, create_app
+from process_apis.workers import ERP_GROUP, WORK_GROUP
+from process_apis.workflows import WORK_STREAM
 from servicekit import RedisClient, StreamPublisher, free_port
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import DEMO1, DEMO2, opportunity
-from tests.process_apis.support import RUNS, process_api, run_reaches, settings_for
+from tests.process_apis.support import RUNS, process_api, run_reaches, settings_for, until
 from tests.tokens import TestIssuer
 
 RUN2 = f"q2c-{DEMO2}"
 
 
-async def publish_booked(redis: RedisClient, order_id: str, external_id: str) -> None:
+async def publish_booked(redis: RedisClient, order_id: str, external_id: str) -> str:
     event = new_event(
         source="/system-apis/erp",
         type=SALES_ORDER_BOOKED,
         data={"sales_order_id": order_id, "external_id": external_id, "status": "pending_fulfillment"},
     )
-    await StreamPublisher(redis, "fig:events:{erp}").publish(event)
+    return await StreamPublisher(redis, "fig:events:{erp}").publish(event)
+
+
+async def handled(redis: RedisClient, entry_id: str) -> None:
+    """Wait until the process API's ERP consumer has acknowledged the entry and the work it queued is done.
+
+    The positive signal a "nothing changed" check waits for, instead of a fixed sleep.
+    """
+
+    def settled(groups: Any, name: str, last: str | None = None) -> bool:
+        for group in groups:
+            info = {str(k): v.decode() if isinstance(v, bytes) else v for k, v in group.items()}
+            if info["name"] == name:
+                delivered = tuple(map(int, info["last-delivered-id"].split("-")))
+                caught_up = last is None or delivered >= tuple(map(int, last.split("-")))
+                return caught_up and info["pending"] == 0 and info.get("lag") in (0, None)
+        return False
+
+    async def done() -> bool:
+        erp = await redis.xinfo_groups("fig:events:{erp}")
+        work = await redis.xinfo_groups(WORK_STREAM)
+        return settled(erp, ERP_GROUP, entry_id) and settled(work, WORK_GROUP)
+
+    await until(done)
 
 
 async def test_post_runs_to_order_created_and_a_booked_event_completes_it(
@@ -99,8 +123,8 @@ async def test_posting_the_same_opportunity_again_returns_the_same_run_and_creat
         after = await client.post(RUNS, json={"opportunity_id": DEMO2})
         assert (after.status_code, after.json()["state"]) == (200, "completed")
         # A duplicate booking event after completion changes nothing either.
-        await publish_booked(redis, systems.orders[f"SF-{DEMO2}"].id, f"SF-{DEMO2}")
-        await asyncio.sleep(0.3)
+        again = await publish_booked(redis, systems.orders[f"SF-{DEMO2}"].id, f"SF-{DEMO2}")
+        await handled(redis, again)
         final = (await client.get(f"{RUNS}/{RUN2}")).json()
 
     order_puts = systems.of("erp", "PUT")
@@ -171,7 +195,12 @@ async def test_the_sweep_completes_a_run_whose_booking_event_was_lost(
     async with process_api(settings_for(systems, redis_url, booking_sweep_interval=0.2)) as client:
         await client.post(RUNS, json={"opportunity_id": DEMO2})
         await run_reaches(client, RUN2, "order_created")
-        await asyncio.sleep(0.3)
+        order = systems.orders[f"SF-{DEMO2}"].id
+
+        async def swept() -> bool:  # the sweep read the order (not booked yet): a positive signal
+            return any(c.path == f"/v1/sales-orders/{order}" for c in systems.of("erp", "GET"))
+
+        await until(swept)
         assert (await client.get(f"{RUNS}/{RUN2}")).json()["state"] == "order_created"
         systems.book(f"SF-{DEMO2}")
         done = await run_reaches(client, RUN2, "completed")

@@ -163,6 +163,13 @@ async def test_transient_failures_retry_automatically_then_dead_letter_and_repla
     assert gates[:3] == ["received", "validated", "failed"]
     assert gates[3] == "validated"  # the retry re-entered the last good gate
     assert len(erp.orders) == 1
+    # The replay settled the exception: it leaves the dead-letter queue, with the replay in its history.
+    settled = await engine.exceptions.get(EXC)
+    assert settled is not None
+    assert (settled.status, [h.action for h in settled.history]) == (
+        "resolved",
+        ["opened", "retry", "failed_again", "replay", "auto_resolved"],
+    )
 
 
 async def test_a_throttle_signal_sets_the_wait(redis: RedisClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -24,6 +25,16 @@ def create_order(data: JSONBody[Order]) -> dict[str, Any]:
     return {"total": str(data.price.amount * data.quantity)}
 
 
+class Rate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    tolerance: Decimal
+    steps: list[Decimal] | None = None
+
+
+@post("/rates", dto=StrictBody[Rate], return_dto=None, sync_to_thread=False)
+def create_rate(data: JSONBody[Rate]) -> dict[str, Any]:
+    return {"tolerance": str(data.tolerance)}
+
+
 @get("/orders/{order_id:str}", sync_to_thread=False)
 def get_order(order_id: FromPath[str]) -> dict[str, str]:
     raise NotFound(f"order {order_id} does not exist")
@@ -36,7 +47,7 @@ def boom() -> None:
 
 def make_app(redis_url: str) -> Any:
     settings = ServiceSettings(redis_url=redis_url, auth_required=False)
-    return create_service_app(name="t", settings=settings, route_handlers=[create_order, get_order, boom])
+    return create_service_app(name="t", settings=settings, route_handlers=[create_order, create_rate, get_order, boom])
 
 
 async def test_strict_body_refuses_string_for_int_and_unknown_fields(redis_url: str) -> None:
@@ -56,6 +67,29 @@ async def test_strict_body_refuses_string_for_int_and_unknown_fields(redis_url: 
         assert float_money.json()["errors"][0]["location"] == "$.price.amount"
         malformed = await client.post("/orders", content=b"{nope", headers={"content-type": "application/json"})
         assert malformed.json()["type"].endswith("/malformed-json")
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"tolerance": 0}, "$.tolerance"),
+        ({"tolerance": 0.5}, "$.tolerance"),
+        ({"tolerance": " 1"}, "$.tolerance"),
+        ({"tolerance": "1_000"}, "$.tolerance"),
+        ({"tolerance": "1", "steps": ["1", 2]}, "$.steps[1]"),
+    ],
+)
+async def test_every_decimal_is_a_decimal_string_not_a_number(
+    redis_url: str, body: dict[str, Any], location: str
+) -> None:
+    """Not only money: any decimal field sent as a JSON number (or loose text) is refused where it is."""
+    async with AsyncTestClient(make_app(redis_url)) as client:
+        refused = await client.post("/rates", json=body)
+        fine = await client.post("/rates", json={"tolerance": "0.50", "steps": ["1", "1E+2"]})
+    assert refused.status_code == 400, refused.text
+    assert [e["location"] for e in refused.json()["errors"]] == [location]
+    assert fine.status_code == 201
+    assert fine.json() == {"tolerance": "0.50"}
 
 
 async def test_errors_are_problem_json_with_the_callers_correlation_id(redis_url: str) -> None:

@@ -56,7 +56,12 @@ async def test_entries_left_by_a_dead_consumer_are_claimed_by_another(redis: Red
         seen.append(e.id)
 
     survivor = StreamConsumer(redis, "s:test", "g", "alive", handle, block_ms=50, claim_idle_ms=100)
-    await asyncio.sleep(0.15)
+    # Redis itself says the entry has been idle long enough to be claimed (not a sleep that hopes so).
+    for _ in range(200):
+        [entry] = await redis.xpending_range("s:test", "g", min="-", max="+", count=1)
+        if int(entry["time_since_delivered"]) > 100:
+            break
+        await asyncio.sleep(0.01)
     await consume_until(survivor, seen, 1)
     assert seen == ["e1"]
     assert (await redis.xpending("s:test", "g"))["pending"] == 0

@@ -48,6 +48,11 @@ class SandboxAdmin:
     def usage(self, **body: int) -> str:
         return str(self._post("/limits", body)["api_usage"])
 
+    def api_calls(self) -> int:
+        """Salesforce API calls made so far (`api-usage=N/limit`): a poller's heartbeat, one per query."""
+        usage = str(httpx.get(self.base + "/__admin/health").json()["api_usage"])
+        return int(usage.partition("=")[2].partition("/")[0])
+
 
 def sf_update(base: str, bearer: dict[str, str], sobject: str, record_id: str, fields: dict[str, Any]) -> None:
     """Change a record as a Salesforce user would (vendor REST API, 204)."""

@@ -85,6 +85,16 @@ async def test_list_pages_through_every_change_once(api: AsyncTestClient[Any], a
 async def test_bad_cursor_and_limit_are_400(api: AsyncTestClient[Any]) -> None:
     assert (await api.get("/v1/opportunities", params={"cursor": "bm9wZQ"})).status_code == 400
     assert (await api.get("/v1/opportunities", params={"limit": 0})).status_code == 400
+    assert (await api.get("/v1/opportunities", params={"limit": 201})).status_code == 400
+
+
+@pytest.mark.parametrize("since", ["0.5", "1700000000", "2026-11-30", "yesterday"])
+async def test_changed_since_must_be_an_iso_instant(api: AsyncTestClient[Any], since: str) -> None:
+    """Lax decoding took a number as an epoch timestamp and answered 200 with everything since 1970."""
+    response = await api.get("/v1/opportunities", params={"changed_since": since})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["location"] for e in response.json()["errors"]] == ["changed_since"]
 
 
 async def test_vendor_failures_become_problems(api: AsyncTestClient[Any], admin: SandboxAdmin) -> None:

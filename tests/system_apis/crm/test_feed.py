@@ -99,6 +99,31 @@ async def test_concurrent_pollers_never_publish_a_change_twice(
     assert sorted(e.subject or "" for e in await _events(redis)) == sorted(approved)
 
 
+async def test_a_round_whose_watermark_moved_after_it_read_it_publishes_nothing(
+    reader: CrmReader, redis: RedisClient, admin: SandboxAdmin
+) -> None:
+    """Forced interleaving: poller A reads the watermark and the changes, then poller B runs a whole
+    round before A commits. A must see that the watermark is no longer the one it read, and abort."""
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    admin.close_won(DEMO1)
+    other = _feed(reader, redis, start)
+    raced: list[int] = []
+
+    class Overtaken(OpportunityFeed):
+        async def changes(self, after: Any, limit: int) -> Any:
+            found = await super().changes(after, limit)
+            if not raced:
+                raced.append(await other.poll_once())  # B commits between A's read and A's commit
+            return found
+
+    slow = Overtaken(reader, redis, start=start, stream=STREAM)
+    assert await slow.poll_once() == 0
+    assert raced == [1]
+    [event] = await _events(redis)
+    assert event.subject == DEMO1
+    assert (await slow.watermark()).record_id == DEMO1
+
+
 async def test_account_changes_are_published_as_canonical_accounts(
     reader: CrmReader, redis: RedisClient, sandbox: str, bearer: dict[str, str]
 ) -> None:
@@ -136,7 +161,12 @@ async def test_both_feeds_run_in_the_service_lifespan(
         redis_url=redis_url, sandbox_url=sandbox, auth_required=False, feed_interval=0.05, feed_account_interval=0.05
     )
     async with AsyncTestClient(create_app(settings)):
-        await asyncio.sleep(0.1)
+        # Both feeds have polled once (their watermarks start now): changes from here on are new.
+        calls = admin.api_calls()
+        for _ in range(200):
+            if admin.api_calls() >= calls + 2:
+                break
+            await asyncio.sleep(0.01)
         admin.close_won(DEMO1)
         sf_update(sandbox, bearer, "Account", "0018d00000DEMOAAAA", {"Industry": "Retail"})
         for _ in range(100):
@@ -180,7 +210,10 @@ async def test_each_feed_polls_at_its_own_interval(reader: CrmReader, redis: Red
     stop = asyncio.Event()
     feeds = [Counted(reader, redis, start=start), CountedAccounts(reader, redis, start=start, interval=10.0)]
     task = asyncio.create_task(run_feeds(feeds, 0.05, stop))
-    await asyncio.sleep(0.5)
+    for _ in range(400):  # until the opportunity feed has polled four times (a positive signal)
+        if polls["opportunity"] >= 4:
+            break
+        await asyncio.sleep(0.01)
     stop.set()
     await task
     assert polls["account"] == 1  # due again only after 10 s

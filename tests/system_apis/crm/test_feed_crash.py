@@ -1,5 +1,9 @@
 """A feed killed (SIGKILL) while publishing neither loses nor repeats a change after it restarts.
 
+First, deterministically: the feed's Redis connection dies right after the first write of a round
+reached Redis (a connection class that refuses every command after that one, a public redis-py
+seam), so a round whose events and watermark were two writes is caught every time.
+
 The poller runs in a child process against a running sandbox and a real Redis; 500 opportunities
 are close-won at once (many share one SystemModstamp, so the (modstamp, Id) keyset is exercised
 too); the child is killed twice mid-batch, then restarted to finish. Every change must be in the
@@ -9,6 +13,7 @@ stream exactly once, and after each kill the watermark must name the last publis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,11 +27,15 @@ from typing import Any
 
 import msgspec
 import pytest
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from contracts import OPPORTUNITY_APPROVED, CloudEvent
 from contracts.streams import CRM_EVENTS
 from servicekit.redis import RedisClient
-from system_apis.crm.feed import WATERMARK_KEY
+from system_apis.crm.connector import CrmReader
+from system_apis.crm.feed import WATERMARK_KEY, OpportunityFeed
 from system_apis.crm.sandbox import SalesforceSandboxSettings, create_app
 from system_apis.crm.sandbox.seed import seed_tables
 from tests.support import running_server
@@ -73,6 +82,18 @@ async def _run_until(child: subprocess.Popen[bytes], redis: RedisClient, count: 
     raise AssertionError(f"stream stuck below {count}")
 
 
+async def _polls_more(child: subprocess.Popen[bytes], admin: SandboxAdmin, polls: int, log: Path) -> None:
+    """Wait (up to a minute) until the child has queried Salesforce `polls` more times: a positive signal."""
+    target = admin.api_calls() + polls
+    deadline = time.monotonic() + 60
+    while admin.api_calls() < target:
+        if child.poll() is not None:
+            raise AssertionError(f"feed child exited: {_tail(log)}")
+        if time.monotonic() > deadline:
+            raise AssertionError("the feed child stopped polling")
+        await asyncio.sleep(0.01)
+
+
 def _kill(child: subprocess.Popen[bytes]) -> None:
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)
@@ -83,6 +104,48 @@ async def _assert_watermark_names_the_last_event(redis: RedisClient) -> None:
     raw = await redis.get(WATERMARK_KEY)
     watermark = raw.decode() if isinstance(raw, bytes) else str(raw)
     assert watermark.endswith("|" + (last.subject or "")), "stream and watermark disagree after the kill"
+
+
+_WRITES = (b"XADD", b"SET", b"EXEC")
+
+
+class _DiesAfterFirstWrite(Connection):
+    """A connection of a process that dies right after its first write was acknowledged by Redis.
+
+    The packet carrying the first write (a lone SET or XADD, or a whole MULTI ... EXEC) is sent and
+    answered normally; every later command fails as if the process were gone.
+    """
+
+    wrote = False
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if type(self).wrote:
+            raise RedisConnectionError("the poller died")
+        packed = b"".join(command) if isinstance(command, list | tuple) else bytes(command)
+        await super().send_packed_command(command, check_health)
+        type(self).wrote = any(f"\r\n{w.decode()}\r\n".encode() in packed for w in _WRITES)
+
+
+async def test_a_poller_dying_after_its_first_write_neither_loses_nor_repeats(
+    reader: CrmReader, redis_url: str, redis: RedisClient, admin: SandboxAdmin
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    admin.close_won("0068d00000DEMO1AAA")
+    _DiesAfterFirstWrite.wrote = False
+    dying = Redis(connection_pool=ConnectionPool.from_url(redis_url, connection_class=_DiesAfterFirstWrite))
+    try:
+        with contextlib.suppress(RedisConnectionError):  # a round of two writes dies inside itself
+            await OpportunityFeed(reader, dying, start=start).poll_once()
+        with pytest.raises(RedisConnectionError):
+            await OpportunityFeed(reader, dying, start=start).poll_once()  # the next round finds it gone
+    finally:
+        await dying.aclose()
+    assert _DiesAfterFirstWrite.wrote
+    # Whatever the dead poller left, stream and watermark agree: a restarted one adds nothing.
+    assert await OpportunityFeed(reader, redis, start=start).poll_once() == 0
+    events = await _events(redis)
+    assert [e.subject for e in events] == ["0068d00000DEMO1AAA"]
+    await _assert_watermark_names_the_last_event(redis)
 
 
 async def test_sigkill_mid_batch_neither_loses_nor_repeats(
@@ -109,7 +172,7 @@ async def test_sigkill_mid_batch_neither_loses_nor_repeats(
     child = _start(big_sandbox, redis_url, since, log)
     try:
         await _run_until(child, redis, CHANGES, log)
-        await asyncio.sleep(0.3)  # several more polls: nothing may follow
+        await _polls_more(child, admin, 3, log)  # several more polls after the last change: nothing may follow
     finally:
         _kill(child)
 

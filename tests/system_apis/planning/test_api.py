@@ -71,6 +71,10 @@ async def test_all_rows_rejected_is_still_200_with_the_rejected_rows(
     ("change", "location"),
     [
         ({"amount": {"amount": 12000.5, "currency": "EUR"}}, "$.bookings[0].amount.amount"),
+        ({"amount": {"amount": "NaN", "currency": "EUR"}}, "$.bookings[0].amount"),
+        ({"amount": {"amount": "-Infinity", "currency": "EUR"}}, "$.bookings[0].amount"),
+        ({"amount": {"amount": "12_000", "currency": "EUR"}}, "$.bookings[0].amount.amount"),
+        ({"amount": {"amount": "12000\n", "currency": "EUR"}}, "$.bookings[0].amount.amount"),
         ({"period": "2026-13"}, "$.bookings[0].period"),
         ({"unexpected": "field"}, "$.bookings[0]"),
     ],

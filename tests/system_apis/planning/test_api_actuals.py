@@ -67,11 +67,29 @@ async def test_actuals_for_nothing_loaded_are_a_404_problem(client: AsyncTestCli
         ),
         (with_lines(BATCH["lines"][0], dict(BATCH["lines"][0], amount=EUR_1)), "$.lines[1]"),
         (with_lines(BATCH["lines"][1], dict(BATCH["lines"][1], product_code="")), "$.lines[1]"),
+    ],
+)
+async def test_batches_the_model_would_load_wrongly_are_422_and_reach_no_platform(
+    client: AsyncTestClient[Any], issuer: TestIssuer, sandbox_url: str, batch: dict[str, Any], location: str
+) -> None:
+    """Well-formed batches whose content cannot be loaded: 422, so a contract-valid request is never a 400."""
+    before = cells(sandbox_url, module="actuals")
+    response = await client.post("/v1/actuals", json=batch, headers=auth(issuer, "planning:write"))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/actuals-not-loadable")
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["location"] for e in response.json()["errors"]] == [location]
+    assert cells(sandbox_url, module="actuals") == before
+
+
+@pytest.mark.parametrize(
+    ("batch", "location"),
+    [
         (with_lines(dict(BATCH["lines"][0], amount={"amount": 1.5, "currency": "EUR"})), "$.lines[0].amount.amount"),
         (dict(BATCH, period="2026-13"), "$.period"),
     ],
 )
-async def test_batches_the_model_would_load_wrongly_are_400_and_reach_no_platform(
+async def test_batches_outside_the_contract_are_400_and_reach_no_platform(
     client: AsyncTestClient[Any], issuer: TestIssuer, sandbox_url: str, batch: dict[str, Any], location: str
 ) -> None:
     before = cells(sandbox_url, module="actuals")
