@@ -17,12 +17,11 @@ from litestar.types import ControllerRouterHandler, Middleware
 from servicekit.auth import JWKSVerifier, ServiceAuthMiddleware
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
-from servicekit.middleware import CorrelationMiddleware
+from servicekit.observability import ObservabilityPlugin
 from servicekit.openapi import allow_header_fix, document_handlers, finish_document
 from servicekit.problems import exception_handlers
 from servicekit.redis import connect_redis
 from servicekit.settings import ServiceSettings
-from servicekit.telemetry import setup_tracing
 
 __all__ = ["Lifespan", "create_service_app", "redis_ready"]
 
@@ -78,14 +77,14 @@ def create_service_app(
     on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
     state: Mapping[str, Any] | None = None,
 ) -> Litestar:
-    """Compose a service: logging, tracing, correlation, problem+json, health, Redis, bearer auth.
+    """Compose a service: logging, telemetry, correlation, access log and `/metrics` (ObservabilityPlugin),
+    problem+json, health, Redis, bearer auth.
 
     `lifespan` context managers run after the shared ones (Redis, JWKS verifier), so they can use
     `app.state.redis`. With `auth` and `settings.auth_required`, every route but health and the
     schema needs a verified bearer token; handlers add `guards=[require_scopes(...)]`.
     """
     configure_logging(name, settings.log_level)
-    setup_tracing(name, settings.otel_exporter)
     checks: dict[str, ReadinessCheck] = {}
     spans: list[Lifespan] = []
     if use_redis:
@@ -94,7 +93,7 @@ def create_service_app(
         spans.append(_redis_lifespan(settings.redis_url))
         checks["redis"] = redis_ready
     enforce_auth = auth and settings.auth_required
-    stack: list[Middleware] = [CorrelationMiddleware(name)]
+    stack: list[Middleware] = []
     if enforce_auth:
         spans.append(_verifier_lifespan(settings))
         stack.append(ServiceAuthMiddleware())
@@ -108,6 +107,7 @@ def create_service_app(
         request_max_body_size=settings.max_body_bytes,
         state=State({**(state or {}), "settings": settings, "auth_required": enforce_auth}),
         on_app_init=list(on_app_init),
+        plugins=[ObservabilityPlugin(name, settings)],
         openapi_config=OpenAPIConfig(
             title=title or name,
             version=version,

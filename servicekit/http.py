@@ -20,6 +20,7 @@ import aiohttp
 import httpx
 import yarl
 
+from servicekit.client_tracing import client_trace_configs
 from servicekit.context import outgoing_headers
 
 __all__ = ["AiohttpTransport", "CircuitBreaker", "CircuitOpenError", "ResilientTransport", "create_http_client"]
@@ -162,6 +163,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 trust_env=False,
+                trace_configs=client_trace_configs(),
             )
         return self._session
 

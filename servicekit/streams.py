@@ -3,6 +3,11 @@
 Delivery is at-least-once: an entry is acknowledged only after its handler returned, and an entry
 left pending by a dead consumer is claimed by another after `claim_idle_ms`. Handlers must be
 idempotent (dedupe by event id or by a deterministic step key).
+
+Trace context crosses the stream in the CloudEvents distributed-tracing extension (`traceparent`,
+`tracestate` on the envelope): `StreamPublisher` writes the current context into an event that has
+none, and the consumer handles each event inside a CONSUMER span (messaging semantic conventions)
+whose parent is the context the event carries.
 """
 
 from __future__ import annotations
@@ -13,12 +18,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from redis.exceptions import ResponseError
 
 from contracts import CloudEvent
 from servicekit.redis import RedisClient
 
-__all__ = ["EVENT_FIELD", "EventHandler", "Redeliver", "StreamConsumer", "StreamPublisher", "encode_event"]
+__all__ = [
+    "EVENT_FIELD",
+    "EventHandler",
+    "Redeliver",
+    "StreamConsumer",
+    "StreamPublisher",
+    "encode_event",
+    "with_trace_context",
+]
 
 log = logging.getLogger("servicekit.streams")
 
@@ -27,6 +42,18 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CloudEvent)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
+_tracer = trace.get_tracer("servicekit.streams")
+
+
+def with_trace_context(event: CloudEvent) -> CloudEvent:
+    """`event` carrying the current trace context (unless it carries one already)."""
+    if event.traceparent is not None:
+        return event
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if "traceparent" not in carrier:
+        return event
+    return msgspec.structs.replace(event, traceparent=carrier["traceparent"], tracestate=carrier.get("tracestate"))
 
 
 class Redeliver(Exception):
@@ -48,7 +75,7 @@ class StreamPublisher:
 
     async def publish(self, event: CloudEvent) -> str:
         entry_id = await self.redis.xadd(
-            self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True
+            self.stream, {EVENT_FIELD: encode_event(with_trace_context(event))}, maxlen=self.maxlen, approximate=True
         )
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -139,8 +166,31 @@ class StreamConsumer:
         if reclaimed and await self._deliveries(entry_id) > self.max_deliveries:
             await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times")
             return False
+        carrier = {"traceparent": event.traceparent or ""}
+        if event.tracestate:
+            carrier["tracestate"] = event.tracestate
+        attributes: dict[str, str | int] = {
+            "messaging.system": "redis",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "xreadgroup",
+            "messaging.destination.name": self.stream,
+            "messaging.consumer.group.name": self.group,
+            "messaging.message.id": event.id,
+            "cloudevents.event_type": event.type,
+            "cloudevents.event_id": event.id,
+        }
+        if event.correlationid:
+            attributes["fig.correlation_id"] = event.correlationid
+        if event.legalentity:
+            attributes["fig.legal_entity"] = event.legalentity
         try:
-            await self.handler(event)
+            with _tracer.start_as_current_span(
+                f"process {self.stream}",
+                context=propagate.extract(carrier),
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+            ):
+                await self.handler(event)
         except asyncio.CancelledError:
             raise
         except Redeliver as reason:

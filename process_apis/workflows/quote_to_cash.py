@@ -18,6 +18,7 @@ first gate it passes settles its exception (`auto_resolved`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -37,6 +38,7 @@ from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCa
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
 from process_apis.workflows.parking import counter
 from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
@@ -220,10 +222,10 @@ class QuoteToCash(Recovery):
         forecast: ForecastSignal | None = None,
     ) -> QuoteToCashRun:
         cid_token = correlation_id.set(run.correlation_id)
-        ctx_token = otel_context.attach(propagate.extract({"traceparent": source.traceparent or ""}))
+        ctx_token = otel_context.attach(_run_context(source.traceparent))
         booked: SalesOrder | None = None
         try:
-            with tracer.start_as_current_span("q2c.advance", attributes={"fig.run_id": run.id}):
+            with tracer.start_as_current_span("q2c.advance", attributes=run_attributes(run)) as drive_span:
                 controls = self.controls
                 mapping, rules = await (controls.current_at(lease.also[0]) if lease.also else controls.current())
                 # Gates passed in one drive commit together: when the run parks, has to wait, or is
@@ -234,22 +236,28 @@ class QuoteToCash(Recovery):
                 writes: list[tuple[str, bytes]] = []
                 while run.state not in TERMINAL_STATES:
                     step_writes: list[tuple[str, bytes]] = []
-                    try:
-                        step = await self.steps.next(
-                            run,
-                            source,
-                            actor,
-                            mapping=mapping,
-                            rules=rules,
-                            booking=booking,
-                            check_erp=check_erp,
-                            booked=booked,
-                            forecast=forecast,
-                        )
-                    except ProcessError as exc:
-                        step, step_writes = await self._park(run, source, exc, actor, mapping)
+                    started = time.perf_counter()
+                    with tracer.start_as_current_span("q2c.gate", attributes=run_attributes(run)) as gate_span:
+                        try:
+                            step = await self.steps.next(
+                                run,
+                                source,
+                                actor,
+                                mapping=mapping,
+                                rules=rules,
+                                booking=booking,
+                                check_erp=check_erp,
+                                booked=booked,
+                                forecast=forecast,
+                            )
+                        except ProcessError as exc:
+                            step, step_writes = await self._park(run, source, exc, actor, mapping)
+                        if step is not None:
+                            gate_span.update_name(f"q2c.gate {step.run.state}")
+                            gate_span.set_attributes(run_attributes(step.run))
                     if step is None:
                         break
+                    record_gate(step.run, time.perf_counter() - started)
                     if step.run.state not in PARKED_STATES and run.resumed_at is not None:
                         step, step_writes = await self._settle(step, actor)
                     booked = step.booked
@@ -265,7 +273,24 @@ class QuoteToCash(Recovery):
                             await self.on_failure(run)
                 if passed:
                     await self.store.commit(run, lease, effects, writes, gates=passed)
+                drive_span.set_attributes(run_attributes(run))
+                if passed and (run.state in TERMINAL_STATES or run.state in PARKED_STATES):
+                    record_outcome(run, "parked" if run.state in PARKED_STATES else "completed")
         finally:
             otel_context.detach(ctx_token)
             correlation_id.reset(cid_token)
         return run
+
+
+def _run_context(traceparent: str | None) -> otel_context.Context:
+    """The context a run's drive continues: the run's trace (from its source).
+
+    When the current span already belongs to that trace (the CONSUMER span of the work item that
+    carried it), the drive stays its child, so the trace shows the hop across the stream.
+    """
+    carried = propagate.extract({"traceparent": traceparent or ""})
+    current = trace.get_current_span().get_span_context()
+    wanted = trace.get_current_span(carried).get_span_context()
+    if current.is_valid and wanted.is_valid and current.trace_id == wanted.trace_id:
+        return otel_context.get_current()
+    return carried
