@@ -16,9 +16,9 @@ from urllib.parse import unquote
 
 import aiohttp
 import msgspec
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from contracts.headers import PROBLEM_JSON
 from gateway.audit import AuditLog
@@ -97,8 +97,18 @@ class Gateway:
         exchange.response_headers.append(echo)
         refusal: ProblemError | None = None
         failed = False
+        out = send
+        if self.telemetry.tracing:
+            # The server span ends with the answer's last message: annotate it when the answer starts.
+            span = trace.get_current_span()
+
+            async def out(message: Message) -> None:
+                if message["type"] == "http.response.start" and span.is_recording():
+                    self._annotate(span, exchange, refusal, failed)
+                await send(message)
+
         try:
-            await self._answer(exchange, send)
+            await self._answer(exchange, out)
         except ProblemError as error:
             refusal = error
             if exchange.on_refusal is not None:
@@ -106,64 +116,58 @@ class Gateway:
             await self.audit.refusal(exchange, error)
             if not exchange.started:
                 exchange.status = error.status
-                await _send_problem(send, error, path, correlation_id, echo)
+                await _send_problem(out, error, path, correlation_id, echo)
         except Exception:
             log.exception("gateway request failed", extra={"path": path})
             failed = True
             if not exchange.started:
                 failure = ProblemError("The gateway failed to handle the request.")
                 exchange.status = failure.status
-                await _send_problem(send, failure, path, correlation_id, echo)
-        if self.telemetry.metrics or self.telemetry.tracing:
+                await _send_problem(out, failure, path, correlation_id, echo)
+        if self.telemetry.metrics:
             self._observe(exchange, refusal, failed, time.perf_counter() - started)
 
     def _observe(self, exchange: Exchange, refusal: ProblemError | None, failed: bool, seconds: float) -> None:
-        """Record the request's metrics and annotate its server span (when either is on)."""
+        """Record the request's metrics: its duration, and a refusal or replay when there was one."""
+        outcome, policy, reason = _outcome(exchange, refusal, failed)
         operation = exchange.operation
         route = operation.template if operation is not None else "-"
+        self.telemetry.duration.record(
+            seconds,
+            {
+                "http.request.method": exchange.method,
+                "http.route": route,
+                "http.response.status_code": exchange.status,
+                "fig.upstream": operation.upstream if operation is not None else "-",
+                "fig.gateway.outcome": outcome,
+            },
+        )
         if refusal is not None:
-            outcome = "refused"
-        elif failed:
-            outcome = "failed"
-        else:
-            outcome = "replayed" if exchange.replay is not None else "forwarded"
-        policy = exchange.refused_by or ("routing" if refusal is not None and operation is None else "-")
-        reason = refusal.problem_slug if refusal is not None else "-"
-        upstream = operation.upstream if operation is not None else "-"
-        if self.telemetry.metrics:
-            self.telemetry.duration.record(
-                seconds,
-                {
-                    "http.request.method": exchange.method,
-                    "http.route": route,
-                    "http.response.status_code": exchange.status,
-                    "fig.upstream": upstream,
-                    "fig.gateway.outcome": outcome,
-                },
-            )
-            if refusal is not None:
-                self.telemetry.refusals.add(1, {"fig.gateway.policy": policy, "fig.gateway.reason": reason})
-                if policy == "ratelimit":
-                    self.telemetry.rate_limited.add(1, {"fig.client_id": exchange.client_id, "http.route": route})
-            elif outcome == "replayed":
-                self.telemetry.replays.add(1, {"http.route": route})
-        if self.telemetry.tracing:
-            span = trace.get_current_span()
-            if span.is_recording():
-                span.update_name(f"{exchange.method} {route}")
-                span.set_attributes(
-                    {
-                        "http.route": route,
-                        "fig.correlation_id": exchange.correlation_id,
-                        "fig.client_id": exchange.client_id,
-                        "fig.upstream": upstream,
-                        "fig.gateway.outcome": outcome,
-                        "fig.gateway.policy": policy,
-                        "fig.gateway.reason": reason,
-                    }
-                )
-                if exchange.claims is not None and exchange.claims.legal_entities:
-                    span.set_attribute("fig.legal_entities", ",".join(sorted(exchange.claims.legal_entities)))
+            self.telemetry.refusals.add(1, {"fig.gateway.policy": policy, "fig.gateway.reason": reason})
+            if policy == "ratelimit":
+                self.telemetry.rate_limited.add(1, {"fig.client_id": exchange.client_id, "http.route": route})
+        elif outcome == "replayed":
+            self.telemetry.replays.add(1, {"http.route": route})
+
+    def _annotate(self, span: Span, exchange: Exchange, refusal: ProblemError | None, failed: bool) -> None:
+        """Name the server span by route template and add who asked and what the policies decided."""
+        outcome, policy, reason = _outcome(exchange, refusal, failed)
+        operation = exchange.operation
+        route = operation.template if operation is not None else "-"
+        span.update_name(f"{exchange.method} {route}")
+        span.set_attributes(
+            {
+                "http.route": route,
+                "fig.correlation_id": exchange.correlation_id,
+                "fig.client_id": exchange.client_id,
+                "fig.upstream": operation.upstream if operation is not None else "-",
+                "fig.gateway.outcome": outcome,
+                "fig.gateway.policy": policy,
+                "fig.gateway.reason": reason,
+            }
+        )
+        if exchange.claims is not None and exchange.claims.legal_entities:
+            span.set_attribute("fig.legal_entities", ",".join(sorted(exchange.claims.legal_entities)))
 
     async def _answer(self, exchange: Exchange, send: Send) -> None:
         path, raw_path = exchange.path, exchange.raw_path
@@ -313,6 +317,16 @@ async def _send_whole(
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _outcome(exchange: Exchange, refusal: ProblemError | None, failed: bool) -> tuple[str, str, str]:
+    """(outcome, refusing policy, reason) of a request: forwarded, replayed, refused or failed."""
+    if refusal is not None:
+        policy = exchange.refused_by or ("routing" if exchange.operation is None else "-")
+        return "refused", policy, refusal.problem_slug
+    if failed:
+        return "failed", "-", "-"
+    return ("replayed" if exchange.replay is not None else "forwarded"), "-", "-"
 
 
 def problem_body(error: ProblemError, instance: str, correlation_id: str) -> bytes:
