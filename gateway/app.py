@@ -72,6 +72,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             max_body_bytes=settings.max_body_bytes,
             buffer_limit_bytes=settings.buffer_limit_bytes,
             store_limit_bytes=settings.idempotency_max_body,
+            access_log=settings.access_log,
         )
         app.state.gateway = gateway
 

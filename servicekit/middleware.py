@@ -44,12 +44,18 @@ def log_access(
     Never headers, bodies or tokens: only who (client id, subject), what (method, route template),
     how it ended (status) and how long it took.
     """
+    if not _access.isEnabledFor(logging.INFO):
+        return
     extra: dict[str, object] = {
+        "correlation_id": correlation_id.get(),
         "http_method": method,
         "http_route": route,
         "http_status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        extra["trace_id"] = format(span.trace_id, "032x")
     if client:
         extra["client"] = client
     if subject and subject != client:
