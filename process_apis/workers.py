@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from contracts import (
     ACCOUNT_CHANGED,
@@ -35,7 +36,8 @@ from contracts import (
     CloudEvent,
     Opportunity,
 )
-from contracts.streams import CRM_EVENTS, ERP_EVENTS
+from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
+from process_apis.exceptions.metrics import ExceptionGauge
 from process_apis.flows import Flows
 from process_apis.schemas import QuoteToCashRun
 from process_apis.settings import ProcessSettings
@@ -44,6 +46,7 @@ from process_apis.workflows.commands import WORK_REQUESTED
 from process_apis.workflows.forecast import ForecastBatcher
 from process_apis.workflows.validation import is_approved
 from servicekit import Redeliver, RedisClient, StreamConsumer
+from servicekit.metrics import StreamDepthSampler, redis_error
 
 __all__ = ["CRM_GROUP", "ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_workers"]
 
@@ -263,6 +266,20 @@ async def _sweep_loop(workers: QuoteToCashWorkers, interval: float, stop: asynci
             log.exception("booking sweep failed")
 
 
+async def _metrics_loop(redis: RedisClient, interval: float, stop: asyncio.Event) -> None:
+    """Sample what the process's metrics read from Redis: stream depths and the exception queue."""
+    streams = StreamDepthSampler(redis, (WORK_STREAM, ERP_EVENTS, CRM_EVENTS, FINANCE_EVENTS), interval=interval)
+    exceptions = ExceptionGauge(redis)
+    while not stop.is_set():
+        await streams.sample()
+        try:
+            await exceptions.sample()
+        except (RedisError, OSError):
+            redis_error("exception-gauge")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
 @asynccontextmanager
 async def run_workers(
     engine: QuoteToCash, redis: RedisClient, settings: ProcessSettings, *, flows: Flows | None = None
@@ -289,6 +306,7 @@ async def run_workers(
         await consumer.ensure_group()
     tasks = [asyncio.create_task(c.run(stop), name=f"q2c-consumer-{c.consumer}") for c in consumers]
     tasks.append(asyncio.create_task(_sweep_loop(workers, settings.booking_sweep_interval, stop), name="q2c-sweep"))
+    tasks.append(asyncio.create_task(_metrics_loop(redis, settings.metrics_interval, stop), name="q2c-metrics"))
     if settings.forecast_window > 0:
         batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max)
         workers.batcher = batcher

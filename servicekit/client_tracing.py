@@ -15,19 +15,24 @@ it pays nothing then.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from servicekit.telemetry import telemetry
 
-__all__ = ["client_trace_configs"]
+__all__ = ["client_trace_configs", "vendor_call", "vendor_limit_remaining"]
 
 _tracer = trace.get_tracer("servicekit.http")
+_limit_remaining = metrics.get_meter("servicekit.http").create_gauge(
+    "fig.vendor.api_limit.remaining", unit="{call}", description="API calls the vendor says are left (its own count)."
+)
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
@@ -89,3 +94,22 @@ def client_trace_configs() -> list[aiohttp.TraceConfig]:
     config.on_request_exception.append(on_error)
     config.freeze()
     return [config]
+
+
+@contextmanager
+def vendor_call(vendor: str, operation: str) -> Iterator[Span]:
+    """An INTERNAL span `vendor <vendor>` around one logical vendor call (its retries and re-auth
+    included), with `fig.vendor` and `fig.vendor.operation`; a non-recording span when tracing is off."""
+    if not telemetry().tracing:
+        yield INVALID_SPAN
+        return
+    attributes = {"fig.vendor": vendor, "fig.vendor.operation": operation}
+    with _tracer.start_as_current_span(f"vendor {vendor}", attributes=attributes) as span:
+        yield span
+
+
+def vendor_limit_remaining(vendor: str, remaining: int, span: Span | None = None) -> None:
+    """Record what the vendor reported as left of its API allocation (gauge, and on `span`)."""
+    _limit_remaining.set(remaining, {"fig.vendor": vendor})
+    if span is not None and span.is_recording():
+        span.set_attribute("fig.vendor.limit_remaining", remaining)

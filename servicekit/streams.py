@@ -20,9 +20,10 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from contracts import CloudEvent
+from servicekit.metrics import redis_error
 from servicekit.redis import RedisClient
 
 __all__ = [
@@ -126,7 +127,9 @@ class StreamConsumer:
                     await self._handle_all(entries)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, RedisError | OSError):
+                    redis_error("stream-consumer")
                 log.exception("stream consumer error", extra={"stream": self.stream, "group": self.group})
                 await asyncio.sleep(1.0)
 

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError, WatchError
 from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent, new_event
 from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.context import new_correlation_id
+from servicekit.metrics import feed_polled, redis_error
 from servicekit.redis import RedisClient
 from servicekit.streams import EVENT_FIELD, encode_event
 from system_apis.crm.connector.mapping import REGION_ENTITY, sf_datetime
@@ -215,6 +216,7 @@ async def run_feeds(feeds: Sequence[KeysetFeed], interval: float, stop: asyncio.
             due[index] = now + (feed.interval or interval)
             try:
                 count = await feed.poll_once()
+                feed_polled(f"crm:{feed.name}")
                 if count:
                     log.info("published changes", extra={"feed": feed.name, "count": count, "stream": feed.stream})
                     if count >= feed.batch:
@@ -226,6 +228,8 @@ async def run_feeds(feeds: Sequence[KeysetFeed], interval: float, stop: asyncio.
                 due = [max(d, resume) for d in due]
                 break
             except (CrmError, RedisError) as exc:
+                if isinstance(exc, RedisError):
+                    redis_error("crm-feed")
                 log.warning("change feed poll failed", extra={"feed": feed.name, "error": str(exc)})
         delay = min(due) - loop.time()
         with contextlib.suppress(TimeoutError):

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError, WatchError
 from contracts import CloudEvent
 from contracts.streams import ERP_EVENTS
 from servicekit import RedisClient
+from servicekit.metrics import feed_polled, redis_error
 from servicekit.streams import EVENT_FIELD, encode_event
 from system_apis.erp.connector import SuiteQLPage
 from system_apis.erp.connector.mapping import parse_time
@@ -220,9 +221,12 @@ async def run_feeds(feeds: Sequence[ChangeFeed], stop: asyncio.Event, interval: 
         for feed in feeds:
             try:
                 await feed.poll_once()
+                feed_polled(f"erp:{feed.kind}")
             except asyncio.CancelledError:
                 raise
             except (ErpError, RedisError) as exc:
+                if isinstance(exc, RedisError):
+                    redis_error("erp-feed")
                 log.warning("ERP %s feed poll failed: %s", feed.kind, exc)
             except Exception:
                 log.exception("ERP %s feed poll failed", feed.kind)

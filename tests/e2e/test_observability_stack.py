@@ -52,6 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> I
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "FIG_METRICS_INTERVAL": "0.5",
     }
     with Stack(Path(tmp_path_factory.mktemp("stack")), ports=ports, extra_env=env) as running:
         yield running
@@ -162,6 +163,14 @@ def test_one_demo_run_is_one_trace_across_every_hop(receiver: OtlpReceiver, demo
             assert gate.attributes.get(attribute), (gate.name, attribute)
         assert gate.attributes["fig.run_id"] == run["id"]
         assert gate.attributes["fig.legal_entity"] == run["legal_entity"]
+    # Vendor calls: one span per logical call with vendor and operation; Salesforce reports its limit.
+    vendors = {s.attributes["fig.vendor"]: s for s in spans if "fig.vendor" in s.attributes}
+    assert set(vendors) == {"salesforce", "netsuite", "anaplan"}
+    assert all(v.attributes["fig.vendor.operation"] for v in vendors.values())
+    assert any(
+        s.attributes.get("fig.vendor") == "salesforce" and s.attributes.get("fig.vendor.limit_remaining", 0) > 0
+        for s in spans
+    )
     # Redis commands are spans with the database semantic conventions.
     assert any(s.attributes.get("db.system") == "redis" or s.attributes.get("db.system.name") == "redis" for s in spans)
 
@@ -189,3 +198,17 @@ def test_every_service_serves_metrics_that_move_with_the_demo(demo: tuple) -> No
         assert total(after[system], name) > total(before[system], name), system
     client = "http_client_request_duration_seconds_count"
     assert total(after["process"], client) > total(before["process"], client)
+    # Gate durations per workflow, gate and entity; stream depths; feed lag; the vendor's allocation.
+    gate = {"fig_workflow": "quote_to_cash", "fig_gate": "completed"}
+    assert (
+        total(after["process"], "fig_workflow_gate_duration_seconds_count", **gate)
+        == total(before["process"], "fig_workflow_gate_duration_seconds_count", **gate) + 1
+    )
+    assert any(
+        name == "fig_stream_depth" and ("messaging_destination_name", "fig:q2c:work") in labels
+        for name, labels in after["process"]
+    )
+    assert any(name == "fig_stream_dead_letter_depth" for name, _ in after["process"])
+    assert any(name == "fig_changefeed_lag_seconds" for name, _ in after["crm"])
+    assert any(name == "fig_changefeed_lag_seconds" for name, _ in after["erp"])
+    assert total(after["crm"], "fig_vendor_api_limit_remaining", fig_vendor="salesforce") > 0
