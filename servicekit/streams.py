@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 from contracts import CloudEvent
 from servicekit.metrics import redis_error
 from servicekit.redis import RedisClient
+from servicekit.telemetry import telemetry
 
 __all__ = [
     "EVENT_FIELD",
@@ -33,6 +35,7 @@ __all__ = [
     "StreamConsumer",
     "StreamPublisher",
     "encode_event",
+    "producer_span",
     "with_trace_context",
 ]
 
@@ -44,6 +47,24 @@ _decoder = msgspec.json.Decoder(CloudEvent)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 _tracer = trace.get_tracer("servicekit.streams")
+
+
+@contextmanager
+def producer_span(stream: str, count: int) -> Iterator[None]:
+    """A PRODUCER span `publish <stream>` (messaging conventions) for appending `count` events;
+    events given `with_trace_context` inside it carry it. Nothing when tracing is off or `count` is 0."""
+    if not count or not telemetry().tracing:
+        yield
+        return
+    attributes: dict[str, str | int] = {
+        "messaging.system": "redis",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "xadd",
+        "messaging.destination.name": stream,
+        "messaging.batch.message_count": count,
+    }
+    with _tracer.start_as_current_span(f"publish {stream}", kind=SpanKind.PRODUCER, attributes=attributes):
+        yield
 
 
 def with_trace_context(event: CloudEvent) -> CloudEvent:

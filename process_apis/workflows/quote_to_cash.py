@@ -49,7 +49,7 @@ from process_apis.workflows.steps import (
 )
 from process_apis.workflows.store import Effect, Lease, RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, not_approved_detail
-from servicekit import correlation_id
+from servicekit import correlation_id, outgoing_headers
 
 __all__ = ["BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
 
@@ -152,6 +152,8 @@ class QuoteToCash(Recovery):
         kept in the run's source for its first validation and customer.
         """
         run_id = run_id_for(opportunity.id)
+        # The run's trace: the caller's, else the one this call runs in (every later drive joins it).
+        traceparent = traceparent or outgoing_headers().get("traceparent")
         mapping, rules = await self.controls.current()
         now = self.clock()
         gate = Gate(
@@ -291,6 +293,6 @@ def _run_context(traceparent: str | None) -> otel_context.Context:
     carried = propagate.extract({"traceparent": traceparent or ""})
     current = trace.get_current_span().get_span_context()
     wanted = trace.get_current_span(carried).get_span_context()
-    if current.is_valid and wanted.is_valid and current.trace_id == wanted.trace_id:
+    if current.is_valid and (not wanted.is_valid or current.trace_id == wanted.trace_id):
         return otel_context.get_current()
     return carried

@@ -28,7 +28,7 @@ from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.context import new_correlation_id
 from servicekit.metrics import feed_polled, redis_error
 from servicekit.redis import RedisClient
-from servicekit.streams import EVENT_FIELD, encode_event
+from servicekit.streams import EVENT_FIELD, encode_event, producer_span, with_trace_context
 from system_apis.crm.connector.mapping import REGION_ENTITY, sf_datetime
 from system_apis.crm.connector.reader import ChangedAccount, ChangedOpportunity, CrmReader, Keyset
 from system_apis.crm.errors import CrmError, SalesforceLimitExceeded
@@ -166,10 +166,12 @@ class KeysetFeed(ABC):
                 if _bytes(await pipe.get(self.watermark_key)) != expected:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
-                for event in events:
-                    pipe.xadd(self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True)
-                pipe.set(self.watermark_key, position)
-                await pipe.execute()
+                with producer_span(self.stream, len(events)):
+                    for event in events:
+                        traced = encode_event(with_trace_context(event))
+                        pipe.xadd(self.stream, {EVENT_FIELD: traced}, maxlen=self.maxlen, approximate=True)
+                    pipe.set(self.watermark_key, position)
+                    await pipe.execute()
             except WatchError:
                 return False
         return True
