@@ -237,3 +237,27 @@ def test_the_alerts_and_the_dashboard_query_metrics_the_services_serve(demo: tup
     served |= {name.removesuffix(suffix) for name in served for suffix in ("_bucket", "_count", "_sum")}
     missing = referenced_metrics() - served - EVENT_ONLY
     assert not missing, f"queried but never served: {sorted(missing)}"
+
+
+def test_a_refusal_is_a_gateway_span_with_the_policy_outcome(stack: Stack, receiver: OtlpReceiver) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    answer = httpx.get(f"{stack.url('gateway')}/v1/quote-to-cash/runs/q2c-x", headers=headers, timeout=10)
+    assert answer.status_code == 401
+    spans = receiver.wait_for(
+        lambda spans: (
+            {"SERVER", "XADD"} <= {s.kind if s.kind == "SERVER" else s.name for s in spans if s.trace_id == trace_id}
+        )
+    )
+    server = next(s for s in spans if s.trace_id == trace_id and s.kind == "SERVER")
+    assert server.service == "gateway"
+    assert server.parent_id == "00f067aa0ba902b7"
+    assert server.name == "GET /v1/quote-to-cash/runs/{run_id}"
+    assert server.attributes["fig.gateway.outcome"] == "refused"
+    assert server.attributes["fig.gateway.policy"] == "authentication"
+    assert server.attributes["fig.gateway.reason"] == "missing-token"
+    assert server.attributes["http.response.status_code"] == 401
+    # Refused before any upstream: no HTTP client span in that trace, but the audit entry's XADD.
+    clients = [s for s in receiver.by_trace(trace_id) if s.kind == "CLIENT" and s.service == "gateway"]
+    assert not [s for s in clients if "http.request.method" in s.attributes]
+    assert any(s.name == "XADD" for s in clients)

@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.fastpath import FastPath
 from servicekit.middleware import ACCESS_LOGGER
 from tests.gateway.conftest import RunningIdp
 
@@ -71,3 +72,11 @@ async def test_refusals_are_counted_by_policy_and_reason(
         after = (await client.get("/metrics")).text
     assert refusals(after, "authentication", "missing-token") == refusals(before, "authentication", "missing-token") + 1
     assert refusals(after, "scope", "insufficient-scope") == refusals(before, "scope", "insufficient-scope") + 1
+
+
+def test_with_tracing_off_no_instrumentation_wraps_the_fast_path(make_gateway: Callable[..., Litestar]) -> None:
+    # This test process exports no spans (FIG_OTEL_EXPORTER unset): the entry calls `forward` itself.
+    fast = make_gateway().asgi_handler
+    assert isinstance(fast, FastPath)
+    assert fast.enter == fast.forward
+    assert fast.enter.__func__ is FastPath.forward  # type: ignore[attr-defined]  # a bound method
