@@ -145,6 +145,8 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         readiness=readiness,
         # The gateway authenticates in its own policy chain (audited), not with ServiceAuthMiddleware.
         auth=False,
+        # The proxied paths' durations are the gateway's own histogram (gateway.telemetry).
+        server_metrics=False,
     )
     app.state.control_http = control
     # Versioned paths skip Litestar's router and middleware (gateway.fastpath says why).

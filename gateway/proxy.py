@@ -147,16 +147,8 @@ class Gateway:
         outcome, policy, reason = _outcome(exchange, refusal, failed)
         operation = exchange.operation
         route = operation.template if operation is not None else "-"
-        self.telemetry.duration.record(
-            seconds,
-            {
-                "http.request.method": exchange.method,
-                "http.route": route,
-                "http.response.status_code": exchange.status,
-                "fig.upstream": operation.upstream if operation is not None else "-",
-                "fig.gateway.outcome": outcome,
-            },
-        )
+        upstream = operation.upstream if operation is not None else "-"
+        self.telemetry.observe(seconds, (exchange.method, route, exchange.status, upstream, outcome))
         if refusal is not None:
             self.telemetry.refusals.add(1, {"fig.gateway.policy": policy, "fig.gateway.reason": reason})
             if policy == "ratelimit":

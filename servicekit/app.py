@@ -76,6 +76,7 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
     state: Mapping[str, Any] | None = None,
+    server_metrics: bool = True,
 ) -> Litestar:
     """Compose a service: logging, telemetry, correlation, access log and `/metrics` (ObservabilityPlugin),
     problem+json, health, Redis, bearer auth.
@@ -83,6 +84,7 @@ def create_service_app(
     `lifespan` context managers run after the shared ones (Redis, JWKS verifier), so they can use
     `app.state.redis`. With `auth` and `settings.auth_required`, every route but health and the
     schema needs a verified bearer token; handlers add `guards=[require_scopes(...)]`.
+    `server_metrics=False` leaves the HTTP server duration histogram to the service itself.
     """
     configure_logging(name, settings.log_level)
     checks: dict[str, ReadinessCheck] = {}
@@ -107,7 +109,7 @@ def create_service_app(
         request_max_body_size=settings.max_body_bytes,
         state=State({**(state or {}), "settings": settings, "auth_required": enforce_auth}),
         on_app_init=list(on_app_init),
-        plugins=[ObservabilityPlugin(name, settings)],
+        plugins=[ObservabilityPlugin(name, settings, server_metrics=server_metrics)],
         openapi_config=OpenAPIConfig(
             title=title or name,
             version=version,

@@ -21,6 +21,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryInstrumentationMiddleware
 from litestar.types import Middleware, Scope
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -51,9 +52,11 @@ def span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
 class ObservabilityPlugin(InitPlugin):
     """Telemetry set-up plus the middleware and `/metrics` route described in the module docstring."""
 
-    def __init__(self, service: str, settings: ServiceSettings) -> None:
+    def __init__(self, service: str, settings: ServiceSettings, *, server_metrics: bool = True) -> None:
+        """`server_metrics=False`: the service records its HTTP server durations itself (the gateway)."""
         self.service = service
         self.settings = settings
+        self.server_metrics = server_metrics
         self.telemetry = setup_telemetry(service, settings.otel_exporter, enable_metrics=settings.metrics)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
@@ -61,6 +64,7 @@ class ObservabilityPlugin(InitPlugin):
             scope_span_details_extractor=span_details,
             exclude=_UNTRACED,
             exclude_spans=["receive", "send"],
+            meter_provider=None if self.server_metrics else NoOpMeterProvider(),
         )
         own: list[Middleware] = [
             DefineMiddleware(OpenTelemetryInstrumentationMiddleware, config=config),
