@@ -79,6 +79,8 @@ class CloudEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     correlationid: str | None = None
     legalentity: str | None = None
     traceparent: str | None = None
+    #: CloudEvents distributed-tracing extension, with `traceparent`: the W3C `tracestate`.
+    tracestate: str | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -91,6 +93,7 @@ def new_event(
     correlation_id: str | None = None,
     legal_entity: str | None = None,
     traceparent: str | None = None,
+    tracestate: str | None = None,
     event_id: str | None = None,
 ) -> CloudEvent:
     """Build an event; pass `event_id` to make it deterministic (dedupe by id downstream)."""
@@ -103,5 +106,6 @@ def new_event(
         correlationid=correlation_id,
         legalentity=legal_entity,
         traceparent=traceparent,
+        tracestate=tracestate,
         data=data,
     )

@@ -93,6 +93,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             buffer_limit_bytes=settings.buffer_limit_bytes,
             store_limit_bytes=settings.idempotency_max_body,
             body_timeouts=(settings.body_chunk_timeout, settings.body_timeout),
+            access_log=settings.access_log,
         )
         app.state.gateway = gateway
 
@@ -165,6 +166,8 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         readiness=readiness,
         # The gateway authenticates in its own policy chain (audited), not with ServiceAuthMiddleware.
         auth=False,
+        # The proxied paths' durations are the gateway's own histogram (gateway.telemetry).
+        server_metrics=False,
     )
     app.state.control_http = control
     # Versioned paths skip Litestar's router and middleware (gateway.fastpath says why).

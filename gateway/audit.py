@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from gateway.exchange import Exchange
 from servicekit import ProblemError, RedisClient
+from servicekit.metrics import redis_error
 
 __all__ = ["AuditLog"]
 
@@ -44,4 +45,5 @@ class AuditLog:
         try:
             await self.redis.xadd(self.stream, entry, maxlen=self.maxlen, approximate=True)
         except (RedisError, OSError) as exc:
+            redis_error("gateway-audit")
             log.warning("audit write failed", extra={"stream": self.stream, "error": str(exc)})

@@ -38,7 +38,7 @@ class Entry:
         if scope["type"] == ScopeType.HTTP and versioned(scope["path"]):
             scope["app"] = self.app
             scope.setdefault("state", {})
-            await self.fast.forward(scope, receive, send)
+            await self.fast.enter(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

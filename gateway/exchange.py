@@ -47,12 +47,14 @@ class Exchange:
         "query",
         "raw_path",
         "receive",
+        "refused_by",
         "replay",
         "response_headers",
         "route",
         "runtime",
         "scope",
         "started",
+        "status",
         "token",
         "upstream_token",
         "watch",
@@ -102,6 +104,10 @@ class Exchange:
         self.on_refusal: Any = None
         #: Whether the answer's start has been sent (after that, a failure can only cut it short).
         self.started = False
+        #: The status answered (0 until known), for metrics and spans.
+        self.status = 0
+        #: The policy that refused the request (its class name without `Policy`, lower case), if one did.
+        self.refused_by: str | None = None
 
     async def read_body(self) -> bytes:
         """The whole request body (read once, at most `max_body` bytes, else 413)."""

@@ -4,18 +4,21 @@ Per request: resolve the operation, run the policy chain, read the body (bounded
 are buffered, at most `max_body_bytes`), send it to the upstream's shared client, and relay the
 answer through the response allow-list (buffered up to `buffer_limit_bytes`, streamed above). A refusal is raised
 as a ProblemError (Litestar renders problem+json with the correlation id) after it was audited.
-Nothing here logs per request.
+Nothing here logs per request but the access-log line (`FIG_ACCESS_LOG`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import unquote
 
 import aiohttp
 import msgspec
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from contracts.headers import PROBLEM_JSON
 from gateway.audit import AuditLog
@@ -25,8 +28,10 @@ from gateway.headers import response_headers, upstream_headers
 from gateway.policies import Policy, report_response
 from gateway.redisbatch import RedisBatcher
 from gateway.runtime import Runtime
+from gateway.telemetry import GatewayTelemetry
 from gateway.upstreams import Upstream
 from servicekit import ProblemError, UpstreamError
+from servicekit.middleware import ACCESS_LOGGER, log_access
 from servicekit.problems import problem_of
 from servicekit.slowbody import BodyWatch
 
@@ -59,6 +64,7 @@ class Gateway:
         buffer_limit_bytes: int,
         store_limit_bytes: int = 1_048_576,
         body_timeouts: tuple[float, float] = (5.0, 30.0),
+        access_log: bool = False,
     ) -> None:
         self.runtime = runtime
         self.policies = tuple(policies)
@@ -72,6 +78,9 @@ class Gateway:
         self.store_limit_bytes = store_limit_bytes
         #: Bounds request body reads: (seconds for each chunk, seconds for the whole body), then 408.
         self.body_watch = BodyWatch(*body_timeouts)
+        self.telemetry = GatewayTelemetry()
+        #: One access-log line per request (`FIG_ACCESS_LOG`; off, at no cost, when the log level hides it).
+        self.access_log = access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
 
     def apply(self, runtime: Runtime) -> None:
         """Swap in a reloaded runtime (the caller adds clients for new upstreams first)."""
@@ -81,7 +90,10 @@ class Gateway:
         """Answer one proxied request: the upstream's answer, a stored replay, or a problem+json refusal.
 
         Every answer carries `X-Correlation-ID: correlation_id`. Refusals are audited first.
+        With metrics on, one duration record per request; with tracing on, the server span (opened
+        by the ASGI instrumentation) gets the route and the policy outcome.
         """
+        started = time.perf_counter()
         raw_path = _raw_path(scope)
         path = unquote(raw_path)
         # Problem `instance`s show the decoded path the caller asked for.
@@ -98,21 +110,84 @@ class Gateway:
         )
         echo = (_CID, correlation_id.encode("latin-1"))
         exchange.response_headers.append(echo)
+        refusal: ProblemError | None = None
+        failed = False
+        out = send
+        if self.telemetry.tracing:
+            # The server span ends with the answer's last message: annotate it when the answer starts.
+            span = trace.get_current_span()
+
+            async def out(message: Message) -> None:
+                if message["type"] == "http.response.start" and span.is_recording():
+                    self._annotate(span, exchange, refusal, failed)
+                await send(message)
+
         try:
-            await self._answer(exchange, send)
+            await self._answer(exchange, out)
         except ProblemError as error:
+            refusal = error
             if exchange.on_refusal is not None:
                 await exchange.on_refusal()
             await self.audit.refusal(exchange, error)
             if not exchange.started:
+                exchange.status = error.status
                 # A deprecated version's refusals carry its lifecycle headers too, as its answers do.
                 lifecycle = exchange.route.deprecation_headers if exchange.route is not None else ()
-                await _send_problem(send, error, path, correlation_id, echo, lifecycle=lifecycle)
+                await _send_problem(out, error, path, correlation_id, echo, lifecycle=lifecycle)
         except Exception:
             log.exception("gateway request failed", extra={"path": path})
+            failed = True
             if not exchange.started:
                 failure = ProblemError("The gateway failed to handle the request.")
-                await _send_problem(send, failure, path, correlation_id, echo)
+                exchange.status = failure.status
+                await _send_problem(out, failure, path, correlation_id, echo)
+        if self.telemetry.metrics:
+            self._observe(exchange, refusal, failed, time.perf_counter() - started)
+        if self.access_log:
+            claims = exchange.claims
+            log_access(
+                method=exchange.method,
+                route=exchange.operation.template if exchange.operation is not None else "-",
+                status=exchange.status,
+                started=started,
+                client=claims.client_id if claims is not None else None,
+                subject=claims.subject if claims is not None else None,
+                legal_entities=",".join(sorted(claims.legal_entities)) if claims is not None else None,
+            )
+
+    def _observe(self, exchange: Exchange, refusal: ProblemError | None, failed: bool, seconds: float) -> None:
+        """Record the request's metrics: its duration, and a refusal or replay when there was one."""
+        outcome, policy, reason = _outcome(exchange, refusal, failed)
+        operation = exchange.operation
+        route = operation.template if operation is not None else "-"
+        upstream = operation.upstream if operation is not None else "-"
+        self.telemetry.observe(seconds, (exchange.method, route, exchange.status, upstream, outcome))
+        if refusal is not None:
+            self.telemetry.refusals.add(1, {"fig.gateway.policy": policy, "fig.gateway.reason": reason})
+            if policy == "ratelimit":
+                self.telemetry.rate_limited.add(1, {"fig.client_id": exchange.client_id, "http.route": route})
+        elif outcome == "replayed":
+            self.telemetry.replays.add(1, {"http.route": route})
+
+    def _annotate(self, span: Span, exchange: Exchange, refusal: ProblemError | None, failed: bool) -> None:
+        """Name the server span by route template and add who asked and what the policies decided."""
+        outcome, policy, reason = _outcome(exchange, refusal, failed)
+        operation = exchange.operation
+        route = operation.template if operation is not None else "-"
+        span.update_name(f"{exchange.method} {route}")
+        span.set_attributes(
+            {
+                "http.route": route,
+                "fig.correlation_id": exchange.correlation_id,
+                "fig.client_id": exchange.client_id,
+                "fig.upstream": operation.upstream if operation is not None else "-",
+                "fig.gateway.outcome": outcome,
+                "fig.gateway.policy": policy,
+                "fig.gateway.reason": reason,
+            }
+        )
+        if exchange.claims is not None and exchange.claims.legal_entities:
+            span.set_attribute("fig.legal_entities", ",".join(sorted(exchange.claims.legal_entities)))
 
     async def _answer(self, exchange: Exchange, send: Send) -> None:
         path, raw_path = exchange.path, exchange.raw_path
@@ -125,7 +200,11 @@ class Gateway:
             raise
         exchange.route, exchange.operation, exchange.path_params = route, operation, params
         for policy in self.policies:
-            await policy.apply(exchange)
+            try:
+                await policy.apply(exchange)
+            except ProblemError:
+                exchange.refused_by = type(policy).__name__.removesuffix("Policy").lower()
+                raise
         if exchange.replay is not None:
             status, headers, body = exchange.replay
             await _send_whole(send, exchange, status, [*headers, *exchange.response_headers], body)
@@ -134,8 +213,48 @@ class Gateway:
         upstream = self.upstreams[operation.upstream]
         target = raw_path if not exchange.query else f"{raw_path}?{exchange.query.decode('latin-1')}"
         outgoing = await self._body(exchange)
-        response = await upstream.send(exchange.method, target, upstream_headers(exchange), outgoing)
+        forwarded = upstream_headers(exchange)
+        if self.telemetry.tracing:
+            response = await self._traced_send(upstream, exchange, operation, target, forwarded, body=outgoing)
+        else:
+            response = await upstream.send(exchange.method, target, forwarded, outgoing)
         await self._relay(response, upstream, send, exchange, operation)
+
+    async def _traced_send(
+        self,
+        upstream: Upstream,
+        exchange: Exchange,
+        operation: Operation,
+        target: str,
+        headers: list[tuple[str, str]],
+        *,
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> aiohttp.ClientResponse:
+        """The upstream call inside a CLIENT span (HTTP semantic conventions) that the upstream continues."""
+        attributes: dict[str, str | int] = {
+            "http.request.method": exchange.method,
+            "server.address": upstream.host,
+            "server.port": upstream.port,
+            "url.full": upstream.url + exchange.raw_path,
+            "http.route": operation.template,
+            "fig.upstream": upstream.name,
+            "fig.operation_id": operation.operation_id,
+            "fig.correlation_id": exchange.correlation_id,
+            "fig.client_id": exchange.client_id,
+            "fig.gateway.outcome": "forwarded",
+        }
+        with self.telemetry.tracer.start_as_current_span(
+            exchange.method, kind=SpanKind.CLIENT, attributes=attributes, record_exception=True
+        ) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            headers = [(n, v) for n, v in headers if n not in carrier] + list(carrier.items())
+            response = await upstream.send(exchange.method, target, headers, body)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+                span.set_attribute("error.type", str(response.status))
+            return response
 
     async def _body(self, exchange: Exchange) -> bytes | AsyncIterator[bytes] | None:
         """The body to forward: as read by a policy, streamed when large and unread, else read whole.
@@ -163,7 +282,7 @@ class Gateway:
         # RateLimit, are added fresh to each answer).
         passed = response_headers(response.raw_headers, upstream.origin)
         headers = [*passed, *exchange.response_headers]
-        status = response.status
+        status = exchange.status = response.status
         encoded = "Content-Encoding" in response.headers
         length = response.content_length
         # The whole answer is needed to store it (idempotency) or check it (report-only validation).
@@ -213,10 +332,21 @@ async def _send_whole(
     send: Send, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> None:
     exchange.started = True
+    exchange.status = status
     if status not in _NO_BODY:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _outcome(exchange: Exchange, refusal: ProblemError | None, failed: bool) -> tuple[str, str, str]:
+    """(outcome, refusing policy, reason) of a request: forwarded, replayed, refused or failed."""
+    if refusal is not None:
+        policy = exchange.refused_by or ("routing" if exchange.operation is None else "-")
+        return "refused", policy, refusal.problem_slug
+    if failed:
+        return "failed", "-", "-"
+    return ("replayed" if exchange.replay is not None else "forwarded"), "-", "-"
 
 
 def problem_body(error: ProblemError, instance: str, correlation_id: str) -> bytes:

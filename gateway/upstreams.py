@@ -76,6 +76,10 @@ class Upstream:
         self.url = url
         #: scheme://host:port of the upstream, to turn its absolute `Location`s into paths.
         self.origin = "/".join(url.split("/", 3)[:3]).encode("latin-1")
+        parsed = URL(url)
+        #: Host and port, as the HTTP client semantic conventions name them (`server.address`/`.port`).
+        self.host = parsed.host or ""
+        self.port = parsed.port or 0
         self.health_path = health_path
         self.breaker = breaker
         self.rules = RetryRules(

@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from contracts import (
     ACCOUNT_CHANGED,
@@ -37,7 +38,8 @@ from contracts import (
     CloudEvent,
     Opportunity,
 )
-from contracts.streams import CRM_EVENTS, ERP_EVENTS
+from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
+from process_apis.exceptions.metrics import ExceptionGauge
 from process_apis.flows import Flows
 from process_apis.schemas import QuoteToCashRun
 from process_apis.settings import ProcessSettings
@@ -46,6 +48,7 @@ from process_apis.workflows.commands import WORK_REQUESTED
 from process_apis.workflows.forecast import ForecastBatcher
 from process_apis.workflows.validation import is_approved
 from servicekit import Redeliver, RedisClient, StreamConsumer
+from servicekit.metrics import StreamDepthSampler, redis_error
 
 __all__ = ["CRM_GROUP", "ERP_EVENTS", "ERP_GROUP", "WORK_GROUP", "QuoteToCashWorkers", "run_workers"]
 
@@ -280,6 +283,20 @@ async def _sweep_loop(
                 log.exception("removing dead consumers failed", extra={"group": consumer.group})
 
 
+async def _metrics_loop(redis: RedisClient, interval: float, stop: asyncio.Event) -> None:
+    """Sample what the process's metrics read from Redis: stream depths and the exception queue."""
+    streams = StreamDepthSampler(redis, (WORK_STREAM, ERP_EVENTS, CRM_EVENTS, FINANCE_EVENTS), interval=interval)
+    exceptions = ExceptionGauge(redis)
+    while not stop.is_set():
+        await streams.sample()
+        try:
+            await exceptions.sample()
+        except (RedisError, OSError):
+            redis_error("exception-gauge")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
 @asynccontextmanager
 async def run_workers(
     engine: QuoteToCash, redis: RedisClient, settings: ProcessSettings, *, flows: Flows | None = None
@@ -307,6 +324,7 @@ async def run_workers(
     tasks = [asyncio.create_task(c.run(stop), name=f"q2c-consumer-{c.consumer}") for c in consumers]
     sweep = _sweep_loop(workers, settings.booking_sweep_interval, stop, consumers, settings.consumer_expiry)
     tasks.append(asyncio.create_task(sweep, name="q2c-sweep"))
+    tasks.append(asyncio.create_task(_metrics_loop(redis, settings.metrics_interval, stop), name="q2c-metrics"))
     if settings.forecast_window > 0:
         batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max, claim_ttl=settings.lock_ttl)
         workers.batcher = batcher

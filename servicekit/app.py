@@ -17,14 +17,13 @@ from litestar.types import ControllerRouterHandler, Middleware
 from servicekit.auth import JWKSVerifier, ServiceAuthMiddleware
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
-from servicekit.middleware import CorrelationMiddleware
+from servicekit.observability import ObservabilityPlugin
 from servicekit.openapi import allow_header_fix, document_handlers, finish_document
 from servicekit.problems import exception_handlers
 from servicekit.query import strict_query
 from servicekit.redis import connect_redis
 from servicekit.settings import ServiceSettings
 from servicekit.slowbody import BodyTimeoutMiddleware
-from servicekit.telemetry import setup_tracing
 
 __all__ = ["Lifespan", "create_service_app", "redis_ready"]
 
@@ -82,15 +81,17 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     on_app_init: Sequence[Callable[[AppConfig], AppConfig]] = (),
     state: Mapping[str, Any] | None = None,
+    server_metrics: bool = True,
 ) -> Litestar:
-    """Compose a service: logging, tracing, correlation, problem+json, health, Redis, bearer auth.
+    """Compose a service: logging, telemetry, correlation, access log and `/metrics` (ObservabilityPlugin),
+    problem+json, health, Redis, bearer auth.
 
     `lifespan` context managers run after the shared ones (Redis, JWKS verifier), so they can use
     `app.state.redis`. With `auth` and `settings.auth_required`, every route but health and the
     schema needs a verified bearer token; handlers add `guards=[require_scopes(...)]`.
+    `server_metrics=False` leaves the HTTP server duration histogram to the service itself.
     """
     configure_logging(name, settings.log_level)
-    setup_tracing(name, settings.otel_exporter)
     checks: dict[str, ReadinessCheck] = {}
     spans: list[Lifespan] = []
     if use_redis:
@@ -99,10 +100,7 @@ def create_service_app(
         spans.append(_redis_lifespan(settings.redis_url))
         checks["redis"] = redis_ready
     enforce_auth = auth and settings.auth_required
-    stack: list[Middleware] = [
-        CorrelationMiddleware(name),
-        BodyTimeoutMiddleware(settings.body_chunk_timeout, settings.body_timeout),
-    ]
+    stack: list[Middleware] = [BodyTimeoutMiddleware(settings.body_chunk_timeout, settings.body_timeout)]
     if enforce_auth:
         spans.append(_verifier_lifespan(settings))
         stack.append(ServiceAuthMiddleware())
@@ -116,6 +114,7 @@ def create_service_app(
         request_max_body_size=settings.max_body_bytes,
         state=State({**(state or {}), "settings": settings, "auth_required": enforce_auth}),
         on_app_init=list(on_app_init),
+        plugins=[ObservabilityPlugin(name, settings, server_metrics=server_metrics)],
         openapi_config=OpenAPIConfig(
             title=title or name,
             version=version,

@@ -266,7 +266,8 @@ class ServiceAuthMiddleware(ASGIMiddleware):
     @staticmethod
     def should_bypass_for_scope(scope: Scope) -> bool:
         path = scope.get("path", "")
-        return path.startswith(("/health/", "/schema"))
+        # `/metrics` is for the scraper on the internal network (the gateway never forwards it).
+        return path.startswith(("/health/", "/schema")) or path == "/metrics"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         authorization = ""

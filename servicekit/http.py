@@ -19,6 +19,7 @@ import aiohttp
 import httpx
 import yarl
 
+from servicekit.client_tracing import client_trace_configs
 from servicekit.context import outgoing_headers
 from servicekit.resilience import FAILURE_STATUSES, IDEMPOTENT_METHODS, CircuitBreaker, RetryRules, retry_after
 
@@ -175,6 +176,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 trust_env=False,
+                trace_configs=client_trace_configs(),
             )
         return self._session
 

@@ -37,8 +37,10 @@ class JsonFormatter(logging.Formatter):
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
             entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
+            # `otel*`: what the logging instrumentation adds; written above as trace_id/span_id.
+            if key not in _RESERVED and not key.startswith(("_", "otel")):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -52,5 +54,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "_granian.asgi.access"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "_granian.asgi.access", "opentelemetry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

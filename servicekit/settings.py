@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -32,7 +32,13 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True):
     body_chunk_timeout: float = 5.0
     #: Longest time in seconds a whole request body may take to arrive (then 408, connection closed).
     body_timeout: float = 30.0
-    otel_exporter: str = "none"
+    #: Where spans go: `none`, `console` or `otlp` (then `OTEL_EXPORTER_OTLP_*` say where and how).
+    #: Unset: `OTEL_TRACES_EXPORTER`, else `none`.
+    otel_exporter: Literal["none", "console", "otlp"] | None = None
+    #: OpenTelemetry metrics, served at `/metrics` in the Prometheus text format.
+    metrics: bool = True
+    #: One JSON access-log line per request at INFO (turn off for benchmarks).
+    access_log: bool = True
     #: Where service tokens come from (the dev identity provider locally, a real issuer in production).
     idp_url: str = "http://127.0.0.1:8400"
     #: JWKS used to verify service-to-service tokens; defaults to `{idp_url}/.well-known/jwks.json`.

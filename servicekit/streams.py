@@ -3,22 +3,41 @@
 Delivery is at-least-once: an entry is acknowledged only after its handler returned, and an entry
 left pending by a dead consumer is claimed by another after `claim_idle_ms`. Handlers must be
 idempotent (dedupe by event id or by a deterministic step key).
+
+Trace context crosses the stream in the CloudEvents distributed-tracing extension (`traceparent`,
+`tracestate` on the envelope): `StreamPublisher` writes the current context into an event that has
+none, and the consumer handles each event inside a CONSUMER span (messaging semantic conventions)
+whose parent is the context the event carries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
-from redis.exceptions import ResponseError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from redis.exceptions import RedisError, ResponseError
 
 from contracts import CloudEvent
+from servicekit.metrics import redis_error
 from servicekit.redis import RedisClient
+from servicekit.telemetry import telemetry
 
-__all__ = ["EVENT_FIELD", "EventHandler", "Redeliver", "StreamConsumer", "StreamPublisher", "encode_event"]
+__all__ = [
+    "EVENT_FIELD",
+    "EventHandler",
+    "Redeliver",
+    "StreamConsumer",
+    "StreamPublisher",
+    "encode_event",
+    "producer_span",
+    "with_trace_context",
+]
 
 log = logging.getLogger("servicekit.streams")
 
@@ -27,6 +46,36 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CloudEvent)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
+_tracer = trace.get_tracer("servicekit.streams")
+
+
+@contextmanager
+def producer_span(stream: str, count: int) -> Iterator[None]:
+    """A PRODUCER span `publish <stream>` (messaging conventions) for appending `count` events;
+    events given `with_trace_context` inside it carry it. Nothing when tracing is off or `count` is 0."""
+    if not count or not telemetry().tracing:
+        yield
+        return
+    attributes: dict[str, str | int] = {
+        "messaging.system": "redis",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "xadd",
+        "messaging.destination.name": stream,
+        "messaging.batch.message_count": count,
+    }
+    with _tracer.start_as_current_span(f"publish {stream}", kind=SpanKind.PRODUCER, attributes=attributes):
+        yield
+
+
+def with_trace_context(event: CloudEvent) -> CloudEvent:
+    """`event` carrying the current trace context (unless it carries one already)."""
+    if event.traceparent is not None:
+        return event
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if "traceparent" not in carrier:
+        return event
+    return msgspec.structs.replace(event, traceparent=carrier["traceparent"], tracestate=carrier.get("tracestate"))
 
 
 class Redeliver(Exception):
@@ -48,7 +97,7 @@ class StreamPublisher:
 
     async def publish(self, event: CloudEvent) -> str:
         entry_id = await self.redis.xadd(
-            self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True
+            self.stream, {EVENT_FIELD: encode_event(with_trace_context(event))}, maxlen=self.maxlen, approximate=True
         )
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -115,7 +164,9 @@ class StreamConsumer:
                     await self._handle_all(entries)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, RedisError | OSError):
+                    redis_error("stream-consumer")
                 log.exception("stream consumer error", extra={"stream": self.stream, "group": self.group})
                 await asyncio.sleep(1.0)
 
@@ -172,8 +223,31 @@ class StreamConsumer:
         if reclaimed and await self._deliveries(entry_id) > self.max_deliveries:
             await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times")
             return False
+        carrier = {"traceparent": event.traceparent or ""}
+        if event.tracestate:
+            carrier["tracestate"] = event.tracestate
+        attributes: dict[str, str | int] = {
+            "messaging.system": "redis",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "xreadgroup",
+            "messaging.destination.name": self.stream,
+            "messaging.consumer.group.name": self.group,
+            "messaging.message.id": event.id,
+            "cloudevents.event_type": event.type,
+            "cloudevents.event_id": event.id,
+        }
+        if event.correlationid:
+            attributes["fig.correlation_id"] = event.correlationid
+        if event.legalentity:
+            attributes["fig.legal_entity"] = event.legalentity
         try:
-            await self.handler(event)
+            with _tracer.start_as_current_span(
+                f"process {self.stream}",
+                context=propagate.extract(carrier),
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+            ):
+                await self.handler(event)
         except asyncio.CancelledError:
             raise
         except Redeliver as reason:

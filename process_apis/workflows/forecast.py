@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 
 from contracts import CommittedBooking, CommittedBookingsLoad
 from process_apis.errors import ProcessError
@@ -35,6 +35,7 @@ from servicekit import correlation_id
 __all__ = ["FORECAST_CLAIMED", "ForecastBatcher"]
 
 log = logging.getLogger("process_apis.forecast")
+_tracer = trace.get_tracer("process_apis.forecast")
 
 FORECAST_CLAIMED = "fig:q2c:forecast-claimed"
 
@@ -80,12 +81,16 @@ class ForecastBatcher:
         cells: list[CommittedBooking] = []
         spans: list[tuple[str, int, int]] = []
         contexts: set[tuple[str | None, str | None]] = set()
+        links: list[trace.Link] = []
         for run_id, run, source in await self.engine.store.get_many(run_ids):
             if run is None or source is None or run.state != "order_booked":
                 continue
             load = commands.committed_bookings(source.opportunity, run.legal_entity or "", run.erp_order_id or "")
             spans.append((run_id, len(cells), len(load.bookings)))
             contexts.add((run.correlation_id, source.traceparent))
+            carried = trace.get_current_span(propagate.extract({"traceparent": source.traceparent or ""}))
+            if carried.get_span_context().is_valid:
+                links.append(trace.Link(carried.get_span_context(), {"fig.run_id": run_id}))
             cells.extend(load.bookings)
         if cells:
             # A batch of one run keeps that run's correlation id and trace; a larger batch is its own.
@@ -93,7 +98,13 @@ class ForecastBatcher:
             cid_token = correlation_id.set(cid or f"forecast-{uuid.uuid4().hex[:16]}")
             ctx_token = otel_context.attach(propagate.extract({"traceparent": traceparent or ""}))
             try:
-                await self._commit(cells, spans)
+                # One span per batch, linked to every run it carries (in the run's own trace when alone).
+                with _tracer.start_as_current_span(
+                    "q2c.forecast_batch",
+                    links=links,
+                    attributes={"fig.workflow": "quote_to_cash", "fig.runs": len(spans)},
+                ):
+                    await self._commit(cells, spans)
             finally:
                 otel_context.detach(ctx_token)
                 correlation_id.reset(cid_token)

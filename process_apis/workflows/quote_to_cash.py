@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -38,6 +39,7 @@ from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCa
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
 from process_apis.workflows.outage import OutagePolicy, claim_due, left_outage, wait_out
 from process_apis.workflows.parking import counter
 from process_apis.workflows.recovery import ExceptionChange, Recovery
@@ -50,7 +52,7 @@ from process_apis.workflows.steps import (
 )
 from process_apis.workflows.store import Effect, Lease, RunBusy, RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, not_approved_detail
-from servicekit import correlation_id
+from servicekit import correlation_id, outgoing_headers
 
 __all__ = ["Admission", "BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
 
@@ -177,6 +179,8 @@ class QuoteToCash(Recovery):
         mapping and rule set when the caller has just read them.
         """
         run_id = run_id_for(opportunity.id)
+        # The run's trace: the caller's, else the one this call runs in (every later drive joins it).
+        traceparent = traceparent or outgoing_headers().get("traceparent")
         mapping, rules = controls or await self.controls.current()
         entity = mapping.entity_for(opportunity.region)
         now = self.clock()
@@ -261,10 +265,10 @@ class QuoteToCash(Recovery):
         forecast: ForecastSignal | None = None,
     ) -> QuoteToCashRun:
         cid_token = correlation_id.set(run.correlation_id)
-        ctx_token = otel_context.attach(propagate.extract({"traceparent": source.traceparent or ""}))
+        ctx_token = otel_context.attach(_run_context(source.traceparent))
         booked: SalesOrder | None = None
         try:
-            with tracer.start_as_current_span("q2c.advance", attributes={"fig.run_id": run.id}):
+            with tracer.start_as_current_span("q2c.advance", attributes=run_attributes(run)) as drive_span:
                 controls = self.controls
                 mapping, rules = await (controls.current_at(lease.also[0]) if lease.also else controls.current())
                 # Gates passed in one drive commit together: when the run parks, has to wait, or is
@@ -274,28 +278,23 @@ class QuoteToCash(Recovery):
                 effects: list[Effect] = []
                 writes: list[tuple[str, bytes]] = []
                 while run.state not in TERMINAL_STATES:
-                    step_writes: list[tuple[str, bytes]] = []
-                    try:
-                        step = await self.steps.next(
-                            run,
-                            source,
-                            actor,
-                            mapping=mapping,
-                            rules=rules,
-                            booking=booking,
-                            check_erp=check_erp,
-                            booked=booked,
-                            forecast=forecast,
-                        )
-                    except ProcessError as exc:
-                        waiting = wait_out(run, exc, self.clock(), self.outage)
-                        if waiting is not None:
-                            # The system is down: the run stays at its gate and is checked again later.
-                            run = waiting[0]
-                            await self.store.commit(run, lease, [*effects, waiting[1]], writes, gates=passed)
-                            passed, effects, writes = [], [], []
-                            break
-                        step, step_writes = await self._park(run, source, exc, actor, mapping)
+                    step, step_writes, waiting = await self._next_step(
+                        run,
+                        source,
+                        actor,
+                        mapping=mapping,
+                        rules=rules,
+                        booking=booking,
+                        check_erp=check_erp,
+                        booked=booked,
+                        forecast=forecast,
+                    )
+                    if waiting is not None:
+                        # The system is down: the run stays at its gate and is checked again later.
+                        run = waiting[0]
+                        await self.store.commit(run, lease, [*effects, waiting[1]], writes, gates=passed)
+                        passed, effects, writes = [], [], []
+                        break
                     if step is None:
                         break
                     if step.run.waiting_for is not None:
@@ -316,7 +315,67 @@ class QuoteToCash(Recovery):
                             await self.on_failure(run)
                 if passed:
                     await self.store.commit(run, lease, effects, writes, gates=passed)
+                drive_span.set_attributes(run_attributes(run))
+                if passed and (run.state in TERMINAL_STATES or run.state in PARKED_STATES):
+                    record_outcome(run, "parked" if run.state in PARKED_STATES else "completed")
         finally:
             otel_context.detach(ctx_token)
             correlation_id.reset(cid_token)
         return run
+
+    async def _next_step(
+        self,
+        run: QuoteToCashRun,
+        source: RunSource,
+        actor: str,
+        *,
+        mapping: MappingSet,
+        rules: RuleSet,
+        booking: BookingSignal | None,
+        check_erp: bool,
+        booked: SalesOrder | None,
+        forecast: ForecastSignal | None,
+    ) -> tuple[Step | None, list[tuple[str, bytes]], tuple[QuoteToCashRun, Effect] | None]:
+        """The run's next gate, in a span of its own: the step (None: the run cannot move) and its
+        writes, or, when a system it needs is down, the run marked waiting and its outage-index entry."""
+        started = time.perf_counter()
+        step_writes: list[tuple[str, bytes]] = []
+        with tracer.start_as_current_span("q2c.gate", attributes=run_attributes(run)) as gate_span:
+            try:
+                step = await self.steps.next(
+                    run,
+                    source,
+                    actor,
+                    mapping=mapping,
+                    rules=rules,
+                    booking=booking,
+                    check_erp=check_erp,
+                    booked=booked,
+                    forecast=forecast,
+                )
+            except ProcessError as exc:
+                waiting = wait_out(run, exc, self.clock(), self.outage)
+                if waiting is not None:
+                    gate_span.set_attribute("fig.waiting_for", waiting[0].waiting_for or "-")
+                    return None, [], waiting
+                step, step_writes = await self._park(run, source, exc, actor, mapping)
+            if step is not None:
+                gate_span.update_name(f"q2c.gate {step.run.state}")
+                gate_span.set_attributes(run_attributes(step.run))
+        if step is not None:
+            record_gate(step.run, time.perf_counter() - started)
+        return step, step_writes, None
+
+
+def _run_context(traceparent: str | None) -> otel_context.Context:
+    """The context a run's drive continues: the run's trace (from its source).
+
+    When the current span already belongs to that trace (the CONSUMER span of the work item that
+    carried it), the drive stays its child, so the trace shows the hop across the stream.
+    """
+    carried = propagate.extract({"traceparent": traceparent or ""})
+    current = trace.get_current_span().get_span_context()
+    wanted = trace.get_current_span(carried).get_span_context()
+    if current.is_valid and (not wanted.is_valid or current.trace_id == wanted.trace_id):
+        return otel_context.get_current()
+    return carried

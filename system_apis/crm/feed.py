@@ -26,8 +26,9 @@ from redis.exceptions import RedisError, WatchError
 from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent, event_source, new_event
 from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.context import new_correlation_id
+from servicekit.metrics import feed_polled, redis_error
 from servicekit.redis import RedisClient
-from servicekit.streams import EVENT_FIELD, encode_event
+from servicekit.streams import EVENT_FIELD, encode_event, producer_span, with_trace_context
 from system_apis.crm.connector.mapping import REGION_ENTITY, sf_datetime
 from system_apis.crm.connector.reader import ChangedAccount, ChangedOpportunity, CrmReader, Keyset
 from system_apis.crm.errors import CrmError, SalesforceLimitExceeded
@@ -165,10 +166,12 @@ class KeysetFeed(ABC):
                 if _bytes(await pipe.get(self.watermark_key)) != expected:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
-                for event in events:
-                    pipe.xadd(self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True)
-                pipe.set(self.watermark_key, position)
-                await pipe.execute()
+                with producer_span(self.stream, len(events)):
+                    for event in events:
+                        traced = encode_event(with_trace_context(event))
+                        pipe.xadd(self.stream, {EVENT_FIELD: traced}, maxlen=self.maxlen, approximate=True)
+                    pipe.set(self.watermark_key, position)
+                    await pipe.execute()
             except WatchError:
                 return False
         return True
@@ -215,6 +218,7 @@ async def run_feeds(feeds: Sequence[KeysetFeed], interval: float, stop: asyncio.
             due[index] = now + (feed.interval or interval)
             try:
                 count = await feed.poll_once()
+                feed_polled(f"crm:{feed.name}")
                 if count:
                     log.info("published changes", extra={"feed": feed.name, "count": count, "stream": feed.stream})
                     if count >= feed.batch:
@@ -226,6 +230,8 @@ async def run_feeds(feeds: Sequence[KeysetFeed], interval: float, stop: asyncio.
                 due = [max(d, resume) for d in due]
                 break
             except (CrmError, RedisError) as exc:
+                if isinstance(exc, RedisError):
+                    redis_error("crm-feed")
                 log.warning("change feed poll failed", extra={"feed": feed.name, "error": str(exc)})
         delay = min(due) - loop.time()
         with contextlib.suppress(TimeoutError):

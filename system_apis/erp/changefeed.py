@@ -28,7 +28,8 @@ from redis.exceptions import RedisError, WatchError
 from contracts import CloudEvent
 from contracts.streams import ERP_EVENTS
 from servicekit import RedisClient
-from servicekit.streams import EVENT_FIELD, encode_event
+from servicekit.metrics import feed_polled, redis_error
+from servicekit.streams import EVENT_FIELD, encode_event, producer_span, with_trace_context
 from system_apis.erp.connector import SuiteQLPage
 from system_apis.erp.connector.mapping import parse_time
 from system_apis.erp.errors import ErpError
@@ -179,14 +180,16 @@ class ChangeFeed:
                 fresh = [row for row, was_seen in zip(fresh, seen, strict=True) if not was_seen]
             events, dead = self._announcements(fresh)
             pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-            for event in events:
-                pipe.xadd(self.stream, {EVENT_FIELD: encode_event(event)}, maxlen=self.maxlen, approximate=True)
-            for row, reason in dead:
-                pipe.xadd(f"{self.stream}:dead", {b"row": _row_json(row), b"reason": reason.encode()})
-            if self.published_key and (events or dead):
-                pipe.sadd(self.published_key, *(str(row["id"]) for row in fresh))
-            pipe.set(self.watermark_key, rows[-1][0].encode())
-            await pipe.execute()
+            with producer_span(self.stream, len(events)):
+                for event in events:
+                    traced = encode_event(with_trace_context(event))
+                    pipe.xadd(self.stream, {EVENT_FIELD: traced}, maxlen=self.maxlen, approximate=True)
+                for row, reason in dead:
+                    pipe.xadd(f"{self.stream}:dead", {b"row": _row_json(row), b"reason": reason.encode()})
+                if self.published_key and (events or dead):
+                    pipe.sadd(self.published_key, *(str(row["id"]) for row in fresh))
+                pipe.set(self.watermark_key, rows[-1][0].encode())
+                await pipe.execute()
         for event in events:
             log.info("ERP %s published", self.kind, extra={"event_id": event.id, "subject": event.subject})
         for row, reason in dead:
@@ -220,9 +223,12 @@ async def run_feeds(feeds: Sequence[ChangeFeed], stop: asyncio.Event, interval: 
         for feed in feeds:
             try:
                 await feed.poll_once()
+                feed_polled(f"erp:{feed.kind}")
             except asyncio.CancelledError:
                 raise
             except (ErpError, RedisError) as exc:
+                if isinstance(exc, RedisError):
+                    redis_error("erp-feed")
                 log.warning("ERP %s feed poll failed: %s", feed.kind, exc)
             except Exception:
                 log.exception("ERP %s feed poll failed", feed.kind)

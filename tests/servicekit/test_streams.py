@@ -7,10 +7,13 @@ import logging
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from contracts import CloudEvent, new_event
 from servicekit import Redeliver, StreamConsumer, StreamPublisher
 from servicekit.redis import RedisClient
+from servicekit.telemetry import setup_telemetry
 
 
 def event(n: int) -> CloudEvent:
@@ -115,3 +118,25 @@ async def test_redeliver_leaves_the_entry_pending_quietly_until_it_succeeds(
     assert attempts == ["e9", "e9"]
     assert (await redis.xpending("s:test", "g"))["pending"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_trace_context_crosses_the_stream_in_the_cloudevents_extension(redis: RedisClient) -> None:
+    setup_telemetry("streams-test")
+    tracer = trace.get_tracer("test")
+    handled: list[Any] = []
+
+    async def handle(e: CloudEvent) -> None:
+        handled.append((e, trace.get_current_span()))
+
+    with tracer.start_as_current_span("publish-side") as publisher:
+        await StreamPublisher(redis, "s:traced").publish(event(1))
+    await consume_until(StreamConsumer(redis, "s:traced", "g", "c1", handle, block_ms=50), handled, 1)
+    sent, span = handled[0]
+    context = publisher.get_span_context()
+    assert sent.traceparent is not None
+    assert sent.traceparent.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+    assert span.kind == SpanKind.CONSUMER
+    assert span.parent.span_id == context.span_id
+    assert span.get_span_context().trace_id == context.trace_id
+    assert span.attributes["messaging.destination.name"] == "s:traced"
+    assert span.attributes["messaging.message.id"] == sent.id

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import msgspec
 
+from servicekit.client_tracing import vendor_call, vendor_limit_remaining
 from servicekit.http import CircuitOpenError
 from system_apis.crm.connector.auth import SalesforceSession, SessionProvider
 from system_apis.crm.connector.wire import decode_json, error_from_body, error_from_response
@@ -79,19 +80,23 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One call; `path` is absolute (`/services/data/...`). Raises a CrmError on any failure."""
-        session = await self.sessions.session()
-        response = await self._send(
-            session, method=method, path=path, params=params, json_body=json_body, headers=headers
-        )
-        if response.status_code == 401:
-            # The session timed out or was revoked: one fresh session, one more try.
-            session = await self.sessions.session(stale=session)
+        with vendor_call("salesforce", f"{method} {path}") as span:
+            session = await self.sessions.session()
             response = await self._send(
                 session, method=method, path=path, params=params, json_body=json_body, headers=headers
             )
-        if response.status_code >= 300:
-            raise error_from_response(response)
-        return response
+            if response.status_code == 401:
+                # The session timed out or was revoked: one fresh session, one more try.
+                session = await self.sessions.session(stale=session)
+                response = await self._send(
+                    session, method=method, path=path, params=params, json_body=json_body, headers=headers
+                )
+            remaining = _remaining(self.limit_info)
+            if remaining is not None:
+                vendor_limit_remaining("salesforce", remaining, span)
+            if response.status_code >= 300:
+                raise error_from_response(response)
+            return response
 
     async def _send(
         self,
@@ -225,3 +230,14 @@ def _record(response: httpx.Response) -> Record:
     if not isinstance(body, dict):
         raise SalesforceProtocolError(f"expected a JSON object from {response.request.url.path}")
     return body
+
+
+def _remaining(limit_info: str | None) -> int | None:
+    """Calls left from `Sforce-Limit-Info: api-usage=<used>/<max>` (None when absent or unreadable)."""
+    if not limit_info or "api-usage=" not in limit_info:
+        return None
+    usage = limit_info.split("api-usage=", 1)[1].split(",", 1)[0].strip()
+    used, _, most = usage.partition("/")
+    if not used.isdigit() or not most.isdigit():
+        return None
+    return max(int(most) - int(used), 0)

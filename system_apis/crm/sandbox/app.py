@@ -7,6 +7,7 @@ from litestar.datastructures import State
 
 from servicekit.health import health_router
 from servicekit.logging import configure_logging
+from servicekit.observability import ObservabilityPlugin
 from servicekit.settings import load_settings
 from system_apis.crm.sandbox.admin import admin_router
 from system_apis.crm.sandbox.errors import sandbox_exception_handlers
@@ -46,4 +47,5 @@ def create_app(settings: SalesforceSandboxSettings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,
+        plugins=[ObservabilityPlugin("salesforce-sandbox", settings)],
     )

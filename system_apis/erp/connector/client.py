@@ -22,6 +22,7 @@ import msgspec
 
 from contracts import Customer, CustomerMasterChanges, CustomerUpsert, SalesOrder, SalesOrderUpsert
 from servicekit import CircuitOpenError
+from servicekit.client_tracing import vendor_call
 from servicekit.resilience import retry_after
 from system_apis.erp.connector.auth import NetSuiteTokens
 from system_apis.erp.connector.mapping import (
@@ -91,7 +92,23 @@ class NetSuiteClient:
         headers: Mapping[str, str] | None = None,
         record: str = "",
     ) -> httpx.Response:
-        """One logical call: slots, one re-auth on 401, backoff on 429; errors raised as ErpError."""
+        """One logical call: slots, one re-auth on 401, backoff on 429; errors raised as ErpError.
+
+        Traced as one vendor call (`servicekit.client_tracing.vendor_call`), its retries inside it.
+        """
+        with vendor_call("netsuite", f"{method} {path}"):
+            return await self._call(method, path, body=body, params=params, headers=headers, record=record)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        record: str,
+    ) -> httpx.Response:
         content = _encoder.encode(body) if body is not None else None
         send_headers = {"Accept": "application/json", **(headers or {})}
         if content is not None:

@@ -12,6 +12,8 @@ from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSe
 
 from servicekit import health_router, load_settings
 from servicekit.logging import configure_logging
+from servicekit.observability import ObservabilityPlugin
+from servicekit.telemetry import telemetry
 from system_apis.erp.sandbox.admin import admin_router
 from system_apis.erp.sandbox.errors import exception_handlers
 from system_apis.erp.sandbox.fastpath import FastPath
@@ -66,7 +68,10 @@ def create_app(settings: SandboxSettings | None = None) -> Litestar:
         openapi_config=None,
         debug=False,
         logging_config=None,
+        plugins=[ObservabilityPlugin("netsuite-sandbox", settings)],
     )
-    if settings.fast_path:
+    # The fast path answers before Litestar's middleware: with tracing on, every call goes through
+    # the instrumented stack instead, so the sandbox's server spans join the trace.
+    if settings.fast_path and not telemetry().tracing:
         app.fast_path = FastPath(runtime)
     return app

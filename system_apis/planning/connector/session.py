@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from servicekit.client_tracing import vendor_call
 from servicekit.http import CircuitOpenError
 from servicekit.resilience import retry_after
 from system_apis.planning.connector.config import AnaplanConfig
@@ -139,7 +140,23 @@ class AnaplanSession:
         headers: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> httpx.Response:
-        """Send one call; returns the response when its status is in `expect`, raises PlanningError otherwise."""
+        """Send one call; returns the response when its status is in `expect`, raises PlanningError otherwise.
+
+        Traced as one vendor call (`servicekit.client_tracing.vendor_call`), its retries inside it.
+        """
+        with vendor_call("anaplan", f"{method} {path}"):
+            return await self._call(method, path, json=json, content=content, headers=headers, expect=expect)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        expect: tuple[int, ...],
+    ) -> httpx.Response:
         reauthenticated = False
         retries = 0
         while True:
