@@ -30,6 +30,7 @@ from gateway.runtime import ConfigReloader, Runtime, build_runtime
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstream, resolve_upstream_urls
 from servicekit import Lifespan, ReadinessCheck, create_service_app, load_settings
+from servicekit.audit_store import AuditStore
 
 __all__ = ["create_app"]
 
@@ -67,7 +68,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             runtime,
             _policies(settings, batcher, tokens),
             upstreams,
-            AuditLog(app.state.redis, settings.audit_stream, settings.audit_maxlen),
+            AuditLog(AuditStore(app.state.redis)),
             batcher,
             max_body_bytes=settings.max_body_bytes,
             buffer_limit_bytes=settings.buffer_limit_bytes,
