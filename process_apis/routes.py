@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody
 
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
+from process_apis import audit
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
@@ -71,6 +72,8 @@ async def start_run(
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
     )
+    if created:
+        await audit.record(request, "run.started", resource=run.id, legal_entity=run.legal_entity)
     return Response(run, status_code=202 if created else 200, headers={"Location": f"/v1{RUNS}/{run.id}"})
 
 
@@ -121,7 +124,11 @@ async def replay_run(
     """Re-enter the last gate the run passed and queue it; each step's idempotency key keeps it from posting twice."""
     claims = claims_of(request.scope)
     actor = f"client:{claims.client_id}" if claims else "client:anonymous"
-    return await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
+    run = await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
+    await audit.record(
+        request, "run.replayed", resource=run.id, legal_entity=run.legal_entity, detail={"note": data.note}
+    )
+    return run
 
 
 v1_router = Router(

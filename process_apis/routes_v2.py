@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from contracts import Money
+from process_apis import audit
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, RunStatus
 from process_apis.workflows import QuoteToCash
 from servicekit import StrictBody, claims_of, current_correlation_id, outgoing_headers, require_scopes
@@ -177,6 +178,8 @@ async def start_run_v2(
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
     )
+    if created:
+        await audit.record(request, "run.started", resource=run.id, legal_entity=run.legal_entity)
     return Response(
         await _view(engine, run), status_code=202 if created else 200, headers={"Location": f"/v2{RUNS}/{run.id}"}
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Router, get, put
+from litestar import Request, Router, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from process_apis import audit
 from process_apis.controls.mapping import MappingSet, MappingSetError
 from process_apis.controls.rule_sets import RuleSet, load_rule_set
 from process_apis.controls.store import ControlStore, MappingSetBody
@@ -105,7 +106,10 @@ async def get_mapping_version(
     },
 )
 async def put_mapping(
-    name: FromPath[ControlName], data: JSONBody[MappingSetBody], store: NamedDependency[ControlStore]
+    name: FromPath[ControlName],
+    data: JSONBody[MappingSetBody],
+    request: Request[Any, Any, Any],
+    store: NamedDependency[ControlStore],
 ) -> MappingSetVersion:
     """Validate the body; if valid it becomes version n+1 and active, else nothing changes (422).
 
@@ -117,6 +121,9 @@ async def put_mapping(
         number, _ = await store.put(name, data)
     except MappingSetError as exc:
         raise MappingInvalid(str(exc)) from None
+    await audit.record(
+        request, "mapping.changed", resource=f"mapping:{name}", legal_entity=None, detail={"version": str(number)}
+    )
     return await _view(store, name, number)
 
 

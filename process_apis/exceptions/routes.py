@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from process_apis import audit
 from process_apis.errors import ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
     ExceptionPage,
@@ -175,6 +176,13 @@ async def retry_exception(
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
     except RunNotResumable as exc:
         raise ExceptionConflict(exc.detail) from None
+    await audit.record(
+        request,
+        "exception.retried",
+        resource=exception_id,
+        legal_entity=record.legal_entity,
+        detail={"run": record.run_id, "note": data.note},
+    )
     return await _found(engine, exception_id)
 
 
@@ -210,6 +218,13 @@ async def resolve_exception(
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.resolved",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"note": data.note},
+    )
     return changed
 
 
@@ -247,6 +262,13 @@ async def assign_exception(
     changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.assigned",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"owner_team": data.owner_team, "note": data.note},
+    )
     return changed
 
 
@@ -277,6 +299,13 @@ async def dead_letter_exception(
     changed = await engine.change_exception(exception_id, change, store=_store_for(request, exception_id))
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.dead_lettered",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"note": data.note},
+    )
     return changed
 
 

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from process_apis import audit
 from process_apis.errors import RunNotFound
 from process_apis.flows.model import FlowRun
 from process_apis.flows.reconciliation import ReconciliationReport, StartReconciliation
@@ -64,6 +65,7 @@ async def start_reconciliation(
     """Compare the three sources for the entity and period; each break beyond tolerance opens an exception."""
     await flows.require_entity(data.legal_entity)
     report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
+    await audit.record(request, "reconciliation.run", resource=report.id, legal_entity=data.legal_entity)
     return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
 
 
@@ -103,9 +105,13 @@ async def start_actuals(
 ) -> FlowRun:
     """Run (or find) `a2p-<entity>-<period>`: an open period fails it with a `period_open` exception."""
     await flows.require_entity(data.legal_entity)
-    return await flows.start_actuals(
+    run = await flows.start_actuals(
         data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
     )
+    await audit.record(
+        request, "actuals.run", resource=run.id, legal_entity=data.legal_entity, detail={"period": data.period}
+    )
+    return run
 
 
 @get(
