@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from deploy.audit_cmd import audit
 from deploy.contracts_cli import contracts
 
 __all__ = ["main"]
@@ -141,6 +142,7 @@ def serve(service: str) -> None:
 
 
 main.add_command(contracts)
+main.add_command(audit)
 
 
 @main.group()
