@@ -130,6 +130,8 @@ def verify_entries(entries: Iterable[Mapping[str, Any]], *, anchored: bool = Tru
             return ChainBreak(
                 position=position, seq=at, reason=f"expected seq {seq + 1} (an entry was removed or reordered)"
             )
+        if prev is None and at == 1 and fields["prev"] != GENESIS:
+            return ChainBreak(position=position, seq=at, reason="a chain's first entry must follow the genesis hash")
         if prev is not None and fields["prev"] != prev:
             return ChainBreak(
                 position=position,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from servicekit.audit_chain import GENESIS, AuditRecord, verify_entries
+from servicekit.audit_chain import GENESIS, AuditRecord, entry_hash, verify_entries
 from servicekit.audit_store import AuditStore, head_key, log_key
 from servicekit.redis import RedisClient, connect_redis
 
@@ -122,3 +122,14 @@ async def test_a_missing_field_is_not_an_entry(redis: RedisClient, field: str) -
     broken = verify_entries(entries)
     assert broken is not None
     assert "not an audit entry" in broken.reason
+
+
+async def test_a_range_claiming_to_start_the_chain_must_follow_genesis(redis: RedisClient) -> None:
+    store = AuditStore(redis)
+    await store.append(record(1))
+    entries = await stored(redis)
+    forged = {**entries[0], "prev": "f" * 64}
+    forged["hash"] = entry_hash(forged)
+    broken = verify_entries([forged], anchored=False)
+    assert broken is not None
+    assert "genesis" in broken.reason
