@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
+from deploy.audit_cmd import audit
 from deploy.contracts_cli import contracts
 
 if TYPE_CHECKING:
@@ -211,6 +212,7 @@ def serve(service: str) -> None:
 
 
 main.add_command(contracts)
+main.add_command(audit)
 
 
 @main.group()

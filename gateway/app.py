@@ -31,6 +31,7 @@ from gateway.runtime import ConfigReloader, Runtime, build_runtime
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstream, resolve_upstream_urls
 from servicekit import Lifespan, ReadinessCheck, create_service_app, load_settings
+from servicekit.audit_store import AuditStore
 from servicekit.settings import SettingsError
 
 __all__ = ["create_app"]
@@ -87,7 +88,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             runtime,
             _policies(settings, batcher, tokens, control),
             upstreams,
-            AuditLog(app.state.redis, settings.audit_stream, settings.audit_maxlen),
+            AuditLog(AuditStore(app.state.redis)),
             batcher,
             max_body_bytes=settings.max_body_bytes,
             buffer_limit_bytes=settings.buffer_limit_bytes,

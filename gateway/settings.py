@@ -27,9 +27,6 @@ class GatewaySettings(ServiceSettings, kw_only=True, frozen=True):
     process_url: str = "http://127.0.0.1:8100"
     #: A TOML route table; unset uses the embedded `gateway.toml`.
     config_path: str | None = None
-    audit_stream: str = "fig:audit:gateway"
-    #: Approximate length the audit stream is trimmed to (XADD MAXLEN ~).
-    audit_maxlen: int = 100_000
     #: Verified tokens kept (until they expire) so repeat calls skip the signature check.
     token_cache_size: int = 10_000
     #: Leeway in seconds for exp/nbf/iat.

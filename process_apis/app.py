@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from process_apis.adapters import open_system_clients
+from process_apis.audit import audit_router
 from process_apis.controls import ControlStore, load_rule_set
 from process_apis.controls.routes import controls_router
 from process_apis.exceptions.policy import load_policy
@@ -28,6 +29,7 @@ from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunSt
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
 from servicekit import ReadinessCheck, create_service_app, load_settings
+from servicekit.audit_store import AuditStore
 
 __all__ = ["create_app"]
 
@@ -54,6 +56,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_system_clients(settings) as clients:
             app.state.system_http = clients.http
+            app.state.audit = AuditStore(app.state.redis)
             controls = ControlStore(app.state.redis, mapping=settings.mapping_set, rules=settings.rule_set)
             await controls.seed()
             app.state.controls = controls
@@ -116,6 +119,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
             flows_router,
             ops_router,
             proposals_router,
+            audit_router,
         ],
         title="Finance Integration Gateway process API",
         description=(

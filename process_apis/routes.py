@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody
 
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
+from process_apis import audit
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import RunNotFound
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
@@ -89,6 +90,8 @@ async def start_run(
         traceparent=outgoing_headers().get("traceparent"),
         admit=entities.admits,
     )
+    if created:
+        await audit.record(request, "run.started", resource=run.id, legal_entity=run.legal_entity)
     return Response(run, status_code=202 if created else 200, headers={"Location": f"/v1{RUNS}/{run.id}"})
 
 
@@ -143,7 +146,11 @@ async def replay_run(
     await run_of(engine, run_id, entities)
     claims = claims_of(request.scope)
     actor = f"client:{claims.client_id}" if claims else "client:anonymous"
-    return await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
+    run = await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
+    await audit.record(
+        request, "run.replayed", resource=run.id, legal_entity=run.legal_entity, detail={"note": data.note}
+    )
+    return run
 
 
 v1_router = Router(

@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from contracts import Money
+from process_apis import audit
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.routes import run_of
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, RunStatus
@@ -187,6 +188,8 @@ async def start_run_v2(
         traceparent=outgoing_headers().get("traceparent"),
         admit=entities.admits,
     )
+    if created:
+        await audit.record(request, "run.started", resource=run.id, legal_entity=run.legal_entity)
     return Response(
         await _view(engine, run), status_code=202 if created else 200, headers={"Location": f"/v2{RUNS}/{run.id}"}
     )

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from process_apis import audit
 from process_apis.controls.mapping import MappingSet, MappingSetError, affected_entities
 from process_apis.controls.rule_sets import RuleSet
 from process_apis.controls.rule_store import RuleSetDiff, RuleSetVersion, diff_rule_sets
@@ -144,6 +145,9 @@ async def put_mapping(
         number, _ = await store.put(name, data)
     except MappingSetError as exc:
         raise MappingInvalid(str(exc)) from None
+    await audit.record(
+        request, "mapping.changed", resource=f"mapping:{name}", legal_entity=None, detail={"version": str(number)}
+    )
     return await _view(store, name, number)
 
 

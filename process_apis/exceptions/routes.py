@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from process_apis import audit
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import ApprovalRequired, ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
@@ -211,6 +212,13 @@ async def retry_exception(
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
     except RunNotResumable as exc:
         raise ExceptionConflict(exc.detail) from None
+    await audit.record(
+        request,
+        "exception.retried",
+        resource=exception_id,
+        legal_entity=record.legal_entity,
+        detail={"run": record.run_id, "note": data.note},
+    )
     return await _found(engine, exception_id, entities)
 
 
@@ -243,6 +251,13 @@ async def resolve_exception(
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.resolved",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"note": data.note},
+    )
     return changed
 
 
@@ -284,6 +299,13 @@ async def assign_exception(
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.assigned",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"owner_team": data.owner_team, "note": data.note},
+    )
     return changed
 
 
@@ -315,6 +337,13 @@ async def dead_letter_exception(
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
+    await audit.record(
+        request,
+        "exception.dead_lettered",
+        resource=changed.id,
+        legal_entity=changed.legal_entity,
+        detail={"note": data.note},
+    )
     return changed
 
 

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
+from process_apis import audit
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import RunNotFound
 from process_apis.flows.model import FlowRun
@@ -77,6 +78,7 @@ async def start_reconciliation(
     entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
     report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
+    await audit.record(request, "reconciliation.run", resource=report.id, legal_entity=data.legal_entity)
     return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
 
 
@@ -129,9 +131,13 @@ async def start_actuals(
     The caller must be cleared for the entity (403 `entity-not-allowed`)."""
     entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
-    return await flows.start_actuals(
+    run = await flows.start_actuals(
         data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
     )
+    await audit.record(
+        request, "actuals.run", resource=run.id, legal_entity=data.legal_entity, detail={"period": data.period}
+    )
+    return run
 
 
 @get(

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from process_apis import audit
 from process_apis.controls.routes import MAPPING_EXAMPLE, ControlName
 from process_apis.controls.rule_store import RuleSetBody
 from process_apis.controls.store import MappingSetBody
@@ -46,7 +47,24 @@ def _proposals(state: State) -> Proposals:
     return proposals
 
 
-def _created(proposal: Proposal) -> Response[Proposal]:
+async def _audited(request: Request[Any, Any, Any], action: str, proposal: Proposal) -> Proposal:
+    """Chain the proposal's step into the audit log of every legal entity it affects (global if none)."""
+    detail = {
+        "kind": proposal.kind,
+        "target": proposal.target,
+        "proposed_by": proposal.proposed_by,
+        "decided_by": proposal.decided_by or "",
+        "result": proposal.result or "",
+        "note": (proposal.decision_note if proposal.decided_by else proposal.note) or "",
+    }
+    entities: list[str | None] = [*proposal.legal_entities] or [None]
+    for entity in entities:
+        await audit.record(request, action, resource=proposal.id, legal_entity=entity, detail=detail)
+    return proposal
+
+
+async def _created(request: Request[Any, Any, Any], proposal: Proposal) -> Response[Proposal]:
+    await _audited(request, "proposal.created", proposal)
     return Response(proposal, status_code=201, headers={"Location": f"/v1/proposals/{proposal.id}"})
 
 
@@ -76,7 +94,9 @@ async def propose_mapping(
     entities: NamedDependency[EntityScope],
 ) -> Response[Proposal]:
     """Validate the version now and keep it pending; it becomes active when a second person approves it."""
-    return _created(await proposals.propose_mapping(name, data, entities=entities, by=caller_subject(request)))
+    return await _created(
+        request, await proposals.propose_mapping(name, data, entities=entities, by=caller_subject(request))
+    )
 
 
 @post(
@@ -101,7 +121,7 @@ async def propose_outcome(
 ) -> Response[Proposal]:
     """Keep the outcome pending; it is applied to the exception when a second person approves it."""
     proposal = await proposals.propose_outcome(exception_id, data, entities=entities, by=caller_subject(request))
-    return _created(proposal)
+    return await _created(request, proposal)
 
 
 @post(
@@ -128,7 +148,9 @@ async def propose_rules(
     entities: NamedDependency[EntityScope],
 ) -> Response[Proposal]:
     """Keep the version pending; when a second person approves it, it is added and activated with both names."""
-    return _created(await proposals.propose_rules(name, data, entities=entities, by=caller_subject(request)))
+    return await _created(
+        request, await proposals.propose_rules(name, data, entities=entities, by=caller_subject(request))
+    )
 
 
 @post(
@@ -157,7 +179,7 @@ async def propose_activation(
 ) -> Response[Proposal]:
     """Keep the activation pending; a second person's approval makes version `number` the active one."""
     proposal = await proposals.propose_activation(name, number, data, entities=entities, by=caller_subject(request))
-    return _created(proposal)
+    return await _created(request, proposal)
 
 
 @get(
@@ -229,7 +251,8 @@ async def approve_proposal(
     entities: NamedDependency[EntityScope],
 ) -> Proposal:
     """Apply the change now; the proposer can never approve their own proposal (403 `own-proposal`)."""
-    return await proposals.approve(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+    decided = await proposals.approve(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+    return await _audited(request, "proposal.approved", decided)
 
 
 @post(
@@ -250,7 +273,8 @@ async def reject_proposal(
     entities: NamedDependency[EntityScope],
 ) -> Proposal:
     """Close the proposal without applying it; the note says why."""
-    return await proposals.reject(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+    decided = await proposals.reject(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+    return await _audited(request, "proposal.rejected", decided)
 
 
 proposals_router = Router(

@@ -133,6 +133,8 @@ async def test_missing_token_is_401_and_audited(client: AsyncTestClient[Litestar
     assert entry["reason"] == "missing-token"
     assert (entry["method"], entry["path"], entry["client"]) == ("GET", f"{RUNS}/run-1", "-")
     assert entry["time"]
+    # No token, no entity: the refusal is chained in the global audit chain, actor anonymous.
+    assert (entry["action"], entry["actor"], entry["legal_entity"]) == ("gateway.refused", "anonymous", "")
 
 
 async def test_expired_token_is_401_and_audited(

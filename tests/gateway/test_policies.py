@@ -109,7 +109,10 @@ async def test_an_entity_the_client_is_not_cleared_for_is_403(
     response = await client.request(method, path, json=body, headers=headers)
     problem = assert_problem(response, 403, "entity-not-allowed", cid)
     assert problem["extensions"]["legal_entities"][0] in {"GB01", "FR01"}
-    assert (await audited(redis, cid))["client"] == "demo"
+    entry = await audited(redis, cid)
+    assert entry["client"] == "demo"
+    # Evidence in the refused entity's own hash chain: its auditors see who tried.
+    assert (entry["action"], entry["legal_entity"]) == ("gateway.refused", problem["extensions"]["legal_entities"][0])
 
 
 async def test_entities_the_client_is_cleared_for_pass(client: AsyncTestClient[Litestar], idp: RunningIdp) -> None:

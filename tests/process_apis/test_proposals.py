@@ -17,7 +17,7 @@ from tests.tokens import TestIssuer
 
 SCOPES = [
     "q2c:read", "q2c:write", "exceptions:read", "exceptions:write", "controls:read", "controls:write",
-    "approvals:read", "approvals:write",
+    "approvals:read", "approvals:write", "audit:read",
 ]  # fmt: skip
 DEAL = opportunity(
     "0068d00000FOUREYES", region="DACH", currency="EUR", lines=(("FIG-SUPP", "1", "2400.00"),), amount="1.00"
@@ -110,6 +110,12 @@ async def test_an_exception_outcome_needs_a_second_person_and_a_fresh_proposal(
             )
             record = (await client.get(f"/v1/exceptions/{exc_id}", headers=maker)).json()
             assert record["status"] == "resolved"
+            # The audit log holds both people: who proposed it and who approved it, in DE01's chain.
+            trail = (await client.get("/v1/audit", params={"legal_entity": "DE01"}, headers=checker)).json()["items"]
+            steps = [(e["action"], e["actor"]) for e in trail if e["resource"] == proposal["id"]]
+            assert sorted(steps) == [("proposal.approved", "ben"), ("proposal.created", "ana")]
+            approval = next(e for e in trail if e["action"] == "proposal.approved")
+            assert (approval["detail"]["proposed_by"], approval["detail"]["result"]) == ("ana", "resolved")
             assert record["history"][-1]["actor"] == "client:ben"
             assert "by ana, approved by ben" in record["history"][-1]["note"]
             again = await client.post(f"{url}/approve", json={}, headers=checker)
