@@ -13,6 +13,7 @@ import hashlib
 import logging
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from servicekit import RedisClient
@@ -31,7 +32,7 @@ class Script:
 
 
 class RedisBatcher:
-    """Queues EVALSHA calls and counters; one pipeline (no MULTI) in flight at a time."""
+    """Queues EVALSHA calls and counters; one batch (a pipeline without MULTI) in flight at a time."""
 
     def __init__(self, redis: RedisClient, max_batch: int = 512) -> None:
         self.redis = redis
@@ -56,6 +57,11 @@ class RedisBatcher:
         self._queue.append((None, ("HINCRBY", key, field, amount), None))
         self._kick()
 
+    async def drain(self) -> None:
+        """Wait until every queued call has been sent and answered (on shutdown)."""
+        while self._flushing or self._queue:
+            await asyncio.sleep(0.005)
+
     def _kick(self) -> None:
         if not self._flushing:
             self._flushing = True
@@ -69,16 +75,29 @@ class RedisBatcher:
         finally:
             self._flushing = False
 
-    async def _send(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> None:
+    async def _results(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> list[Any]:
+        """One answer (or exception) per call: a pipeline on one Redis; on a cluster, each call
+        routed to its key's node, all in flight together (a cluster pipeline refuses EVALSHA)."""
+        if isinstance(self.redis, RedisCluster):
+            return await asyncio.gather(
+                *(
+                    self.redis.execute_command(*args) if script is None else self.redis.evalsha(script.sha, *args)
+                    for script, args, _ in batch
+                ),
+                return_exceptions=True,
+            )
         pipe = self.redis.pipeline(transaction=False)
         for script, args, _ in batch:
             if script is None:
                 pipe.execute_command(*args)
             else:
                 pipe.evalsha(script.sha, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _send(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> None:
         try:
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+            results = await self._results(batch)
+        except Exception as exc:  # whatever failed, every waiter must hear of it: never leave one hanging
             for _, _, future in batch:
                 if future is not None and not future.done():
                     future.set_exception(exc)
