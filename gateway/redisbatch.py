@@ -31,14 +31,18 @@ class Script:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
+_Call = tuple[Script | None, tuple[Any, ...], "asyncio.Future[Any] | None"]
+
+
 class RedisBatcher:
     """Queues EVALSHA calls and counters; one batch (a pipeline without MULTI) in flight at a time."""
 
     def __init__(self, redis: RedisClient, max_batch: int = 512) -> None:
         self.redis = redis
         self.max_batch = max_batch
-        self._queue: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]] = []
+        self._queue: list[_Call] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None
 
     async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run `script` atomically; resolves with its result (raises RedisError on failure)."""
@@ -59,13 +63,13 @@ class RedisBatcher:
 
     async def drain(self) -> None:
         """Wait until every queued call has been sent and answered (on shutdown)."""
-        while self._flushing or self._queue:
-            await asyncio.sleep(0.005)
+        while self._task is not None:
+            await asyncio.shield(self._task)
 
     def _kick(self) -> None:
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
@@ -74,8 +78,9 @@ class RedisBatcher:
                 await self._send(batch)
         finally:
             self._flushing = False
+            self._task = None
 
-    async def _results(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> list[Any]:
+    async def _results(self, batch: list[_Call]) -> list[Any]:
         """One answer (or exception) per call: a pipeline on one Redis; on a cluster, each call
         routed to its key's node, all in flight together (a cluster pipeline refuses EVALSHA)."""
         if isinstance(self.redis, RedisCluster):
@@ -94,7 +99,7 @@ class RedisBatcher:
                 pipe.evalsha(script.sha, *args)
         return list(await pipe.execute(raise_on_error=False))
 
-    async def _send(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> None:
+    async def _send(self, batch: list[_Call]) -> None:
         try:
             results = await self._results(batch)
         except Exception as exc:  # whatever failed, every waiter must hear of it: never leave one hanging

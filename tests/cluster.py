@@ -95,9 +95,7 @@ class RedisClusterNodes:
 def redis_cluster(base: Path, primaries: int = 3, replicas: int = 0) -> Iterator[RedisClusterNodes]:
     """Start `primaries` nodes with `replicas` replicas each, join them; stop them all after."""
     taken: set[int] = set()
-    nodes = [
-        _ClusterNode(base / f"node{n}", port=_cluster_port(taken)) for n in range(primaries * (1 + replicas))
-    ]
+    nodes = [_ClusterNode(base / f"node{n}", port=_cluster_port(taken)) for n in range(primaries * (1 + replicas))]
     cluster = RedisClusterNodes(nodes)
     try:
         for node in nodes:
