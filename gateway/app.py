@@ -118,6 +118,10 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
             yield
         finally:
             await reloader.stop()
+            for policy in gateway.policies:
+                if isinstance(policy, RateLimitPolicy):
+                    await policy.drain()
+            await batcher.drain()
             await control.aclose()
             for upstream in upstreams.values():
                 await upstream.aclose()

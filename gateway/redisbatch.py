@@ -13,6 +13,7 @@ import hashlib
 import logging
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from servicekit import RedisClient
@@ -30,14 +31,18 @@ class Script:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
+_Call = tuple[Script | None, tuple[Any, ...], "asyncio.Future[Any] | None"]
+
+
 class RedisBatcher:
-    """Queues EVALSHA calls and counters; one pipeline (no MULTI) in flight at a time."""
+    """Queues EVALSHA calls and counters; one batch (a pipeline without MULTI) in flight at a time."""
 
     def __init__(self, redis: RedisClient, max_batch: int = 512) -> None:
         self.redis = redis
         self.max_batch = max_batch
-        self._queue: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]] = []
+        self._queue: list[_Call] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None
 
     async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run `script` atomically; resolves with its result (raises RedisError on failure)."""
@@ -56,10 +61,15 @@ class RedisBatcher:
         self._queue.append((None, ("HINCRBY", key, field, amount), None))
         self._kick()
 
+    async def drain(self) -> None:
+        """Wait until every queued call has been sent and answered (on shutdown)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
     def _kick(self) -> None:
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            self._task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
@@ -68,17 +78,31 @@ class RedisBatcher:
                 await self._send(batch)
         finally:
             self._flushing = False
+            self._task = None
 
-    async def _send(self, batch: list[tuple[Script | None, tuple[Any, ...], asyncio.Future[Any] | None]]) -> None:
+    async def _results(self, batch: list[_Call]) -> list[Any]:
+        """One answer (or exception) per call: a pipeline on one Redis; on a cluster, each call
+        routed to its key's node, all in flight together (a cluster pipeline refuses EVALSHA)."""
+        if isinstance(self.redis, RedisCluster):
+            return await asyncio.gather(
+                *(
+                    self.redis.execute_command(*args) if script is None else self.redis.evalsha(script.sha, *args)
+                    for script, args, _ in batch
+                ),
+                return_exceptions=True,
+            )
         pipe = self.redis.pipeline(transaction=False)
         for script, args, _ in batch:
             if script is None:
                 pipe.execute_command(*args)
             else:
                 pipe.evalsha(script.sha, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _send(self, batch: list[_Call]) -> None:
         try:
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+            results = await self._results(batch)
+        except Exception as exc:  # whatever failed, every waiter must hear of it: never leave one hanging
             for _, _, future in batch:
                 if future is not None and not future.done():
                     future.set_exception(exc)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["EmbeddedRedis", "RedisClient", "connect_redis", "find_redis_server", "free_port"]
+__all__ = ["EmbeddedRedis", "RedisClient", "connect_redis", "find_redis_server", "free_port", "get_many"]
 
 RedisClient = Redis | RedisCluster
 
@@ -30,6 +30,20 @@ def connect_redis(url: str) -> RedisClient:
         url = url.split("?", 1)[0] + (f"?{query}" if query else "")
         return RedisCluster.from_url(url, decode_responses=False)
     return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+
+
+async def get_many(redis: RedisClient, keys: list[str]) -> list[bytes | None]:
+    """The values of `keys` in order, in one round trip per node.
+
+    Unlike MGET this does not require the keys to share a slot, so it works the same on one Redis
+    and on Redis Cluster (a cluster pipeline groups the GETs by node). Not atomic across keys.
+    """
+    if not keys:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return list(await pipe.execute())
 
 
 def find_redis_server() -> str:

@@ -1,24 +1,26 @@
-"""A real three-primary Redis Cluster on loopback, for tests that must hold on Redis Cluster."""
+"""A real Redis Cluster on loopback (primaries, each with replicas), for tests that must hold on it."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from servicekit.redis import EmbeddedRedis, find_redis_server, free_port
 
-__all__ = ["redis_cluster"]
+__all__ = ["RedisClusterNodes", "redis_cluster"]
 
 
-def _cluster_port() -> int:
+def _cluster_port(taken: set[int]) -> int:
     # The cluster bus listens on port + 10000, so the port must stay below 55536.
     for _ in range(200):
         port = free_port()
-        if port < 55000 and _bindable(port + 10000):
+        if port < 55000 and port not in taken and _bindable(port + 10000):
+            taken.add(port)
             return port
     raise RuntimeError("no free port below 55000 for a cluster node")
 
@@ -41,7 +43,7 @@ class _ClusterNode(EmbeddedRedis):
             "--cluster-config-file",
             str(self.data_dir / "nodes.conf"),
             "--cluster-node-timeout",
-            "2000",
+            "5000",
         ]
 
 
@@ -53,10 +55,48 @@ def _redis_cli() -> str:
     return found
 
 
+def _alive(node: EmbeddedRedis) -> bool:
+    return node.process is not None and node.process.poll() is None
+
+
+def _cli(port: int, *args: str) -> str:
+    return subprocess.run(
+        [_redis_cli(), "-p", str(port), *args], capture_output=True, text=True, check=True, timeout=10
+    ).stdout
+
+
+class RedisClusterNodes:
+    """The running nodes of a test cluster: its URL, and the primaries to kill in failover tests."""
+
+    def __init__(self, nodes: list[_ClusterNode]) -> None:
+        self.nodes = nodes
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0?cluster=true"
+
+    def primaries(self) -> list[EmbeddedRedis]:
+        """The nodes that are primaries now (after a failover, a former replica among them)."""
+        roles = {n.port: _cli(n.port, "role").split("\n", 1)[0] for n in self.nodes if _alive(n)}
+        return [n for n in self.nodes if roles.get(n.port) == "master"]
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Wait until every live node says `cluster_state:ok` and every slot is served."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [n for n in self.nodes if _alive(n)]
+            if live and all("cluster_state:ok" in _cli(n.port, "cluster", "info") for n in live):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
+
+
 @contextmanager
-def redis_cluster(base: Path, primaries: int = 3) -> Iterator[str]:
-    """Start `primaries` cluster nodes, join them, yield a `?cluster=true` URL; stop them after."""
-    nodes = [_ClusterNode(base / f"node{n}", port=_cluster_port()) for n in range(primaries)]
+def redis_cluster(base: Path, primaries: int = 3, replicas: int = 0) -> Iterator[RedisClusterNodes]:
+    """Start `primaries` nodes with `replicas` replicas each, join them; stop them all after."""
+    taken: set[int] = set()
+    nodes = [_ClusterNode(base / f"node{n}", port=_cluster_port(taken)) for n in range(primaries * (1 + replicas))]
+    cluster = RedisClusterNodes(nodes)
     try:
         for node in nodes:
             node.start()
@@ -67,21 +107,15 @@ def redis_cluster(base: Path, primaries: int = 3) -> Iterator[str]:
                 "create",
                 *[f"127.0.0.1:{n.port}" for n in nodes],
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,
             capture_output=True,
-            timeout=30,
+            timeout=60,
         )
-        for _ in range(100):
-            info = subprocess.run(
-                [_redis_cli(), "-p", str(nodes[0].port), "cluster", "info"], capture_output=True, text=True, check=True
-            ).stdout
-            if "cluster_state:ok" in info:
-                break
-            subprocess.run(["sleep", "0.1"], check=True)
-        yield f"redis://127.0.0.1:{nodes[0].port}/0?cluster=true"
+        cluster.wait_ok()
+        yield cluster
     finally:
         for node in nodes:
             node.stop()

@@ -146,6 +146,11 @@ class RateLimitPolicy:
         answer = await self.batcher.evalsha(GCRA, [key], [repr(interval), repr(limit.period * 1_000_000), tokens])
         return Grant(*(int(x) for x in answer))
 
+    async def drain(self) -> None:
+        """Wait for the background top-ups in flight (on shutdown, before the Redis client closes)."""
+        while self._topping:
+            await asyncio.gather(*self._topping, return_exceptions=True)
+
     def _top_up(self, key: str, lease: Lease, limit: LimitConfig) -> None:
         """Ask for more tokens in the background; requests that find the lease empty meanwhile wait for it."""
         waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()

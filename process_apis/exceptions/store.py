@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from process_apis.exceptions.model import ExceptionPage, ExceptionRecord, parse_exception_id
+from servicekit.redis import get_many
 
 __all__ = ["EXCEPTION_INDEX", "ExceptionFilter", "ExceptionStore", "exception_key"]
 
@@ -104,7 +105,7 @@ class ExceptionStore:
             if not ids:
                 return ExceptionPage(items=found)
             keys = [_key_of(i.decode() if isinstance(i, bytes) else str(i)) or "fig:exc:{none}:0" for i in ids]
-            raws = await self.redis.mget(keys)
+            raws = await get_many(self.redis, keys)
             for offset, raw in enumerate(raws):
                 if raw is None:
                     continue
