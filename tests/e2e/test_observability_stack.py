@@ -103,7 +103,7 @@ def demo(stack: Stack) -> tuple[dict[str, object], dict[str, dict], dict[str, di
         netsuite=stack.url("netsuite-sandbox"),
         anaplan=stack.url("anaplan-sandbox"),
     )
-    run = run_demo(urls, Console(file=io.StringIO()))
+    run = run_demo(urls, Console(file=io.StringIO()), client_secret=stack.credentials.client_secret("demo"))
     return run, before, scrape(stack)
 
 
@@ -246,7 +246,7 @@ def test_a_refusal_is_a_gateway_span_with_the_policy_outcome(stack: Stack, recei
     assert answer.status_code == 401
     spans = receiver.wait_for(
         lambda spans: (
-            {"SERVER", "XADD"} <= {s.kind if s.kind == "SERVER" else s.name for s in spans if s.trace_id == trace_id}
+            {"SERVER", "EVALSHA"} <= {s.kind if s.kind == "SERVER" else s.name for s in spans if s.trace_id == trace_id}
         )
     )
     server = next(s for s in spans if s.trace_id == trace_id and s.kind == "SERVER")
@@ -257,7 +257,8 @@ def test_a_refusal_is_a_gateway_span_with_the_policy_outcome(stack: Stack, recei
     assert server.attributes["fig.gateway.policy"] == "authentication"
     assert server.attributes["fig.gateway.reason"] == "missing-token"
     assert server.attributes["http.response.status_code"] == 401
-    # Refused before any upstream: no HTTP client span in that trace, but the audit entry's XADD.
+    # Refused before any upstream: no HTTP client span in that trace, but the audit chain's append
+    # (one compare-and-append script; a missing token reaches no rate-limit script).
     clients = [s for s in receiver.by_trace(trace_id) if s.kind == "CLIENT" and s.service == "gateway"]
     assert not [s for s in clients if "http.request.method" in s.attributes]
-    assert any(s.name == "XADD" for s in clients)
+    assert any(s.name == "EVALSHA" for s in clients)

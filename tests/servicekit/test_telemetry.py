@@ -19,11 +19,20 @@ from servicekit.telemetry import check_otel_environment
 from tests.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
-#: One real service (the dev IdP: no Redis needed), one request, then a clean exit (spans flushed).
+#: One real service (built by the shared app factory, named `idp`, no Redis and no token needed),
+#: one request, then a clean exit (spans flushed).
 SCRIPT = """
+from litestar import get
 from litestar.testing import TestClient
-from gateway.idp.app import create_app
-with TestClient(create_app()) as client:
+from servicekit import ServiceSettings, create_service_app, load_settings
+
+@get("/.well-known/jwks.json", operation_id="jwks", sync_to_thread=False)
+def jwks() -> dict[str, list[str]]:
+    return {"keys": []}
+
+settings = load_settings(ServiceSettings)
+app = create_service_app(name="idp", settings=settings, route_handlers=[jwks], use_redis=False, auth=False)
+with TestClient(app) as client:
     assert client.get("/.well-known/jwks.json").status_code == 200
 """
 
