@@ -32,6 +32,9 @@ def test_only_public_services_are_reachable_from_outside() -> None:
         assert reachable(docs, None, labels, HTTP) is expected, name
         assert not reachable(docs, None, labels, REDIS), name
     assert reachable(docs, None, pods["gateway"], HTTP)
+    for spec in SERVICES:  # the layers behind the gateway are never exposed, whatever the flags say
+        if spec.role in {"process", "system", "sandbox"}:
+            assert not reachable(docs, None, pods[spec.name], HTTP), spec.name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
