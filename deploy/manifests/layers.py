@@ -29,7 +29,7 @@ from deploy.manifests.redis import redis_cluster
 from deploy.manifests.workloads import config_env, secret_env, service_objects
 from deploy.services import ServiceSpec
 
-__all__ = ["PRODUCTION_SECRETS", "base_layer", "production_layer", "staging_layer"]
+__all__ = ["PRODUCTION_SECRETS", "base_layer", "production_inputs", "production_layer", "staging_layer"]
 
 _CONTAINER = "/spec/template/spec/containers/0"
 
@@ -153,3 +153,58 @@ def _vendor_patch(service: str) -> Patch:
 
 def production_layer(base: Layer) -> Layer:
     return Layer(bases=[("../../base", base)], patches=[_vendor_patch(name) for name in _VENDOR_SETTINGS])
+
+
+def production_inputs(built: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Empty ConfigMaps and Secrets with every key the built production overlay reads: the operator's form.
+
+    Derived from the references themselves, so it lists exactly what a pod would otherwise wait for.
+    """
+    config: dict[str, dict[str, str]] = {}
+    secrets: dict[str, dict[str, str]] = {}
+    for doc in built:
+        if doc["kind"] != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        for env in pod["containers"][0]["env"]:
+            source = env.get("valueFrom", {})
+            if "configMapKeyRef" in source:
+                config.setdefault(source["configMapKeyRef"]["name"], {})[source["configMapKeyRef"]["key"]] = ""
+            if "secretKeyRef" in source:
+                secrets.setdefault(source["secretKeyRef"]["name"], {})[source["secretKeyRef"]["key"]] = ""
+        for volume in pod["volumes"]:
+            if "secret" in volume:
+                keys = secrets.setdefault(volume["secret"]["secretName"], {})
+                keys.update({item["key"]: "" for item in volume["secret"].get("items", [])})
+    meta = {"namespace": NAMESPACE}
+    found: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, **meta},
+            "data": dict(sorted(keys.items())),
+        }
+        for name, keys in sorted(config.items())
+    ]
+    found += [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, **meta},
+            "type": "Opaque",
+            "stringData": dict(sorted(keys.items())),
+        }
+        for name, keys in sorted(secrets.items())
+    ]
+    tls = [doc["spec"]["tls"][0]["secretName"] for doc in built if doc["kind"] == "Ingress"]
+    found += [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, **meta},
+            "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": "", "tls.key": ""},
+        }
+        for name in tls
+    ]
+    return found

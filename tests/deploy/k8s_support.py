@@ -8,9 +8,12 @@ import yaml
 
 from deploy.manifests import K8S_DIR
 
-__all__ = ["WORKLOADS", "admits", "objects", "pod_labels", "pod_spec", "reachable", "sends"]
+__all__ = ["KUBERNETES", "WORKLOADS", "admits", "objects", "pod_labels", "pod_spec", "reachable", "sends"]
 
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
+#: The Kubernetes release whose schemas the manifests must satisfy (the newest the pinned
+#: kubernetes-validate ships).
+KUBERNETES = "1.37"
 
 
 def objects(overlay: str) -> list[dict[str, Any]]:

@@ -10,11 +10,7 @@ import pytest
 import yaml
 
 from deploy.manifests import K8S_DIR, OVERLAYS
-from tests.deploy.k8s_support import WORKLOADS, objects, pod_spec
-
-#: The Kubernetes release whose schemas the manifests must satisfy (the newest the pinned
-#: kubernetes-validate ships).
-KUBERNETES = "1.37"
+from tests.deploy.k8s_support import KUBERNETES, WORKLOADS, objects, pod_spec
 
 
 def _validate(doc: dict[str, Any]) -> None:

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import msgspec
 import pytest
+import yaml
 
 from deploy.manifests import K8S_DIR
 from deploy.manifests.common import DEV_ONLY_ROLES, IDENTITY_CONFIG, VENDOR_CONFIG
@@ -24,7 +26,7 @@ from system_apis.erp.sandbox.settings import SandboxSettings as NetSuiteSandboxS
 from system_apis.erp.settings import ErpSettings
 from system_apis.planning.sandbox.settings import AnaplanSandboxSettings
 from system_apis.planning.settings import PlanningSettings
-from tests.deploy.k8s_support import objects, pod_spec
+from tests.deploy.k8s_support import KUBERNETES, objects, pod_spec
 
 SETTINGS: dict[str, type[msgspec.Struct]] = {
     "gateway": GatewaySettings,
@@ -142,3 +144,27 @@ def test_the_documented_production_secrets_are_exactly_those_referenced() -> Non
                 items = volume["secret"].get("items", [])
                 referenced.setdefault(volume["secret"]["secretName"], set()).update(i["key"] for i in items)
     assert referenced == {name: set(keys) for name, keys in PRODUCTION_SECRETS.items()}
+
+
+def test_the_operators_form_lists_every_key_production_reads_with_no_value() -> None:
+    form = [doc for doc in yaml.safe_load_all((K8S_DIR / "examples" / "production-inputs.yaml").read_text()) if doc]
+    provided = {
+        (d["kind"], d["metadata"]["name"], key)
+        for d in form
+        for key in {**d.get("data", {}), **d.get("stringData", {})}
+    }
+    assert all(value == "" for d in form for value in {**d.get("data", {}), **d.get("stringData", {})}.values())
+    needed: set[tuple[str, str, str]] = set()
+    for deployment in _deployments().values():
+        for entry in _env(deployment).values():
+            source = entry.get("valueFrom", {})
+            if "configMapKeyRef" in source:
+                needed.add(("ConfigMap", source["configMapKeyRef"]["name"], source["configMapKeyRef"]["key"]))
+            if "secretKeyRef" in source:
+                needed.add(("Secret", source["secretKeyRef"]["name"], source["secretKeyRef"]["key"]))
+    for ingress in (d for d in objects("production") if d["kind"] == "Ingress"):
+        needed |= {("Secret", ingress["spec"]["tls"][0]["secretName"], key) for key in ("tls.crt", "tls.key")}
+    assert needed <= provided
+    assert {name for kind, name, _ in provided if kind == "Secret"} >= set(PRODUCTION_SECRETS)
+    for doc in form:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)

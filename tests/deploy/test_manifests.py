@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from deploy.manifests import DEPLOY_DIR, K8S_DIR, OVERLAYS, render_all
 from deploy.manifests.kustomize import KustomizeError, apply_json_patch, build_directory
@@ -110,3 +111,21 @@ def test_a_service_declares_every_service_it_is_configured_to_call(spec: object)
         called.discard("idp")
     assert called == set(BY_NAME[name].upstreams)
     assert all(re.fullmatch(r"[a-z][a-z-]*", u) and u in BY_NAME for u in BY_NAME[name].upstreams)
+
+
+def test_render_writes_every_file_and_removes_those_no_longer_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deploy.manifests
+    from deploy.cli import main
+
+    stale = tmp_path / "k8s" / "fig.yaml"
+    stale.parent.mkdir()
+    stale.write_text("kind: Namespace\n")
+    monkeypatch.setattr(deploy.manifests, "DEPLOY_DIR", tmp_path)
+    monkeypatch.setattr(deploy.manifests, "K8S_DIR", tmp_path / "k8s")
+    result = CliRunner().invoke(main, ["manifests", "render"])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    for name, text in render_all().items():
+        assert (tmp_path / name).read_text() == text
