@@ -101,6 +101,8 @@ def _service(spec: ServiceSpec) -> dict[str, Any]:
     if spec.role == "sandbox":
         found["volumes"] = [f"{spec.name}-data:{_DATA_DIR}"]
     if spec.name == "idp":
+        # The generated registries are owner-only files: the IdP runs as their owner (`FIG_UID=$(id -u)`).
+        found["user"] = "${FIG_UID:-10001}"
         found["volumes"] = ["${FIG_CREDENTIALS_DIR:-../var/credentials}:/etc/fig/idp:ro"]
     return found
 

@@ -16,7 +16,7 @@ from deploy.services import BY_NAME, SERVICES, ServiceSpec
 VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::[-?][^}]*)?\}")
 SERVICE_KEYS = {
     "image", "build", "command", "environment", "env_file", "healthcheck", "depends_on", "restart", "read_only",
-    "tmpfs", "cap_drop", "security_opt", "profiles", "ports", "volumes",
+    "tmpfs", "cap_drop", "security_opt", "profiles", "ports", "volumes", "user",
 }  # fmt: skip
 
 
