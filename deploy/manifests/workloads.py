@@ -13,6 +13,7 @@ from typing import Any
 
 from deploy.manifests.common import (
     CONTAINER_PORT,
+    DEV_ONLY_ROLES,
     IDENTITY_CONFIG,
     IMAGE,
     NAMESPACE,
@@ -60,8 +61,11 @@ _RESOURCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "sandbox": ({"cpu": "250m", "memory": "256Mi"}, {"cpu": "1", "memory": "1Gi"}),
 }
 
-#: (min, max) replicas of the autoscaled roles; the others (dev-only, in-memory state) run one pod.
+#: (min, max) replicas of the autoscaled roles. Every service outside the dev-only roles is stateless
+#: and autoscaled (a role not listed gets the last line's figures); dev-only ones keep their state in
+#: memory and run one pod.
 _AUTOSCALE = {"gateway": (2, 10), "process": (2, 6), "system": (2, 4)}
+_STATELESS = "system"
 
 
 def container_security() -> dict[str, Any]:
@@ -111,7 +115,7 @@ def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
 
 
 def _pod(spec: ServiceSpec) -> dict[str, Any]:
-    requests, limits = _RESOURCES[spec.role]
+    requests, limits = _RESOURCES.get(spec.role, _RESOURCES[_STATELESS])
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a private emptyDir
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     if spec.role == "sandbox":
@@ -158,7 +162,7 @@ def service_objects(spec: ServiceSpec) -> list[dict[str, Any]]:
         "selector": {"matchLabels": selector(spec.name)},
         "template": {"metadata": {"labels": labels(spec.name, spec.role)}, "spec": _pod(spec)},
     }
-    autoscale = _AUTOSCALE.get(spec.role)
+    autoscale = None if spec.role in DEV_ONLY_ROLES else _AUTOSCALE.get(spec.role, _AUTOSCALE[_STATELESS])
     if autoscale is None:
         deployment_spec = {"replicas": 1, **deployment_spec}
     else:  # the HPA owns the replica count; a fixed one here would be reset on every apply
