@@ -217,17 +217,24 @@ main.add_command(audit)
 
 @main.group()
 def manifests() -> None:
-    """Kubernetes manifests in deploy/k8s/, rendered from the service registry."""
+    """Kubernetes manifests (deploy/k8s/) and the compose file (deploy/compose.yaml), rendered from the registry."""
 
 
 @manifests.command("render")
 def manifests_render() -> None:
-    """Rewrite deploy/k8s/*.yaml from deploy/services.py."""
-    from deploy.manifests import K8S_DIR, render_manifests
+    """Rewrite deploy/k8s/ and deploy/compose.yaml from deploy/services.py, removing files no longer rendered."""
+    from deploy.manifests import DEPLOY_DIR, K8S_DIR, render_all
 
-    for name, text in render_manifests().items():
-        (K8S_DIR / name).write_text(text)
-        console.print(f"wrote deploy/k8s/{name}")
+    files = render_all()
+    for path in sorted(K8S_DIR.rglob("*.yaml")):
+        if str(path.relative_to(DEPLOY_DIR)) not in files:
+            path.unlink()
+            console.print(f"removed deploy/{path.relative_to(DEPLOY_DIR)}")
+    for name, text in files.items():
+        target = DEPLOY_DIR / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        console.print(f"wrote deploy/{name}")
 
 
 CHECKS: tuple[tuple[str, list[str]], ...] = (

@@ -23,6 +23,14 @@ class ServiceSpec(msgspec.Struct, kw_only=True, frozen=True):
     description: str
     #: SIGHUP reloads the service in place (its workers get the signal) instead of respawning workers.
     reload_in_worker: bool = False
+    #: Reachable from outside the deployment: the Kubernetes Ingress routes to it, the network policies
+    #: admit any source, and compose publishes its port. Everything else is reachable only from the
+    #: services that name it in `upstreams`.
+    public: bool = False
+    #: The services this one calls; the deployments' network policies admit exactly these paths.
+    upstreams: tuple[str, ...] = ()
+    #: Keeps state in the shared Redis (the sandboxes keep theirs in their own data directory).
+    uses_redis: bool = True
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -31,6 +39,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory="gateway.idp.app:create_app",
         port=8400,
         role="idp",
+        public=True,
         description="dev identity provider (client credentials, JWKS)",
     ),
     ServiceSpec(
@@ -38,6 +47,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory="system_apis.crm.sandbox.app:create_app",
         port=8301,
         role="sandbox",
+        uses_redis=False,
         description="Salesforce REST sandbox",
     ),
     ServiceSpec(
@@ -45,6 +55,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory="system_apis.erp.sandbox.app:create_app",
         port=8302,
         role="sandbox",
+        uses_redis=False,
         description="NetSuite SuiteTalk REST sandbox",
     ),
     ServiceSpec(
@@ -52,19 +63,31 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory="system_apis.planning.sandbox.app:create_app",
         port=8303,
         role="sandbox",
+        uses_redis=False,
         description="Anaplan Integration API v2 sandbox",
     ),
     ServiceSpec(
-        name="crm", factory="system_apis.crm.app:create_app", port=8201, role="system", description="CRM system API"
+        name="crm",
+        factory="system_apis.crm.app:create_app",
+        port=8201,
+        role="system",
+        upstreams=("idp", "salesforce-sandbox"),
+        description="CRM system API",
     ),
     ServiceSpec(
-        name="erp", factory="system_apis.erp.app:create_app", port=8202, role="system", description="ERP system API"
+        name="erp",
+        factory="system_apis.erp.app:create_app",
+        port=8202,
+        role="system",
+        upstreams=("idp", "netsuite-sandbox"),
+        description="ERP system API",
     ),
     ServiceSpec(
         name="planning",
         factory="system_apis.planning.app:create_app",
         port=8203,
         role="system",
+        upstreams=("idp", "anaplan-sandbox"),
         description="planning system API",
     ),
     ServiceSpec(
@@ -72,6 +95,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         factory="process_apis.app:create_app",
         port=8100,
         role="process",
+        upstreams=("idp", "crm", "erp", "planning"),
         description="process API (finance workflows)",
     ),
     ServiceSpec(
@@ -80,6 +104,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         reload_in_worker=True,
         port=8000,
         role="gateway",
+        public=True,
+        upstreams=("idp", "process"),
         description="policy gateway (public entry point)",
     ),
 )
