@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 
 from process_apis.audit.query import AuditFilter, page_of
 from servicekit import BadRequest, Forbidden, claims_of, require_scopes
@@ -61,17 +61,25 @@ async def _entities(request: Request[Any, Any, Any], store: AuditStore, wanted: 
     operation_id="listAuditEntries",
     summary="Read the audit log of the caller's legal entities",
     guards=[require_scopes("audit:read")],
-    responses={403: problem_spec("The token lacks audit:read or the legal entity is not its (entity-not-allowed)")},
+    responses={
+        400: problem_spec(
+            "A filter or `limit` outside the contract (invalid-request), or a `cursor` this API did not issue "
+            "(invalid-cursor)"
+        ),
+        403: problem_spec("The token lacks audit:read or the legal entity is not its (entity-not-allowed)"),
+    },
 )
 async def list_audit(
     *,
     request: Request[Any, Any, Any],
-    period: FromQuery[Period | None] = None,
-    legal_entity: FromQuery[Entity | None] = None,
+    period: Annotated[str | None, QueryParameter(pattern=_PERIOD.pattern, description="YYYY-MM (UTC)")] = None,
+    legal_entity: Annotated[str | None, QueryParameter(pattern=_ENTITY.pattern, description="e.g. DE01")] = None,
     actor: FromQuery[Text | None] = None,
     action: FromQuery[Text | None] = None,
-    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]] = 100,
-    cursor: FromQuery[Annotated[str, msgspec.Meta(max_length=100)] | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size, 1..500")] = 100,
+    cursor: Annotated[
+        str | None, QueryParameter(max_length=100, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> AuditPage:
     """Every recorded decision (refusals, exception actions, replays, manual runs, control changes) of the
     caller's legal entities matching every given filter: `period` (YYYY-MM, UTC), `legal_entity`,
