@@ -376,9 +376,16 @@ def _swap_function(old: FunctionType, new: FunctionType) -> None:
     old.__kwdefaults__ = new.__kwdefaults__
 
 
+def _struct_options(cls: type) -> dict[str, Any]:
+    config = getattr(cls, "__struct_config__", None)
+    return {name: getattr(config, name) for name in dir(config) if not name.startswith("_")}
+
+
 def _swap_class(old: type, new: type) -> None:
     if getattr(old, "__slots__", None) != getattr(new, "__slots__", None):
         raise ValueError("slots changed")
+    if _struct_options(old) != _struct_options(new):
+        raise ValueError("msgspec Struct options changed (only cosmic-ray's own run applies those)")
     for name, value in vars(new).items():
         if name in ("__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__slots__"):
             continue
