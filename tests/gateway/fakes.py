@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from typing import Any
 
@@ -16,6 +17,7 @@ class FakeUpstream:
     gateway must not pass on (Set-Cookie, Server, X-Internal) plus an absolute Location.
 
     Query flags: `delay=<s>` sleeps first; `tag=<t>` counts hits per tag (`hits[t]`);
+    `hold=1` (with `tag`) keeps the request until the test calls `release(t)` (a forced interleaving);
     `size=<n>` answers with an n-byte body instead of the echo; `status=<n>` answers with that status;
     `fail=<n>` (with `tag`) answers the tag's first n hits 503 with `Retry-After: 1`, as a service
     whose dependency is down.
@@ -24,6 +26,11 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
         self.base = ""
+        self._held: dict[str, threading.Event] = {}
+
+    def release(self, tag: str) -> None:
+        """Let the requests of `tag` held with `hold=1` go on."""
+        self._held.setdefault(tag, threading.Event()).set()
 
     def app(self) -> Litestar:
         @route(
@@ -43,6 +50,9 @@ class FakeUpstream:
                     media_type="application/problem+json",
                     headers={"Retry-After": "1"},
                 )
+            if "hold" in query:
+                held = self._held.setdefault(query["tag"], threading.Event())
+                await asyncio.to_thread(held.wait, 30.0)
             if "delay" in query:
                 await asyncio.sleep(float(query["delay"]))
             headers = {

@@ -63,11 +63,18 @@ async def test_a_changed_file_is_picked_up_and_a_bad_one_keeps_the_old_config(
         handler = _Recorder(records)
         logging.getLogger("gateway.config").addHandler(handler)
         config.write_text(good.replace('status = "retired"', 'status = "sleeping"'))  # noqa: ASYNC240
-        await asyncio.sleep(0.3)
+
+        def refused() -> bool:
+            return any("reload refused" in r.getMessage() and "sleeping" in r.getMessage() for r in records)
+
+        # The positive signal: the reloader read the bad file and refused it (not a sleep that hopes so).
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while not refused():
+            assert asyncio.get_running_loop().time() < deadline, "the bad file was never read"
+            await asyncio.sleep(0.02)
+        logging.getLogger("gateway.config").removeHandler(handler)
         assert await _status(client, token) == 410  # the old (good) configuration is still in force
         assert await _status(client, token, "/v3/ledger/entries?legal_entity=DE01") == 200
-        logging.getLogger("gateway.config").removeHandler(handler)
-        assert any("reload refused" in r.getMessage() and "sleeping" in r.getMessage() for r in records)
         config.write_text(good.replace('status = "retired"', 'status = "active"'))  # noqa: ASYNC240
         assert await _becomes(client, token, 200)
 

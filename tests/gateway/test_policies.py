@@ -28,12 +28,16 @@ SCOPES = ("ledger:read", "ledger:write")
 
 
 async def _eventually(check: Callable[[], Any]) -> Any:
-    deadline = asyncio.get_running_loop().time() + 2.0
+    deadline = asyncio.get_running_loop().time() + 10.0
     while True:
         value = await check()
         if value or asyncio.get_running_loop().time() > deadline:
             return value
         await asyncio.sleep(0.02)
+
+
+async def _hit(upstream: FakeUpstream, tag: str) -> bool:
+    return upstream.hits[tag] >= 1
 
 
 @pytest.fixture
@@ -312,13 +316,17 @@ async def test_a_key_still_in_flight_is_409(
 ) -> None:
     tag = uuid.uuid4().hex
     headers = _auth(idp, extra={"Idempotency-Key": f"key-{tag}"})
-    url = f"{JOURNALS}?delay=0.5&tag={tag}"
-    # Real HTTP: two requests truly at the same time.
+    url = f"{JOURNALS}?hold=1&tag={tag}"
+    # Real HTTP; the upstream holds the first request until the second has been answered.
     with running_server(ledger()) as base:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             slow = asyncio.ensure_future(http.post(url, json=JOURNAL, headers=headers))
-            await asyncio.sleep(0.25)
-            second = await http.post(url, json=JOURNAL, headers=headers)
+            # The first reached the upstream: its key is claimed and in flight.
+            assert await _eventually(lambda: _hit(upstream, tag))
+            try:
+                second = await http.post(url, json=JOURNAL, headers=headers)
+            finally:
+                upstream.release(tag)
             first = await slow
     assert first.status_code == 201, first.text
     assert_problem(second, 409, "idempotency-key-in-flight", second.headers["x-correlation-id"])

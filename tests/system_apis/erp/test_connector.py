@@ -103,6 +103,34 @@ async def test_upserting_the_same_external_id_twice_keeps_one_order(sandbox: str
     assert [o["id"] for o in found["items"]] == [first.id]
 
 
+async def test_every_order_write_is_an_upsert_by_external_id_so_retries_and_races_keep_one_order(sandbox: str) -> None:
+    """The guarantee is the connector's own: it never creates an order (a POST, which the vendor
+    would have to refuse as a duplicate), it upserts `eid:<external id>` every time."""
+    writes: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        if request.method != "GET" and "/record/" in request.url.path:
+            writes.append(request)
+
+    async with httpx.AsyncClient(base_url=sandbox, event_hooks={"request": [record]}) as http:
+        netsuite = make_client(sandbox, http)
+        customer_id = await _customer(netsuite)
+        writes.clear()
+        external_id = "SF-0068d00000RACEAAAA"
+        first, created = await netsuite.upsert_sales_order(external_id, _order(customer_id))
+        retried, created_again = await netsuite.upsert_sales_order(external_id, _order(customer_id))
+        # Two runs of the same deal at the same moment (both see no order yet).
+        raced = await asyncio.gather(*(netsuite.upsert_sales_order(external_id, _order(customer_id)) for _ in range(2)))
+    assert (created, created_again) == (True, False)
+    assert {first.id, retried.id} | {order.id for order, _ in raced} == {first.id}
+    assert [(w.method, w.url.path.rsplit("/", 2)[-2:]) for w in writes] == [
+        ("PUT", ["salesOrder", f"eid:{external_id}"])
+    ] * 4
+    assert all(msgspec.json.decode(w.content)["externalId"] == external_id for w in writes)
+    found = (await admin(sandbox, "GET", "/sales-orders", params={"externalId": external_id})).json()
+    assert [o["id"] for o in found["items"]] == [first.id]
+
+
 async def test_vendor_refusals_carry_error_code_path_and_canonical_field(netsuite: NetSuiteClient) -> None:
     customer_id = await _customer(netsuite)
     with pytest.raises(ErpInvalidContent) as refused:
