@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from deploy.stack import ManagedProcess
 from tests.reliability.stackrig import RUNS, DealOutcome, Rig
 
 __all__ = ["ProcessKillReport", "RedisKillReport", "kill_process_instances", "kill_redis_under_load"]
@@ -43,6 +44,8 @@ def _summary(outcomes: list[DealOutcome]) -> dict[str, Any]:
         "exceptions": sum(o.state != "completed" and o.settled for o in outcomes),
         "not_settled": [o.opportunity_id for o in outcomes if not o.settled],
         "not_one_effect": [o.opportunity_id for o in outcomes if not o.one_effect],
+        # Runs whose gates were passed by more than one process: they went on elsewhere after a kill.
+        "moved_between_processes": sum(o.processes > 1 for o in outcomes),
         "erp_orders": sum(len(o.orders) for o in outcomes),
         "planning_rows": sum(len(o.cells) for o in outcomes),
     }
@@ -84,14 +87,42 @@ async def _start_directly(rig: Rig, client: httpx.AsyncClient, opportunity: str,
     raise AssertionError(f"start of {opportunity} never acknowledged")
 
 
+async def _victim(rig: Rig, client: httpx.AsyncClient, rng: random.Random) -> ManagedProcess:
+    """A seeded choice among the instances that are up and ready (one just started again may not
+    be yet: killing it would hit no run), else among all."""
+    ready: list[ManagedProcess] = []
+    for proc in rig.instances:
+        if proc.popen.poll() is None:
+            try:
+                if (await client.get(f"{proc.url}/health/ready", timeout=2)).status_code == 200:
+                    ready.append(proc)
+            except httpx.TransportError:
+                pass
+    return rng.choice(ready or rig.instances)
+
+
 async def kill_process_instances(
-    rig: Rig, *, deals: int, kills: int, seed: int, within: float, span: float | None = None
+    rig: Rig,
+    *,
+    deals: int,
+    kills: int,
+    seed: int,
+    within: float,
+    span: float | None = None,
+    erp_latency_ms: int = 1500,
 ) -> ProcessKillReport:
     """Start `deals` runs over `span` seconds (default 0.1 s each, at least 2 s) while `kills`
-    SIGKILLs hit a seeded random instance at seeded random moments; wait `within` s after the last."""
+    SIGKILLs hit a seeded random ready instance at seeded random moments; wait `within` s after the
+    last. Every NetSuite sales-order write takes `erp_latency_ms` (a sandbox latency fault), so kills
+    land while runs hold their leases in the middle of the order step, and the write of a killed
+    call still reaches the vendor: its answer is lost, not the order."""
     chosen = rig.take(deals)
     ids = [str(d["id"]) for d in chosen]
     await rig.approve(ids)
+    if erp_latency_ms:
+        fault = {"match": "PUT */salesOrder/*", "kind": "latency", "count": deals, "latency_ms": erp_latency_ms}
+        async with rig.admin() as admin:
+            (await admin.post(f"{rig.url('netsuite-sandbox')}/__admin/faults", json=fault)).raise_for_status()
     rng = random.Random(seed)
     span = span if span is not None else max(2.0, deals * 0.1)
     kill_at = sorted(rng.uniform(0.2, span) for _ in range(kills))
@@ -106,7 +137,7 @@ async def kill_process_instances(
         starts = asyncio.gather(*(start(n, o) for n, o in enumerate(ids)))
         for at in kill_at:
             await asyncio.sleep(max(0.0, began + at - time.monotonic()))
-            victim = rng.choice(rig.instances)
+            victim = await _victim(rig, client, rng)
             # The whole process group, as the OOM killer or a node loss would: no shutdown code runs.
             os.killpg(victim.popen.pid, signal.SIGKILL)
             await asyncio.to_thread(victim.popen.wait)
