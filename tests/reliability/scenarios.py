@@ -251,9 +251,7 @@ async def kill_redis_under_load(
         await load
         report.acknowledged = len(acknowledged)
         report.never_acknowledged = [o for o in ids if o not in acknowledged]
-        async with rig.process_client() as client:
-            existing = await rig.runs(client, sorted(acknowledged))
-        report.lost = sorted(acknowledged - set(existing))
+        report.lost = await rig.absent(sorted(acknowledged))
         runs, _ = await rig.settle(ids, max(1.0, deadline - time.monotonic()))
         report.settle_after_restart_s = time.monotonic() - restarted
     report.outcomes = await rig.outcomes(chosen, runs)

@@ -149,6 +149,26 @@ class Rig:
             found |= {o: r.json() for o, r in zip(missing, replies, strict=True) if r.status_code == 200}
         return found
 
+    async def absent(self, ids: list[str], within: float = 15.0) -> list[str]:
+        """The opportunities whose run an instance says does not exist (404). An instance that cannot
+        answer yet (503 while it reconnects, not started) is asked again, for up to `within` s."""
+        unknown, gone = list(ids), []
+        deadline = time.monotonic() + within
+        async with self.process_client() as client:
+            while unknown and time.monotonic() < deadline:
+                for proc in [p for p in self.instances if p.popen.poll() is None]:
+                    try:
+                        replies = await asyncio.gather(*(client.get(f"{proc.url}{RUNS}/q2c-{o}") for o in unknown))
+                    except httpx.TransportError:
+                        continue
+                    status = dict(zip(unknown, (r.status_code for r in replies), strict=True))
+                    gone += [o for o in unknown if status[o] == 404]
+                    unknown = [o for o in unknown if status[o] not in (200, 404)]
+                    break
+                if unknown:
+                    await asyncio.sleep(0.5)
+        return sorted(gone + unknown)
+
     async def settle(self, ids: list[str], within: float) -> tuple[dict[str, dict[str, Any]], float]:
         """Poll until every run is terminal or `within` seconds passed; the runs and the seconds it took."""
         started = time.monotonic()
