@@ -44,8 +44,6 @@ def _summary(outcomes: list[DealOutcome]) -> dict[str, Any]:
         "exceptions": sum(o.state != "completed" and o.settled for o in outcomes),
         "not_settled": [o.opportunity_id for o in outcomes if not o.settled],
         "not_one_effect": [o.opportunity_id for o in outcomes if not o.one_effect],
-        # Runs whose gates were passed by more than one process: they went on elsewhere after a kill.
-        "moved_between_processes": sum(o.processes > 1 for o in outcomes),
         "erp_orders": sum(len(o.orders) for o in outcomes),
         "planning_rows": sum(len(o.cells) for o in outcomes),
     }

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,8 +35,6 @@ from servicekit.redis import free_port, free_ports
 __all__ = ["DealOutcome", "Rig", "open_rig"]
 
 RUNS = "/v1/quote-to-cash/runs"
-#: The process id in a worker's actor name (`worker:<host>-<pid>-<hex>-<n>`, see process_apis.workers).
-_PID = re.compile(r"-(\d+)-[0-9a-f]{6}")
 #: Regions the default mapping set maps: opportunities elsewhere become exceptions by design.
 MAPPED_REGIONS = ("NA", "DACH", "UKI")
 
@@ -53,8 +50,6 @@ class DealOutcome:
     #: Booking codes of the Anaplan cells of this deal's orders, and the deal's number of lines.
     cells: list[str]
     lines: int
-    #: How many process-API processes passed this run's gates (more than one: it moved after a kill).
-    processes: int = 1
 
     @property
     def settled(self) -> bool:
@@ -204,7 +199,6 @@ class Rig:
                         orders=orders,
                         cells=mine,
                         lines=len(deal["lines"]),
-                        processes=len({m.group(1) for g in run.get("gates", []) if (m := _PID.search(g["actor"]))}),
                     )
                 )
         return found
