@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from deploy.stack import ManagedProcess
+from process_apis.schemas import TERMINAL_STATES
 from tests.reliability.stackrig import RUNS, DealOutcome, Rig
 
 __all__ = ["ProcessKillReport", "RedisKillReport", "kill_process_instances", "kill_redis_under_load"]
@@ -54,6 +55,9 @@ class ProcessKillReport:
     seed: int
     #: Seconds after the first start at which an instance was killed, and which one.
     kills: list[tuple[float, str]]
+    #: Runs started and not yet terminal at each kill (those a kill may have cut off mid-step);
+    #: None when no instance could answer at that moment.
+    in_flight_at_kills: list[int | None]
     #: Seconds from the last kill until every run was terminal (or the bound, if some never were).
     settle_after_last_kill_s: float
     outcomes: list[DealOutcome]
@@ -61,7 +65,10 @@ class ProcessKillReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
-            "kills": [{"at_s": round(t, 2), "instance": label} for t, label in self.kills],
+            "kills": [
+                {"at_s": round(t, 2), "instance": label, "runs_in_flight": n}
+                for (t, label), n in zip(self.kills, self.in_flight_at_kills, strict=True)
+            ],
             "settle_after_last_kill_s": round(self.settle_after_last_kill_s, 2),
             **_summary(self.outcomes),
         }
@@ -125,17 +132,23 @@ async def kill_process_instances(
     span = span if span is not None else max(2.0, deals * 0.1)
     kill_at = sorted(rng.uniform(0.2, span) for _ in range(kills))
     done: list[tuple[float, str]] = []
+    started: list[str] = []
+    in_flight: list[int | None] = []
     async with rig.erp_user(), rig.process_client() as client:
         began = time.monotonic()
 
         async def start(n: int, opportunity: str) -> None:
             await asyncio.sleep(n * span / len(ids))
             await _start_directly(rig, client, opportunity, random.Random(f"{seed}-{opportunity}"))
+            started.append(opportunity)
 
         starts = asyncio.gather(*(start(n, o) for n, o in enumerate(ids)))
         for at in kill_at:
             await asyncio.sleep(max(0.0, began + at - time.monotonic()))
             victim = await _victim(rig, client, rng)
+            runs = await rig.runs(client, list(started))
+            known = runs or not started
+            in_flight.append(sum(r["state"] not in TERMINAL_STATES for r in runs.values()) if known else None)
             # The whole process group, as the OOM killer or a node loss would: no shutdown code runs.
             os.killpg(victim.popen.pid, signal.SIGKILL)
             await asyncio.to_thread(victim.popen.wait)
@@ -147,7 +160,11 @@ async def kill_process_instances(
     outcomes = await rig.outcomes(chosen, runs)
     last_kill = began + (done[-1][0] if done else 0.0)
     return ProcessKillReport(
-        seed=seed, kills=done, settle_after_last_kill_s=settling + took - last_kill, outcomes=outcomes
+        seed=seed,
+        kills=done,
+        in_flight_at_kills=in_flight,
+        settle_after_last_kill_s=settling + took - last_kill,
+        outcomes=outcomes,
     )
 
 

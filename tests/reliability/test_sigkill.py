@@ -31,6 +31,8 @@ async def test_instances_killed_mid_run_leave_one_order_and_its_rows_per_deal(ri
     report = await kill_process_instances(rig, deals=PROCESS_DEALS, kills=3, seed=1515, within=40.0)
     summary = report.as_dict()
     assert len(report.kills) == 3, summary
+    # The kills came while runs were under way (not before or after all of them).
+    assert sum(n or 0 for n in report.in_flight_at_kills) > 0, summary
     assert summary["not_settled"] == [], summary
     assert summary["not_one_effect"] == [], summary
     assert summary["completed"] == PROCESS_DEALS, summary
