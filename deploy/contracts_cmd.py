@@ -62,9 +62,14 @@ _GATEWAY_PROBLEMS = {
     "413": "The request body is larger than the gateway accepts",
     "429": "The client's rate limit is used up; retry after `Retry-After` seconds",
     "502": "The upstream service answered outside its contract",
-    "503": "The upstream service is unavailable or its circuit is open",
+    "503": "The upstream service is unavailable or its circuit is open; retry after `Retry-After` seconds",
     "504": "The upstream service did not answer in time",
 }
+#: What the gateway adds to an upstream's documented 503.
+_GATEWAY_UNAVAILABLE = (
+    "the upstream service is unavailable or its circuit is open, or the gateway's rate-limit or "
+    "idempotency store is down (rate-limit-unavailable, idempotency-unavailable)"
+)
 
 
 @functools.cache
@@ -123,6 +128,8 @@ def _as_gateway(document: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             for status, description in _GATEWAY_PROBLEMS.items():
                 operation["responses"].setdefault(status, _problem(description))
+            # The upstream's 503 (with its Retry-After) stays; the gateway's own reasons are added.
+            _add_problem(operation, "503", _GATEWAY_UNAVAILABLE)
             if "requestBody" in operation:
                 _add_problem(operation, "415", "the body is not application/json")
             if operation.get(FINANCIALLY_MATERIAL_EXTENSION):

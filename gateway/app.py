@@ -119,7 +119,7 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
         finally:
             await reloader.stop()
             for policy in gateway.policies:
-                if isinstance(policy, RateLimitPolicy):
+                if isinstance(policy, RateLimitPolicy | IdempotencyPolicy):
                     await policy.drain()
             await batcher.drain()
             await control.aclose()

@@ -25,6 +25,7 @@ ProcessError                      root of the package (500 unless a subclass say
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from servicekit import ProblemError
@@ -153,5 +154,7 @@ class DownstreamUnavailable(DownstreamError):
     status, slug, title = 503, "downstream-unavailable", "Downstream unavailable"
 
     def __init__(self, detail: str, *, service: str, retry_after: float | None = None, **kw: Any) -> None:
+        # A caller that gets this 503 is told when to come back: the downstream's wait, at least 1 s.
+        kw.setdefault("headers", {"Retry-After": str(max(1, math.ceil(retry_after or 1)))})
         super().__init__(detail, service=service, **kw)
         self.retry_after = retry_after

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from contracts import ProblemFieldError
 
 __all__ = [
+    "UNAVAILABLE_RETRY_AFTER",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -101,8 +102,21 @@ class UpstreamError(ProblemError):
     status, slug, title = 502, "upstream-error", "Upstream error"
 
 
+#: Seconds a 503 tells the caller to wait when nothing better is known (no upstream `Retry-After`).
+UNAVAILABLE_RETRY_AFTER = 2
+
+
 class UpstreamUnavailable(ProblemError):
+    """503: something this service needs is unavailable. Always says when to come back: `Retry-After`
+    (the caller's, else `UNAVAILABLE_RETRY_AFTER` seconds), as every published 503 documents."""
+
     status, slug, title = 503, "upstream-unavailable", "Upstream unavailable"
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **kw: Any) -> None:
+        given = dict(headers or {})
+        if not any(name.lower() == "retry-after" for name in given):
+            given["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        super().__init__(detail, headers=given, **kw)
 
 
 class UpstreamTimeout(ProblemError):

@@ -2,9 +2,11 @@
 
 Before the schema is built (`document_handlers`):
 - `security` from `require_scopes(...)` guards (so the document states what the code enforces);
-- the problem+json statuses every operation can answer: 400 and 500 always, 401 and 403 when it is
-  guarded, 404 when it has path parameters; each as `application/problem+json` with the `Problem`
+- the problem+json statuses every operation can answer: 400, 500 and 503 always, 401 and 403 when it
+  is guarded, 404 when it has path parameters; each as `application/problem+json` with the `Problem`
   schema. A handler's own `responses` entry for a status wins (it usually has the better description).
+  Every service answers 503 when a dependency is down (its Redis, or the system behind it), always
+  with `Retry-After`, which `finish_document` declares on every 503.
 - `x-financially-material: true` on handlers marked `opt=financially_material()`: those that post
   money or start workflows, where the gateway requires an `Idempotency-Key`.
 
@@ -22,6 +24,7 @@ path's methods in `Allow` (litestar#4169, fixed only in Litestar 3).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +38,9 @@ from litestar.openapi.spec import (
     Example,
     Link,
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIResponse,
+    OpenAPIType,
     Operation,
     Reference,
     RequestBody,
@@ -83,7 +88,17 @@ _DEFAULT_PROBLEMS = {
     403: "The token lacks a scope this operation needs",
     404: "No such resource",
     500: "The service failed; quote the correlation id to the operators",
+    503: (
+        "A dependency is unavailable (dependency-unavailable: the service's data store; or the system "
+        "behind it); retry after `Retry-After` seconds"
+    ),
 }
+#: The header every 503 carries (seconds to wait before retrying).
+RETRY_AFTER_HEADER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+    required=True,
+    description="Seconds to wait before retrying",
+)
 
 
 @dataclass
@@ -152,12 +167,18 @@ def document_handlers(app: Litestar, *, auth: bool) -> None:
         scopes = _scopes(handler) if auth else []
         if scopes and not handler.security:
             handler.security = [{"bearer": scopes}]
-        statuses = [400, 500]
+        statuses = [400, 500, 503]
         if scopes:
             statuses += [401, 403]
         if any("{" in path for path in handler.paths):
             statuses.append(404)
         responses = dict(handler.responses or {})
+        own = responses.get(503)
+        if own is not None and "dependency-unavailable" not in (own.description or ""):
+            # The handler's 503 names its downstream; the data store can be down too.
+            responses[503] = dataclasses.replace(
+                own, description=f"{own.description}; or dependency-unavailable: the service's data store is down"
+            )
         for status in statuses:
             responses.setdefault(status, problem_spec(_DEFAULT_PROBLEMS[status]))
         handler.responses = responses
@@ -297,6 +318,9 @@ def finish_document(app: Litestar) -> OpenAPI:
     document = app.openapi_schema
     by_id = {handler.operation_id: handler for handler in _handlers(app) if isinstance(handler.operation_id, str)}
     for operation_id, operation in _operations(document).items():
+        unavailable = (operation.responses or {}).get("503")
+        if isinstance(unavailable, OpenAPIResponse):
+            unavailable.headers = {"Retry-After": RETRY_AFTER_HEADER, **(unavailable.headers or {})}
         body = operation.request_body
         handler = by_id.get(operation_id)
         if handler is None:

@@ -21,12 +21,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from contracts import Problem, ProblemFieldError, problem_type
 from contracts.headers import PROBLEM_JSON
 from servicekit.context import current_correlation_id
-from servicekit.errors import ProblemError
+from servicekit.errors import UNAVAILABLE_RETRY_AFTER, ProblemError
 
 __all__ = ["DEPENDENCY_RETRY_AFTER", "exception_handlers", "problem_of", "problem_response"]
 
 #: Seconds a caller is told to wait when a dependency (Redis) is down: about one reconnect attempt.
-DEPENDENCY_RETRY_AFTER = 2
+DEPENDENCY_RETRY_AFTER = UNAVAILABLE_RETRY_AFTER
 
 log = logging.getLogger("servicekit.problems")
 

@@ -14,20 +14,27 @@ Operations marked `x-financially-material: true` in their OpenAPI document requi
 - same key, different body: 422 `idempotency-key-reused`;
 - same key while the first is still in flight: 409 `idempotency-key-in-flight`.
 A refusal after the claim (validation, upstream down or timing out) releases the key, so the
-caller may retry with it.
+caller may retry with it. A release that Redis does not take (it is down at that moment) is tried
+again in the background until Redis answers or the claim would have expired anyway, so a retry
+after a Redis restart runs instead of meeting 409 `idempotency-key-in-flight` for `lock_ttl`.
+While Redis is unreachable the policy refuses with 503 `idempotency-unavailable` and `Retry-After`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
+import time
 
 from redis.exceptions import RedisError
 
 from gateway.exchange import Exchange
 from gateway.redisbatch import RedisBatcher, Script
 from servicekit import BadRequest, Conflict, Unprocessable, UpstreamUnavailable
+from servicekit.problems import DEPENDENCY_RETRY_AFTER
 
 __all__ = ["IDEMPOTENCY_PREFIX", "RETRYABLE_STATUSES", "IdempotencyPolicy", "final"]
 
@@ -78,7 +85,9 @@ return 0
 
 def _unavailable() -> UpstreamUnavailable:
     return UpstreamUnavailable(
-        "The idempotency store is unavailable; try again shortly.", slug="idempotency-unavailable"
+        "The idempotency store is unavailable; try again after the Retry-After seconds.",
+        slug="idempotency-unavailable",
+        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
     )
 
 
@@ -90,6 +99,9 @@ class IdempotencyPolicy:
         self.ttl_ms = int(ttl * 1000)
         self.lock_ttl_ms = int(lock_ttl * 1000)
         self.max_body = max_body
+        #: Claims whose release failed: record -> (fingerprint, monotonic time to give up by).
+        self._unreleased: dict[str, tuple[str, float]] = {}
+        self._releasing: asyncio.Task[None] | None = None
 
     async def apply(self, exchange: Exchange) -> None:
         operation = exchange.operation
@@ -110,6 +122,7 @@ class IdempotencyPolicy:
         scope = hashlib.sha256(b"%s %s %s" % (exchange.method.encode(), exchange.path.encode(), key)).hexdigest()
         record = f"{IDEMPOTENCY_PREFIX}{{{exchange.client_id}}}:{scope}"
         fingerprint = hashlib.sha256(await exchange.read_body()).hexdigest()
+        claimed_at = time.monotonic()
         try:
             result = await self.batcher.evalsha(_CLAIM, [record], [fingerprint, self.lock_ttl_ms])
         except (RedisError, OSError):
@@ -151,7 +164,38 @@ class IdempotencyPolicy:
             try:
                 await self.batcher.evalsha(_RELEASE, [record], [fingerprint])
             except (RedisError, OSError):
-                return
+                self._release_later(record, fingerprint, claimed_at)
 
         exchange.on_response = complete
         exchange.on_refusal = release
+
+    def _release_later(self, record: str, fingerprint: str, claimed_at: float) -> None:
+        """Try the release again in the background, up to a second before the claim would expire
+        (after that a new claim of the same key may exist, which must not be released)."""
+        self._unreleased[record] = (fingerprint, claimed_at + self.lock_ttl_ms / 1000 - 1.0)
+        if self._releasing is None:
+            self._releasing = asyncio.get_running_loop().create_task(self._retry_releases())
+
+    async def _retry_releases(self) -> None:
+        delay = 0.25
+        try:
+            while self._unreleased:
+                await asyncio.sleep(delay)
+                for record, (fingerprint, until) in list(self._unreleased.items()):
+                    if time.monotonic() < until:
+                        try:
+                            await self.batcher.evalsha(_RELEASE, [record], [fingerprint])
+                        except (RedisError, OSError):
+                            delay = min(delay * 2, 2.0)
+                            break
+                    self._unreleased.pop(record, None)
+        finally:
+            self._releasing = None
+
+    async def drain(self) -> None:
+        """Stop retrying releases (on shutdown); the claims left expire after `lock_ttl`."""
+        task = self._releasing
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -25,6 +25,7 @@ from gateway.exchange import Exchange
 from gateway.leases import Grant, Lease, LeaseBook
 from gateway.redisbatch import RedisBatcher, Script
 from servicekit import TooManyRequests, UpstreamUnavailable
+from servicekit.problems import DEPENDENCY_RETRY_AFTER
 
 __all__ = ["GCRA", "RATE_LIMIT_PREFIX", "REFUND", "RateLimitPolicy"]
 
@@ -133,7 +134,9 @@ class RateLimitPolicy:
             grant = await self._charge(key, limit, asked)
         except (RedisError, OSError):
             raise UpstreamUnavailable(
-                "The rate limiter is unavailable; try again shortly.", slug="rate-limit-unavailable"
+                "The rate limiter is unavailable; try again after the Retry-After seconds.",
+                slug="rate-limit-unavailable",
+                headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
             ) from None
         finally:
             lease.pending = None

@@ -94,11 +94,15 @@ def test_problem_statuses_security_and_marker_are_documented() -> None:
     assert post_op["x-financially-material"] is True
     assert "x-financially-material" not in get_op
     assert post_op["security"] == [{"bearer": ["pay:write"]}]
-    assert sorted(post_op["responses"]) == ["201", "400", "401", "403", "409", "500"]
+    assert sorted(post_op["responses"]) == ["201", "400", "401", "403", "409", "500", "503"]
     assert post_op["responses"]["409"]["description"] == "Already paid"
-    assert sorted(get_op["responses"]) == ["200", "400", "401", "403", "404", "500"]
-    for response in (post_op["responses"]["400"], get_op["responses"]["404"]):
+    assert sorted(get_op["responses"]) == ["200", "400", "401", "403", "404", "500", "503"]
+    for response in (post_op["responses"]["400"], get_op["responses"]["404"], get_op["responses"]["503"]):
         assert response["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    # A dependency down is a 503 that says when to come back.
+    retry_after = get_op["responses"]["503"]["headers"]["Retry-After"]
+    assert retry_after["required"] is True
+    assert retry_after["schema"] == {"type": "integer", "minimum": 1}
     # An unguarded operation documents no 401/403.
     assert "401" not in doc["paths"]["/v1/payments/{payment_id}"]["put"]["responses"]
 

@@ -171,6 +171,7 @@ async def test_crm_down_is_503(systems: Systems, redis: RedisClient, redis_url: 
         ready = await client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["type"].endswith("/downstream-unavailable")
+    assert int(response.headers["retry-after"]) >= 1  # as its published 503 says
     assert await redis.keys("fig:q2c:{*") == []
     assert ready.status_code == 503
     assert ready.json()["extensions"]["checks"]["crm"].startswith("failed")

@@ -7,9 +7,10 @@ path, query, headers, body; the answer likewise), unless a fault is armed for it
 - `Reset()`: abort the connection with a TCP RST (`SO_LINGER` 0), nothing answered;
 - `Answer(status, headers)`: answer itself, the upstream never sees the request (503, 429 with
   `Retry-After`).
-`arm(fault, times=n, match=...)` applies a fault to the next n requests whose path contains `match`
-(`times=None`: to every one until `clear()`). `seen` records each request as
-(monotonic time, "METHOD path", fault name or "pass").
+`arm(fault, times=n, match=...)` applies a fault to the next n requests whose "METHOD path" contains
+`match` (a path part, or "PUT /path" for one method; `times=None`: to every one until `clear()`).
+`seen` records each request as (monotonic time, "METHOD path", fault name or "pass"), `answered`
+each one the target answered as (monotonic time, "METHOD path", status).
 
 The proxy runs its own event loop in a thread (as `tests.support.running_server` does for apps), so
 it keeps answering while the test's loop waits on an in-process client.
@@ -77,6 +78,8 @@ class FaultProxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.seen: list[tuple[float, str, str]] = []
+        #: Requests passed on to the target and answered by it: (time, "METHOD path", status).
+        self.answered: list[tuple[float, str, int]] = []
         self._armed: list[_Armed] = []
         self._lock = threading.Lock()
         self._started = threading.Event()
@@ -97,10 +100,10 @@ class FaultProxy:
         """The requests seen whose "METHOD path" contains `match`."""
         return [entry for entry in self.seen if match in entry[1]]
 
-    def _take(self, path: str) -> Fault | None:
+    def _take(self, request: str) -> Fault | None:
         with self._lock:
             for armed in self._armed:
-                if armed.match in path:
+                if armed.match in request:
                     if armed.times is not None:
                         armed.times -= 1
                         if armed.times <= 0:
@@ -109,7 +112,7 @@ class FaultProxy:
         return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        fault = self._take(request.path)
+        fault = self._take(f"{request.method} {request.path}")
         name = type(fault).__name__ if fault is not None else "pass"
         self.seen.append((time.monotonic(), f"{request.method} {request.path}", name))
         if isinstance(fault, Reset):
@@ -128,19 +131,19 @@ class FaultProxy:
             return web.Response(
                 status=fault.status, body=fault.body, headers={"Content-Type": "application/json", **fault.headers}
             )
+        # Read first: a delayed request still reaches the target after its caller gave up (a write
+        # whose answer is lost), as it would behind a slow network.
+        payload = await request.read() or None
         if isinstance(fault, Delay):
             await asyncio.sleep(fault.seconds)
         assert self._session is not None
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
         async with self._session.request(
-            request.method,
-            self.target + request.path_qs,
-            headers=headers,
-            data=await request.read() or None,
-            allow_redirects=False,
+            request.method, self.target + request.path_qs, headers=headers, data=payload, allow_redirects=False
         ) as answer:
             body = await answer.read()
             passed = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP]
+        self.answered.append((time.monotonic(), f"{request.method} {request.path}", answer.status))
         response = web.Response(status=answer.status, body=body)
         for name, value in passed:
             response.headers.add(name, value)

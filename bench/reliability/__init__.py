@@ -1,0 +1,1 @@
+"""Reliability benchmarks: the fault suite's scenarios at soak size."""
