@@ -14,9 +14,9 @@ import uvicorn
 
 from deploy.tls import LocalTls
 from servicekit.http import trusting
-from servicekit.redis import free_port
+from servicekit.redis import RedisClient, free_port
 
-__all__ = ["read_body", "running_server"]
+__all__ = ["keys_matching", "read_body", "running_server"]
 
 
 @contextmanager
@@ -64,3 +64,8 @@ async def read_body(receive: Any) -> bytes:
         body += bytes(message.get("body", b""))
         if not message.get("more_body"):
             return body
+
+
+async def keys_matching(redis: RedisClient, pattern: str) -> list[bytes]:
+    """Every key matching `pattern`, sorted: SCAN on every primary of a cluster (KEYS asks only one node)."""
+    return sorted([key async for key in redis.scan_iter(match=pattern, count=1000)])

@@ -16,6 +16,7 @@ from process_apis.workflows import BookingSignal, OutagePolicy, QuoteToCash, Ret
 from process_apis.workflows.store import Effect
 from servicekit import RedisClient
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity, rheinwerk
+from tests.support import keys_matching
 
 FAST_RETRY = RetryPolicy(retries=2, backoff=0.001, max_backoff=0.005)
 RUN = f"q2c-{DEMO2}"
@@ -121,7 +122,7 @@ async def test_unapproved_or_unknown_opportunity_writes_nothing(redis: RedisClie
         await engine.start("0068d00000DEMO1AAA", actor="client:demo")
     with pytest.raises(OpportunityNotFound):
         await engine.start("0068d00000NOPE0AAA", actor="client:demo")
-    assert await redis.keys("fig:*") == []
+    assert await keys_matching(redis, "fig:*") == []
 
 
 async def test_unmapped_region_fails_validation_before_any_erp_call(redis: RedisClient) -> None:
