@@ -17,8 +17,8 @@ from tests.cluster import redis_cluster
 
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_cluster(Path(tmp_path_factory.mktemp("idp-cluster"))) as url:
-        yield url
+    with redis_cluster(Path(tmp_path_factory.mktemp("idp-cluster"))) as nodes:
+        yield nodes.url
 
 
 @pytest.fixture
