@@ -12,7 +12,7 @@ from pathlib import Path
 
 from servicekit.redis import EmbeddedRedis, find_redis_server, free_port
 
-__all__ = ["RedisClusterNodes", "redis_cluster"]
+__all__ = ["RedisClusterNodes", "redis_cluster", "stack_redis_url"]
 
 
 def _cluster_port(taken: set[int]) -> int:
@@ -80,6 +80,11 @@ class RedisClusterNodes:
         roles = {n.port: _cli(n.port, "role").split("\n", 1)[0] for n in self.nodes if _alive(n)}
         return [n for n in self.nodes if roles.get(n.port) == "master"]
 
+    def flushall(self) -> None:
+        """Empty every primary (and so the whole cluster's keyspace)."""
+        for node in self.primaries():
+            _cli(node.port, "flushall")
+
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Wait until every live node says `cluster_state:ok` and every slot is served."""
         deadline = time.monotonic() + timeout
@@ -119,3 +124,12 @@ def redis_cluster(base: Path, primaries: int = 3, replicas: int = 0) -> Iterator
     finally:
         for node in nodes:
             node.stop()
+
+
+def stack_redis_url(server: EmbeddedRedis | RedisClusterNodes) -> str | None:
+    """The Redis for a test's stack: the session's cluster, emptied, when the suite runs on one;
+    otherwise None, and the stack starts its own redis-server."""
+    if isinstance(server, RedisClusterNodes):
+        server.flushall()
+        return server.url
+    return None
