@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from redis.cluster import RedisCluster as SyncRedisCluster
 
 from servicekit.redis import EmbeddedRedis, find_redis_server, free_port
 
@@ -35,6 +39,9 @@ def _bindable(port: int) -> bool:
 
 
 class _ClusterNode(EmbeddedRedis):
+    #: How long a primary may be unreachable before its replica takes over (redis' default: 15 s).
+    node_timeout_ms = 5000
+
     def command(self) -> list[str]:
         return [
             *super().command(),
@@ -43,7 +50,7 @@ class _ClusterNode(EmbeddedRedis):
             "--cluster-config-file",
             str(self.data_dir / "nodes.conf"),
             "--cluster-node-timeout",
-            "5000",
+            str(self.node_timeout_ms),
         ]
 
 
@@ -65,6 +72,10 @@ def _cli(port: int, *args: str) -> str:
     ).stdout
 
 
+def _replication(port: int) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in _cli(port, "info", "replication").splitlines() if ":" in line)
+
+
 class RedisClusterNodes:
     """The running nodes of a test cluster: its URL, and the primaries to kill in failover tests."""
 
@@ -79,6 +90,57 @@ class RedisClusterNodes:
         """The nodes that are primaries now (after a failover, a former replica among them)."""
         roles = {n.port: _cli(n.port, "role").split("\n", 1)[0] for n in self.nodes if _alive(n)}
         return [n for n in self.nodes if roles.get(n.port) == "master"]
+
+    def primary_of(self, key: str) -> EmbeddedRedis:
+        """The node that serves `key`'s slot now."""
+        live = next(n for n in self.nodes if _alive(n))
+        client = SyncRedisCluster(host="127.0.0.1", port=live.port)
+        try:
+            node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        finally:
+            client.close()
+        assert node is not None
+        return next(n for n in self.nodes if n.port == node.port)
+
+    def replica_of(self, primary: EmbeddedRedis) -> EmbeddedRedis:
+        """`primary`'s (first) replica."""
+        replica = dict(part.split("=", 1) for part in _replication(primary.port)["slave0"].split(","))
+        return next(n for n in self.nodes if n.port == int(replica["port"]))
+
+    def replication_offset(self, node: EmbeddedRedis) -> int:
+        """How many bytes of writes `node` has in its replication stream (as primary or replica)."""
+        return int(_replication(node.port)["master_repl_offset"])
+
+    def promoted_at(self, node: EmbeddedRedis) -> int:
+        """The replication offset at which the replica `node` became primary (what it had then)."""
+        return int(_replication(node.port)["second_repl_offset"]) - 1
+
+    def drop_replicas(self, primary: EmbeddedRedis) -> None:
+        """Close `primary`'s replication links: what it writes next reaches no replica until they reconnect."""
+        _cli(primary.port, "client", "kill", "type", "replica")
+
+    def signal(self, node: EmbeddedRedis, sig: signal.Signals) -> None:
+        """Send `sig` to one node (SIGSTOP/SIGCONT: a replica that falls behind, then catches up)."""
+        assert node.process is not None
+        os.kill(node.process.pid, sig)
+
+    def wait_promoted(self, key: str, former: EmbeddedRedis, timeout: float = 30.0) -> EmbeddedRedis:
+        """Wait until another node serves `key`'s slot than `former` (its replica took over) and the
+        cluster is ok again; the new primary."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.primary_of(key)
+            if now.port != former.port:
+                self.wait_ok(max(0.1, deadline - time.monotonic()))
+                return now
+            time.sleep(0.05)
+        raise TimeoutError(f"no replica took over {key}'s slot")
+
+    def kill(self, node: EmbeddedRedis) -> None:
+        """SIGKILL one node (no shutdown, no final write): what a crashed machine looks like to the rest."""
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGKILL)
+        node.process.wait(10)
 
     def flushall(self) -> None:
         """Empty every primary (and so the whole cluster's keyspace)."""
@@ -97,10 +159,14 @@ class RedisClusterNodes:
 
 
 @contextmanager
-def redis_cluster(base: Path, primaries: int = 3, replicas: int = 0) -> Iterator[RedisClusterNodes]:
+def redis_cluster(
+    base: Path, primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 5000
+) -> Iterator[RedisClusterNodes]:
     """Start `primaries` nodes with `replicas` replicas each, join them; stop them all after."""
     taken: set[int] = set()
     nodes = [_ClusterNode(base / f"node{n}", port=_cluster_port(taken)) for n in range(primaries * (1 + replicas))]
+    for node in nodes:
+        node.node_timeout_ms = node_timeout_ms
     cluster = RedisClusterNodes(nodes)
     try:
         for node in nodes:
