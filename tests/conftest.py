@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy.rediscluster import RedisClusterNodes, redis_cluster
 from gateway.idp.devcredentials import DevCredentials, ensure_dev_credentials
 from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis
-from tests.cluster import RedisClusterNodes, redis_cluster
 
 REDIS_MODE = os.environ.get("FIG_TEST_REDIS", "single")
 if REDIS_MODE not in {"single", "cluster"}:

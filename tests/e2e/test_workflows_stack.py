@@ -30,10 +30,11 @@ import httpx
 import pytest
 
 from deploy.demo import exchange_token, fetch_token
+from deploy.rediscluster import RedisClusterNodes
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.redis import EmbeddedRedis, free_port, free_ports
-from tests.cluster import RedisClusterNodes, stack_redis_url
+from tests.support import stack_redis_url
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from deploy.rediscluster import redis_cluster
 from gateway.idp.sessions import AuthRequest, CodeGrant, PersonGrant, SessionStore
 from gateway.idp.throttle import FailureThrottle
 from servicekit import connect_redis
 from servicekit.redis import RedisClient
-from tests.cluster import redis_cluster
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from redis.exceptions import ResponseError
 
 from contracts import CloudEvent, new_event
 from contracts.streams import ERP_EVENTS, stream_tag
+from deploy.rediscluster import redis_cluster
 from process_apis.workflows.store import Effect, RunStore, run_key
 from servicekit import StreamConsumer, StreamPublisher, connect_redis
 from servicekit.redis import RedisClient
 from servicekit.streams import EVENT_FIELD, encode_event
-from tests.cluster import redis_cluster
 
 
 @pytest.fixture(scope="module")

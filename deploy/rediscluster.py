@@ -1,4 +1,8 @@
-"""A real Redis Cluster on loopback (primaries, each with replicas), for tests that must hold on it."""
+"""A real Redis Cluster on loopback (primaries, each with replicas), from the same redis-server binary.
+
+For the test suite (`FIG_TEST_REDIS=cluster`), the failover tests and `bench/workflows --redis cluster`:
+the nodes are child processes with append-only persistence, joined by `redis-cli --cluster create`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 
 from servicekit.redis import EmbeddedRedis, find_redis_server, free_port
 
-__all__ = ["RedisClusterNodes", "redis_cluster", "stack_redis_url"]
+__all__ = ["RedisClusterNodes", "redis_cluster"]
 
 
 def _cluster_port(taken: set[int]) -> int:
@@ -67,7 +71,7 @@ def _alive(node: EmbeddedRedis) -> bool:
 
 
 def _cli(port: int, *args: str) -> str:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - redis-cli found beside redis-server, fixed arguments
         [_redis_cli(), "-p", str(port), *args], capture_output=True, text=True, check=True, timeout=10
     ).stdout
 
@@ -171,7 +175,7 @@ def redis_cluster(
     try:
         for node in nodes:
             node.start()
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - redis-cli found beside redis-server, fixed arguments
             [
                 _redis_cli(),
                 "--cluster",
@@ -190,12 +194,3 @@ def redis_cluster(
     finally:
         for node in nodes:
             node.stop()
-
-
-def stack_redis_url(server: EmbeddedRedis | RedisClusterNodes) -> str | None:
-    """The Redis for a test's stack: the session's cluster, emptied, when the suite runs on one;
-    otherwise None, and the stack starts its own redis-server."""
-    if isinstance(server, RedisClusterNodes):
-        server.flushall()
-        return server.url
-    return None
