@@ -443,6 +443,13 @@ class RunStore:
         await self._apply(run_id, raws)
         return len(raws)
 
+    async def enqueue(self, effects: Sequence[Effect]) -> None:
+        """Apply `effects` now, outside any run's commit (at-least-once, like every effect)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for effect in effects:
+            _queue(pipe, effect)
+        await pipe.execute()
+
     async def runs_with_outbox(self, count: int = 1000) -> list[str]:
         """Runs whose outbox still holds effects (left by a crash between commit and relay)."""
         found: list[str] = []
