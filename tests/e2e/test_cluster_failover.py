@@ -3,12 +3,13 @@
 The stack runs on its own cluster (three primaries, one replica each) with a short node timeout, so
 the replica of the killed primary is promoted within seconds. The primary killed is the one that
 serves the work queue (and, by slot, the ERP and finance event streams and the waiting index): the
-busiest node. The services are not restarted: their cluster clients find the new primary. Every
-deal must still get exactly one ERP order and complete, and the ops summary must agree.
+busiest node. The services are not restarted: their cluster clients find the new primary.
 
 What asynchronous replication can lose: writes the primary acknowledged but had not yet sent to its
-replica. The test prints how far the replica was behind at the kill (bytes) and what the platform
-made of it (runs completed, orders, figures), with `-s`.
+replica. The test makes that happen (the replica is cut off just before the kill), then does what
+the operations runbook says: start the deals of the window again. Every deal must then complete
+with exactly one ERP order. With `-s` it prints the bytes lost, the promotion time, and how many
+runs had to be created or queued again.
 """
 
 from __future__ import annotations
