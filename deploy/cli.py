@@ -247,23 +247,33 @@ CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("layers", ["lint-imports"]),
     ("contracts", ["fig", "contracts", "check"]),
     ("tests", ["pytest"]),
+    # Every test that uses the session's Redis again, on a real Redis Cluster (tests/conftest.py):
+    # a cross-slot command anywhere fails here.
+    ("cluster", ["pytest", "-m", "redis"]),
 )
+#: Environment of a step beyond the caller's.
+CHECK_ENV: dict[str, dict[str, str]] = {"cluster": {"FIG_TEST_REDIS": "cluster"}}
+#: The steps that run pytest, and so take `fig check`'s pytest arguments.
+PYTEST_STEPS = frozenset({"tests", "cluster"})
 
 
 @main.command()
 @click.option("--skip", multiple=True, type=click.Choice([n for n, _ in CHECKS]), help="Skip a step.")
 @click.argument("pytest_args", nargs=-1)
 def check(skip: tuple[str, ...], pytest_args: tuple[str, ...]) -> None:
-    """Lint, format, types, import layering, contract drift and the whole test suite (what CI runs)."""
+    """Lint, format, types, import layering, contract drift, the whole test suite and its Redis-backed
+    tests again on a Redis Cluster (what CI runs)."""
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     failed = []
     for name, argv in CHECKS:
         if name in skip:
             continue
-        command = [str(bindir / argv[0]), *argv[1:]] + (list(pytest_args) if name == "tests" else [])
-        console.rule(f"[bold]{name}[/]: {' '.join(argv + (list(pytest_args) if name == 'tests' else []))}")
-        if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode != 0:  # noqa: S603
+        args = [*argv[1:], *(pytest_args if name in PYTEST_STEPS else ())]
+        extra = CHECK_ENV.get(name, {})
+        shown = " ".join([*(f"{k}={v}" for k, v in extra.items()), argv[0], *args])
+        console.rule(f"[bold]{name}[/]: {shown}")
+        if subprocess.run([str(bindir / argv[0]), *args], cwd=ROOT, env=env | extra, check=False).returncode != 0:  # noqa: S603
             failed.append(name)
     console.rule()
     if failed:

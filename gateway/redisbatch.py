@@ -13,7 +13,6 @@ import hashlib
 import logging
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from servicekit import RedisClient
@@ -81,22 +80,18 @@ class RedisBatcher:
             self._task = None
 
     async def _results(self, batch: list[_Call]) -> list[Any]:
-        """One answer (or exception) per call: a pipeline on one Redis; on a cluster, each call
-        routed to its key's node, all in flight together (a cluster pipeline refuses EVALSHA)."""
-        if isinstance(self.redis, RedisCluster):
-            return await asyncio.gather(
-                *(
-                    self.redis.execute_command(*args) if script is None else self.redis.evalsha(script.sha, *args)
-                    for script, args, _ in batch
-                ),
-                return_exceptions=True,
-            )
+        """One answer (or exception) per call, from one pipeline without MULTI.
+
+        On Redis Cluster the pipeline sends each node its calls in one round trip, in queue order.
+        EVALSHA goes through `execute_command`: redis-py's cluster pipeline refuses its `evalsha`
+        method (it could not answer NOSCRIPT there), and this batcher answers NOSCRIPT itself.
+        """
         pipe = self.redis.pipeline(transaction=False)
         for script, args, _ in batch:
             if script is None:
                 pipe.execute_command(*args)
             else:
-                pipe.evalsha(script.sha, *args)
+                pipe.execute_command("EVALSHA", script.sha, *args)
         return list(await pipe.execute(raise_on_error=False))
 
     async def _send(self, batch: list[_Call]) -> None:

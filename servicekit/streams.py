@@ -21,7 +21,9 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
+from redis.crc import key_slot
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
 
 from contracts import CloudEvent
 from servicekit.metrics import redis_error
@@ -265,7 +267,14 @@ class StreamConsumer:
 
     async def _dead_letter(self, entry_id: bytes, payload: bytes, reason: str) -> None:
         log.error("event dead-lettered", extra={"entry_id": entry_id.decode(), "reason": reason})
+        fields: dict[FieldT, EncodableT] = {EVENT_FIELD: payload, b"reason": reason.encode(), b"group": self.group}
+        if key_slot(self.stream.encode()) != key_slot(self.dead_letter_stream.encode()):
+            # A stream without a hash tag has its dead letters in another Redis Cluster slot: add,
+            # then acknowledge, so a crash in between repeats the dead letter but never loses it.
+            await self.redis.xadd(self.dead_letter_stream, fields)
+            await self.redis.xack(self.stream, self.group, entry_id)
+            return
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(self.dead_letter_stream, {EVENT_FIELD: payload, b"reason": reason.encode(), b"group": self.group})
+        pipe.xadd(self.dead_letter_stream, fields)
         pipe.xack(self.stream, self.group, entry_id)
         await pipe.execute()

@@ -2,6 +2,7 @@
 
 `FIG_TEST_REDIS=cluster` runs the same tests against a real Redis Cluster (three primaries, one
 replica each, on loopback), so every Redis-backed test also proves its path works on a cluster.
+Tests that use the session's Redis are marked `redis`; `fig check` runs `-m redis` that way too.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from deploy.rediscluster import RedisClusterNodes, redis_cluster
 from gateway.idp.devcredentials import DevCredentials, ensure_dev_credentials
 from servicekit.redis import EmbeddedRedis, RedisClient, connect_redis
-from tests.cluster import RedisClusterNodes, redis_cluster
 
 REDIS_MODE = os.environ.get("FIG_TEST_REDIS", "single")
 if REDIS_MODE not in {"single", "cluster"}:
     raise pytest.UsageError(f"FIG_TEST_REDIS must be 'single' or 'cluster', not {REDIS_MODE!r}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `redis` every test that uses the session's Redis: `fig check` runs those again on a cluster."""
+    for item in items:
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")

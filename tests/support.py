@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import uvicorn
 
+from deploy.rediscluster import RedisClusterNodes
 from deploy.tls import LocalTls
 from servicekit.http import trusting
-from servicekit.redis import free_port
+from servicekit.redis import EmbeddedRedis, RedisClient, free_port
 
-__all__ = ["read_body", "running_server"]
+__all__ = ["keys_matching", "read_body", "running_server", "stack_redis_url"]
 
 
 @contextmanager
@@ -64,3 +65,17 @@ async def read_body(receive: Any) -> bytes:
         body += bytes(message.get("body", b""))
         if not message.get("more_body"):
             return body
+
+
+async def keys_matching(redis: RedisClient, pattern: str) -> list[bytes]:
+    """Every key matching `pattern`, sorted: SCAN on every primary of a cluster (KEYS asks only one node)."""
+    return sorted([key async for key in redis.scan_iter(match=pattern, count=1000)])
+
+
+def stack_redis_url(server: EmbeddedRedis | RedisClusterNodes) -> str | None:
+    """The Redis for a test's stack: the session's cluster, emptied, when the suite runs on one;
+    otherwise None, and the stack starts its own redis-server."""
+    if isinstance(server, RedisClusterNodes):
+        server.flushall()
+        return server.url
+    return None

@@ -18,6 +18,10 @@ Then, in one run:
    bookings (the same batching the process uses).
 
     .venv/bin/python -m bench.workflows.run --count 1000 --instances 2
+
+`--redis cluster` runs the process phase a second time, in the same sitting, on a fresh stack whose
+Redis is a Redis Cluster (three primaries with one replica each, on loopback, `deploy.rediscluster`),
+and reports it as `process_cluster` next to the single-Redis `process`, with their throughput ratio.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,7 @@ import uvloop
 
 from bench.workflows.cpu import cpu_by_service, per_run_ms
 from deploy.demo import exchange_token, fetch_token
+from deploy.rediscluster import RedisClusterNodes, redis_cluster
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.http import create_http_client
@@ -84,15 +91,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float, within: float) -> dict[str, Any]:
+async def process_phase(
+    stack: Stack, chosen: list[dict[str, Any]], rate: float, within: float, cluster: RedisClusterNodes | None = None
+) -> dict[str, Any]:
     idp = stack.url("idp")
     creds = stack.credentials
     system = fetch_token(idp, "process-api", creds.client_secret("process-api"), scope="erp:read")
     # The process API accepts the gateway's exchanged tokens only; the benchmark reads it directly.
     consumer = fetch_token(idp, "demo", creds.client_secret("demo"), scope="q2c:read ops:read")
     demo = exchange_token(idp, consumer, actor=("gateway", creds.client_secret("gateway")))
-    redis = redis_sync.Redis.from_url(stack.redis_url or "")
-    commands_before = int(redis.info("stats")["total_commands_processed"])
+    commands_before = redis_commands(stack, cluster)
     cpu_before = cpu_by_service(stack)
     approved_at: dict[str, float] = {}
     stop = asyncio.Event()
@@ -119,7 +127,7 @@ async def process_phase(stack: Stack, chosen: list[dict[str, Any]], rate: float,
             summary = (await api.get(f"{process}/v1/ops/summary")).json()
             if summary["runs_completed"] + summary["open_exceptions"] >= len(chosen):
                 break
-        commands = int(redis.info("stats")["total_commands_processed"]) - commands_before
+        commands = redis_commands(stack, cluster) - commands_before
         cpu_after = cpu_by_service(stack)
         runs: dict[str, dict[str, Any]] = {}
         for start in range(0, len(chosen), 50):
@@ -228,25 +236,72 @@ async def reference_phase(stack: Stack, chosen: list[dict[str, Any]], concurrenc
             "cpu_ms_per_run": per_run_ms(cpu_before, cpu_by_service(stack), len(chosen))}  # fmt: skip
 
 
+def redis_commands(stack: Stack, cluster: RedisClusterNodes | None) -> int:
+    """Commands processed so far by the stack's Redis (every primary of a cluster)."""
+    urls = [f"redis://127.0.0.1:{n.port}/0" for n in cluster.primaries()] if cluster else [stack.redis_url or ""]
+    total = 0
+    for url in urls:
+        client = redis_sync.Redis.from_url(url)
+        total += int(client.info("stats")["total_commands_processed"])
+        client.close()
+    return total
+
+
+@contextmanager
+def bench_stack(
+    tmp: Path, env: dict[str, str], instances: int, cluster: bool
+) -> Iterator[tuple[Stack, RedisClusterNodes | None]]:
+    """A stack on its own redis-server, or on its own Redis Cluster, with `instances` process APIs."""
+    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
+    if not cluster:
+        with Stack(tmp, ports=ports, extra_env=env) as stack:
+            for n in range(1, instances):
+                spawn_process_instance(stack, free_port(), f"process-{n + 1}")
+            yield stack, None
+        return
+    with (
+        redis_cluster(tmp / "cluster", primaries=3, replicas=1) as nodes,
+        Stack(tmp, ports=ports, extra_env=env, redis_url=nodes.url) as stack,
+    ):
+        for n in range(1, instances):
+            spawn_process_instance(stack, free_port(), f"process-{n + 1}")
+        yield stack, nodes
+
+
+async def pool_of(stack: Stack, need: int, scale: int) -> list[dict[str, Any]]:
+    token = fetch_token(
+        stack.url("idp"), "process-api", stack.credentials.client_secret("process-api"), scope="crm:read"
+    )
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        pool = await candidates(client, stack.url("crm"), need)
+    if len(pool) < need:
+        raise SystemExit(f"only {len(pool)} clean candidate opportunities at scale {scale}")
+    return pool
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     scale = max(1, math.ceil(args.count * 2 / 130))  # ~65% of seeded deals are clean, not won, mapped
-    ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {"FIG_SCALE": str(scale), "FIG_LOG_LEVEL": "WARNING", "FIG_WORKER_CONCURRENCY": str(args.concurrency)}
-    with tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp, Stack(Path(tmp), ports=ports, extra_env=env) as stack:
-        for n in range(1, args.instances):
-            spawn_process_instance(stack, free_port(), f"process-{n + 1}")
-        token = fetch_token(
-            stack.url("idp"), "process-api", stack.credentials.client_secret("process-api"), scope="crm:read"
-        )
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            pool = await candidates(client, stack.url("crm"), args.count * (2 if args.reference else 1))
-        if len(pool) < args.count:
-            raise SystemExit(f"only {len(pool)} clean candidate opportunities at scale {scale}")
-        result: dict[str, Any] = {"count": args.count, "instances": args.instances, "scale": scale}
+    result: dict[str, Any] = {"count": args.count, "instances": args.instances, "scale": scale}
+    with (
+        tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp,
+        bench_stack(Path(tmp), env, args.instances, cluster=False) as (stack, _),
+    ):
+        pool = await pool_of(stack, args.count * (2 if args.reference else 1), scale)
         result["process"] = await process_phase(stack, pool[: args.count], args.rate, args.timeout)
         if args.reference:
             result["reference"] = await reference_phase(stack, pool[args.count :], args.ref_concurrency)
-        return result
+    if args.redis == "cluster":
+        # A fresh stack (same seed, so the same deals) on a cluster: the same workload, same sitting.
+        with (
+            tempfile.TemporaryDirectory(prefix="fig-bench-") as tmp,
+            bench_stack(Path(tmp), env, args.instances, cluster=True) as (stack, nodes),
+        ):
+            pool = await pool_of(stack, args.count, scale)
+            result["process_cluster"] = await process_phase(stack, pool, args.rate, args.timeout, nodes)
+        single, on_cluster = result["process"]["runs_per_s"], result["process_cluster"]["runs_per_s"]
+        result["cluster_vs_single"] = round(on_cluster / single, 2) if single else None
+    return result
 
 
 if __name__ == "__main__":
@@ -258,4 +313,10 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the runs")
     parser.add_argument("--ref-concurrency", type=int, default=8)
     parser.add_argument("--no-reference", dest="reference", action="store_false")
+    parser.add_argument(
+        "--redis",
+        choices=("single", "cluster"),
+        default="single",
+        help="cluster: run the process phase again on a Redis Cluster and report both",
+    )
     print(json.dumps(uvloop.run(main(parser.parse_args())), indent=2))

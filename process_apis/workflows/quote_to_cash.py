@@ -63,6 +63,8 @@ FailureHook = Callable[[QuoteToCashRun], Awaitable[None]]
 #: Whether the caller may see and change a run of this legal entity (None: the entity is not known).
 Admission = Callable[[str | None], Awaitable[bool]]
 _encoder = msgspec.json.Encoder()
+#: States a run leaves only when a worker takes its work item (no event or sweep moves it on).
+_WORK_DRIVEN: frozenset[str] = frozenset({"received", "validated", "customer_resolved"})
 
 
 def _now() -> datetime:
@@ -145,6 +147,7 @@ class QuoteToCash(Recovery):
         if existing is not None:
             if admit is not None and not await admit(existing.legal_entity):
                 raise OpportunityNotFound(f"CRM has no opportunity {opportunity_id!r}.")
+            await self._queue_if_stalled(existing)
             return existing, False
         opportunity = await self.crm.get_opportunity(opportunity_id)
         controls = await self.controls.current()
@@ -160,6 +163,18 @@ class QuoteToCash(Recovery):
         return await self.create(
             opportunity, actor=actor, correlation_id=correlation_id, traceparent=traceparent, controls=controls
         )
+
+    async def _queue_if_stalled(self, run: QuoteToCashRun) -> None:
+        """Queue a run that waits for a worker but has not moved for longer than a lease lives.
+
+        Such a run lost its work item: a Redis primary that failed over before replicating it takes
+        acknowledged writes with it. Starting the deal again (the runbook after a failover) moves it
+        on. A spare work item is harmless: the worker finds the run moved on, or busy.
+        """
+        if run.state not in _WORK_DRIVEN:
+            return
+        if (self.clock() - run.updated_at).total_seconds() * 1000 > self.store.lock_ttl_ms:
+            await self.store.enqueue([commands.work_item(run)])
 
     async def create(
         self,

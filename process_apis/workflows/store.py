@@ -25,6 +25,7 @@ index updates are idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +33,8 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import msgspec
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from contracts import Account, CloudEvent, Opportunity
 from process_apis.schemas import Gate, QuoteToCashRun
@@ -248,6 +251,7 @@ class RunStore:
         self.lock_ttl_ms = max(1, int(lock_ttl * 1000))
         self.lock_poll = lock_poll
         self.heartbeat = LeaseHeartbeat(self.redis, self.lock_ttl_ms)
+        self._cluster = isinstance(redis, RedisCluster)
 
     def _k(self, run_id: str, part: str) -> str:
         return _key(run_id, part, self.prefix)
@@ -304,9 +308,7 @@ class RunStore:
         if existing is not None:
             return _run_decoder.decode(existing), False
         # A new run's outbox holds exactly what the script just put there: no need to read it back.
-        pipe = self.redis.pipeline(transaction=False)
-        self._queue_relay(pipe, run.id, queued)
-        await pipe.execute()
+        await self._apply(run.id, queued)
         return run, True
 
     async def commit(
@@ -399,31 +401,54 @@ class RunStore:
         """Relay what the lease committed, then release it (one round trip on the fast path)."""
         if lease.exact is None:
             await self.relay(lease.run_id)
-        pipe = self.redis.pipeline(transaction=False)
-        if lease.exact:
-            self._queue_relay(pipe, lease.run_id, lease.exact)
-        pipe.eval(_RELEASE, 1, key, lease.token)
-        await pipe.execute()
+        await self._apply(lease.run_id, lease.exact or [], release=(key, lease.token))
 
-    def _queue_relay(self, pipe: Any, run_id: str, raws: Sequence[bytes]) -> None:
+    async def _apply(self, run_id: str, raws: Sequence[bytes], release: tuple[str, str] | None = None) -> None:
+        """Apply the outbox entries `raws` in order, then pop them (and release the lease `release`).
+
+        On one Redis that is one pipeline: its commands run in order, so the pop follows the effects.
+        A Redis Cluster pipeline runs each node's share on its own, so a node failing (a failover)
+        could lose an effect whose pop succeeded on the run's node: there the effects go first and
+        the pop only once they all succeeded; when they did not, the outbox keeps them for the next
+        relay, and the lease is released all the same.
+        """
+        pipe = self.redis.pipeline(transaction=False)
         for raw in raws:
             _queue(pipe, _effect_decoder.decode(raw))
-        pipe.eval(_POP_APPLIED, 1, self._k(run_id, "outbox"), *raws)
+        if self._cluster and raws:
+            try:
+                await pipe.execute()
+            except BaseException:
+                if release is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self.redis.eval(_RELEASE, 1, *release)
+                raise
+            pipe = self.redis.pipeline(transaction=False)
+        if raws:
+            pipe.eval(_POP_APPLIED, 1, self._k(run_id, "outbox"), *raws)
+        if release is not None:
+            pipe.eval(_RELEASE, 1, *release)
+        await pipe.execute()
 
     async def relay(self, run_id: str) -> int:
         """Apply the run's outbox in order; returns how many effects were applied.
 
-        Two round trips whatever the outbox holds: read it, then apply every effect and pop exactly
-        the entries applied (in one pipeline, in order), and only while they are still at the head
-        (a concurrent relay may have popped them already).
+        Two round trips whatever the outbox holds (three on Redis Cluster, see `_apply`): read it,
+        then apply every effect and pop exactly the entries applied (in order), and only while they
+        are still at the head (a concurrent relay may have popped them already).
         """
         raws = await self.redis.lrange(self._k(run_id, "outbox"), 0, -1)
         if not raws:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        self._queue_relay(pipe, run_id, raws)
-        await pipe.execute()
+        await self._apply(run_id, raws)
         return len(raws)
+
+    async def enqueue(self, effects: Sequence[Effect]) -> None:
+        """Apply `effects` now, outside any run's commit (at-least-once, like every effect)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for effect in effects:
+            _queue(pipe, effect)
+        await pipe.execute()
 
     async def runs_with_outbox(self, count: int = 1000) -> list[str]:
         """Runs whose outbox still holds effects (left by a crash between commit and relay)."""

@@ -30,9 +30,11 @@ import httpx
 import pytest
 
 from deploy.demo import exchange_token, fetch_token
+from deploy.rediscluster import RedisClusterNodes
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
-from servicekit.redis import free_port, free_ports
+from servicekit.redis import EmbeddedRedis, free_port, free_ports
+from tests.support import stack_redis_url
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +48,8 @@ REASON_OWNER = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis | RedisClusterNodes) -> Iterator[Stack]:
+    """The stack on its own Redis, or on the session's Redis Cluster (`FIG_TEST_REDIS=cluster`)."""
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {
         "FIG_SCALE": "2",  # 400 seeded opportunities in the Salesforce sandbox
@@ -55,7 +58,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "FIG_LOCK_WAIT": "0.5",
         "FIG_LOG_LEVEL": "WARNING",
     }
-    with Stack(Path(tmp_path_factory.mktemp("wf-stack")), ports=ports, extra_env=env) as running:
+    data_dir = Path(tmp_path_factory.mktemp("wf-stack"))
+    with Stack(data_dir, ports=ports, extra_env=env, redis_url=stack_redis_url(redis_server)) as running:
         yield running
 
 

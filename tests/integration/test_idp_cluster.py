@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from deploy.rediscluster import redis_cluster
 from gateway.idp.sessions import AuthRequest, CodeGrant, PersonGrant, SessionStore
 from gateway.idp.throttle import FailureThrottle
 from servicekit import connect_redis
 from servicekit.redis import RedisClient
-from tests.cluster import redis_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_cluster(Path(tmp_path_factory.mktemp("idp-cluster"))) as url:
-        yield url
+    with redis_cluster(Path(tmp_path_factory.mktemp("idp-cluster"))) as nodes:
+        yield nodes.url
 
 
 @pytest.fixture

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
 
 from contracts import CloudEvent, new_event
 from contracts.streams import ERP_EVENTS, stream_tag
+from deploy.rediscluster import redis_cluster
+from process_apis.workflows.store import Effect, RunStore, run_key
 from servicekit import StreamConsumer, StreamPublisher, connect_redis
 from servicekit.redis import RedisClient
 from servicekit.streams import EVENT_FIELD, encode_event
-from tests.cluster import redis_cluster
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +74,22 @@ async def test_consumer_groups_work_across_the_cluster(cluster: RedisClient) -> 
     stop.set()
     await asyncio.wait_for(task, 5)
     assert [e.id for e in seen] == ["e0", "e1", "e2"]
+
+
+async def test_an_effect_refused_on_its_node_stays_in_the_outbox_until_relayed(cluster: RedisClient) -> None:
+    # A cluster pipeline runs each node's share on its own: the run's outbox must not be popped
+    # when an effect failed on another node (here a key of the wrong type; in life, a failover).
+    store = RunStore(cluster, lock_ttl=5.0)
+    stream = "fig:test:{elsewhere}:events"
+    assert key_slot(stream.encode()) != key_slot(run_key("q2c-X").encode())
+    await cluster.set(stream, "not a stream")
+    effect = Effect(kind="xadd", key=stream, event=new_event(source="t", type="t.v1", data={}, event_id="e1"))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        async with store.lease("q2c-X") as lease:
+            await store.write("q2c-X", lease, [], [effect])
+    assert await cluster.llen("fig:q2c:{q2c-X}:outbox") == 1
+    assert await cluster.get("fig:q2c:{q2c-X}:lock") is None  # released all the same
+    await cluster.delete(stream)
+    assert await store.relay("q2c-X") == 1
+    assert await cluster.xlen(stream) == 1
+    assert await cluster.llen("fig:q2c:{q2c-X}:outbox") == 0

@@ -14,6 +14,7 @@ from servicekit import RedisClient, StreamPublisher, free_port
 from tests.process_apis.fake_systems import Systems
 from tests.process_apis.fakes import DEMO1, DEMO2, opportunity
 from tests.process_apis.support import RUNS, process_api, run_reaches, settings_for, until
+from tests.support import keys_matching
 from tests.tokens import TestIssuer
 
 RUN2 = f"q2c-{DEMO2}"
@@ -146,7 +147,7 @@ async def test_unknown_opportunity_is_404_and_writes_nothing(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("/opportunity-not-found")
     assert [c.service for c in systems.calls] == ["crm"]
-    assert await redis.keys("fig:q2c:{*") == []
+    assert await keys_matching(redis, "fig:q2c:{*") == []
     assert await redis.xlen("fig:q2c:work") == 0
 
 
@@ -161,7 +162,7 @@ async def test_unapproved_opportunity_is_422_naming_stage_and_approval(
     assert "Negotiation/Review" in body["detail"]
     assert "pending" in body["detail"]
     assert [c.service for c in systems.calls] == ["crm"]
-    assert await redis.keys("fig:q2c:{*") == []
+    assert await keys_matching(redis, "fig:q2c:{*") == []
 
 
 async def test_crm_down_is_503(systems: Systems, redis: RedisClient, redis_url: str) -> None:
@@ -172,7 +173,7 @@ async def test_crm_down_is_503(systems: Systems, redis: RedisClient, redis_url: 
     assert response.status_code == 503
     assert response.json()["type"].endswith("/downstream-unavailable")
     assert int(response.headers["retry-after"]) >= 1  # as its published 503 says
-    assert await redis.keys("fig:q2c:{*") == []
+    assert await keys_matching(redis, "fig:q2c:{*") == []
     assert ready.status_code == 503
     assert ready.json()["extensions"]["checks"]["crm"].startswith("failed")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -16,6 +16,7 @@ from process_apis.workflows import BookingSignal, OutagePolicy, QuoteToCash, Ret
 from process_apis.workflows.store import Effect
 from servicekit import RedisClient
 from tests.process_apis.fakes import DEMO2, FakeCrm, FakeErp, FakePlanning, opportunity, rheinwerk
+from tests.support import keys_matching
 
 FAST_RETRY = RetryPolicy(retries=2, backoff=0.001, max_backoff=0.005)
 RUN = f"q2c-{DEMO2}"
@@ -115,13 +116,39 @@ async def test_starting_twice_returns_the_same_run(redis: RedisClient) -> None:
     assert await redis.xlen("fig:q2c:work") == 1
 
 
+async def test_starting_again_a_run_that_lost_its_work_item_queues_it_once_it_is_stale(redis: RedisClient) -> None:
+    now = [datetime.now(UTC)]
+    engine = QuoteToCash(
+        store=RunStore(redis, lock_ttl=10),
+        crm=FakeCrm(opportunity()),
+        erp=FakeErp(),
+        planning=FakePlanning(),
+        mapping=load_mapping_set("default-v1"),
+        retry=FAST_RETRY,
+        clock=lambda: now[0],
+    )
+    run, _ = await engine.start(DEMO2, actor="client:demo")
+    await redis.delete("fig:q2c:work")  # its work item lost (a Redis failover took it)
+    await engine.start(DEMO2, actor="client:demo")
+    assert await redis.xlen("fig:q2c:work") == 0  # moments later it may just be queued: left alone
+    now[0] += timedelta(seconds=11)  # longer than a lease lives: nobody is moving it
+    again, created = await engine.start(DEMO2, actor="client:demo")
+    assert (again.id, again.state, created) == (run.id, "received", False)
+    entries: Any = await redis.xrange("fig:q2c:work")
+    [(_, fields)] = entries
+    assert msgspec.json.decode(fields[b"event"], type=CloudEvent).data == {"run_id": run.id}
+    moved = await engine.advance(run.id, actor="worker:test")
+    assert moved is not None
+    assert moved.state != "received"
+
+
 async def test_unapproved_or_unknown_opportunity_writes_nothing(redis: RedisClient) -> None:
     engine = engine_for(redis, FakeCrm(rheinwerk()))
     with pytest.raises(OpportunityNotApproved, match=r"stage 'Negotiation/Review', approval status 'pending'"):
         await engine.start("0068d00000DEMO1AAA", actor="client:demo")
     with pytest.raises(OpportunityNotFound):
         await engine.start("0068d00000NOPE0AAA", actor="client:demo")
-    assert await redis.keys("fig:*") == []
+    assert await keys_matching(redis, "fig:*") == []
 
 
 async def test_unmapped_region_fails_validation_before_any_erp_call(redis: RedisClient) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 import pytest
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -126,13 +127,24 @@ class _DiesAfterFirstWrite(Connection):
         type(self).wrote = any(f"\r\n{w.decode()}\r\n".encode() in packed for w in _WRITES)
 
 
+def _node_url(redis: RedisClient, redis_url: str) -> str:
+    """The Redis that holds the feed's keys: on a cluster, the primary serving their slot (they share `{crm}`)."""
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(CRM_EVENTS)
+        assert node is not None
+        return f"redis://{node.host}:{node.port}/0"
+    return redis_url
+
+
 async def test_a_poller_dying_after_its_first_write_neither_loses_nor_repeats(
     reader: CrmReader, redis_url: str, redis: RedisClient, admin: SandboxAdmin
 ) -> None:
     start = datetime.now(UTC) - timedelta(seconds=1)
     admin.close_won("0068d00000DEMO1AAA")
     _DiesAfterFirstWrite.wrote = False
-    dying = Redis(connection_pool=ConnectionPool.from_url(redis_url, connection_class=_DiesAfterFirstWrite))
+    dying = Redis(
+        connection_pool=ConnectionPool.from_url(_node_url(redis, redis_url), connection_class=_DiesAfterFirstWrite)
+    )
     try:
         with contextlib.suppress(RedisConnectionError):  # a round of two writes dies inside itself
             await OpportunityFeed(reader, dying, start=start).poll_once()
