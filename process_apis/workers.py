@@ -203,7 +203,9 @@ class QuoteToCashWorkers:
         store = self.engine.store
         for run_id in await store.runs_with_outbox():
             await store.relay(run_id)
-        await self.engine.retry_due(actor=f"sweep:{self.name}")
+        await self.engine.retry_due(
+            actor=f"sweep:{self.name}", others=self.flows.retry if self.flows is not None else None
+        )
         # Runs waiting out a system's outage at their gate: those due are checked again.
         await self.engine.recheck_outages(actor=f"sweep:{self.name}")
         if self.batcher is not None:
