@@ -73,6 +73,10 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     #: without the run posting an order afterwards: no ERP order exists for them, so they stay
     #: visible here once they leave `unposted_orders` (which counts unsettled exceptions only).
     resolved_without_posting: int = 0
+    #: Unsettled exceptions escalated past their SLA, in all and by escalation target (the owner
+    #: team's target in the exception policy when the SLA passed).
+    escalated_exceptions: int = 0
+    escalations_by_target: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -238,6 +242,8 @@ async def summarise(
         policy_violations_by_flow=dict(violations),
         runs_waiting_for=outage,
         resolved_without_posting=resolved_unposted,
+        escalated_exceptions=sum(1 for r in records if r.escalated_to is not None),
+        escalations_by_target=dict(Counter(r.escalated_to for r in records if r.escalated_to is not None)),
     )
 
 
