@@ -17,6 +17,8 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── StaleProposal           409   what the proposal changes has changed since it was made
 ├── ProposalBusy            409   the exception's run is being advanced: approve again shortly
 ├── ApprovalRequired        409   four eyes: the change must be proposed and approved
+├── DeadLetterNotFound      404   no dead letter with that id in that stream (or another entity's)
+├── DeadLetterNotReplayable 409   the dead letter is not an event (undecodable) or was replayed meanwhile
 └── DownstreamError               a system API call went wrong
     ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
     ├── DownstreamInvalid       502   it answered 2xx with a body that breaks the contract
@@ -32,6 +34,8 @@ from servicekit import ProblemError
 __all__ = [
     "ApprovalRequired",
     "ControlNotFound",
+    "DeadLetterNotFound",
+    "DeadLetterNotReplayable",
     "DownstreamError",
     "DownstreamInvalid",
     "DownstreamRejected",
@@ -125,6 +129,14 @@ class StaleProposal(ProcessError):
 
 class ApprovalRequired(ProcessError):
     status, slug, title = 409, "approval-required", "Approval required"
+
+
+class DeadLetterNotFound(ProcessError):
+    status, slug, title = 404, "dead-letter-not-found", "Dead letter not found"
+
+
+class DeadLetterNotReplayable(ProcessError):
+    status, slug, title = 409, "dead-letter-not-replayable", "Dead letter cannot be replayed"
 
 
 class DownstreamError(ProcessError):

@@ -61,7 +61,8 @@ async def test_exceptions_past_their_sla_are_escalated_to_the_owner_teams_target
         engine.clock = lambda: much_later
 
         async def all_escalated() -> bool:
-            return (await client.get("/v1/exceptions", params={"escalated": "false"})).json()["items"] == []
+            items = (await client.get("/v1/exceptions", params={"escalated": "false"})).json()["items"]
+            return not items
 
         await until(all_escalated)
         assert (await client.get(f"/v1/exceptions/{deal_exc}")).json()["escalated_at"] == by_id[deal_exc][
