@@ -5,6 +5,8 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── OpportunityNotApproved  422   the opportunity is not won and approved
 ├── RunNotFound             404   no quote-to-cash run with that id
 ├── RunNotResumable         409   retry/replay of a run that is not failed or dead-lettered
+├── RunNotAbandonable       409   abandoning a run that completed or was abandoned already
+├── ManualReversalRequired  409   the ERP refused to close an abandoned run's order (an exception's reason)
 ├── ExceptionNotFound       404   no exception with that id
 ├── ExceptionConflict       409   the action does not apply to the exception's status
 ├── MappingInvalid          422   a new mapping set version does not validate
@@ -42,6 +44,7 @@ __all__ = [
     "DownstreamUnavailable",
     "ExceptionConflict",
     "ExceptionNotFound",
+    "ManualReversalRequired",
     "MappingInvalid",
     "OpportunityNotApproved",
     "OpportunityNotFound",
@@ -51,6 +54,7 @@ __all__ = [
     "ProposalDecided",
     "ProposalNotFound",
     "RuleSetInvalid",
+    "RunNotAbandonable",
     "RunNotFound",
     "RunNotResumable",
     "StaleProposal",
@@ -77,6 +81,14 @@ class RunNotFound(ProcessError):
 
 class RunNotResumable(ProcessError):
     status, slug, title = 409, "run-not-resumable", "Run cannot be retried or replayed"
+
+
+class RunNotAbandonable(ProcessError):
+    status, slug, title = 409, "run-not-abandonable", "Run cannot be abandoned"
+
+
+class ManualReversalRequired(ProcessError):
+    status, slug, title = 409, "manual-reversal-required", "Manual reversal required"
 
 
 class ExceptionNotFound(ProcessError):

@@ -72,6 +72,12 @@ class Recovery:
         """
         async with self.store.lease(run_id, wait=self.lock_wait) as lease:
             run = await self.get(run_id)
+            if run.compensation is not None:
+                raise RunNotResumable(
+                    f"Run {run_id} was abandoned ({run.compensation.outcome}); it is not retried or replayed. "
+                    "Resolve its exception once the ERP order is dealt with.",
+                    extensions={"state": run.state},
+                )
             if run.state not in PARKED_STATES:
                 raise RunNotResumable(
                     f"Run {run_id} is {run.state}; only a failed or dead-lettered run can be retried or replayed.",

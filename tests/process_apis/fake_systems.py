@@ -287,6 +287,19 @@ def erp_app(systems: Systems) -> Litestar:
                 return _json(order)
         return _problem(404, f"Sales order {order_id} does not exist")
 
+    @post("/v1/sales-orders/{order_id:str}/close", sync_to_thread=False, status_code=200)
+    def close_order(order_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("erp", request)
+        with systems.lock:
+            for key, order in systems.orders.items():
+                if order.id == order_id:
+                    if order.booked:
+                        detail = f"Sales order {order_id} is {order.status}; reversed by order management"
+                        return _problem(409, detail)
+                    systems.orders[key] = msgspec.structs.replace(order, status="closed", status_code="H")
+                    return _json(systems.orders[key])
+        return _problem(404, f"Sales order {order_id} does not exist")
+
     @get("/v1/sales-orders", sync_to_thread=False)
     def list_orders(
         request: Request[Any, Any, Any],
@@ -325,7 +338,9 @@ def erp_app(systems: Systems) -> Litestar:
         found = systems.actuals.get((legal_entity, period))
         return _json(found) if found else _problem(404, f"no actuals for {legal_entity} {period}")
 
-    handlers = [live, customer, get_customer, sales_order, get_order, list_orders, patch_customer, periods, actuals]
+    handlers = [
+        live, customer, get_customer, sales_order, get_order, close_order, list_orders, patch_customer, periods, actuals,
+    ]  # fmt: skip
     return Litestar(handlers)
 
 

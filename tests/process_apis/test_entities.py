@@ -189,6 +189,10 @@ CASES: dict[str, list[Call]] = {
     "getQuoteToCashRun": [Call(404, path=_run), Call(404, path=_failed_run)],
     "getQuoteToCashRunV2": [Call(404, path=_run)],
     "replayRun": [Call(404, path=_failed_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_failed_run}")],
+    "abandonRun": [
+        Call(404, path=_failed_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_failed_run}"),
+        Call(404, path=_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_run}"),
+    ],
     "listExceptions": [
         Call(200, check=_only_de01_exceptions),
         Call(200, query=lambda s: {"status": "open"}, check=_only_de01_exceptions),
