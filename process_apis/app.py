@@ -13,6 +13,8 @@ from process_apis.adapters import open_system_clients
 from process_apis.audit import audit_router
 from process_apis.controls import ControlStore, load_rule_set
 from process_apis.controls.routes import controls_router
+from process_apis.exceptions.dead_letter_routes import dead_letters_router
+from process_apis.exceptions.dead_letters import DeadLetterStore
 from process_apis.exceptions.policy import load_policy
 from process_apis.exceptions.routes import exceptions_router
 from process_apis.flows import Flows
@@ -57,6 +59,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
         async with open_system_clients(settings) as clients:
             app.state.system_http = clients.http
             app.state.audit = AuditStore(app.state.redis)
+            app.state.dead_letters = DeadLetterStore(app.state.redis)
             controls = ControlStore(app.state.redis, mapping=settings.mapping_set, rules=settings.rule_set)
             await controls.seed()
             app.state.controls = controls
@@ -115,6 +118,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
             v1_router,
             v2_router,
             exceptions_router,
+            dead_letters_router,
             controls_router,
             flows_router,
             ops_router,

@@ -5,6 +5,8 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── OpportunityNotApproved  422   the opportunity is not won and approved
 ├── RunNotFound             404   no quote-to-cash run with that id
 ├── RunNotResumable         409   retry/replay of a run that is not failed or dead-lettered
+├── RunNotAbandonable       409   abandoning a run that completed or was abandoned already
+├── ManualReversalRequired  409   the ERP refused to close an abandoned run's order (an exception's reason)
 ├── ExceptionNotFound       404   no exception with that id
 ├── ExceptionConflict       409   the action does not apply to the exception's status
 ├── MappingInvalid          422   a new mapping set version does not validate
@@ -17,6 +19,8 @@ ProcessError                      root of the package (500 unless a subclass say
 ├── StaleProposal           409   what the proposal changes has changed since it was made
 ├── ProposalBusy            409   the exception's run is being advanced: approve again shortly
 ├── ApprovalRequired        409   four eyes: the change must be proposed and approved
+├── DeadLetterNotFound      404   no dead letter with that id in that stream (or another entity's)
+├── DeadLetterNotReplayable 409   the dead letter is not an event (undecodable) or was replayed meanwhile
 └── DownstreamError               a system API call went wrong
     ├── DownstreamRejected      502   it answered 4xx: a business or contract refusal, not retried
     ├── DownstreamInvalid       502   it answered 2xx with a body that breaks the contract
@@ -33,12 +37,15 @@ from servicekit import ProblemError
 __all__ = [
     "ApprovalRequired",
     "ControlNotFound",
+    "DeadLetterNotFound",
+    "DeadLetterNotReplayable",
     "DownstreamError",
     "DownstreamInvalid",
     "DownstreamRejected",
     "DownstreamUnavailable",
     "ExceptionConflict",
     "ExceptionNotFound",
+    "ManualReversalRequired",
     "MappingInvalid",
     "OpportunityNotApproved",
     "OpportunityNotFound",
@@ -48,6 +55,7 @@ __all__ = [
     "ProposalDecided",
     "ProposalNotFound",
     "RuleSetInvalid",
+    "RunNotAbandonable",
     "RunNotFound",
     "RunNotResumable",
     "StaleProposal",
@@ -74,6 +82,14 @@ class RunNotFound(ProcessError):
 
 class RunNotResumable(ProcessError):
     status, slug, title = 409, "run-not-resumable", "Run cannot be retried or replayed"
+
+
+class RunNotAbandonable(ProcessError):
+    status, slug, title = 409, "run-not-abandonable", "Run cannot be abandoned"
+
+
+class ManualReversalRequired(ProcessError):
+    status, slug, title = 409, "manual-reversal-required", "Manual reversal required"
 
 
 class ExceptionNotFound(ProcessError):
@@ -126,6 +142,14 @@ class StaleProposal(ProcessError):
 
 class ApprovalRequired(ProcessError):
     status, slug, title = 409, "approval-required", "Approval required"
+
+
+class DeadLetterNotFound(ProcessError):
+    status, slug, title = 404, "dead-letter-not-found", "Dead letter not found"
+
+
+class DeadLetterNotReplayable(ProcessError):
+    status, slug, title = 409, "dead-letter-not-replayable", "Dead letter cannot be replayed"
 
 
 class DownstreamError(ProcessError):

@@ -62,6 +62,13 @@ class ErpPort(Protocol):
         """The sales order by its ERP internal id."""
         ...
 
+    async def close_sales_order(self, order_id: str) -> SalesOrder:
+        """Close the sales order (by ERP internal id) that is not booked yet; closing twice is harmless.
+
+        DownstreamRejected with `downstream_status` 409 when the ERP refuses (booked, fulfilled, billed).
+        """
+        ...
+
 
 class PlanningPort(Protocol):
     async def load_committed_bookings(

@@ -1,4 +1,5 @@
-"""`/v1/quote-to-cash/runs`: start a run for an approved opportunity, read a run; `/v1/runs/{id}/replay`."""
+"""`/v1/quote-to-cash/runs`: start a run for an approved opportunity, read a run; `/v1/runs/{id}/replay`
+and `/v1/runs/{id}/abandon`."""
 
 from __future__ import annotations
 
@@ -153,9 +154,65 @@ async def replay_run(
     return run
 
 
+class AbandonRun(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Give up on the run for good; the note says why (kept in its history)."""
+
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["Deal lost after approval"])]
+
+
+@post(
+    "/runs/{run_id:str}/abandon",
+    operation_id="abandonRun",
+    summary="Abandon a run and compensate the ERP order it created",
+    dto=StrictBody[AbandonRun],
+    return_dto=None,
+    status_code=200,
+    guards=[require_scopes("q2c:write")],
+    opt=financially_material(),
+    responses={
+        401: _problem("No or invalid bearer token"),
+        403: _problem("The token lacks q2c:write"),
+        404: _problem("No such run, or one of a legal entity the caller is not cleared for (run-not-found)"),
+        409: _problem("The run is completed or was abandoned already (run-not-abandonable)"),
+        503: _problem(
+            "The ERP could not be asked to close the order; nothing changed, try again (downstream-unavailable)"
+        ),
+    },
+)
+async def abandon_run(
+    run_id: FromPath[str],
+    data: JSONBody[AbandonRun],
+    request: Request[Any, Any, Any],
+    engine: NamedDependency[QuoteToCash],
+    entities: NamedDependency[EntityScope],
+) -> QuoteToCashRun:
+    """Stop the run for good and undo what it left in the ERP: an order not booked yet is closed (the
+    compensating step is in the run's history and `compensation`); an order the ERP will not close
+    (booked, fulfilled, billed) becomes a `manual_reversal_required` exception for order management.
+    The run's open exception is resolved with the reason. An abandoned run is never retried or replayed."""
+    await run_of(engine, run_id, entities)
+    claims = claims_of(request.scope)
+    actor = f"client:{claims.client_id}" if claims else "client:anonymous"
+    run = await engine.abandon(run_id, actor=actor, note=data.note)
+    compensation = run.compensation
+    await audit.record(
+        request,
+        "run.abandoned",
+        resource=run.id,
+        legal_entity=run.legal_entity,
+        detail={
+            "note": data.note,
+            "compensation": compensation.outcome if compensation else "",
+            "erp_order": run.erp_order_id or "",
+            "exception": compensation.exception_id or "" if compensation else "",
+        },
+    )
+    return run
+
+
 v1_router = Router(
     path="/v1",
-    route_handlers=[start_run, get_run, replay_run],
+    route_handlers=[start_run, get_run, replay_run, abandon_run],
     dependencies={"engine": Provide(_engine, sync_to_thread=False), "entities": Provide(entity_scope)},
     tags=["quote-to-cash"],
 )

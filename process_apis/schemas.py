@@ -93,6 +93,22 @@ class RunError(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     errors: list[ProblemFieldError] | None = None
 
 
+class Compensation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What abandoning the run did about what it had created downstream (the compensating step).
+
+    `order_closed`: the ERP order it created was closed; `reversal_required`: the ERP refused (the
+    order is booked or further along), so `exception_id` asks order management for a manual
+    reversal; `nothing_to_compensate`: no ERP order existed (or it was gone).
+    """
+
+    outcome: Literal["nothing_to_compensate", "order_closed", "reversal_required"]
+    at: datetime
+    actor: str
+    detail: str
+    erp_order_id: str | None = None
+    exception_id: str | None = None
+
+
 class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     """A quote-to-cash run: one per opportunity (`id` = `q2c-<opportunity id>`)."""
 
@@ -124,3 +140,6 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: unavailable, and since when; it moves on by itself when the system is back (cleared then).
     waiting_for: str | None = None
     waiting_since: datetime | None = None
+    #: Set when the run was abandoned (`POST /v1/runs/{id}/abandon`); an abandoned run is not
+    #: retried or replayed.
+    compensation: Compensation | None = None

@@ -29,6 +29,8 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     worker_concurrency: int = 8
     #: Seconds between sweeps of runs waiting for ERP booking (safety net for lost events).
     booking_sweep_interval: float = 5.0
+    #: Seconds between the sweep's escalations of exceptions past their SLA (exceptions/escalation.py).
+    escalation_interval: float = 60.0
     #: Seconds between samples of stream depths and the exception queue for `/metrics`.
     metrics_interval: float = 15.0
     #: The sweep reads the ERP for a waiting run once it has waited this long (None: three sweep

@@ -39,6 +39,7 @@ from contracts import (
     Opportunity,
 )
 from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
+from process_apis.exceptions.escalation import escalate_due
 from process_apis.exceptions.metrics import ExceptionGauge
 from process_apis.flows import Flows
 from process_apis.schemas import QuoteToCashRun
@@ -70,15 +71,19 @@ class QuoteToCashWorkers:
         *,
         check_after: float = 0.0,
         check_every_max: float = 60.0,
+        escalate_every: float = 60.0,
     ) -> None:
         """`check_after`: the sweep reads the ERP for a waiting run only once it has waited that long,
-        and then again after as long as it has waited so far, capped at `check_every_max` s."""
+        and then again after as long as it has waited so far, capped at `check_every_max` s.
+        `escalate_every`: seconds between escalations of exceptions past their SLA."""
         self.engine = engine
         self.name = name
         self.flows = flows
         self.batcher: ForecastBatcher | None = None
         self.check_after = check_after
         self.check_every_max = check_every_max
+        self.escalate_every = escalate_every
+        self._next_escalation = 0.0
         #: run id -> when this instance reads the ERP for it next (a run not listed is due).
         self._next_check: dict[str, float] = {}
         #: How long recent runs waited for their booking event (s), and when the last one came.
@@ -198,12 +203,20 @@ class QuoteToCashWorkers:
         return self.check_after
 
     async def sweep(self) -> None:
-        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, check again
-        the runs waiting out an outage, and read the ERP for every run waiting for booking."""
+        """Relay outboxes a crash left behind, retry runs whose automatic retry is due, escalate
+        exceptions past their SLA, check again the runs waiting out an outage, and read the ERP for
+        every run waiting for booking."""
         store = self.engine.store
         for run_id in await store.runs_with_outbox():
             await store.relay(run_id)
-        await self.engine.retry_due(actor=f"sweep:{self.name}")
+        await self.engine.retry_due(
+            actor=f"sweep:{self.name}", others=self.flows.retry if self.flows is not None else None
+        )
+        # Exceptions past their SLA go to their owner team's escalation target (a full read of the
+        # queue, so not on every sweep).
+        if time.monotonic() >= self._next_escalation:
+            self._next_escalation = time.monotonic() + self.escalate_every
+            await escalate_due(self.engine, self.flows)
         # Runs waiting out a system's outage at their gate: those due are checked again.
         await self.engine.recheck_outages(actor=f"sweep:{self.name}")
         if self.batcher is not None:
@@ -306,7 +319,9 @@ async def run_workers(
     check_after = settings.booking_check_after
     if check_after is None:
         check_after = 3 * settings.booking_sweep_interval
-    workers = QuoteToCashWorkers(engine, name, flows, check_after=check_after)
+    workers = QuoteToCashWorkers(
+        engine, name, flows, check_after=check_after, escalate_every=settings.escalation_interval
+    )
     stop = asyncio.Event()
     common = {
         "block_ms": max(1, int(settings.stream_block * 1000)),

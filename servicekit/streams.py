@@ -220,11 +220,13 @@ class StreamConsumer:
         try:
             event = _decoder.decode(payload)
         except msgspec.DecodeError as exc:
-            await self._dead_letter(entry_id, payload, f"undecodable event: {exc}")
+            await self._dead_letter(entry_id, payload, f"undecodable event: {exc}", await self._deliveries(entry_id))
             return False
-        if reclaimed and await self._deliveries(entry_id) > self.max_deliveries:
-            await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times")
-            return False
+        if reclaimed:
+            deliveries = await self._deliveries(entry_id)
+            if deliveries > self.max_deliveries:
+                await self._dead_letter(entry_id, payload, f"handler failed {self.max_deliveries} times", deliveries)
+                return False
         carrier = {"traceparent": event.traceparent or ""}
         if event.tracestate:
             carrier["tracestate"] = event.tracestate
@@ -265,9 +267,17 @@ class StreamConsumer:
         info: Any = await self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
         return int(info[0]["times_delivered"]) if info else 0
 
-    async def _dead_letter(self, entry_id: bytes, payload: bytes, reason: str) -> None:
+    async def _dead_letter(self, entry_id: bytes, payload: bytes, reason: str, attempts: int) -> None:
+        """Move the entry to `<stream>:dead` with why, the group that gave up, how many deliveries
+        it had and its id in the stream, and acknowledge it (in one MULTI when both share a slot)."""
         log.error("event dead-lettered", extra={"entry_id": entry_id.decode(), "reason": reason})
-        fields: dict[FieldT, EncodableT] = {EVENT_FIELD: payload, b"reason": reason.encode(), b"group": self.group}
+        fields: dict[FieldT, EncodableT] = {
+            EVENT_FIELD: payload,
+            b"reason": reason.encode(),
+            b"group": self.group,
+            b"attempts": str(max(1, attempts)),
+            b"entry": entry_id,
+        }
         if key_slot(self.stream.encode()) != key_slot(self.dead_letter_stream.encode()):
             # A stream without a hash tag has its dead letters in another Redis Cluster slot: add,
             # then acknowledge, so a crash in between repeats the dead letter but never loses it.

@@ -52,6 +52,11 @@ class HttpErp:
         path = f"/v1/sales-orders/{quote(order_id, safe='')}"
         return await self.api.call("GET", path, SalesOrder)
 
+    async def close_sales_order(self, order_id: str) -> SalesOrder:
+        """`POST /v1/sales-orders/{id}/close`; a refusal (booked) is DownstreamRejected with status 409."""
+        path = f"/v1/sales-orders/{quote(order_id, safe='')}/close"
+        return await self.api.call("POST", path, SalesOrder)
+
     async def get_customer(self, key: str) -> Customer | None:
         """`GET /v1/customers/{key}` (internal id or external id); None when the ERP has no such customer."""
         path = f"/v1/customers/{quote(key, safe='')}"

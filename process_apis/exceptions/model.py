@@ -91,6 +91,11 @@ class ExceptionRecord(msgspec.Struct, kw_only=True, frozen=True):
     failures: int = 1
     errors: list[ProblemFieldError] | None = None
     history: list[ExceptionAction] = msgspec.field(default_factory=list)
+    #: Set once the exception is past its SLA unsettled: when, and to whom (the escalation target
+    #: of its owner team in the exception policy). Kept after it is settled. Not a history action:
+    #: the published action names are a closed set, and escalation is no one's decision.
+    escalated_at: datetime | None = None
+    escalated_to: str | None = None
 
     def act(
         self,

@@ -14,7 +14,10 @@ import msgspec
 
 from process_apis.exceptions.model import RetrySpec, Severity
 
-__all__ = ["ExceptionPolicy", "ReasonPolicy", "load_policy"]
+__all__ = ["EscalationTarget", "ExceptionPolicy", "ReasonPolicy", "load_policy"]
+
+
+EscalationTarget = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
 class ReasonPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -25,16 +28,30 @@ class ReasonPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
 
 
 class ExceptionPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """`reasons` apply to every workflow; `workflows` overrides some reasons for one workflow
+    (e.g. `actuals_to_plan`), with the same fields and the same meaning."""
+
     version: str
     default: ReasonPolicy
     reasons: dict[str, ReasonPolicy]
     description: str = ""
+    workflows: dict[str, dict[str, ReasonPolicy]] = msgspec.field(default_factory=dict)
+    #: Who an exception past its SLA is escalated to, by owner team; teams not listed go to
+    #: `default_escalation`.
+    escalation: dict[str, EscalationTarget] = msgspec.field(default_factory=dict)
+    default_escalation: EscalationTarget = "finance-operations-lead"
 
-    def for_reason(self, reason_code: str) -> ReasonPolicy:
-        return self.reasons.get(reason_code, self.default)
+    def for_reason(self, reason_code: str, workflow: str | None = None) -> ReasonPolicy:
+        """The rule of `reason_code` in `workflow`: its own override, else the common one, else the default."""
+        override = self.workflows.get(workflow, {}).get(reason_code) if workflow is not None else None
+        return override or self.reasons.get(reason_code, self.default)
 
-    def sla_due(self, reason_code: str, opened_at: datetime) -> datetime:
-        return opened_at + timedelta(hours=self.for_reason(reason_code).sla_hours)
+    def escalation_for(self, owner_team: str) -> str:
+        """The escalation target of `owner_team`."""
+        return self.escalation.get(owner_team, self.default_escalation)
+
+    def sla_due(self, reason_code: str, opened_at: datetime, workflow: str | None = None) -> datetime:
+        return opened_at + timedelta(hours=self.for_reason(reason_code, workflow).sla_hours)
 
 
 def load_policy(name: str = "exception-policy-v1") -> ExceptionPolicy:

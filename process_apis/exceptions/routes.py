@@ -114,10 +114,15 @@ async def list_exceptions(
     entity: FromQuery[str | None] = None,
     workflow: FromQuery[str | None] = None,
     severity: FromQuery[Severity | None] = None,
+    escalated: Annotated[
+        bool | None,
+        QueryParameter(description="true: only exceptions escalated past their SLA; false: only the others"),
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500, description="Page size, 1..500")] = 100,
     cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
 ) -> ExceptionPage:
-    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity).
+    """Exceptions matching every given filter (status, owner team, legal entity, workflow, severity,
+    escalation past the SLA).
 
     Only exceptions of the caller's legal entities are listed; naming another entity is 403.
     """
@@ -128,6 +133,7 @@ async def list_exceptions(
         legal_entity=entity,
         workflow=workflow,
         severity=severity,
+        escalated=escalated,
         legal_entities=entities.allowed,
         unassigned=await entities.everything(),
     )

@@ -49,6 +49,8 @@ class ExceptionFilter(msgspec.Struct, kw_only=True, frozen=True):
     legal_entity: str | None = None
     workflow: str | None = None
     severity: str | None = None
+    #: True: only escalated exceptions (past their SLA); False: only those not escalated.
+    escalated: bool | None = None
     legal_entities: frozenset[str] | None = None
     unassigned: bool = True
 
@@ -61,6 +63,7 @@ class ExceptionFilter(msgspec.Struct, kw_only=True, frozen=True):
             and (self.legal_entity is None or record.legal_entity == self.legal_entity)
             and (self.workflow is None or record.workflow == self.workflow)
             and (self.severity is None or record.severity == self.severity)
+            and (self.escalated is None or (record.escalated_at is not None) == self.escalated)
         )
 
 

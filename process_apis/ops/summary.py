@@ -69,6 +69,14 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     #: ERP"); they move on by themselves when it is back, and become exceptions only after the
     #: configured horizon. Systems no run waits for are left out. Counted over all legal entities.
     runs_waiting_for: dict[str, int] = msgspec.field(default_factory=dict)
+    #: Approved deals whose quote-to-cash exception (before any ERP order existed) a person resolved
+    #: without the run posting an order afterwards: no ERP order exists for them, so they stay
+    #: visible here once they leave `unposted_orders` (which counts unsettled exceptions only).
+    resolved_without_posting: int = 0
+    #: Unsettled exceptions escalated past their SLA, in all and by escalation target (the owner
+    #: team's target in the exception policy when the SLA passed).
+    escalated_exceptions: int = 0
+    escalations_by_target: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -86,6 +94,53 @@ class _RunEntity(msgspec.Struct):
 
 
 _run_entity = msgspec.json.Decoder(_RunEntity)
+
+
+class _GateName(msgspec.Struct):
+    gate: str
+
+
+class _RunPosting(msgspec.Struct):
+    """What says whether a run posted an order: the gates it passed and its latest exception."""
+
+    gates: list[_GateName] = msgspec.field(default_factory=list)
+    exception_id: str | None = None
+
+
+_run_posting = msgspec.json.Decoder(_RunPosting)
+
+
+def _resolved_unposted(record: ExceptionRecord) -> bool:
+    """A quote-to-cash exception before the order gate that a person closed (not the run passing it)."""
+    return (
+        record.workflow == "quote_to_cash"
+        and record.status == "resolved"
+        and record.gate in _UNPOSTED_GATES
+        and bool(record.history)
+        and record.history[-1].action == "resolved"
+    )
+
+
+async def _resolved_without_posting(redis: Any, records: list[ExceptionRecord]) -> int:
+    """The runs of `records` (resolved, unposted) that are still without an ERP order.
+
+    A run counts when the resolved exception is still its latest (a later replay that failed again
+    is an open exception, counted in `unposted_orders`) and it never passed `order_created`.
+    """
+    counted = 0
+    for start in range(0, len(records), _BATCH):
+        batch = records[start : start + _BATCH]
+        pipe = redis.pipeline(transaction=False)
+        for record in batch:
+            pipe.get(run_key(record.run_id))
+        raws = await pipe.execute()
+        for record, raw in zip(batch, raws, strict=True):
+            if raw is None:
+                continue
+            run = _run_posting.decode(raw)
+            if run.exception_id == record.id and all(g.gate != "order_created" for g in run.gates):
+                counted += 1
+    return counted
 
 
 async def _waiting(redis: Any, entities: frozenset[str], index: str = WAITING_INDEX) -> list[float]:
@@ -142,7 +197,11 @@ async def summarise(
     created = total("q2c:orders_created:")
     automated = total("q2c:orders_created:", ":event")
     reposts = total("q2c:order_reposts:")
-    records = await ExceptionStore(redis).all(lambda r: r.status in _OPEN and mine(r.legal_entity))
+    kept = await ExceptionStore(redis).all(
+        lambda r: (r.status in _OPEN or _resolved_unposted(r)) and mine(r.legal_entity)
+    )
+    records = [r for r in kept if r.status in _OPEN]
+    resolved_unposted = await _resolved_without_posting(redis, [r for r in kept if r.status not in _OPEN])
     if selected is None:
         awaiting = int(await redis.zcard(WAITING_INDEX))
         oldest = await redis.zrange(WAITING_INDEX, 0, 0, withscores=True)
@@ -182,6 +241,9 @@ async def summarise(
         reconciliation_cycle_time_seconds=recon_ms / recon_runs / 1000 if recon_runs else None,
         policy_violations_by_flow=dict(violations),
         runs_waiting_for=outage,
+        resolved_without_posting=resolved_unposted,
+        escalated_exceptions=sum(1 for r in records if r.escalated_to is not None),
+        escalations_by_target=dict(Counter(r.escalated_to for r in records if r.escalated_to is not None)),
     )
 
 

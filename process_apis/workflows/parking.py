@@ -90,7 +90,7 @@ def park(
 ) -> Parking:
     """Where `exc` leaves the run: its new state and its (new or reopened) exception."""
     reason = reason_code(exc)
-    rule = policy.for_reason(reason)
+    rule = policy.for_reason(reason, run.workflow)
     failures = retrying.failures + 1 if retrying is not None and retrying.status == "retrying" else 1
     transient = is_transient(exc)
     automatic = transient and rule.retry.automatic and failures < rule.retry.max_attempts
@@ -127,7 +127,7 @@ def park(
         status=status,
         retry_policy=rule.retry,
         policy_version=policy.version,
-        sla_due_at=policy.sla_due(reason, now),
+        sla_due_at=policy.sla_due(reason, now, run.workflow),
         created_at=now,
         updated_at=now,
         legal_entity=legal_entity,

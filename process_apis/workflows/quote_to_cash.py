@@ -37,6 +37,7 @@ from process_apis.flows.customer_sync import SentFields
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
+from process_apis.workflows.abandon import Abandonment
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
@@ -71,7 +72,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class QuoteToCash(Recovery):
+class QuoteToCash(Recovery, Abandonment):
     """Starts runs, advances them through their gates, parks, retries and replays them."""
 
     def __init__(

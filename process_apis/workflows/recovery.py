@@ -8,9 +8,9 @@ parked run from its last good gate; the first gate it then passes settles the ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -27,13 +27,23 @@ from process_apis.workflows.steps import FORECAST_PENDING, NEXT_GATE, QuoteToCas
 from process_apis.workflows.store import WAITING_INDEX, Effect, RunBusy, RunSource, RunStore
 from process_apis.workflows.validation import is_approved
 
-__all__ = ["ExceptionChange", "Recovery"]
+__all__ = ["QUOTE_TO_CASH_PREFIX", "ExceptionChange", "Recovery", "RetryOther"]
 
 log = logging.getLogger("process_apis.quote_to_cash")
 _encoder = msgspec.json.Encoder()
 
 #: An exception action by a person: the record as it is -> the record to store (raises to refuse).
 ExceptionChange = Callable[[ExceptionRecord], ExceptionRecord]
+
+
+class RetryOther(Protocol):
+    """Retries a parked run of another workflow from its last good gate (`Flows.retry`)."""
+
+    def __call__(self, run_id: str, *, actor: str, note: str | None) -> Awaitable[object]: ...
+
+
+#: Quote-to-cash run ids (`run_id_for`); every other parked run belongs to the flow runner.
+QUOTE_TO_CASH_PREFIX = "q2c-"
 
 
 class Recovery:
@@ -62,6 +72,12 @@ class Recovery:
         """
         async with self.store.lease(run_id, wait=self.lock_wait) as lease:
             run = await self.get(run_id)
+            if run.compensation is not None:
+                raise RunNotResumable(
+                    f"Run {run_id} was abandoned ({run.compensation.outcome}); it is not retried or replayed. "
+                    "Resolve its exception once the ERP order is dealt with.",
+                    extensions={"state": run.state},
+                )
             if run.state not in PARKED_STATES:
                 raise RunNotResumable(
                     f"Run {run_id} is {run.state}; only a failed or dead-lettered run can be retried or replayed.",
@@ -109,18 +125,30 @@ class Recovery:
             await runs.write(record.run_id, lease, [_write(changed)], effects)
         return changed
 
-    async def retry_due(self, *, actor: str, limit: int = 100) -> int:
-        """Retry the runs whose automatic retry is due (policy `retry.automatic`); returns how many."""
+    async def retry_due(self, *, actor: str, limit: int = 100, others: RetryOther | None = None) -> int:
+        """Retry the runs whose automatic retry is due (policy `retry.automatic`); returns how many.
+
+        Quote-to-cash runs are resumed here; a run of another workflow (parked by the flow runner
+        under the same policy) is handed to `others` (the flows' retry), which raises the same
+        RunNotFound / RunNotResumable / RunBusy. Without `others` such runs are left due.
+        """
         redis = self.store.redis
         due = await redis.zrangebyscore(AUTO_RETRY_INDEX, "-inf", self.clock().timestamp(), start=0, num=limit)
         resumed = 0
+        note = "automatic retry (exception policy)"
         for raw in due:
             run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            quote_to_cash = run_id.startswith(QUOTE_TO_CASH_PREFIX)
+            if not quote_to_cash and others is None:
+                continue
             # Whoever removes the entry owns this retry: two sweeping instances never both resume it.
             if not await redis.zrem(AUTO_RETRY_INDEX, run_id):
                 continue
             try:
-                await self.resume(run_id, actor=actor, via="retry", note="automatic retry (exception policy)")
+                if quote_to_cash:
+                    await self.resume(run_id, actor=actor, via="retry", note=note)
+                elif others is not None:
+                    await others(run_id, actor=actor, note=note)
                 resumed += 1
             except RunBusy:
                 await redis.zadd(AUTO_RETRY_INDEX, {run_id: self.clock().timestamp() + 1.0})

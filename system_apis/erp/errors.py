@@ -5,6 +5,7 @@ ErpError                  root: the ERP (NetSuite) or the connector to it failed
 ├── ErpNotFound           404 (e.g. NONEXISTENT_ID)                                  → 404
 ├── ErpInvalidContent     400 refusing our data (INVALID_CONTENT; `path` says where) → 422
 ├── ErpMappingError       canonical input with no ERP equivalent (unknown currency)  → 422
+├── ErpOrderNotClosable   a booked, fulfilled or billed order asked to close          → 409
 ├── ErpThrottled          429: still after the backoff retries, or a Retry-After too long to wait → 503
 ├── ErpUnavailable        unreachable, timed out, breaker open, or a 502/503/504     → 503
 └── ErpUpstreamError      any other error status, or a body we cannot read           → 502
@@ -24,6 +25,7 @@ from litestar import Request, Response
 
 from contracts import ProblemFieldError
 from servicekit import (
+    Conflict,
     NotFound,
     ProblemError,
     Unprocessable,
@@ -38,6 +40,7 @@ __all__ = [
     "ErpInvalidContent",
     "ErpMappingError",
     "ErpNotFound",
+    "ErpOrderNotClosable",
     "ErpThrottled",
     "ErpUnavailable",
     "ErpUpstreamError",
@@ -84,6 +87,10 @@ class ErpMappingError(ErpError):
     """The canonical input has no NetSuite equivalent (e.g. a currency the account lacks)."""
 
 
+class ErpOrderNotClosable(ErpError):
+    """The order is booked (approved) or further along: it is reversed by order management, not closed."""
+
+
 class ErpThrottled(ErpError):
     """The account's concurrency limit kept answering 429 after every backoff retry."""
 
@@ -115,6 +122,8 @@ def to_problem(exc: ErpError) -> ProblemError:
             errors=[ProblemFieldError(location=_location(exc), message=exc.detail)],
             extensions=extensions,
         )
+    if isinstance(exc, ErpOrderNotClosable):
+        return Conflict(exc.detail, slug="order-not-closable", title="Order cannot be closed", extensions=extensions)
     if isinstance(exc, ErpThrottled | ErpUnavailable):
         retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 0)))}
         if isinstance(exc, ErpThrottled):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from litestar import Response, Router, get, patch, put
+from litestar import Response, Router, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
@@ -15,10 +15,12 @@ from contracts import (
     Customer,
     CustomerMasterUpdate,
     CustomerUpsert,
+    Problem,
     SalesOrder,
     SalesOrderStatus,
     SalesOrderUpsert,
 )
+from contracts.headers import PROBLEM_JSON
 from servicekit import BadRequest, StrictBody, require_scopes
 from servicekit.openapi import request_examples
 from servicekit.ownership import enforce_ownership
@@ -180,6 +182,28 @@ async def get_sales_order(sales_order_key: KeyPath, netsuite: NamedDependency[Ne
     return await netsuite.get_sales_order(_ref(sales_order_key))
 
 
+@post(
+    "/sales-orders/{sales_order_key:str}/close",
+    operation_id="erp_close_sales_order",
+    guards=[require_scopes("erp:write")],
+    status_code=200,
+    responses={
+        **problems(401, 403, 404, 502, 503),
+        409: ResponseSpec(
+            data_container=Problem,
+            description="The order is booked, fulfilled or billed: order management reverses it (order-not-closable)",
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        ),
+    },
+)
+async def close_sales_order(sales_order_key: KeyPath, netsuite: NamedDependency[NetSuiteClient]) -> SalesOrder:
+    """Close a sales order that is not booked yet (by internal or external id): the compensation of a
+    workflow abandoned after it created the order. Every line is closed in NetSuite, so the order is
+    `closed`; one closed or cancelled already is answered as it is (safe to repeat)."""
+    return await netsuite.close_sales_order(_ref(sales_order_key))
+
+
 @get(
     "/sales-orders",
     operation_id="erp_list_sales_orders",
@@ -215,6 +239,7 @@ v1_router = Router(
         update_customer_master,
         upsert_sales_order,
         get_sales_order,
+        close_sales_order,
         list_sales_orders,
         list_accounting_periods,
         get_actuals,

@@ -81,6 +81,8 @@ class Systems:
     master_updates: list[tuple[str, str, CustomerMasterUpdate]] = field(default_factory=list)
     #: Fields the fake system APIs refuse (409) as if another system owned them (ownership drift).
     refuse_fields: set[str] = field(default_factory=set)
+    #: Services whose customer-master PATCHes and actuals loads answer 503 (an outage) until removed.
+    unavailable: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     token_scopes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,6 +100,7 @@ class Systems:
             self.planning_actuals.clear()
             self.master_updates.clear()
             self.refuse_fields.clear()
+            self.unavailable.clear()
             self.calls.clear()
             self.token_scopes.clear()
 
@@ -164,6 +167,8 @@ def _master_patch(
     """PATCH of a customer-master record: 409 naming each field the origin does not own, else 200."""
     update = msgspec.json.decode(body, type=CustomerMasterUpdate, strict=True)
     systems.record(service, request, update)
+    if service in systems.unavailable:
+        return _problem(503, f"{service} is unavailable")
     fields = update.changes.fields_set()
     violations = ownership_violations(update.origin, fields)
     names = ", ".join(
@@ -282,6 +287,19 @@ def erp_app(systems: Systems) -> Litestar:
                 return _json(order)
         return _problem(404, f"Sales order {order_id} does not exist")
 
+    @post("/v1/sales-orders/{order_id:str}/close", sync_to_thread=False, status_code=200)
+    def close_order(order_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("erp", request)
+        with systems.lock:
+            for key, order in systems.orders.items():
+                if order.id == order_id:
+                    if order.booked:
+                        detail = f"Sales order {order_id} is {order.status}; reversed by order management"
+                        return _problem(409, detail)
+                    systems.orders[key] = msgspec.structs.replace(order, status="closed", status_code="H")
+                    return _json(systems.orders[key])
+        return _problem(404, f"Sales order {order_id} does not exist")
+
     @get("/v1/sales-orders", sync_to_thread=False)
     def list_orders(
         request: Request[Any, Any, Any],
@@ -320,7 +338,8 @@ def erp_app(systems: Systems) -> Litestar:
         found = systems.actuals.get((legal_entity, period))
         return _json(found) if found else _problem(404, f"no actuals for {legal_entity} {period}")
 
-    handlers = [live, customer, get_customer, sales_order, get_order, list_orders, patch_customer, periods, actuals]
+    handlers = [live, customer, get_customer, sales_order, get_order, close_order, list_orders]
+    handlers += [patch_customer, periods, actuals]
     return Litestar(handlers)
 
 
@@ -359,6 +378,8 @@ def planning_app(systems: Systems) -> Litestar:
     def load_actuals(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
         batch = msgspec.json.decode(body, type=ActualsBatch, strict=True)
         systems.record("planning", request, batch)
+        if "planning" in systems.unavailable:
+            return _problem(503, "planning is unavailable")
         with systems.lock:
             systems.planning_actuals.append(batch)
         result = PlanningImportResult(

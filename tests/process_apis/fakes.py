@@ -21,7 +21,7 @@ from contracts import (
     SalesOrder,
     SalesOrderUpsert,
 )
-from process_apis.errors import OpportunityNotFound
+from process_apis.errors import DownstreamRejected, OpportunityNotFound
 
 DEMO1 = "0068d00000DEMO1AAA"
 DEMO2 = "0068d00000DEMO2AAA"
@@ -175,6 +175,21 @@ class FakeErp:
             order, status="pending_fulfillment", status_code="B", booked=True
         )
         return self.orders[external_id]
+
+    async def close_sales_order(self, order_id: str) -> SalesOrder:
+        """Like the ERP system API: a booked order is refused (409), any other is closed."""
+        await self._enter("close_sales_order", order_id, "")
+        for key, order in self.orders.items():
+            if order.id == order_id:
+                if order.booked:
+                    raise DownstreamRejected(
+                        f"erp answered 409: sales order {order_id} is {order.status}",
+                        service="erp",
+                        downstream_status=409,
+                    )
+                self.orders[key] = msgspec.structs.replace(order, status="closed", status_code="H")
+                return self.orders[key]
+        raise DownstreamRejected(f"erp answered 404: no sales order {order_id}", service="erp", downstream_status=404)
 
     async def get_sales_order(self, order_id: str) -> SalesOrder:
         await self._enter("get_sales_order", order_id, "")

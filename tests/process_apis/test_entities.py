@@ -20,7 +20,8 @@ from typing import Any
 import jwt
 import msgspec
 
-from contracts import AccountingPeriod, Opportunity
+from contracts import PERIOD_CLOSED, AccountingPeriod, Opportunity, new_event
+from contracts.streams import ERP_EVENTS
 from process_apis.controls import load_mapping_set, load_rule_set
 from servicekit import RedisClient
 from servicekit.jose import normalize_token
@@ -32,7 +33,7 @@ from tests.tokens import TestIssuer
 DOCUMENTS = Path(__file__).parents[2] / "contracts" / "openapi"
 SCOPES = (
     "q2c:read", "q2c:write", "exceptions:read", "exceptions:write", "recon:read", "recon:write",
-    "controls:read", "controls:write", "ops:read", "sync:write", "approvals:read", "approvals:write",
+    "controls:read", "controls:write", "ops:read", "sync:write", "approvals:read", "approvals:write", "audit:read",
 )  # fmt: skip
 
 
@@ -65,13 +66,15 @@ class Seeded:
     us_proposal: str = ""
     de_exception: str = ""
     de_proposal: str = ""
+    us_dead_letter: str = ""
+    de_dead_letter: str = ""
 
     def markers(self) -> list[str]:
         """Strings that only US01 data contains."""
         return [
             "US01", US_WAIT.id, US_BAD.id, US_NEW.id, "0018d00000USACCTAA", "Hudson Ledger", "USD",
             "2777.00", "8331.00", "9131.00", "4242.00",
-            self.us_exception, self.us_actuals_exception, self.us_report, self.us_proposal,
+            self.us_exception, self.us_actuals_exception, self.us_report, self.us_proposal, self.us_dead_letter,
         ]  # fmt: skip
 
 
@@ -165,6 +168,14 @@ def _only_de01_proposals(page: Any, seeded: Seeded) -> None:
     assert [item["id"] for item in page["items"]] == [seeded.de_proposal]
 
 
+def _only_de01_dead_letters(page: Any, seeded: Seeded) -> None:
+    assert [item["id"] for item in page["items"]] == [seeded.de_dead_letter]
+
+
+def _us_dead_letter(seeded: Seeded) -> dict[str, str]:
+    return {"stream": "erp", "entry_id": seeded.us_dead_letter}
+
+
 #: How each entity-owned operation is exercised against US01 by the DE01 caller.
 CASES: dict[str, list[Call]] = {
     "startQuoteToCashRun": [
@@ -178,6 +189,10 @@ CASES: dict[str, list[Call]] = {
     "getQuoteToCashRun": [Call(404, path=_run), Call(404, path=_failed_run)],
     "getQuoteToCashRunV2": [Call(404, path=_run)],
     "replayRun": [Call(404, path=_failed_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_failed_run}")],
+    "abandonRun": [
+        Call(404, path=_failed_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_failed_run}"),
+        Call(404, path=_run, body={"note": "x"}, exists=lambda s: f"{RUNS}/{s.us_run}"),
+    ],
     "listExceptions": [
         Call(200, check=_only_de01_exceptions),
         Call(200, query=lambda s: {"status": "open"}, check=_only_de01_exceptions),
@@ -201,6 +216,15 @@ CASES: dict[str, list[Call]] = {
         Call(404, path=_exception, body={"owner_team": "accounting"}, exists=_exception_exists),
     ],
     "deadLetterException": [Call(404, path=_exception, body={}, exists=_exception_exists)],
+    "listAuditEntries": [Call(200), Call(403, query=lambda s: {"legal_entity": "US01"})],
+    "listDeadLetters": [
+        Call(200, check=_only_de01_dead_letters),
+        Call(200, query=lambda s: {"stream": "erp"}, check=_only_de01_dead_letters),
+    ],
+    "getDeadLetter": [Call(404, path=_us_dead_letter)],
+    "replayDeadLetter": [
+        Call(404, path=_us_dead_letter, body={}, exists=lambda s: f"/v1/dead-letters/erp/{s.us_dead_letter}")
+    ],
     "startReconciliation": [Call(403, body={"legal_entity": "US01", "period": "2026-11", "tolerance": "0.01"})],
     "getReconciliation": [Call(404, path=lambda s: {"report_id": s.us_report})],
     "startActualsToPlan": [Call(403, body={"legal_entity": "US01", "period": "2026-11"})],
@@ -329,6 +353,15 @@ async def _seed(client: Any, systems: Systems, headers: dict[str, str]) -> Seede
     return seeded
 
 
+async def _dead_letter(redis: RedisClient, entity: str) -> str:
+    """A period-closed event of `entity` that a consumer group gave up on (as servicekit writes it)."""
+    period = AccountingPeriod(legal_entity=entity, subsidiary_id="1", period="2026-09", status="closed")
+    event = new_event(source="/system/erp", type=PERIOD_CLOSED, data=msgspec.to_builtins(period), legal_entity=entity)
+    fields = {"event": msgspec.json.encode(event), "reason": "handler failed 10 times", "group": "g", "attempts": "11"}
+    entry_id = await redis.xadd(f"{ERP_EVENTS}:dead", fields)  # type: ignore[arg-type]  # bytes and str values
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
 async def run_reaches_as(client: Any, run_id: str, state: str, headers: dict[str, str]) -> None:
     async def reached() -> bool:
         response = await client.get(f"{RUNS}/{run_id}", headers=headers)
@@ -367,6 +400,7 @@ async def test_a_de01_caller_gets_no_byte_of_us01_data_and_changes_nothing_of_it
         auth = {"auth_required": True, "jwks_url": f"{jwks_base}/.well-known/jwks.json", "token_issuer": issuer.issuer}
         async with process_api(settings_for(systems, redis_url, **auth)) as client:
             seeded = await _seed(client, systems, everyone)
+        seeded.us_dead_letter, seeded.de_dead_letter = [await _dead_letter(redis, e) for e in ("US01", "DE01")]
         # The matrix runs without workers, so nothing but the calls themselves could change Redis.
         async with process_api(settings_for(systems, redis_url, workers=False, **auth)) as client:
             before, writes_before = await _snapshot(redis), len([c for c in systems.calls if c.method != "GET"])

@@ -311,3 +311,47 @@ async def test_reconciliation_reports_every_break_as_an_exception(
         await until(counted)
         summary = (await client.get("/v1/ops/summary")).json()
         assert summary["reconciliation_cycle_time_seconds"] is not None
+
+
+async def test_customer_sync_and_actuals_runs_parked_by_an_outage_are_retried_automatically(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    closed = AccountingPeriod(legal_entity="DE01", subsidiary_id="2", period="2026-10", status="closed")
+    systems.periods.append(closed)
+    line = ActualsLine(account="4000", amount=Money(amount=Decimal("12000.00"), currency="EUR"))
+    systems.actuals[("DE01", "2026-10")] = ActualsBatch(
+        legal_entity="DE01", period="2026-10", currency="EUR", lines=[line]
+    )
+    account = msgspec.structs.replace(account_for(opportunity()), name="N2")
+    systems.accounts[account.id] = account  # the retry re-reads the account from the CRM
+    systems.customers["SF-0018d00000DEMOBAAA"] = Customer(
+        id="501", name="x", subsidiary_id="3", currency="GBP", external_id="SF-0018d00000DEMOBAAA"
+    )
+    systems.unavailable |= {"planning", "erp"}
+    async with process_api(settings_for(systems, redis_url, booking_sweep_interval=0.1)) as client:
+        refused = await client.post("/v1/actuals-to-plan/runs", json={"legal_entity": "DE01", "period": "2026-10"})
+        assert refused.json()["status"] == "failed"
+        await _publish(redis, CRM_EVENTS, ACCOUNT_CHANGED, account, "evt-down")
+        synced = await _run(client, "cms-evt-down", "failed")
+        for run in (refused.json(), synced):
+            record = (await client.get(f"/v1/exceptions/{run['exception_id']}")).json()
+            assert (record["reason_code"], record["status"], record["retry_policy"]["automatic"]) == (
+                "downstream_unavailable",
+                "open",
+                True,
+            )
+        # The actuals workflow has its own rule for the reason in the same policy file.
+        actuals_exc = (await client.get(f"/v1/exceptions/{refused.json()['exception_id']}")).json()
+        assert (actuals_exc["severity"], actuals_exc["retry_policy"]["max_attempts"]) == ("high", 6)
+
+        # The systems come back: the sweep retries both runs by the policy, nobody acts.
+        systems.unavailable.clear()
+        await _run(client, "a2p-DE01-2026-10", "completed")
+        await _run(client, "cms-evt-down", "completed")
+        assert len(systems.planning_actuals) == 1
+        assert systems.customers["SF-0018d00000DEMOBAAA"].name == "N2"
+        for run in (refused.json(), synced):
+            settled = (await client.get(f"/v1/exceptions/{run['exception_id']}")).json()
+            assert settled["status"] == "resolved"
+            assert [h["action"] for h in settled["history"]][-1] == "auto_resolved"
+            assert any(h["action"] == "retry" and h["actor"].startswith("sweep:") for h in settled["history"])

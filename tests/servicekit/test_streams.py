@@ -90,6 +90,10 @@ async def test_a_failing_event_stays_pending_then_goes_to_dead_letters(redis: Re
     dead: Any = await redis.xrange("s:test:dead")
     assert len(dead) == 1
     assert b"failed 3 times" in dead[0][1][b"reason"]
+    # The dead letter says how often it was delivered and which entry of the stream it was.
+    assert int(dead[0][1][b"attempts"]) == 4
+    original: Any = await redis.xrange("s:test")
+    assert dead[0][1][b"entry"] == original[0][0]
     assert len(attempts) == 3
     assert (await redis.xpending("s:test", "g"))["pending"] == 0
 

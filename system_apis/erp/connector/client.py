@@ -26,6 +26,7 @@ from servicekit.client_tracing import vendor_call
 from servicekit.resilience import retry_after
 from system_apis.erp.connector.auth import NetSuiteTokens
 from system_apis.erp.connector.mapping import (
+    BOOKED_CODES,
     CRM_INITIAL_FIELDS,
     customer_from_vendor,
     customer_to_vendor,
@@ -37,6 +38,7 @@ from system_apis.erp.connector.master import master_changes_to_vendor
 from system_apis.erp.connector.wire import decode_body, id_from_location, same_value, vendor_error
 from system_apis.erp.errors import (
     ErpNotFound,
+    ErpOrderNotClosable,
     ErpUnavailable,
     ErpUpstreamError,
 )
@@ -49,6 +51,8 @@ _ORDER_COLUMNS = (
 )
 SUITEQL = "/services/rest/query/v1/suiteql"
 _encoder = msgspec.json.Encoder(decimal_format="number")
+#: Cancelled and Closed: nothing left to close.
+_CLOSED_CODES = frozenset("CH")
 
 
 class SuiteQLPage(msgspec.Struct, kw_only=True, frozen=True):
@@ -235,6 +239,28 @@ class NetSuiteClient:
         if order.id != record_id:
             raise ErpUpstreamError(f"NetSuite wrote sales order {record_id} but external id reads {order.id}.")
         return order, not existed
+
+    async def close_sales_order(self, ref: str) -> SalesOrder:
+        """Close the order by closing every line (NetSuite has no status write for it); the order as it is then.
+
+        An order closed or cancelled already is returned as it is (closing is idempotent). A booked
+        order or one further along (fulfilled, billed) raises ErpOrderNotClosable: the revenue is
+        committed downstream, so order management reverses it, not an integration.
+        """
+        vendor = await self.get_record("salesOrder", ref, expand=True)
+        order = sales_order_from_vendor(vendor)
+        if order.status_code in _CLOSED_CODES:
+            return order
+        if order.status_code in BOOKED_CODES:
+            raise ErpOrderNotClosable(
+                f"Sales order {order.id} is {order.status}; a booked order is reversed by order management.",
+                status=409,
+            )
+        sublist = vendor.get("item")
+        raw_lines = sublist.get("items", []) if isinstance(sublist, dict) else []
+        closing = [{"line": line["line"], "isClosed": True} for line in raw_lines if isinstance(line, dict)]
+        await self.update_record("salesOrder", order.id, {"item": {"items": closing}})
+        return await self.get_sales_order(order.id)
 
     async def set_order_status(self, order_id: str, code: str) -> None:
         """PATCH `orderStatus` (e.g. "B" approves), where the account's approval routing allows it."""

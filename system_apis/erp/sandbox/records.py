@@ -129,6 +129,8 @@ class OrderLine(msgspec.Struct, kw_only=True):
     rate: Decimal
     amount: Decimal
     description: str | None = None
+    #: Closed lines are no longer fulfilled or billed; an order whose lines are all closed is Closed (H).
+    is_closed: bool = False
 
 
 class SalesOrderRecord(msgspec.Struct, kw_only=True):

@@ -136,6 +136,7 @@ def _line_json(store: Store, base: str, order_id: str, line: OrderLine) -> dict[
         "quantity": line.quantity,
         "rate": line.rate,
         "amount": line.amount,
+        "isClosed": line.is_closed,
         **({"description": line.description} if line.description else {}),
     }
 

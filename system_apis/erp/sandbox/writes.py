@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from system_apis.erp.sandbox.errors import NetSuiteError
 from system_apis.erp.sandbox.segments import SEGMENTS, custom_body_fields, segment_refs
 from system_apis.erp.sandbox.store import TERMS, CustomerRecord, OrderLine, SalesOrderRecord, Store, utcnow
@@ -47,7 +49,12 @@ _ORDER_FIELDS = {
     *SEGMENTS,
 }
 _LINE_FIELDS = {"item", "quantity", "rate", "amount", "description"}
+#: What a line update of an existing order (lines addressed by `line`, no `item`) may carry.
+_LINE_UPDATE_FIELDS = {"line", "isClosed"}
 _STATUSES = set("ABCDEFGH")
+#: Pending Billing and Billed: their lines are fulfilled; closing them needs a reversal the sandbox
+#: does not emulate (credit memo, return authorization).
+_BILLING_STATUSES = frozenset("FG")
 
 
 def invalid(path: str, detail: str) -> NetSuiteError:
@@ -218,6 +225,47 @@ def _lines(store: Store, sublist: Any) -> list[OrderLine]:
     return lines
 
 
+def _is_line_update(sublist: Any) -> bool:
+    """Whether an `item` sublist addresses existing lines by `line` (a merge update), not new lines."""
+    items = sublist.get("items") if isinstance(sublist, dict) else None
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(raw, dict) and "line" in raw and "item" not in raw for raw in items)
+    )
+
+
+def _closed_lines(existing: SalesOrderRecord, sublist: dict[str, Any]) -> list[OrderLine]:
+    """The order's lines after closing every one of them (`{"line": n, "isClosed": true}` each).
+
+    NetSuite closes an order by closing its lines; once all are closed the order is Closed (H). The
+    sandbox emulates closing all lines of an order that is not being billed; anything else a line
+    update could do (reopening, changing quantities, closing some lines only) it refuses.
+    """
+    by_line = {line.line: line for line in existing.lines}
+    closing: set[int] = set()
+    for n, raw in enumerate(sublist["items"]):
+        prefix = f"item.items[{n}]."
+        _check_fields(raw, _LINE_UPDATE_FIELDS, prefix)
+        number = raw["line"]
+        if isinstance(number, bool) or not isinstance(number, int) or number not in by_line:
+            raise _unknown(prefix + "line", str(number))
+        if raw.get("isClosed") is not True:
+            raise invalid(
+                prefix + "isClosed",
+                "This sandbox emulates closing lines only (isClosed: true); other line updates are not emulated.",
+            )
+        if existing.order_status in _BILLING_STATUSES:
+            raise invalid(prefix + "isClosed", "You cannot close a line that has been fulfilled or billed.")
+        closing.add(number)
+    if closing != set(by_line) and not all(by_line[n].is_closed for n in set(by_line) - closing):
+        raise invalid(
+            "item",
+            "This sandbox emulates closing every line of an order at once; closing some lines only is not emulated.",
+        )
+    return [msgspec.structs.replace(line, is_closed=True) for line in existing.lines]
+
+
 def _status(value: Any) -> str:
     code = value.get("id") if isinstance(value, dict) else value
     if not isinstance(code, str) or code not in _STATUSES:
@@ -259,8 +307,12 @@ def apply_sales_order(
     cur_id = _ref_id(body["currency"], "currency") if "currency" in body else None
     if cur_id is not None and cur_id not in state.currencies:
         raise _unknown("currency", cur_id)
-    lines = _lines(store, body["item"]) if "item" in body or existing is None else None
     status = _status(body["orderStatus"]) if "orderStatus" in body else None
+    if existing is not None and _is_line_update(body.get("item")):
+        lines: list[OrderLine] | None = _closed_lines(existing, body["item"])
+        status = "H"
+    else:
+        lines = _lines(store, body["item"]) if "item" in body or existing is None else None
     tran_date = _tran_date(body["tranDate"]) if "tranDate" in body else None
     eid = _external_id(body, path_eid)
     if eid is not None and existing is None and store.sales_order(f"eid:{eid}") is not None:
