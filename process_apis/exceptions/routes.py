@@ -197,16 +197,25 @@ async def retry_exception(
 
     The run settles the exception (`auto_resolved`) when it passes the failed gate, or reopens it.
     Quote-to-cash, actuals-to-plan and customer-master-sync runs are retried (a sync re-reads its
-    source record); reconciliation breaks answer 409 (resolve them).
+    source record); retrying a reconciliation break reruns the entity-period's reconciliation, which
+    closes the exception if the break is gone and reopens it if not.
     """
     record = await _found(engine, exception_id, entities)
     if record.status not in ("open", "dead_lettered"):
         raise _refuse(record, "retry")
     try:
+        flows: Flows = request.app.state.flows
         if record.workflow == "quote_to_cash":
             await engine.resume(record.run_id, actor=_actor(request), via="retry", note=data.note or None)
+        elif record.workflow == "reconciliation":
+            await flows.recheck(
+                record.run_id,
+                exception_id,
+                actor=_actor(request),
+                note=data.note or None,
+                correlation_id=record.correlation_id,
+            )
         else:
-            flows: Flows = request.app.state.flows
             await flows.retry(record.run_id, actor=_actor(request), note=data.note or None)
     except RunNotFound:
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from process_apis.controls import ControlSource
 from process_apis.errors import RunNotFound, RunNotResumable, UnknownLegalEntity
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.flows.actuals import ActualsToPlan, actuals_run_id
+from process_apis.flows.breaks import ledger_id, parse_ledger_id
 from process_apis.flows.customer_sync import CustomerSync, sync_request
 from process_apis.flows.model import FlowRun
 from process_apis.flows.reconciliation import Reconciler, ReconciliationReport, StartReconciliation
@@ -106,7 +108,7 @@ class Flows:
 
         Actuals to plan: the same entity and period (its subject) again. Customer-master sync: the
         source record is read again and its owned fields synced as they are now (the fix may have
-        been made there). Reconciliations are not runs; their breaks are resolved. Raises
+        been made there). Reconciliation breaks are rechecked by `recheck`. Raises
         RunNotFound, RunNotResumable (not failed, source gone) or RunBusy.
         """
         run = await self.runner.get(run_id)
@@ -138,6 +140,28 @@ class Flows:
         self, command: StartReconciliation, *, actor: str, correlation_id: str | None
     ) -> ReconciliationReport:
         return await self.reconciler.run(command, actor=actor, correlation_id=correlation_id)
+
+    async def recheck(
+        self, run_id: str, exception_id: str, *, actor: str, note: str | None, correlation_id: str | None
+    ) -> ReconciliationReport:
+        """Retrying a break exception reruns its entity-period's reconciliation (with the tolerance of
+        the last run): the exception is closed if the break is gone, reopened if not.
+
+        RunNotResumable for an exception of a reconciliation from before breaks had fingerprints.
+        """
+        parsed = parse_ledger_id(run_id)
+        if parsed is None or ledger_id(*parsed) != run_id:
+            raise RunNotResumable(
+                f"Exception {exception_id} predates rerunnable reconciliations; run POST /v1/reconciliations "
+                "again and resolve this one."
+            )
+        entity, period = parsed
+        ledger = await self.reconciler.ledger(entity, period)
+        tolerance = ledger.tolerance if ledger.tolerance is not None else Decimal("0")
+        command = StartReconciliation(legal_entity=entity, period=period, tolerance=tolerance)
+        return await self.reconciler.run(
+            command, actor=actor, correlation_id=correlation_id, retrying=exception_id, retry_note=note
+        )
 
     async def report(self, report_id: str) -> ReconciliationReport | None:
         return await self.reconciler.get(report_id)
