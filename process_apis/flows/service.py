@@ -82,6 +82,8 @@ class Flows:
         )
 
     async def on_period_closed(self, event: CloudEvent, *, actor: str) -> FlowRun | None:
+        """`erp.period.closed.v1`: load the period's actuals; a run that failed because the period
+        was still open is retried (its `period_open` exception settles when it passes)."""
         if event.type != PERIOD_CLOSED:
             return None
         try:
@@ -89,6 +91,13 @@ class Flows:
         except msgspec.ValidationError as exc:
             log.warning("undecodable period event", extra={"event_id": event.id, "error": str(exc)})
             return None
+        run_id = actuals_run_id(period.legal_entity, period.period)
+        earlier = await self.runner.get(run_id)
+        if earlier is not None and earlier.status == "failed" and _refused_open(earlier):
+            # It failed because the period was open; the ERP has closed it now: retry it.
+            return await self.retry(
+                run_id, actor=actor, note=f"the ERP closed {period.period} for {period.legal_entity}"
+            )
         return await self.start_actuals(
             period.legal_entity, period.period, actor=actor, correlation_id=event.correlationid
         )
@@ -165,3 +174,8 @@ class Flows:
 
     async def report(self, report_id: str) -> ReconciliationReport | None:
         return await self.reconciler.get(report_id)
+
+
+def _refused_open(run: FlowRun) -> bool:
+    """Whether the run failed at `period_verified` because the period was open then."""
+    return run.error is not None and run.error.type.endswith("/period-open")

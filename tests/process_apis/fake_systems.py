@@ -359,6 +359,8 @@ def planning_app(systems: Systems) -> Litestar:
     def load_actuals(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
         batch = msgspec.json.decode(body, type=ActualsBatch, strict=True)
         systems.record("planning", request, batch)
+        if not batch.lines:  # as the planning system API: an import without lines cannot be loaded
+            return _problem(422, "$.lines: at least one line is required")
         with systems.lock:
             systems.planning_actuals.append(batch)
         result = PlanningImportResult(
