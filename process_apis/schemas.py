@@ -124,3 +124,6 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: unavailable, and since when; it moves on by itself when the system is back (cleared then).
     waiting_for: str | None = None
     waiting_since: datetime | None = None
+    #: The open ERP period the order is posted into instead of its close date's closed period (a
+    #: person's choice on a `period_closed` exception); None: the close date's period.
+    posting_period: str | None = None

@@ -71,6 +71,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Seconds an ERP customer resolved by quote-to-cash is reused for further deals with the same
     #: values instead of upserting again (workflows/customers.py; dropped on `erp.customer.changed`).
     customer_cache_ttl: float = 300.0
+    #: Seconds an entity's ERP accounting periods are reused by quote-to-cash's closed-period check
+    #: (workflows/periods.py; dropped when the ERP reports a period of the entity closed); 0 reads
+    #: the ERP for every order.
+    period_cache_ttl: float = 60.0
     #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
     #: normal flow (resolve, dead-letter) are proposals a second person approves
     #: (`/v1/proposals`); the direct operations answer 409 `approval-required`.

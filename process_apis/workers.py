@@ -153,8 +153,12 @@ class QuoteToCashWorkers:
             if self.flows is not None:
                 await self.flows.on_master_change(event, actor=f"erp-event:{self.name}")
             return
-        if event.type == PERIOD_CLOSED and self.flows is not None:
-            await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")
+        if event.type == PERIOD_CLOSED:
+            entity = event.data.get("legal_entity")
+            if self.engine.periods is not None and isinstance(entity, str):
+                await self.engine.periods.forget(entity)  # no order into it from now on, on any instance
+            if self.flows is not None:
+                await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")
             return
         if event.type != SALES_ORDER_BOOKED:
             return
