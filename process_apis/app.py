@@ -23,6 +23,8 @@ from process_apis.proposals import Proposals, ProposalStore
 from process_apis.proposals.routes import proposals_router
 from process_apis.routes import v1_router
 from process_apis.routes_v2 import v2_router
+from process_apis.scheduling import LeaderLease, Scheduler, load_schedules
+from process_apis.scheduling.routes import schedules_router
 from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
 from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunStore
@@ -52,6 +54,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
     # Fail at start-up, not on the first run, when a shipped control file is broken.
     load_rule_set(settings.rule_set)
     policy = load_policy(settings.exception_policy)
+    schedules = load_schedules(settings.schedules)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -101,11 +104,21 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 clock=engine.clock,
             )
             app.state.flows = flows
+            app.state.scheduler = Scheduler(
+                redis=app.state.redis,
+                schedules=schedules,
+                flows=flows,
+                controls=controls,
+                erp=clients.erp,
+                lease=LeaderLease(app.state.redis, ttl=settings.scheduler_lease_ttl),
+                clock=engine.clock,
+            )
             app.state.proposals = Proposals(
                 store=ProposalStore(app.state.redis), controls=controls, engine=engine, flows=flows, clock=engine.clock
             )
             if settings.workers:
-                async with run_workers(engine, app.state.redis, settings, flows=flows):
+                scheduler = app.state.scheduler if settings.scheduler else None
+                async with run_workers(engine, app.state.redis, settings, flows=flows, scheduler=scheduler):
                     yield
             else:
                 yield
@@ -122,6 +135,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
             ops_router,
             proposals_router,
             audit_router,
+            schedules_router,
         ],
         title="Finance Integration Gateway process API",
         description=(
