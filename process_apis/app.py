@@ -102,6 +102,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 policy=policy,
                 retry=engine.retry,
                 clock=engine.clock,
+                lock_wait=settings.lock_wait,
             )
             app.state.flows = flows
             app.state.scheduler = Scheduler(

@@ -23,7 +23,7 @@ import msgspec
 
 from contracts import ProblemFieldError
 from process_apis.controls import ControlSource
-from process_apis.errors import ValidationFailed
+from process_apis.errors import ProcessError, ValidationFailed
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import EXCEPTION_INDEX, exception_key
@@ -38,10 +38,17 @@ from process_apis.flows.breaks import (
 )
 from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
 from process_apis.workflows.parking import counter
-from process_apis.workflows.store import Effect, RunStore
+from process_apis.workflows.store import Effect, RunBusy, RunStore
 from servicekit.redis import get_many
 
-__all__ = ["Break", "Reconciler", "ReconciliationReport", "SourceTotal", "StartReconciliation"]
+__all__ = [
+    "Break",
+    "Reconciler",
+    "ReconciliationBusy",
+    "ReconciliationReport",
+    "SourceTotal",
+    "StartReconciliation",
+]
 
 BreakKind = Literal[
     "missing_in_erp",
@@ -61,6 +68,12 @@ class StartReconciliation(msgspec.Struct, kw_only=True, frozen=True, forbid_unkn
     period: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
     #: Absolute amount (a decimal string, >= 0) in the entity's currency.
     tolerance: Annotated[Decimal, msgspec.Meta(examples=["0.01"])] = Decimal("0.00")
+
+
+class ReconciliationBusy(ProcessError):
+    """Another reconciliation of the same entity and period is still running (they run one at a time)."""
+
+    status, slug, title = 409, "reconciliation-busy", "Reconciliation in progress"
 
 
 class SourceTotal(msgspec.Struct, kw_only=True, frozen=True):
@@ -127,8 +140,11 @@ class Reconciler:
         controls: ControlSource,
         policy: ExceptionPolicy,
         clock: Callable[[], datetime],
+        lock_wait: float = 5.0,
     ) -> None:
+        """`lock_wait`: how long a run waits for another run of its entity-period (then ReconciliationBusy)."""
         self.redis: Any = redis
+        self.lock_wait = lock_wait
         self.store = RunStore(redis, prefix="fig:flow")
         self.crm, self.erp, self.planning = crm, erp, planning
         self.controls = controls
@@ -172,7 +188,37 @@ class Reconciler:
         slot = ledger_id(command.legal_entity, command.period)
         report_id = f"{slot}-{number}"
         # Reruns of one entity-period are serialised: each sees the exceptions the previous one left.
-        async with self.store.lease(slot, wait=5.0, also=[ledger_key(command.legal_entity, command.period)]) as lease:
+        try:
+            return await self._run(
+                command,
+                slot=slot,
+                report_id=report_id,
+                started=started,
+                actor=actor,
+                correlation_id=correlation_id,
+                retrying=retrying,
+                retry_note=retry_note,
+            )
+        except RunBusy:
+            raise ReconciliationBusy(
+                f"A reconciliation of {command.legal_entity} {command.period} is running; try again in a moment."
+            ) from None
+
+    async def _run(
+        self,
+        command: StartReconciliation,
+        *,
+        slot: str,
+        report_id: str,
+        started: datetime,
+        actor: str,
+        correlation_id: str | None,
+        retrying: str | None,
+        retry_note: str | None,
+    ) -> ReconciliationReport:
+        async with self.store.lease(
+            slot, wait=self.lock_wait, also=[ledger_key(command.legal_entity, command.period)]
+        ) as lease:
             raw_ledger = lease.also[0]
             ledger = _ledger_decoder.decode(raw_ledger) if raw_ledger is not None else BreakLedger()
             mapping, _ = await self.controls.current()

@@ -41,13 +41,22 @@ class Flows:
         policy: ExceptionPolicy,
         retry: RetryPolicy,
         clock: Callable[[], datetime],
+        lock_wait: float = 5.0,
     ) -> None:
+        """`lock_wait`: how long a reconciliation waits for another of its entity and period."""
         self.controls = controls
         self.runner = FlowRunner(redis, policy=policy, clock=clock)
         self.customer_sync = CustomerSync(crm=crm, erp=erp, redis=redis)
         self.actuals = ActualsToPlan(erp=erp, planning=planning, retry=retry)
         self.reconciler = Reconciler(
-            redis=redis, crm=crm, erp=erp, planning=planning, controls=controls, policy=policy, clock=clock
+            redis=redis,
+            crm=crm,
+            erp=erp,
+            planning=planning,
+            controls=controls,
+            policy=policy,
+            clock=clock,
+            lock_wait=lock_wait,
         )
 
     async def get(self, run_id: str) -> FlowRun | None:

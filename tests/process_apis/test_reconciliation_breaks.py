@@ -110,3 +110,16 @@ async def test_retrying_a_break_exception_reruns_the_check(
         assert (await client.get(f"/v1/exceptions/{exc_id}")).json()["status"] == "resolved"
         reopened = await client.get(f"/v1/exceptions/{again['breaks'][0]['exception_id']}")
         assert msgspec.json.decode(reopened.content)["status"] == "open"
+
+
+async def test_a_reconciliation_of_a_busy_entity_period_is_refused_not_failed(
+    systems: Systems, redis: RedisClient, redis_url: str
+) -> None:
+    async with process_api(settings_for(systems, redis_url, lock_wait=0.2)) as client:
+        # Another instance (the scheduler, or a person) is reconciling GB01 November right now.
+        await redis.set("fig:flow:{rec-GB01-2026-11}:lock", "another-instance", px=30_000)
+        busy = await client.post("/v1/reconciliations", json=RECON)
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["type"].endswith("/reconciliation-busy")
+        await redis.delete("fig:flow:{rec-GB01-2026-11}:lock")
+        assert (await client.post("/v1/reconciliations", json=RECON)).status_code == 201
