@@ -100,16 +100,19 @@ class Flows:
         except msgspec.ValidationError as exc:
             log.warning("undecodable period event", extra={"event_id": event.id, "error": str(exc)})
             return None
-        run_id = actuals_run_id(period.legal_entity, period.period)
+        return await self.period_closed(
+            period.legal_entity, period.period, actor=actor, correlation_id=event.correlationid
+        )
+
+    async def period_closed(self, legal_entity: str, period: str, *, actor: str, correlation_id: str | None) -> FlowRun:
+        """The ERP closed `period` of `legal_entity` (its change feed, or the scheduler's check):
+        load its actuals; a run that failed because the period was open is retried."""
+        run_id = actuals_run_id(legal_entity, period)
         earlier = await self.runner.get(run_id)
         if earlier is not None and earlier.status == "failed" and _refused_open(earlier):
             # It failed because the period was open; the ERP has closed it now: retry it.
-            return await self.retry(
-                run_id, actor=actor, note=f"the ERP closed {period.period} for {period.legal_entity}"
-            )
-        return await self.start_actuals(
-            period.legal_entity, period.period, actor=actor, correlation_id=event.correlationid
-        )
+            return await self.retry(run_id, actor=actor, note=f"the ERP closed {period} for {legal_entity}")
+        return await self.start_actuals(legal_entity, period, actor=actor, correlation_id=correlation_id)
 
     async def start_actuals(self, legal_entity: str, period: str, *, actor: str, correlation_id: str | None) -> FlowRun:
         return await self.runner.execute(

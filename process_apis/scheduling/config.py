@@ -2,7 +2,7 @@
 
     [[schedules]]
     name = "nightly-reconciliation"
-    kind = "reconciliation"          # or "reference_sync"
+    kind = "reconciliation"          # or "reference_sync", "period_watch"
     at = "02:00"                     # daily at this UTC time; or every_seconds = 3600
     periods = ["previous", "current"]
     tolerance = "0.01"
@@ -25,7 +25,7 @@ import msgspec
 
 __all__ = ["Schedule", "ScheduleError", "ScheduleKind", "Schedules", "load_schedules", "next_run", "periods_of"]
 
-ScheduleKind = Literal["reconciliation", "reference_sync"]
+ScheduleKind = Literal["reconciliation", "reference_sync", "period_watch"]
 RelativePeriod = Literal["previous", "current"]
 
 

@@ -3,13 +3,18 @@
     fig:sched:{sched}:leader   the leader lease (scheduling/leader.py)
     fig:sched:{sched}:state    schedule name -> JSON ScheduleState (last run, next run)
     fig:sched:{sched}:closes   entity/period pairs the ERP reported closed, not yet reconciled
+    fig:sched:{sched}:closed   entity/period pairs known to be closed (by event or by the check)
 
 Every instance ticks; only the one holding the lease runs anything, and its state writes are
 fenced by the lease, so a deposed leader cannot overwrite its successor's record. A schedule is
 due when its `next_run_at` has passed; a reconciliation schedule reconciles every legal entity of
 the active mapping set for its periods, and, with `after_period_close`, an entity's period as soon
 as the ERP's change feed reports it closed (the event handler records the pair; the leader runs it
-on its next tick). A reference sync runs the `reference_sync` flow (scheduling/reference.py). The
+on its next tick). A period watch reads every entity's closed periods from the ERP, the net for a
+lost close event: a close not known yet is handled as the event would have been (actuals loaded,
+a run refused while the period was open retried, the period reconciled); its first run only
+records the periods closed already. A reference sync runs the `reference_sync` flow
+(scheduling/reference.py). The
 jobs are idempotent (reconciliation breaks keep their exception across reruns), so a leader that
 dies mid-job leaves nothing its successor cannot redo.
 """
@@ -22,7 +27,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -30,18 +35,19 @@ from process_apis.controls import ControlSource
 from process_apis.errors import ProcessError
 from process_apis.flows.reconciliation import StartReconciliation
 from process_apis.flows.service import Flows
-from process_apis.ports import ErpReferencePort
+from process_apis.ports import ErpLedgerPort, ErpReferencePort
 from process_apis.scheduling.config import Schedule, Schedules, next_run, periods_of
 from process_apis.scheduling.leader import LeaderLease
 from process_apis.scheduling.reference import ReferenceSync
 from process_apis.workflows.store import RunBusy
 
-__all__ = ["CLOSES_KEY", "STATE_KEY", "RunResult", "ScheduleState", "Scheduler"]
+__all__ = ["CLOSED_KEY", "CLOSES_KEY", "STATE_KEY", "RunResult", "ScheduleState", "Scheduler", "SchedulerErp"]
 
 log = logging.getLogger("process_apis.scheduling")
 
 STATE_KEY = "fig:sched:{sched}:state"
 CLOSES_KEY = "fig:sched:{sched}:closes"
+CLOSED_KEY = "fig:sched:{sched}:closed"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -78,6 +84,10 @@ class ScheduleState(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
 _state_decoder = msgspec.json.Decoder(ScheduleState)
 
 
+class SchedulerErp(ErpReferencePort, ErpLedgerPort, Protocol):
+    """What the scheduler reads from the ERP: reference data and accounting periods."""
+
+
 def _timing(schedule: Schedule) -> str:
     return f"at {schedule.at}" if schedule.at is not None else f"every {schedule.every_seconds}s"
 
@@ -92,7 +102,7 @@ class Scheduler:
         schedules: Schedules,
         flows: Flows,
         controls: ControlSource,
-        erp: ErpReferencePort,
+        erp: SchedulerErp,
         lease: LeaderLease,
         clock: Callable[[], datetime],
     ) -> None:
@@ -102,6 +112,7 @@ class Scheduler:
         self.controls = controls
         self.lease = lease
         self.clock = clock
+        self.erp = erp
         self.reference = ReferenceSync(erp=erp, controls=controls, redis=redis, clock=clock)
 
     async def states(self) -> dict[str, ScheduleState]:
@@ -118,6 +129,7 @@ class Scheduler:
 
     async def period_closed(self, legal_entity: str, period: str) -> None:
         """The ERP reported `period` of `legal_entity` closed: reconcile it on the leader's next tick."""
+        await self.redis.sadd(CLOSED_KEY, f"{legal_entity}/{period}")
         if self.follows_closes:
             await self.redis.zadd(CLOSES_KEY, {f"{legal_entity}/{period}": self.clock().timestamp()})
 
@@ -169,6 +181,8 @@ class Scheduler:
         sequence = state.sequence
         if schedule.kind == "reconciliation":
             results = await self._reconcile(schedule, pairs if pairs is not None else await self._pairs(schedule))
+        elif schedule.kind == "period_watch":
+            results = await self._watch(schedule, baseline=state.runs == 0)
         else:
             sequence, results = await self._sync(schedule, sequence)
         finished = self.clock()
@@ -210,6 +224,41 @@ class Scheduler:
                 results.append(RunResult(subject=subject, legal_entity=entity, outcome="failed", detail=detail))
                 continue
             results.append(RunResult(subject=subject, legal_entity=entity, outcome=report.status, reference=report.id))
+        return results
+
+    async def _watch(self, schedule: Schedule, *, baseline: bool) -> list[RunResult]:
+        """Handle the closed periods not known yet (all of them only recorded on the first run)."""
+        mapping, _ = await self.controls.current()
+        results: list[RunResult] = []
+        for entity in sorted({e.legal_entity for e in mapping.regions.values()}):
+            try:
+                closed = await self.erp.periods(entity, "closed")
+            except ProcessError as exc:
+                results.append(RunResult(subject=entity, legal_entity=entity, outcome="failed", detail=exc.detail))
+                continue
+            for period in (p for p in closed if p.status == "closed"):
+                subject = f"{entity}/{period.period}"
+                if not await self.redis.sadd(CLOSED_KEY, subject) or baseline:
+                    continue
+                try:
+                    run = await self.flows.period_closed(
+                        entity, period.period, actor=f"scheduler:{schedule.name}", correlation_id=None
+                    )
+                except (ProcessError, RunBusy) as exc:
+                    detail = exc.detail if isinstance(exc, ProcessError) else str(exc)
+                    results.append(RunResult(subject=subject, legal_entity=entity, outcome="failed", detail=detail))
+                    continue
+                if self.follows_closes:
+                    await self.redis.zadd(CLOSES_KEY, {subject: self.clock().timestamp()})
+                results.append(
+                    RunResult(
+                        subject=subject,
+                        legal_entity=entity,
+                        outcome="closed",
+                        reference=run.id,
+                        detail=f"actuals run {run.status}",
+                    )
+                )
         return results
 
     async def _sync(self, schedule: Schedule, sequence: int) -> tuple[int, list[RunResult]]:

@@ -336,9 +336,12 @@ def erp_app(systems: Systems) -> Litestar:
         return _master_patch(systems, "erp", key, request, body)
 
     @get("/v1/accounting-periods", sync_to_thread=False)
-    def periods(request: Request[Any, Any, Any], legal_entity: FromQuery[str]) -> Response[bytes]:
+    def periods(
+        request: Request[Any, Any, Any], legal_entity: FromQuery[str], status: FromQuery[str | None] = None
+    ) -> Response[bytes]:
         systems.record("erp", request)
-        return _json({"items": [p for p in systems.periods if p.legal_entity == legal_entity]})
+        found = [p for p in systems.periods if p.legal_entity == legal_entity and status in (None, p.status)]
+        return _json({"items": found})
 
     @get("/v1/actuals", sync_to_thread=False)
     def actuals(

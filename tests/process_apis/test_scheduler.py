@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from contracts import PERIOD_CLOSED, AccountingPeriod, new_event
+from contracts import PERIOD_CLOSED, AccountingPeriod, ActualsBatch, new_event
 from contracts.streams import ERP_EVENTS
 from process_apis import create_app
 from process_apis.scheduling import LeaderLease, ScheduleError, load_schedules
@@ -55,7 +55,11 @@ async def test_one_leader_at_a_time_and_a_deposed_leader_cannot_write(redis: Red
 
 
 def test_schedules_are_validated_at_start(tmp_path: Path) -> None:
-    assert [s.name for s in load_schedules("default").schedules] == ["nightly-reconciliation", "reference-data-sync"]
+    assert [s.name for s in load_schedules("default").schedules] == [
+        "nightly-reconciliation",
+        "reference-data-sync",
+        "period-close-check",
+    ]
     both = tmp_path / "both.toml"
     both.write_text('[[schedules]]\nname = "x"\nkind = "reference_sync"\nat = "02:00"\nevery_seconds = 60\n')
     with pytest.raises(ScheduleError, match="exactly one of `at`"):
@@ -155,3 +159,48 @@ async def test_a_caller_sees_scheduled_results_of_its_entities_only(
             assert [r["legal_entity"] for r in mine["last_run"]["results"]] == ["DE01"]
             assert mine["runs"] >= 1
             assert mine["next_run_at"] is not None
+
+
+async def test_the_period_check_catches_a_close_whose_event_was_lost(
+    systems: Systems, redis: RedisClient, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(
+        '[[schedules]]\nname = "close-reconciliation"\nkind = "reconciliation"\nat = "02:00"\n'
+        "after_period_close = true\n\n"
+        '[[schedules]]\nname = "period-check"\nkind = "period_watch"\nevery_seconds = 1\n'
+    )
+    october = AccountingPeriod(legal_entity="GB01", subsidiary_id="3", period="2026-10", status="closed")
+    november = AccountingPeriod(legal_entity="GB01", subsidiary_id="3", period="2026-11", status="open")
+    systems.periods += [october, november]
+    settings = settings_for(systems, redis_url, scheduler=True, schedules=str(path), scheduler_tick=0.05)
+    async with process_api(settings) as client:
+        refused = await client.post("/v1/actuals-to-plan/runs", json={"legal_entity": "GB01", "period": "2026-11"})
+        assert refused.json()["status"] == "failed"
+
+        async def checked(times: int) -> bool:
+            return bool((await _schedules(client))["period-check"]["runs"] >= times)
+
+        await until(lambda: checked(1))
+        # The first check only learns what is closed already: October's actuals are not loaded now.
+        assert (await client.get("/v1/workflow-runs/a2p-GB01-2026-10")).status_code == 404
+
+        # Accounting closes November; the ERP feed's event is lost. The check notices the close.
+        systems.periods[1] = msgspec.structs.replace(november, status="closed")
+        systems.actuals[("GB01", "2026-11")] = ActualsBatch(legal_entity="GB01", period="2026-11", currency="GBP",
+                                                            lines=[])  # fmt: skip
+
+        async def loaded() -> bool:
+            run = (await client.get("/v1/workflow-runs/a2p-GB01-2026-11")).json()
+            return bool(run["status"] == "completed")
+
+        await until(loaded)
+        settled = (await client.get(f"/v1/exceptions/{refused.json()['exception_id']}")).json()
+        assert [h["action"] for h in settled["history"]] == ["opened", "retry", "auto_resolved"]
+
+        async def reconciled() -> bool:
+            last = (await _schedules(client))["close-reconciliation"]["last_run"]
+            return last is not None and [r["subject"] for r in last["results"]] == ["GB01/2026-11"]
+
+        await until(reconciled)
+        assert (await client.get("/v1/workflow-runs/a2p-GB01-2026-10")).status_code == 404
