@@ -122,6 +122,8 @@ async def test_quote_to_cash_refuses_a_closed_period_and_posts_into_the_open_one
         assert chosen.status_code == 202, chosen.text
         run = await run_reaches(client, f"q2c-{later.id}", "order_created")
         assert run["posting_period"] == "2026-12"
+        v2 = (await client.get(f"/v2/quote-to-cash/runs/q2c-{later.id}")).json()
+        assert v2["erp"]["posting_period"] == "2026-12"
         assert systems.orders[f"SF-{later.id}"].tran_date == date(2026, 12, 1)
         order = systems.book(f"SF-{later.id}")
         await StreamPublisher(redis, ERP_EVENTS).publish(
