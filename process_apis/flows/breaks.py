@@ -3,16 +3,17 @@
 A break is identified by (legal entity, period, kind, key): its fingerprint. Every reconciliation
 of one entity and period shares the slot `rec-<entity>-<period>`:
 
-    fig:flow:{rec-<entity>-<period>}:ledger      which fingerprint has which unsettled exception
+    fig:flow:{rec-<entity>-<period>}:ledger      the breaks the last run found, each with its exception
     fig:flow:{rec-<entity>-<period>}:report:<n>  the n-th report of the entity-period
     fig:exc:{rec-<entity>-<period>}:<seq>        the break exceptions
 
 so a rerun commits its report, the ledger and every exception it opens, keeps or closes in one
 script under the slot's lease (the lease people's actions on those exceptions take too). A rerun
-that finds a break again keeps its exception (no second one); one that no longer finds it closes
-the exception (`auto_resolved`, with a note naming the report); a break found again after a
-person resolved it opens a new exception. A retried break exception is rechecked by a rerun: it
-is closed if the break is gone, reopened (`failed_again`) if not.
+that finds a break again keeps its exception, whatever its status (no second one: a break a
+person resolved as accepted stays resolved while it lasts); one that no longer finds it closes the
+exception (`auto_resolved`, with a note naming the report) and forgets the break, so a break that
+comes back later opens a new exception. A retried break exception is rechecked by a rerun: it is
+closed if the break is gone, reopened (`failed_again`) if not.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def fingerprint(legal_entity: str, period: str, kind: str, key: str) -> str:
 
 
 class BreakLedger(msgspec.Struct, kw_only=True, frozen=True):
-    """The entity-period's unsettled break exceptions by fingerprint, and what the last run used."""
+    """The breaks the entity-period's last run found (fingerprint -> exception id), and its tolerance."""
 
     seq: int = 0
     open: dict[str, str] = msgspec.field(default_factory=dict)
@@ -120,7 +121,7 @@ def settle_breaks(
     for item in found:
         known = ledger.open.get(item.fingerprint)
         record = changed.get(known or "") or existing.get(known or "")
-        if known is not None and record is not None and record.status in _UNSETTLED:
+        if known is not None and record is not None:
             if record.status == "retrying":
                 changed[known] = record.act(
                     "failed_again", actor, now, "open", note=f"{report_id} still finds it", failures=record.failures + 1

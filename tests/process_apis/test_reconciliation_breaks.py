@@ -74,6 +74,15 @@ async def test_a_rerun_keeps_one_exception_per_break_and_closes_the_fixed_ones(
         assert [e["status"] for e in await _exceptions(client)].count("open") == 1
         assert (await client.get("/v1/reconciliations/" + first["id"])).json() == first
 
+        # Controllership accepts the remaining break; while it lasts, reruns keep that resolved exception.
+        [accepted] = third["breaks"]
+        resolved = await client.post(f"/v1/exceptions/{accepted['exception_id']}/resolve", json={"note": "accepted"})
+        assert resolved.status_code == 200, resolved.text
+        fourth = (await client.post("/v1/reconciliations", json=RECON)).json()
+        assert [b["exception_id"] for b in fourth["breaks"]] == [accepted["exception_id"]]
+        assert len(await _exceptions(client)) == 2
+        assert (await client.get(f"/v1/exceptions/{accepted['exception_id']}")).json()["status"] == "resolved"
+
 
 async def test_retrying_a_break_exception_reruns_the_check(
     systems: Systems, redis: RedisClient, redis_url: str
