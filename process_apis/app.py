@@ -25,11 +25,14 @@ from process_apis.proposals import Proposals, ProposalStore
 from process_apis.proposals.routes import proposals_router
 from process_apis.routes import v1_router
 from process_apis.routes_v2 import v2_router
+from process_apis.scheduling import LeaderLease, Scheduler, load_schedules
+from process_apis.scheduling.routes import schedules_router
 from process_apis.settings import ProcessSettings
 from process_apis.workers import run_workers
 from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.periods import PeriodCalendar
 from servicekit import ReadinessCheck, create_service_app, load_settings
 from servicekit.audit_store import AuditStore
 
@@ -53,6 +56,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
     # Fail at start-up, not on the first run, when a shipped control file is broken.
     load_rule_set(settings.rule_set)
     policy = load_policy(settings.exception_policy)
+    schedules = load_schedules(settings.schedules)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -89,6 +93,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 ),
                 sent=SentFields(app.state.redis),
                 outage=OutagePolicy(horizon=settings.outage_horizon, recheck_max=settings.outage_recheck_max),
+                periods=PeriodCalendar(app.state.redis, clients.erp, ttl=settings.period_cache_ttl),
             )
             app.state.q2c = engine
             flows = Flows(
@@ -100,13 +105,24 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 policy=policy,
                 retry=engine.retry,
                 clock=engine.clock,
+                lock_wait=settings.lock_wait,
             )
             app.state.flows = flows
+            app.state.scheduler = Scheduler(
+                redis=app.state.redis,
+                schedules=schedules,
+                flows=flows,
+                controls=controls,
+                erp=clients.erp,
+                lease=LeaderLease(app.state.redis, ttl=settings.scheduler_lease_ttl),
+                clock=engine.clock,
+            )
             app.state.proposals = Proposals(
                 store=ProposalStore(app.state.redis), controls=controls, engine=engine, flows=flows, clock=engine.clock
             )
             if settings.workers:
-                async with run_workers(engine, app.state.redis, settings, flows=flows):
+                scheduler = app.state.scheduler if settings.scheduler else None
+                async with run_workers(engine, app.state.redis, settings, flows=flows, scheduler=scheduler):
                     yield
             else:
                 yield
@@ -124,6 +140,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
             ops_router,
             proposals_router,
             audit_router,
+            schedules_router,
         ],
         title="Finance Integration Gateway process API",
         description=(

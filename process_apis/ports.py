@@ -6,7 +6,10 @@ fakes. Every method raises only `process_apis.errors` types.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
+
+import msgspec
 
 from contracts import (
     Account,
@@ -17,6 +20,7 @@ from contracts import (
     Customer,
     CustomerMasterUpdate,
     CustomerUpsert,
+    LegalEntity,
     Opportunity,
     PlanningImportResult,
     SalesOrder,
@@ -31,9 +35,13 @@ __all__ = [
     "ErpMasterPort",
     "ErpOrdersPort",
     "ErpPort",
+    "ErpReferencePort",
     "PlanningActualsPort",
     "PlanningBookingsPort",
     "PlanningPort",
+    "ReferenceCurrency",
+    "ReferenceItem",
+    "ReferenceTaxCode",
 ]
 
 
@@ -130,3 +138,40 @@ class PlanningBookingsPort(Protocol):
     async def committed_bookings(self, legal_entity: str, period: str) -> list[CommittedBooking]:
         """Committed-bookings cells of an entity and period as the planning platform holds them."""
         ...
+
+
+class ReferenceCurrency(msgspec.Struct, kw_only=True, frozen=True):
+    """An ERP currency: internal id and ISO code."""
+
+    id: str
+    code: str
+
+
+class ReferenceItem(msgspec.Struct, kw_only=True, frozen=True):
+    """A sellable ERP item and the CRM product code it is sold as."""
+
+    id: str
+    product_code: str
+
+
+class ReferenceTaxCode(msgspec.Struct, kw_only=True, frozen=True):
+    """An ERP tax code, its rate in percent and the legal entity it belongs to."""
+
+    id: str
+    code: str
+    rate: Decimal
+    legal_entity: str | None = None
+
+
+class ErpReferencePort(Protocol):
+    """The ERP's low-volatility reference data (read on a schedule, not per deal)."""
+
+    async def subsidiaries(self) -> list[LegalEntity]:
+        """The subsidiaries that are legal entities of the group."""
+        ...
+
+    async def currencies(self) -> list[ReferenceCurrency]: ...
+
+    async def items(self) -> list[ReferenceItem]: ...
+
+    async def tax_codes(self) -> list[ReferenceTaxCode]: ...

@@ -61,6 +61,9 @@ class ErpReferences(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     customer_id: str | None = None
     sales_order_id: str | None = None
     sales_order_external_id: str | None = None
+    #: The open ERP period the order was posted into instead of its close date's closed one (a
+    #: person's choice on a `period_closed` exception); None: the close date's period.
+    posting_period: str | None = None
 
 
 class QuoteToCashRunV2(msgspec.Struct, kw_only=True, frozen=True):
@@ -123,6 +126,7 @@ async def _view(engine: QuoteToCash, run: QuoteToCashRun) -> QuoteToCashRunV2:
             customer_id=run.erp_customer_id,
             sales_order_id=run.erp_order_id,
             sales_order_external_id=run.erp_order_external_id,
+            posting_period=run.posting_period,
         ),
         legal_entity=run.legal_entity,
         correlation_id=run.correlation_id,

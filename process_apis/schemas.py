@@ -143,3 +143,6 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: Set when the run was abandoned (`POST /v1/runs/{id}/abandon`); an abandoned run is not
     #: retried or replayed.
     compensation: Compensation | None = None
+    #: The open ERP period the order is posted into instead of its close date's closed period (a
+    #: person's choice on a `period_closed` exception); None: the close date's period.
+    posting_period: str | None = None

@@ -73,6 +73,19 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: Seconds an ERP customer resolved by quote-to-cash is reused for further deals with the same
     #: values instead of upserting again (workflows/customers.py; dropped on `erp.customer.changed`).
     customer_cache_ttl: float = 300.0
+    #: Seconds an entity's ERP accounting periods are reused by quote-to-cash's closed-period check
+    #: (workflows/periods.py; dropped when the ERP reports a period of the entity closed); 0 reads
+    #: the ERP for every order.
+    period_cache_ttl: float = 60.0
+    #: Run the scheduler in this process (with the workers): one leader among the instances that do
+    #: runs the schedules (process_apis/scheduling/). `schedules` names the shipped TOML
+    #: (`process_apis/scheduling/schedules/<name>.toml`) or is a path ending `.toml`; it is
+    #: validated at start-up. Every instance ticks every `scheduler_tick` s; the leader's lease
+    #: lapses `scheduler_lease_ttl` s after it stops renewing it (another instance takes over).
+    scheduler: bool = True
+    schedules: str = "default"
+    scheduler_tick: float = 5.0
+    scheduler_lease_ttl: float = 30.0
     #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
     #: normal flow (resolve, dead-letter) are proposals a second person approves
     #: (`/v1/proposals`); the direct operations answer 409 `approval-required`.

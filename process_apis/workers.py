@@ -42,6 +42,7 @@ from contracts.streams import CRM_EVENTS, ERP_EVENTS, FINANCE_EVENTS
 from process_apis.exceptions.escalation import escalate_due
 from process_apis.exceptions.metrics import ExceptionGauge
 from process_apis.flows import Flows
+from process_apis.scheduling import Scheduler
 from process_apis.schemas import QuoteToCashRun
 from process_apis.settings import ProcessSettings
 from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunBusy, run_id_for
@@ -80,6 +81,7 @@ class QuoteToCashWorkers:
         self.name = name
         self.flows = flows
         self.batcher: ForecastBatcher | None = None
+        self.scheduler: Scheduler | None = None
         self.check_after = check_after
         self.check_every_max = check_every_max
         self.escalate_every = escalate_every
@@ -158,8 +160,15 @@ class QuoteToCashWorkers:
             if self.flows is not None:
                 await self.flows.on_master_change(event, actor=f"erp-event:{self.name}")
             return
-        if event.type == PERIOD_CLOSED and self.flows is not None:
-            await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")
+        if event.type == PERIOD_CLOSED:
+            entity = event.data.get("legal_entity")
+            if self.engine.periods is not None and isinstance(entity, str):
+                await self.engine.periods.forget(entity)  # no order into it from now on, on any instance
+            if self.flows is not None:
+                await self.flows.on_period_closed(event, actor=f"erp-event:{self.name}")
+            period = event.data.get("period")
+            if self.scheduler is not None and isinstance(entity, str) and isinstance(period, str):
+                await self.scheduler.period_closed(entity, period)  # reconciled by the scheduler's leader
             return
         if event.type != SALES_ORDER_BOOKED:
             return
@@ -312,9 +321,15 @@ async def _metrics_loop(redis: RedisClient, interval: float, stop: asyncio.Event
 
 @asynccontextmanager
 async def run_workers(
-    engine: QuoteToCash, redis: RedisClient, settings: ProcessSettings, *, flows: Flows | None = None
+    engine: QuoteToCash,
+    redis: RedisClient,
+    settings: ProcessSettings,
+    *,
+    flows: Flows | None = None,
+    scheduler: Scheduler | None = None,
 ) -> AsyncIterator[None]:
-    """Run the consumers and the sweep for the block's duration; stop them gracefully on exit."""
+    """Run the consumers, the sweep and (given) the scheduler for the block's duration; stop them
+    gracefully on exit."""
     name = instance_name()
     check_after = settings.booking_check_after
     if check_after is None:
@@ -322,6 +337,7 @@ async def run_workers(
     workers = QuoteToCashWorkers(
         engine, name, flows, check_after=check_after, escalate_every=settings.escalation_interval
     )
+    workers.scheduler = scheduler
     stop = asyncio.Event()
     common = {
         "block_ms": max(1, int(settings.stream_block * 1000)),
@@ -340,6 +356,8 @@ async def run_workers(
     sweep = _sweep_loop(workers, settings.booking_sweep_interval, stop, consumers, settings.consumer_expiry)
     tasks.append(asyncio.create_task(sweep, name="q2c-sweep"))
     tasks.append(asyncio.create_task(_metrics_loop(redis, settings.metrics_interval, stop), name="q2c-metrics"))
+    if scheduler is not None:
+        tasks.append(asyncio.create_task(scheduler.run(stop, settings.scheduler_tick), name="scheduler"))
     if settings.forecast_window > 0:
         batcher = ForecastBatcher(engine, name, batch_max=settings.forecast_batch_max, claim_ttl=settings.lock_ttl)
         workers.batcher = batcher

@@ -57,14 +57,22 @@ def spawn_process_instance(stack: Stack, port: int, label: str) -> ManagedProces
     return stack.add_instance("process", port, label)
 
 
+#: The sandbox ERP's first open accounting period: a deal dated earlier parks as `period_closed`.
+FIRST_OPEN_PERIOD = "2026-11"
+
+
 async def candidates(client: httpx.AsyncClient, crm: str, need: int) -> list[dict[str, Any]]:
-    """Not-won seeded opportunities with lines in a mapped region (clean runs only)."""
+    """Not-won seeded opportunities with lines in a mapped region, dated in an open period (clean runs only)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while len(found) < need:
         params = {"won": "false", "limit": "200"} | ({"cursor": cursor} if cursor else {})
         body = (await client.get(f"{crm}/v1/opportunities", params=params)).raise_for_status().json()
-        found += [o for o in body["items"] if o["lines"] and o["region"] in ("NA", "DACH", "UKI")]
+        found += [
+            o
+            for o in body["items"]
+            if o["lines"] and o["region"] in ("NA", "DACH", "UKI") and o["close_date"][:7] >= FIRST_OPEN_PERIOD
+        ]
         cursor = body["next_cursor"]
         if not cursor:
             break
@@ -280,7 +288,8 @@ async def pool_of(stack: Stack, need: int, scale: int) -> list[dict[str, Any]]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    scale = max(1, math.ceil(args.count * 2 / 130))  # ~65% of seeded deals are clean, not won, mapped
+    # ~68 of each 200 seeded deals are clean: not won, mapped, dated in an open ERP period.
+    scale = max(1, math.ceil(args.count * 2 / 60))
     env = {"FIG_SCALE": str(scale), "FIG_LOG_LEVEL": "WARNING", "FIG_WORKER_CONCURRENCY": str(args.concurrency)}
     result: dict[str, Any] = {"count": args.count, "instances": args.instances, "scale": scale}
     with (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -12,11 +13,13 @@ from contracts import (
     Customer,
     CustomerMasterUpdate,
     CustomerUpsert,
+    LegalEntity,
     SalesOrder,
     SalesOrderUpsert,
 )
 from process_apis.adapters._http import SystemApi
 from process_apis.errors import ProcessError
+from process_apis.ports import ReferenceCurrency, ReferenceItem, ReferenceTaxCode
 
 __all__ = ["HttpErp", "PeriodList", "SalesOrderPage"]
 
@@ -28,6 +31,15 @@ class PeriodList(msgspec.Struct, kw_only=True, frozen=True):
 class SalesOrderPage(msgspec.Struct, kw_only=True, frozen=True):
     items: list[SalesOrder]
     next_cursor: str | None = None
+
+
+T = TypeVar("T")
+
+
+class _Items(msgspec.Struct, Generic[T], kw_only=True, frozen=True):
+    """A reference list of the ERP system API (`{"items": [...]}`); only the fields used are decoded."""
+
+    items: list[T]
 
 
 class _Missing(ProcessError):
@@ -91,3 +103,15 @@ class HttpErp:
             if not page.next_cursor:
                 return found
             cursor = page.next_cursor
+
+    async def subsidiaries(self) -> list[LegalEntity]:
+        return (await self.api.call("GET", "/v1/reference/subsidiaries", _Items[LegalEntity])).items
+
+    async def currencies(self) -> list[ReferenceCurrency]:
+        return (await self.api.call("GET", "/v1/reference/currencies", _Items[ReferenceCurrency])).items
+
+    async def items(self) -> list[ReferenceItem]:
+        return (await self.api.call("GET", "/v1/reference/items", _Items[ReferenceItem])).items
+
+    async def tax_codes(self) -> list[ReferenceTaxCode]:
+        return (await self.api.call("GET", "/v1/reference/tax-codes", _Items[ReferenceTaxCode])).items

@@ -48,9 +48,14 @@ class AssignException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
 
 
 class RetryException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Continue the run from its failed gate (after fixing the cause)."""
+    """Continue the run from its failed gate (after fixing the cause).
+
+    `post_into_open_period`: on a quote-to-cash `period_closed` exception, post the order into the
+    entity's next open ERP period instead of the deal's closed one.
+    """
 
     note: OptionalNote = ""
+    post_into_open_period: bool = False
 
 
 class DeadLetterException(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -189,7 +194,10 @@ _OUTCOME_RESPONSES = {
     opt=financially_material(),
     responses={
         **_ACTION_RESPONSES,
-        409: problem_spec("The exception is settled or its run is not parked (exception-state-conflict)"),
+        409: problem_spec(
+            "The exception is settled or its run is not parked, or `post_into_open_period` does not apply "
+            "(exception-state-conflict)"
+        ),
     },
 )
 async def retry_exception(
@@ -203,16 +211,36 @@ async def retry_exception(
 
     The run settles the exception (`auto_resolved`) when it passes the failed gate, or reopens it.
     Quote-to-cash, actuals-to-plan and customer-master-sync runs are retried (a sync re-reads its
-    source record); reconciliation breaks answer 409 (resolve them).
+    source record); retrying a reconciliation break reruns the entity-period's reconciliation, which
+    closes the exception if the break is gone and reopens it if not.
     """
     record = await _found(engine, exception_id, entities)
     if record.status not in ("open", "dead_lettered"):
         raise _refuse(record, "retry")
     try:
+        flows: Flows = request.app.state.flows
+        if data.post_into_open_period and record.reason_code != "period_closed":
+            raise ExceptionConflict(
+                f"Exception {exception_id} is {record.reason_code}; `post_into_open_period` applies only to "
+                "period_closed exceptions."
+            )
         if record.workflow == "quote_to_cash":
-            await engine.resume(record.run_id, actor=_actor(request), via="retry", note=data.note or None)
+            await engine.resume(
+                record.run_id,
+                actor=_actor(request),
+                via="retry",
+                note=data.note or None,
+                into_open_period=data.post_into_open_period,
+            )
+        elif record.workflow == "reconciliation":
+            await flows.recheck(
+                record.run_id,
+                exception_id,
+                actor=_actor(request),
+                note=data.note or None,
+                correlation_id=record.correlation_id,
+            )
         else:
-            flows: Flows = request.app.state.flows
             await flows.retry(record.run_id, actor=_actor(request), note=data.note or None)
     except RunNotFound:
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
@@ -223,7 +251,8 @@ async def retry_exception(
         "exception.retried",
         resource=exception_id,
         legal_entity=record.legal_entity,
-        detail={"run": record.run_id, "note": data.note},
+        detail={"run": record.run_id, "note": data.note}
+        | ({"post_into_open_period": "true"} if data.post_into_open_period else {}),
     )
     return await _found(engine, exception_id, entities)
 

@@ -6,6 +6,9 @@ Triggered by `erp.period.closed.v1` (data: AccountingPeriod) or `POST /v1/actual
 The run id `a2p-<entity>-<period>` makes a second trigger for the same period find the same run.
 `period_verified` asks the ERP for the entity's closed periods and refuses an open one (a
 `period_open` exception owned by accounting): actuals of an open period never reach planning.
+When the ERP then closes that period, its close event retries the failed run (flows/service.py).
+A closed period with no posted activity completes with zero rows: nothing is sent to planning
+(which refuses an import without lines), and nothing is an exception.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class ActualsToPlan:
                     detail=f"{len(batch.lines)} actuals line(s), {total} {batch.currency}",
                     result={"lines": len(batch.lines), "total": str(total), "currency": batch.currency},
                 )
+        if not scratch["batch"].lines:
+            return StepResult(
+                detail=f"no posted activity in {period} for {entity}: nothing to import",
+                result={"rows_loaded": 0},
+            )
         key = f"a2p:{entity}:{period}:import"
         result, _ = await with_retries(
             lambda: self.planning.load_actuals(scratch["batch"], idempotency_key=key), self.retry, what=key

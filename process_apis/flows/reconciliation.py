@@ -4,9 +4,11 @@
 
 Keys are the deterministic ids quote-to-cash writes: opportunity `<id>` in CRM, sales order with
 external id `SF-<id>` in the ERP, committed-bookings cells `SO<order id>-<line>` in planning. Every
-difference beyond the tolerance is a break, and every break an exception (`reconciliation_break`,
-owned by controllership) written with the report in one commit on the report's slot; the report
-stays retrievable at `GET /v1/reconciliations/{id}`.
+difference beyond the tolerance is a break, and every break has one exception
+(`reconciliation_break`, owned by controllership) however often it is found again: breaks are
+matched across reruns by fingerprint (flows/breaks.py), and a break a rerun no longer finds is
+closed. The report, the breaks ledger and the exceptions commit together on the entity-period's
+slot; the report stays retrievable at `GET /v1/reconciliations/{id}`.
 """
 
 from __future__ import annotations
@@ -21,15 +23,32 @@ import msgspec
 
 from contracts import ProblemFieldError
 from process_apis.controls import ControlSource
-from process_apis.errors import ValidationFailed
-from process_apis.exceptions.model import ExceptionAction, ExceptionRecord, exception_id
+from process_apis.errors import ProcessError, ValidationFailed
+from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import EXCEPTION_INDEX, exception_key
+from process_apis.flows.breaks import (
+    BreakLedger,
+    Found,
+    fingerprint,
+    ledger_id,
+    ledger_key,
+    parse_ledger_id,
+    settle_breaks,
+)
 from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
 from process_apis.workflows.parking import counter
-from process_apis.workflows.store import Effect, RunStore
+from process_apis.workflows.store import Effect, RunBusy, RunStore
+from servicekit.redis import get_many
 
-__all__ = ["Break", "Reconciler", "ReconciliationReport", "SourceTotal", "StartReconciliation"]
+__all__ = [
+    "Break",
+    "Reconciler",
+    "ReconciliationBusy",
+    "ReconciliationReport",
+    "SourceTotal",
+    "StartReconciliation",
+]
 
 BreakKind = Literal[
     "missing_in_erp",
@@ -51,6 +70,12 @@ class StartReconciliation(msgspec.Struct, kw_only=True, frozen=True, forbid_unkn
     tolerance: Annotated[Decimal, msgspec.Meta(examples=["0.01"])] = Decimal("0.00")
 
 
+class ReconciliationBusy(ProcessError):
+    """Another reconciliation of the same entity and period is still running (they run one at a time)."""
+
+    status, slug, title = 409, "reconciliation-busy", "Reconciliation in progress"
+
+
 class SourceTotal(msgspec.Struct, kw_only=True, frozen=True):
     records: int
     amount: Decimal
@@ -67,6 +92,8 @@ class Break(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     planning_amount: Decimal | None = None
     difference: Decimal | None = None
     exception_id: str | None = None
+    #: Stable identity across reruns (`<entity>/<period>/<kind>/<key>`): one exception per fingerprint.
+    fingerprint: str | None = None
 
 
 class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
@@ -87,9 +114,18 @@ class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
 
 
 _decoder = msgspec.json.Decoder(ReconciliationReport)
+_ledger_decoder = msgspec.json.Decoder(BreakLedger)
+_exception_decoder = msgspec.json.Decoder(ExceptionRecord)
 
 
 def _report_key(report_id: str) -> str:
+    """`fig:flow:{rec-<entity>-<period>}:report:<n>`: on the entity-period's slot."""
+    slot, _, number = report_id.rpartition("-")
+    return f"fig:flow:{{{slot}}}:report:{number}"
+
+
+def _legacy_report_key(report_id: str) -> str:
+    """Where reports were kept before breaks had fingerprints (one slot per report)."""
     return f"fig:flow:{{{report_id}}}:report"
 
 
@@ -104,8 +140,11 @@ class Reconciler:
         controls: ControlSource,
         policy: ExceptionPolicy,
         clock: Callable[[], datetime],
+        lock_wait: float = 5.0,
     ) -> None:
+        """`lock_wait`: how long a run waits for another run of its entity-period (then ReconciliationBusy)."""
         self.redis: Any = redis
+        self.lock_wait = lock_wait
         self.store = RunStore(redis, prefix="fig:flow")
         self.crm, self.erp, self.planning = crm, erp, planning
         self.controls = controls
@@ -113,13 +152,32 @@ class Reconciler:
         self.clock = clock
 
     async def get(self, report_id: str) -> ReconciliationReport | None:
+        if parse_ledger_id(report_id) is None:
+            return None
         raw = await self.redis.get(_report_key(report_id))
+        if raw is None:
+            raw = await self.redis.get(_legacy_report_key(report_id))
         return _decoder.decode(raw) if raw is not None else None
 
+    async def ledger(self, legal_entity: str, period: str) -> BreakLedger:
+        """The entity-period's open breaks and the tolerance its last run used (empty if never run)."""
+        raw = await self.redis.get(ledger_key(legal_entity, period))
+        return _ledger_decoder.decode(raw) if raw is not None else BreakLedger()
+
     async def run(
-        self, command: StartReconciliation, *, actor: str, correlation_id: str | None
+        self,
+        command: StartReconciliation,
+        *,
+        actor: str,
+        correlation_id: str | None,
+        retrying: str | None = None,
+        retry_note: str | None = None,
     ) -> ReconciliationReport:
-        """Read the three sources, compare them, store the report and one exception per break."""
+        """Read the three sources, compare them and store the report; each break keeps (or gets) one
+        exception, and the entity-period's breaks not found any more are closed.
+
+        `retrying`: the break exception a person retried (it is rechecked: closed or reopened).
+        """
         if command.tolerance < 0:
             raise ValidationFailed(
                 "tolerance must be zero or positive",
@@ -127,99 +185,146 @@ class Reconciler:
             )
         started = self.clock()
         number = int(await self.redis.incr("fig:flow:reconciliation:seq"))
-        report_id = f"rec-{command.legal_entity}-{command.period}-{number}"
-        mapping, _ = await self.controls.current()
-        regions = [r for r, e in mapping.regions.items() if e.legal_entity == command.legal_entity]
-        opportunities = [o for region in regions for o in await self.crm.won_opportunities(command.period, region)]
-        orders = [
-            o for o in await self.erp.sales_orders(command.legal_entity, command.period)
-            if o.booked and (o.external_id or "").startswith("SF-")
-        ]  # fmt: skip
-        cells = await self.planning.committed_bookings(command.legal_entity, command.period)
+        slot = ledger_id(command.legal_entity, command.period)
+        report_id = f"{slot}-{number}"
+        # Reruns of one entity-period are serialised: each sees the exceptions the previous one left.
+        try:
+            return await self._run(
+                command,
+                slot=slot,
+                report_id=report_id,
+                started=started,
+                actor=actor,
+                correlation_id=correlation_id,
+                retrying=retrying,
+                retry_note=retry_note,
+            )
+        except RunBusy:
+            raise ReconciliationBusy(
+                f"A reconciliation of {command.legal_entity} {command.period} is running; try again in a moment."
+            ) from None
 
-        crm = {o.id: o.amount.amount for o in opportunities}
-        erp = {(o.external_id or "")[3:]: (o.id, o.total.amount) for o in orders}
-        by_order: dict[str, Decimal] = defaultdict(Decimal)
-        for cell in cells:
-            order_id = cell.booking_code.removeprefix("SO").rpartition("-")[0]
-            by_order[order_id] += cell.amount.amount
-        breaks = _compare(crm, erp, dict(by_order), command.tolerance)
-
-        finished = self.clock()
-        records, effects = self._exceptions(
-            report_id=report_id,
-            command=command,
-            breaks=breaks,
-            actor=actor,
-            correlation_id=correlation_id,
-            now=finished,
-        )
-        breaks = [msgspec.structs.replace(b, exception_id=r.id) for b, r in zip(breaks, records, strict=True)]
-        currency = next(iter({o.amount.currency for o in opportunities} | {o.currency for o in orders}), None)
-        report = ReconciliationReport(
-            id=report_id,
-            legal_entity=command.legal_entity,
-            period=command.period,
-            tolerance=command.tolerance,
-            currency=currency,
-            mapping_version=mapping.version,
-            started_at=started,
-            finished_at=finished,
-            cycle_time_seconds=(finished - started).total_seconds(),
-            crm_closed_won=SourceTotal(records=len(crm), amount=sum(crm.values(), Decimal("0"))),
-            erp_booked=SourceTotal(records=len(erp), amount=sum((a for _, a in erp.values()), Decimal("0"))),
-            planning_committed=SourceTotal(records=len(cells), amount=sum(by_order.values(), Decimal("0"))),
-            breaks=breaks,
-            status="breaks" if breaks else "balanced",
-        )
-        effects += [
-            counter("recon:runs"),
-            counter("recon:cycle_ms", int(report.cycle_time_seconds * 1000)),
-            counter(f"recon:breaks:{command.legal_entity}", len(breaks)),
-            counter(f"recon:entity_runs:{command.legal_entity}"),
-            counter(f"recon:entity_cycle_ms:{command.legal_entity}", int(report.cycle_time_seconds * 1000)),
-        ]
-        writes = [(_report_key(report_id), _encoder.encode(report))]
-        writes += [(exception_key(report_id, n), _encoder.encode(r)) for n, r in enumerate(records, start=1)]
-        async with self.store.lease(report_id) as lease:
-            await self.store.write(report_id, lease, writes, effects)
-        return report
-
-    def _exceptions(
+    async def _run(
         self,
-        *,
-        report_id: str,
         command: StartReconciliation,
-        breaks: list[Break],
+        *,
+        slot: str,
+        report_id: str,
+        started: datetime,
         actor: str,
         correlation_id: str | None,
-        now: datetime,
-    ) -> tuple[list[ExceptionRecord], list[Effect]]:
-        rule = self.policy.for_reason("reconciliation_break")
-        records = [
-            ExceptionRecord(
-                id=exception_id(report_id, n),
-                workflow="reconciliation",
-                run_id=report_id,
-                reason_code="reconciliation_break",
-                detail=f"{b.kind}: {b.detail}",
-                owner_team=rule.owner_team,
-                severity=rule.severity,
-                status="open",
-                retry_policy=rule.retry,
-                policy_version=self.policy.version,
-                sla_due_at=self.policy.sla_due("reconciliation_break", now),
-                created_at=now,
-                updated_at=now,
-                legal_entity=command.legal_entity,
-                gate="compared",
-                correlation_id=correlation_id,
-                history=[ExceptionAction(action="opened", actor=actor, at=now, to_status="open", note=b.detail)],
+        retrying: str | None,
+        retry_note: str | None,
+    ) -> ReconciliationReport:
+        async with self.store.lease(
+            slot, wait=self.lock_wait, also=[ledger_key(command.legal_entity, command.period)]
+        ) as lease:
+            raw_ledger = lease.also[0]
+            ledger = _ledger_decoder.decode(raw_ledger) if raw_ledger is not None else BreakLedger()
+            mapping, _ = await self.controls.current()
+            regions = [r for r, e in mapping.regions.items() if e.legal_entity == command.legal_entity]
+            opportunities = [o for region in regions for o in await self.crm.won_opportunities(command.period, region)]
+            orders = [
+                o for o in await self.erp.sales_orders(command.legal_entity, command.period)
+                if o.booked and (o.external_id or "").startswith("SF-")
+            ]  # fmt: skip
+            cells = await self.planning.committed_bookings(command.legal_entity, command.period)
+
+            crm = {o.id: o.amount.amount for o in opportunities}
+            erp = {(o.external_id or "")[3:]: (o.id, o.total.amount) for o in orders}
+            by_order: dict[str, Decimal] = defaultdict(Decimal)
+            for cell in cells:
+                order_id = cell.booking_code.removeprefix("SO").rpartition("-")[0]
+                by_order[order_id] += cell.amount.amount
+            breaks = [
+                msgspec.structs.replace(b, fingerprint=fingerprint(command.legal_entity, command.period, b.kind, b.key))
+                for b in _compare(crm, erp, dict(by_order), command.tolerance)
+            ]
+
+            finished = self.clock()
+            known = sorted({*ledger.open.values(), *([retrying] if retrying else [])})
+            raws = await get_many(self.redis, [_exception_key(i) for i in known])
+            existing = {i: _exception_decoder.decode(r) for i, r in zip(known, raws, strict=True) if r is not None}
+            change = settle_breaks(
+                ledger,
+                [Found(fingerprint=b.fingerprint or "", detail=f"{b.kind}: {b.detail}", note=b.detail) for b in breaks],
+                existing,
+                new_exception=self._template(slot, command, actor, correlation_id, finished),
+                report_id=report_id,
+                tolerance=command.tolerance,
+                actor=actor,
+                now=finished,
+                retrying=retrying,
+                retry_note=retry_note,
             )
-            for n, b in enumerate(breaks, start=1)
-        ]
-        effects = [Effect(kind="zadd", key=EXCEPTION_INDEX, member=r.id, score=now.timestamp()) for r in records]
-        return records, effects
+            breaks = [
+                msgspec.structs.replace(b, exception_id=i) for b, i in zip(breaks, change.exception_ids, strict=True)
+            ]
+            currency = next(iter({o.amount.currency for o in opportunities} | {o.currency for o in orders}), None)
+            report = ReconciliationReport(
+                id=report_id,
+                legal_entity=command.legal_entity,
+                period=command.period,
+                tolerance=command.tolerance,
+                currency=currency,
+                mapping_version=mapping.version,
+                started_at=started,
+                finished_at=finished,
+                cycle_time_seconds=(finished - started).total_seconds(),
+                crm_closed_won=SourceTotal(records=len(crm), amount=sum(crm.values(), Decimal("0"))),
+                erp_booked=SourceTotal(records=len(erp), amount=sum((a for _, a in erp.values()), Decimal("0"))),
+                planning_committed=SourceTotal(records=len(cells), amount=sum(by_order.values(), Decimal("0"))),
+                breaks=breaks,
+                status="breaks" if breaks else "balanced",
+            )
+            effects = [
+                Effect(kind="zadd", key=EXCEPTION_INDEX, member=r.id, score=r.created_at.timestamp())
+                for r in change.created
+            ]
+            effects += [
+                counter("recon:runs"),
+                counter("recon:cycle_ms", int(report.cycle_time_seconds * 1000)),
+                counter(f"recon:breaks:{command.legal_entity}", len(change.created)),
+                counter(f"recon:entity_runs:{command.legal_entity}"),
+                counter(f"recon:entity_cycle_ms:{command.legal_entity}", int(report.cycle_time_seconds * 1000)),
+            ]
+            writes = [
+                (_report_key(report_id), _encoder.encode(report)),
+                (ledger_key(command.legal_entity, command.period), _encoder.encode(change.ledger)),
+            ]
+            writes += [(_exception_key(r.id), _encoder.encode(r)) for r in change.written]
+            await self.store.write(slot, lease, writes, effects)
+        return report
+
+    def _template(
+        self, slot: str, command: StartReconciliation, actor: str, correlation_id: str | None, now: datetime
+    ) -> ExceptionRecord:
+        """What every break exception of this run says but its id, detail and history."""
+        rule = self.policy.for_reason("reconciliation_break")
+        return ExceptionRecord(
+            id="",
+            workflow="reconciliation",
+            run_id=slot,
+            reason_code="reconciliation_break",
+            detail="",
+            owner_team=rule.owner_team,
+            severity=rule.severity,
+            status="open",
+            retry_policy=rule.retry,
+            policy_version=self.policy.version,
+            sla_due_at=self.policy.sla_due("reconciliation_break", now),
+            created_at=now,
+            updated_at=now,
+            legal_entity=command.legal_entity,
+            gate="compared",
+            correlation_id=correlation_id,
+        )
+
+
+def _exception_key(exc_id: str) -> str:
+    parsed = parse_exception_id(exc_id)
+    assert parsed is not None  # ids come from exception_id()
+    return exception_key(*parsed)
 
 
 def _compare(

@@ -61,6 +61,7 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     responses={
         403: _NOT_ALLOWED,
         404: problem_spec("The ERP or planning platform has no such period for the entity"),
+        409: problem_spec("A reconciliation of the same entity and period is still running (reconciliation-busy)"),
         422: problem_spec("Legal entity not in the active mapping set (unknown-legal-entity)"),
         502: problem_spec("A system API refused or answered outside its contract"),
         503: problem_spec("A system API is unreachable"),

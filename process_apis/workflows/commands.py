@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
 
 import msgspec
@@ -74,8 +75,15 @@ def customer_upsert(
 
 
 def sales_order_upsert(
-    opportunity: Opportunity, entity: EntityMapping, mapping: MappingSet, customer_id: str
+    opportunity: Opportunity,
+    entity: EntityMapping,
+    mapping: MappingSet,
+    customer_id: str,
+    *,
+    posting_period: str | None = None,
 ) -> SalesOrderUpsert:
+    """The ERP order of a deal, dated its close date, or the first day of `posting_period` when the
+    deal is posted into another (open) period than its own."""
     lines = []
     for line in opportunity.lines:
         product = mapping.product(line.product_code)
@@ -90,16 +98,20 @@ def sales_order_upsert(
         customer_id=customer_id,
         subsidiary_id=entity.subsidiary_id,
         currency=opportunity.amount.currency,
-        tran_date=opportunity.close_date,
+        tran_date=date.fromisoformat(f"{posting_period}-01") if posting_period else opportunity.close_date,
         lines=lines,
         memo=opportunity.name[:200],
         other_ref=opportunity.id,
     )
 
 
-def committed_bookings(opportunity: Opportunity, legal_entity: str, erp_order_id: str) -> CommittedBookingsLoad:
-    """One cell per opportunity line: `SO<order id>-<line no>` for entity x close-date period x product."""
-    period = opportunity.close_date.strftime("%Y-%m")
+def committed_bookings(
+    opportunity: Opportunity, legal_entity: str, erp_order_id: str, *, posting_period: str | None = None
+) -> CommittedBookingsLoad:
+    """One cell per opportunity line: `SO<order id>-<line no>` for entity x period x product.
+
+    The period is the one the ERP order was posted into: the close date's, or `posting_period`."""
+    period = posting_period or opportunity.close_date.strftime("%Y-%m")
     return CommittedBookingsLoad(
         bookings=[
             CommittedBooking(

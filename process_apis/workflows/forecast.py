@@ -85,7 +85,9 @@ class ForecastBatcher:
         for run_id, run, source in await self.engine.store.get_many(run_ids):
             if run is None or source is None or run.state != "order_booked":
                 continue
-            load = commands.committed_bookings(source.opportunity, run.legal_entity or "", run.erp_order_id or "")
+            load = commands.committed_bookings(
+                source.opportunity, run.legal_entity or "", run.erp_order_id or "", posting_period=run.posting_period
+            )
             spans.append((run_id, len(cells), len(load.bookings)))
             contexts.add((run.correlation_id, source.traceparent))
             carried = trace.get_current_span(propagate.extract({"traceparent": source.traceparent or ""}))

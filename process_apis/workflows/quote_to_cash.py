@@ -43,6 +43,7 @@ from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
 from process_apis.workflows.outage import OutagePolicy, claim_due, left_outage, wait_out
 from process_apis.workflows.parking import counter
+from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.recovery import ExceptionChange, Recovery
 from process_apis.workflows.retry import RetryPolicy
 from process_apis.workflows.steps import (
@@ -94,12 +95,14 @@ class QuoteToCash(Recovery, Abandonment):
         customers: ResolvedCustomers | None = None,
         sent: SentFields | None = None,
         outage: OutagePolicy | None = None,
+        periods: PeriodCalendar | None = None,
     ) -> None:
         """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
         `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM.
         `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again.
         `sent`: CRM fields a new customer is created with are recorded there as sent (flows/customer_sync.py).
-        `outage`: how long runs wait at their gate for an unavailable system (workflows/outage.py)."""
+        `outage`: how long runs wait at their gate for an unavailable system (workflows/outage.py).
+        `periods`: the ERP's accounting calendar (workflows/periods.py): no order into a closed period."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -116,6 +119,7 @@ class QuoteToCash(Recovery, Abandonment):
         self.accounts = accounts
         self.customers = customers
         self.outage = outage or OutagePolicy()
+        self.periods = periods
         self.steps = QuoteToCashSteps(
             crm=crm,
             erp=erp,
@@ -126,6 +130,7 @@ class QuoteToCash(Recovery, Abandonment):
             accounts=accounts,
             customers=customers,
             sent=sent,
+            periods=periods,
         )
         self.clock = clock
 

@@ -64,11 +64,19 @@ class Recovery:
         return run
 
     async def resume(
-        self, run_id: str, *, actor: str, via: Literal["retry", "replay"], note: str | None = None
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        via: Literal["retry", "replay"],
+        note: str | None = None,
+        into_open_period: bool = False,
     ) -> QuoteToCashRun:
         """Continue a parked (failed or dead-lettered) run from its last good gate; its exception is `retrying`.
 
-        Raises RunNotFound, RunNotResumable (the run is not parked) or RunBusy.
+        `into_open_period`: the choice on a `period_closed` exception to post the order into the
+        next open ERP period instead of the deal's closed one (recorded on the run as `posting_period`).
+        Raises RunNotFound, RunNotResumable (the run is not parked, or the choice does not apply) or RunBusy.
         """
         async with self.store.lease(run_id, wait=self.lock_wait) as lease:
             run = await self.get(run_id)
@@ -83,22 +91,39 @@ class Recovery:
                     f"Run {run_id} is {run.state}; only a failed or dead-lettered run can be retried or replayed.",
                     extensions={"state": run.state},
                 )
+            record = await self._current_exception(run)
+            posting = await self._open_period(run, record) if into_open_period else run.posting_period
             state = last_good_state(run)
             failed_at = run.error.gate if run.error is not None else None
             detail = f"{via} by {actor}: continues from {state}" + (f", tries {failed_at} again" if failed_at else "")
-            resumed = self.steps.enter(run, state, actor, detail, error=None, resumed_at=failed_at or state)
+            if posting != run.posting_period:
+                detail += f", posting into the open period {posting}"
+            resumed = self.steps.enter(
+                run, state, actor, detail, error=None, resumed_at=failed_at or state, posting_period=posting
+            )
             effects: list[Effect] = [commands.work_item(resumed), counter(f"runs:quote_to_cash:{via}")]
             if state == "order_created":
                 effects.append(Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp()))
             if state == "order_booked" and self.steps.batch_forecast:
                 effects.append(Effect(kind="zadd", key=FORECAST_PENDING, member=run.id, score=self.clock().timestamp()))
             writes = await self._refreshed_source(run) if state == "received" else []
-            record = await self._current_exception(run)
             if record is not None and record.status in ("open", "dead_lettered"):
                 changed = record.act(via, actor, self.clock(), "retrying", note=note)
                 writes.append(_write(changed))
             await self.store.commit(resumed, lease, effects, writes)
             return resumed
+
+    async def _open_period(self, run: QuoteToCashRun, record: ExceptionRecord | None) -> str:
+        """The next open ERP period after the deal's closed one; RunNotResumable where that does not apply."""
+        if record is None or record.reason_code != "period_closed" or run.legal_entity is None:
+            raise RunNotResumable(
+                f"Run {run.id} did not fail on a closed accounting period; `post_into_open_period` does not apply."
+            )
+        closed = run.posting_period or (await self.store.source(run.id)).opportunity.close_date.strftime("%Y-%m")
+        period = await self.steps.open_period_after(run.legal_entity, closed)
+        if period is None:
+            raise RunNotResumable(f"The ERP has no open period after {closed} for {run.legal_entity}.")
+        return period
 
     async def change_exception(
         self,

@@ -33,6 +33,7 @@ from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
 from process_apis.workflows.validation import validate_opportunity
@@ -99,8 +100,10 @@ class QuoteToCashSteps:
         accounts: AccountSnapshots | None = None,
         customers: ResolvedCustomers | None = None,
         sent: SentFields | None = None,
+        periods: PeriodCalendar | None = None,
     ) -> None:
-        """`batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
+        """`periods`: the ERP's accounting calendar; an order is not posted into a closed period.
+        `batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
         `accounts`: validation reads a deal's account there first (a retry always reads the CRM).
         `customers`: a customer resolved lately with the same values is not upserted again.
         `sent`: the customer-master sync's memory of fields sent (a new customer's CRM fields)."""
@@ -108,6 +111,7 @@ class QuoteToCashSteps:
         self.accounts = accounts
         self.customers = customers
         self.sent = sent
+        self.periods = periods
         self.crm = crm
         self.erp = erp
         self.planning = planning
@@ -240,7 +244,10 @@ class QuoteToCashSteps:
     ) -> Step:
         key = commands.step_key(opportunity.id, "create-order")
         external_id = commands.order_external_id(opportunity)
-        command = commands.sales_order_upsert(opportunity, entity, mapping, run.erp_customer_id or "")
+        await self._require_open(run, opportunity, entity)
+        command = commands.sales_order_upsert(
+            opportunity, entity, mapping, run.erp_customer_id or "", posting_period=run.posting_period
+        )
         order, tries = await with_retries(
             lambda: self.erp.upsert_sales_order(external_id, command, idempotency_key=key), self.retry, what=key
         )
@@ -259,6 +266,26 @@ class QuoteToCashSteps:
         count = Effect(kind="hincrby", key=OPS_COUNTERS, member=field, score=1.0)
         return Step(nxt, (waiting, count), booked=order if order.booked else None)
 
+    async def _require_open(self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping) -> None:
+        """`period_closed` (accounting) when the order's period is closed in the ERP: an order dated
+        into a closed period would be booked and committed to a plan whose actuals are loaded."""
+        if self.periods is None:
+            return
+        period = run.posting_period or opportunity.close_date.strftime("%Y-%m")
+        if await self.periods.status(entity.legal_entity, period) != "closed":
+            return
+        raise ValidationFailed(
+            f"The ERP accounting period {period} of {entity.legal_entity} is closed; retry with "
+            "`post_into_open_period` to post the order into the next open period, or resolve the exception.",
+            slug="period-closed",
+            title="Accounting period closed",
+            errors=[ProblemFieldError(location="$.close_date", message=f"period {period} is closed in the ERP")],
+        )
+
+    async def open_period_after(self, legal_entity: str, period: str) -> str | None:
+        """The next open ERP period after `period` of the entity (None without a calendar or period)."""
+        return await self.periods.open_after(legal_entity, period) if self.periods is not None else None
+
     async def _commit_forecast(
         self,
         run: QuoteToCashRun,
@@ -272,7 +299,9 @@ class QuoteToCashSteps:
         opportunity = source.opportunity
         key = commands.step_key(opportunity.id, "commit-forecast")
         legal_entity = run.legal_entity or entity.legal_entity
-        load = commands.committed_bookings(opportunity, legal_entity, run.erp_order_id or "")
+        load = commands.committed_bookings(
+            opportunity, legal_entity, run.erp_order_id or "", posting_period=run.posting_period
+        )
         if forecast is not None:
             # One import carried many runs: this run passes or fails on its own rows only.
             rejected = list(forecast.rejected)

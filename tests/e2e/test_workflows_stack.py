@@ -40,6 +40,8 @@ pytestmark = pytest.mark.e2e
 
 TOTAL = 200
 SF_VERSION = "v60.0"
+#: The sandbox ERP's first open accounting period (earlier months are closed in its seed).
+FIRST_OPEN_PERIOD = "2026-11"
 REASON_OWNER = {
     "unmapped_region": "finance-master-data",
     "missing_tax_jurisdiction": "tax",
@@ -52,7 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis 
     """The stack on its own Redis, or on the session's Redis Cluster (`FIG_TEST_REDIS=cluster`)."""
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {
-        "FIG_SCALE": "2",  # 400 seeded opportunities in the Salesforce sandbox
+        "FIG_SCALE": "3",  # 600 seeded opportunities in the Salesforce sandbox
         "FIG_CLAIM_IDLE": "3",  # a killed instance's pending work is claimed after 3 s
         "FIG_LOCK_TTL": "5",
         "FIG_LOCK_WAIT": "0.5",
@@ -97,7 +99,9 @@ class Salesforce:
 
 
 def candidates(crm_url: str, token: str) -> list[dict[str, Any]]:
-    """Not-won seeded opportunities with lines, from the CRM system API, in id order."""
+    """Not-won seeded opportunities with lines dated in an open ERP period, from the CRM system API, in id order.
+
+    A deal dated in a closed period would park as `period_closed` (its own test covers that)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     with httpx.Client(base_url=crm_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -106,7 +110,11 @@ def candidates(crm_url: str, token: str) -> list[dict[str, Any]]:
             page = client.get("/v1/opportunities", params=params)
             assert page.status_code == 200, page.text
             body = page.json()
-            found += [o for o in body["items"] if o["lines"] and o["id"] != "0068d00000DEMO1AAA"]
+            found += [
+                o
+                for o in body["items"]
+                if o["lines"] and o["id"] != "0068d00000DEMO1AAA" and o["close_date"][:7] >= FIRST_OPEN_PERIOD
+            ]
             cursor = body["next_cursor"]
             if not cursor:
                 return found

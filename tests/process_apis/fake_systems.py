@@ -57,6 +57,31 @@ def account_for(opportunity: Opportunity, *, tax_jurisdiction: str | None = "def
     )
 
 
+def reference_data() -> dict[str, list[dict[str, Any]]]:
+    """The ERP system API's reference lists for the sandbox's seed (three entities, three items)."""
+    entities = [("US01", "1", "US", "USD"), ("DE01", "2", "DE", "EUR"), ("GB01", "3", "GB", "GBP")]
+    return {
+        "subsidiaries": [
+            {"code": c, "name": f"FIG {c}", "country": n, "base_currency": cur, "erp_subsidiary_id": s}
+            for c, s, n, cur in entities
+        ],
+        "currencies": [
+            {"id": "1", "code": "USD", "name": "US Dollar"},
+            {"id": "2", "code": "GBP", "name": "British pound"},
+            {"id": "4", "code": "EUR", "name": "Euro"},
+        ],
+        "items": [
+            {"id": "101", "product_code": "FIG-PLAT", "name": "FIG Platform subscription"},
+            {"id": "102", "product_code": "FIG-SUPP", "name": "FIG Premium support"},
+            {"id": "103", "product_code": "FIG-SERV", "name": "FIG Professional services"},
+        ],
+        "tax-codes": [
+            {"id": str(n), "code": f"VAT-{c}", "description": "", "rate": "20.00", "country": k, "legal_entity": c}
+            for n, (c, _, k, _) in enumerate(entities, start=1)
+        ],
+    }
+
+
 @dataclass
 class Call:
     service: str
@@ -79,6 +104,8 @@ class Systems:
     actuals: dict[tuple[str, str], ActualsBatch] = field(default_factory=dict)
     planning_actuals: list[ActualsBatch] = field(default_factory=list)
     master_updates: list[tuple[str, str, CustomerMasterUpdate]] = field(default_factory=list)
+    #: The ERP's reference lists (`/v1/reference/<kind>`), as the sandbox seeds them.
+    reference: dict[str, list[dict[str, Any]]] = field(default_factory=reference_data)
     #: Fields the fake system APIs refuse (409) as if another system owned them (ownership drift).
     refuse_fields: set[str] = field(default_factory=set)
     #: Services whose customer-master PATCHes and actuals loads answer 503 (an outage) until removed.
@@ -99,6 +126,7 @@ class Systems:
             self.actuals.clear()
             self.planning_actuals.clear()
             self.master_updates.clear()
+            self.reference = reference_data()
             self.refuse_fields.clear()
             self.unavailable.clear()
             self.calls.clear()
@@ -326,9 +354,12 @@ def erp_app(systems: Systems) -> Litestar:
         return _master_patch(systems, "erp", key, request, body)
 
     @get("/v1/accounting-periods", sync_to_thread=False)
-    def periods(request: Request[Any, Any, Any], legal_entity: FromQuery[str]) -> Response[bytes]:
+    def periods(
+        request: Request[Any, Any, Any], legal_entity: FromQuery[str], status: FromQuery[str | None] = None
+    ) -> Response[bytes]:
         systems.record("erp", request)
-        return _json({"items": [p for p in systems.periods if p.legal_entity == legal_entity]})
+        found = [p for p in systems.periods if p.legal_entity == legal_entity and status in (None, p.status)]
+        return _json({"items": found})
 
     @get("/v1/actuals", sync_to_thread=False)
     def actuals(
@@ -338,8 +369,16 @@ def erp_app(systems: Systems) -> Litestar:
         found = systems.actuals.get((legal_entity, period))
         return _json(found) if found else _problem(404, f"no actuals for {legal_entity} {period}")
 
-    handlers = [live, customer, get_customer, sales_order, get_order, close_order, list_orders]
-    handlers += [patch_customer, periods, actuals]
+    @get("/v1/reference/{kind:str}", sync_to_thread=False)
+    def reference(kind: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        systems.record("erp", request)
+        found = systems.reference.get(kind)
+        return _json({"items": found}) if found is not None else _problem(404, f"no reference list {kind}")
+
+    handlers = [
+        live, customer, get_customer, sales_order, get_order, close_order, list_orders, patch_customer, periods,
+        actuals, reference,
+    ]  # fmt: skip
     return Litestar(handlers)
 
 
@@ -380,6 +419,8 @@ def planning_app(systems: Systems) -> Litestar:
         systems.record("planning", request, batch)
         if "planning" in systems.unavailable:
             return _problem(503, "planning is unavailable")
+        if not batch.lines:  # as the planning system API: an import without lines cannot be loaded
+            return _problem(422, "$.lines: at least one line is required")
         with systems.lock:
             systems.planning_actuals.append(batch)
         result = PlanningImportResult(

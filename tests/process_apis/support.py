@@ -32,6 +32,7 @@ def settings_for(systems: Systems, redis_url: str, **overrides: Any) -> ProcessS
         "retry_backoff": 0.01,
         "lock_wait": 0.5,
         "http_retries": 0,
+        "scheduler": False,  # the scheduler's tests switch it on
     }
     values.update(overrides)
     return ProcessSettings(**values)

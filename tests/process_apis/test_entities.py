@@ -257,6 +257,7 @@ CASES: dict[str, list[Call]] = {
         Call(403, path=lambda s: {"name": "default"}, body=_NA_REMAPPED),
         Call(403, path=lambda s: {"name": "default"}, body=_PRODUCT_CHANGED),
     ],
+    "listSchedules": [Call(200)],
 }
 
 #: Operations that hold no entity's data, and why.
