@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from deploy.manifests import K8S_DIR, render_manifests
-from deploy.services import SERVICES, load_factory
+from deploy.services import SERVICES, load_factory, service_env
 from gateway.idp.devcredentials import ensure_dev_credentials
 
 
@@ -49,3 +49,10 @@ def test_every_variable_a_deployment_sets_is_a_setting_of_that_service(
     container = deployments()[name]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
     unread = {e["name"] for e in container["env"]} - known - {"FIG_WORKERS", "FIG_SERVER_LOG_LEVEL"}
     assert not unread, f"{name} ignores {sorted(unread)}"
+
+
+def test_four_eyes_is_on_in_the_local_stack_and_the_manifests() -> None:
+    ports = dict.fromkeys((spec.name for spec in SERVICES), 1)
+    assert service_env("process", ports, "redis://127.0.0.1:1/0", "/tmp/fig")["FIG_FOUR_EYES"] == "true"
+    container = deployments()["process"]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    assert {"name": "FIG_FOUR_EYES", "value": "true"} in container["env"]
