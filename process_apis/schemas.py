@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts import ProblemFieldError
+from contracts import EntityCode, ProblemFieldError
 
 __all__ = [
     "PARKED_STATES",
@@ -16,6 +16,7 @@ __all__ = [
     "PlanningOutcome",
     "QuoteToCashRun",
     "RunError",
+    "RunOverrides",
     "RunState",
     "RunStatus",
     "StartQuoteToCash",
@@ -93,6 +94,21 @@ class RunError(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     errors: list[ProblemFieldError] | None = None
 
 
+TaxJurisdiction = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["US-NY"])]
+
+
+class RunOverrides(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Values a second person approved for one run in place of what its validation found.
+
+    `legal_entity`: book the deal's CRM region to this legal entity of the active mapping set (its
+    subsidiary and currencies), for this run only. `tax_jurisdiction`: the jurisdiction confirmed
+    for the deal's account where the CRM has none. A run keeps them for its later retries.
+    """
+
+    legal_entity: EntityCode | None = None
+    tax_jurisdiction: TaxJurisdiction | None = None
+
+
 class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     """A quote-to-cash run: one per opportunity (`id` = `q2c-<opportunity id>`)."""
 
@@ -124,3 +140,5 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: unavailable, and since when; it moves on by itself when the system is back (cleared then).
     waiting_for: str | None = None
     waiting_since: datetime | None = None
+    #: Overridden values a second person approved (a force-retry proposal); None: the controls decide.
+    overrides: RunOverrides | None = None

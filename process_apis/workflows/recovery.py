@@ -15,13 +15,14 @@ from typing import Literal
 import msgspec
 
 from process_apis.controls import MappingSet
-from process_apis.errors import ProcessError, RunNotFound, RunNotResumable
+from process_apis.errors import ProcessError, RunNotFound, RunNotResumable, StaleProposal
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.ports import CrmPort
-from process_apis.schemas import PARKED_STATES, QuoteToCashRun
+from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunOverrides
 from process_apis.workflows import commands
+from process_apis.workflows.overrides import describe, overridden_mapping
 from process_apis.workflows.parking import AUTO_RETRY_INDEX, counter, last_good_state, park
 from process_apis.workflows.steps import FORECAST_PENDING, NEXT_GATE, QuoteToCashSteps, Step
 from process_apis.workflows.store import WAITING_INDEX, Effect, RunBusy, RunSource, RunStore
@@ -54,11 +55,21 @@ class Recovery:
         return run
 
     async def resume(
-        self, run_id: str, *, actor: str, via: Literal["retry", "replay"], note: str | None = None
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        via: Literal["retry", "replay"],
+        note: str | None = None,
+        overrides: RunOverrides | None = None,
+        unchanged_since: datetime | None = None,
     ) -> QuoteToCashRun:
         """Continue a parked (failed or dead-lettered) run from its last good gate; its exception is `retrying`.
 
-        Raises RunNotFound, RunNotResumable (the run is not parked) or RunBusy.
+        `overrides` (an approved force-retry) are kept on the run and named in its history;
+        `unchanged_since` is the exception's `updated_at` the approval was made against.
+        Raises RunNotFound, RunNotResumable (the run is not parked), RunBusy, or StaleProposal
+        (the exception changed after `unchanged_since`).
         """
         async with self.store.lease(run_id, wait=self.lock_wait) as lease:
             run = await self.get(run_id)
@@ -67,17 +78,24 @@ class Recovery:
                     f"Run {run_id} is {run.state}; only a failed or dead-lettered run can be retried or replayed.",
                     extensions={"state": run.state},
                 )
+            record = await self._current_exception(run)
+            if unchanged_since is not None and (record is None or record.updated_at != unchanged_since):
+                raise StaleProposal(f"The exception of run {run_id} changed after the proposal was made; propose again")
             state = last_good_state(run)
             failed_at = run.error.gate if run.error is not None else None
             detail = f"{via} by {actor}: continues from {state}" + (f", tries {failed_at} again" if failed_at else "")
-            resumed = self.steps.enter(run, state, actor, detail, error=None, resumed_at=failed_at or state)
+            if overrides is not None:
+                detail += f", with overridden values {describe(overrides)}" + (f" ({note})" if note else "")
+            kept = overrides or run.overrides
+            resumed = self.steps.enter(
+                run, state, actor, detail, error=None, resumed_at=failed_at or state, overrides=kept
+            )
             effects: list[Effect] = [commands.work_item(resumed), counter(f"runs:quote_to_cash:{via}")]
             if state == "order_created":
                 effects.append(Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp()))
             if state == "order_booked" and self.steps.batch_forecast:
                 effects.append(Effect(kind="zadd", key=FORECAST_PENDING, member=run.id, score=self.clock().timestamp()))
             writes = await self._refreshed_source(run) if state == "received" else []
-            record = await self._current_exception(run)
             if record is not None and record.status in ("open", "dead_lettered"):
                 changed = record.act(via, actor, self.clock(), "retrying", note=note)
                 writes.append(_write(changed))
@@ -152,7 +170,7 @@ class Recovery:
         self, run: QuoteToCashRun, source: RunSource, exc: ProcessError, actor: str, mapping: MappingSet
     ) -> tuple[Step, list[tuple[str, bytes]]]:
         retrying = await self._current_exception(run) if run.resumed_at is not None else None
-        entity = mapping.entity_for(source.opportunity.region)
+        entity = overridden_mapping(mapping, run, source.opportunity.region).entity_for(source.opportunity.region)
         parking = park(
             run,
             exc,

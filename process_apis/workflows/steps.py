@@ -33,6 +33,7 @@ from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.overrides import overridden_account, overridden_mapping
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
 from process_apis.workflows.validation import validate_opportunity
@@ -129,6 +130,8 @@ class QuoteToCashSteps:
     ) -> Step | None:
         """The next transition from the run's state under `mapping`/`rules`, or None when it has to wait."""
         opportunity = source.opportunity
+        if run.overrides is not None:
+            mapping = overridden_mapping(mapping, run, opportunity.region)
         if run.state == "received":
             return await self._validate(run, source, mapping, rules, actor)
         entity = mapping.entity_for(opportunity.region)
@@ -173,6 +176,8 @@ class QuoteToCashSteps:
                     f"CRM has no account {opportunity.account_id} for opportunity {opportunity.id}",
                     errors=[ProblemFieldError(location="$.account_id", message="CRM account not found")],
                 )
+        if run.overrides is not None:
+            account = overridden_account(account, run)
         outcome = validate_opportunity(opportunity, mapping, rules, account)
         if outcome.entity is None or not outcome.ok:
             raise ValidationFailed(
