@@ -26,6 +26,7 @@ from process_apis.exceptions.model import ExceptionAction, ExceptionRecord, exce
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import EXCEPTION_INDEX, exception_key
 from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
+from process_apis.workflows.metrics import daily, since_period_end_ms
 from process_apis.workflows.parking import counter
 from process_apis.workflows.store import Effect, RunStore
 
@@ -179,6 +180,10 @@ class Reconciler:
             counter(f"recon:entity_runs:{command.legal_entity}"),
             counter(f"recon:entity_cycle_ms:{command.legal_entity}", int(report.cycle_time_seconds * 1000)),
         ]
+        if not breaks:  # period end -> balanced: the reconciliation's (and the close's) last leg
+            effects.append(daily("recon_balanced", command.legal_entity, finished))
+            ms = since_period_end_ms(command.period, finished)
+            effects.append(daily("recon_balanced_ms", command.legal_entity, finished, ms))
         writes = [(_report_key(report_id), _encoder.encode(report))]
         writes += [(exception_key(report_id, n), _encoder.encode(r)) for n, r in enumerate(records, start=1)]
         async with self.store.lease(report_id) as lease:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
@@ -22,6 +22,7 @@ from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.ports import CrmPort
 from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunOverrides
 from process_apis.workflows import commands
+from process_apis.workflows.metrics import daily
 from process_apis.workflows.overrides import describe, overridden_mapping
 from process_apis.workflows.parking import AUTO_RETRY_INDEX, counter, last_good_state, park
 from process_apis.workflows.steps import FORECAST_PENDING, NEXT_GATE, QuoteToCashSteps, Step
@@ -91,6 +92,8 @@ class Recovery:
                 run, state, actor, detail, error=None, resumed_at=failed_at or state, overrides=kept
             )
             effects: list[Effect] = [commands.work_item(resumed), counter(f"runs:quote_to_cash:{via}")]
+            if actor.startswith("client:"):  # a person's retry or replay (automatic ones are the sweep's)
+                effects.append(daily("manual:quote_to_cash", run.legal_entity, resumed.updated_at))
             if state == "order_created":
                 effects.append(Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp()))
             if state == "order_booked" and self.steps.batch_forecast:
@@ -124,7 +127,12 @@ class Recovery:
             if record is None:
                 return None
             changed = change(record)
-            await runs.write(record.run_id, lease, [_write(changed)], effects)
+            people = [*effects, daily(f"manual:{changed.workflow}", changed.legal_entity, changed.updated_at)]
+            if changed.workflow == "reconciliation" and changed.status == "resolved" != record.status:
+                open_ms = int((changed.updated_at - record.created_at) / timedelta(milliseconds=1))
+                people.append(daily("recon_break_closed", changed.legal_entity, changed.updated_at))
+                people.append(daily("recon_break_ms", changed.legal_entity, changed.updated_at, open_ms))
+            await runs.write(record.run_id, lease, [_write(changed)], people)
         return changed
 
     async def retry_due(self, *, actor: str, limit: int = 100) -> int:
