@@ -134,7 +134,7 @@ def executive_metrics(
     to_day: date | None = None,
 ) -> ExecutiveMetrics:
     """The metrics from the counters (`read_counters`) of the entities `admits` accepts (None: no entity)."""
-    low, high = (from_day.isoformat() if from_day else ""), (to_day.isoformat() if to_day else "9999")
+    low, high = (from_day.isoformat() if from_day else ""), (to_day.isoformat() if to_day else "9999-12-31")
     sums: dict[str, int] = defaultdict(int)
     runs: dict[tuple[str, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
     for name, value in counters.items():

@@ -150,10 +150,15 @@ async def test_executive_metrics_come_from_what_the_runs_did_per_entity_and_wind
         assert {k: v for k, v in (await summary(**{"from": day, "to": day})).items() if "_day" not in k} == {
             k: v for k, v in everything.items() if "_day" not in k
         }
-        for params in ({"from": day, "to": "2020-01-01"}, {"period": "2026-13"}, {"period": period, "from": day}):
+        # `from` after `to` is an empty window; `period` is limited by `from`/`to`.
+        empty = await summary(**{"from": day, "to": "2020-01-01"})
+        assert (empty["automated_postings"], empty["error_rates_by_day"]) == (0, [])
+        month = await summary(period=period, **{"from": day})
+        assert (month["from_day"], month["automated_postings"]) == (day, 1)
+        for params in ({"period": "2026-13"}, {"from": "2026-02-30"}, {"to": "tomorrow"}):
             refused = await client.get("/v1/ops/summary", params=params)
             assert refused.status_code == 400, params
-            assert refused.json()["type"].endswith("/invalid-query")
+            assert refused.json()["type"].rsplit("/", 1)[-1] in ("invalid-query", "invalid-request"), params
 
 
 def test_a_period_ends_at_the_next_months_first_instant_and_lags_fall_in_their_bucket() -> None:
