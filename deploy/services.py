@@ -180,6 +180,8 @@ def service_env(
         env.update(
             FIG_CRM_URL=_url(ports, "crm"), FIG_ERP_URL=_url(ports, "erp"), FIG_PLANNING_URL=_url(ports, "planning")
         )
+        # Four eyes on, stated where operators read the configuration (it is also the default).
+        env["FIG_FOUR_EYES"] = "true"
         if credentials is not None:
             env["FIG_CLIENT_SECRET"] = credentials.client_secret("process-api")
     if name == "gateway":

@@ -49,6 +49,7 @@ __all__ = [
     "MappingInvalid",
     "OpportunityNotApproved",
     "OpportunityNotFound",
+    "OverridesInvalid",
     "OwnProposal",
     "ProcessError",
     "ProposalBusy",
@@ -118,6 +119,10 @@ class ValidationFailed(ProcessError):
 
 class RuleSetInvalid(ProcessError):
     status, slug, title = 422, "rule-set-invalid", "Rule set invalid"
+
+
+class OverridesInvalid(ProcessError):
+    status, slug, title = 422, "overrides-invalid", "Overridden values invalid"
 
 
 class ProposalNotFound(ProcessError):

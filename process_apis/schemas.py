@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts import ProblemFieldError
+from contracts import EntityCode, ProblemFieldError
 
 __all__ = [
     "PARKED_STATES",
@@ -16,6 +16,7 @@ __all__ = [
     "PlanningOutcome",
     "QuoteToCashRun",
     "RunError",
+    "RunOverrides",
     "RunState",
     "RunStatus",
     "StartQuoteToCash",
@@ -109,6 +110,21 @@ class Compensation(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True
     exception_id: str | None = None
 
 
+TaxJurisdiction = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["US-NY"])]
+
+
+class RunOverrides(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Values a second person approved for one run in place of what its validation found.
+
+    `legal_entity`: book the deal's CRM region to this legal entity of the active mapping set (its
+    subsidiary and currencies), for this run only. `tax_jurisdiction`: the jurisdiction confirmed
+    for the deal's account where the CRM has none. A run keeps them for its later retries.
+    """
+
+    legal_entity: EntityCode | None = None
+    tax_jurisdiction: TaxJurisdiction | None = None
+
+
 class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     """A quote-to-cash run: one per opportunity (`id` = `q2c-<opportunity id>`)."""
 
@@ -146,3 +162,5 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: The open ERP period the order is posted into instead of its close date's closed period (a
     #: person's choice on a `period_closed` exception); None: the close date's period.
     posting_period: str | None = None
+    #: Overridden values a second person approved (a force-retry proposal); None: the controls decide.
+    overrides: RunOverrides | None = None

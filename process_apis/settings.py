@@ -88,8 +88,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     scheduler_lease_ttl: float = 30.0
     #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
     #: normal flow (resolve, dead-letter) are proposals a second person approves
-    #: (`/v1/proposals`); the direct operations answer 409 `approval-required`.
-    four_eyes: bool = False
+    #: (`/v1/proposals`); the direct operations answer 409 `approval-required`. On by default so
+    #: that a deployment which forgets the variable keeps the control (fail closed); turning it
+    #: off is a deliberate choice, for a single-operator test bench.
+    four_eyes: bool = True
     #: Consume CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs,
     #: `crm.account.changed.v1` customer master syncs (consumer group).
     consume_crm_events: bool = True

@@ -124,6 +124,8 @@ async def put_mapping(
     Runs retried after this use the new version; earlier versions stay readable. A caller may change
     only the regions of its own legal entities; a change to another entity's region or to the
     products (which every entity sells) needs a caller cleared for every entity involved (403).
+    With four eyes on (`FIG_FOUR_EYES`, the default), 409 `approval-required`: propose the version at
+    `POST /v1/mappings/{name}/proposals` instead.
     """
     active = await store.active(name)
     if active is None:

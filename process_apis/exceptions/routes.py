@@ -276,7 +276,7 @@ async def resolve_exception(
 ) -> ExceptionRecord:
     """Close the exception as handled; the note is required and kept in its history.
 
-    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it at
+    With four eyes on (`FIG_FOUR_EYES`, the default), 409 `approval-required`: propose it at
     `POST /v1/exceptions/{exception_id}/proposals` instead.
     """
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
@@ -363,7 +363,7 @@ async def dead_letter_exception(
 ) -> ExceptionRecord:
     """Give up on automatic handling; the run stays parked and `POST /v1/runs/{id}/replay` can still continue it.
 
-    With four eyes on (`FIG_FOUR_EYES`), 409 `approval-required`: propose it instead.
+    With four eyes on (`FIG_FOUR_EYES`, the default), 409 `approval-required`: propose it instead.
     """
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     _four_eyes(request, exception_id)

@@ -37,6 +37,7 @@ from process_apis.flows.breaks import (
     settle_breaks,
 )
 from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
+from process_apis.workflows.metrics import daily, since_period_end_ms
 from process_apis.workflows.parking import counter
 from process_apis.workflows.store import Effect, RunBusy, RunStore
 from servicekit.redis import get_many
@@ -288,6 +289,10 @@ class Reconciler:
                 counter(f"recon:entity_runs:{command.legal_entity}"),
                 counter(f"recon:entity_cycle_ms:{command.legal_entity}", int(report.cycle_time_seconds * 1000)),
             ]
+            if not breaks:  # period end -> balanced: the reconciliation's (and the close's) last leg
+                effects.append(daily("recon_balanced", command.legal_entity, finished))
+                ms = since_period_end_ms(command.period, finished)
+                effects.append(daily("recon_balanced_ms", command.legal_entity, finished, ms))
             writes = [
                 (_report_key(report_id), _encoder.encode(report)),
                 (ledger_key(command.legal_entity, command.period), _encoder.encode(change.ledger)),

@@ -25,6 +25,7 @@ from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.flows.model import FlowGate, FlowRun
 from process_apis.schemas import RunError
+from process_apis.workflows.metrics import daily, since_period_end_ms
 from process_apis.workflows.parking import counter, park
 from process_apis.workflows.store import Effect, Lease, RunStore
 
@@ -119,6 +120,7 @@ class FlowRunner:
                                     correlation_id=correlation_id)],
                 )  # fmt: skip
                 pending.effects.append(counter(f"runs:{machine.workflow}:started"))
+                pending.effects.append(daily(f"runs:{machine.workflow}", legal_entity, now))
             # The gates of one execution commit together when it ends (completed, skipped or parked):
             # a crash before that redoes the steps, which are idempotent (keys downstream).
             while run.status == "running":
@@ -134,6 +136,11 @@ class FlowRunner:
         if gate == "completed":
             done = self._enter(run, "completed", actor, "all gates passed", status="completed")
             pending.effects.append(counter(f"runs:{machine.workflow}:completed"))
+            if machine.workflow == "actuals_to_plan" and run.legal_entity is not None:
+                # The subject is `<entity>/<period>`: the close cycle's first leg ends here.
+                ms = since_period_end_ms(run.subject.rpartition("/")[2], done.updated_at)
+                pending.effects.append(daily("actuals_loaded", run.legal_entity, done.updated_at))
+                pending.effects.append(daily("actuals_ms", run.legal_entity, done.updated_at, ms))
             return done
         try:
             outcome = await machine.step(run, gate, scratch)
@@ -182,7 +189,10 @@ class FlowRunner:
             writes = []
             if record is not None and record.status in ("open", "dead_lettered"):
                 writes.append(_write(record.act("retry", actor, self.clock(), "retrying", note=note)))
-            await self._commit(resumed, lease, [counter(f"runs:{run.workflow}:retry")], writes)
+            effects = [counter(f"runs:{run.workflow}:retry")]
+            if actor.startswith("client:"):  # a person's retry (automatic ones are the sweep's)
+                effects.append(daily(f"manual:{run.workflow}", run.legal_entity, resumed.updated_at))
+            await self._commit(resumed, lease, effects, writes)
             return resumed
 
     async def _park(self, run: FlowRun, gate: str, exc: ProcessError, pending: _Pending, actor: str) -> FlowRun:

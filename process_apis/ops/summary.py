@@ -11,7 +11,7 @@ estimated: a metric without data is null.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ import msgspec
 
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
+from process_apis.ops.executive import ExecutiveMetrics, executive_metrics
 from process_apis.workflows.outage import SYSTEMS, outage_index
 from process_apis.workflows.store import WAITING_INDEX, read_counters, run_key
 
@@ -77,6 +78,9 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     #: team's target in the exception policy when the SLA passed).
     escalated_exceptions: int = 0
     escalations_by_target: dict[str, int] = msgspec.field(default_factory=dict)
+    #: Executive metrics over the requested window of days (`from`/`to` or `period`), from the
+    #: day-bucketed counters; each field's description gives its formula.
+    executive: ExecutiveMetrics | None = None
 
 
 def _text(value: Any) -> str:
@@ -170,12 +174,15 @@ async def summarise(
     *,
     entities: frozenset[str] | None = None,
     everything: bool = True,
+    from_day: date | None = None,
+    to_day: date | None = None,
 ) -> OpsSummary:
     """The summary as of `now` over the caller's `entities` (None: every entity), or only `legal_entity`.
 
     A caller limited to some entities gets the sums over those alone. Figures no entity owns count
     only for a caller cleared for every entity (`everything`): policy violations (always global),
-    exceptions of no known entity (when no `legal_entity` is asked for).
+    exceptions of no known entity (when no `legal_entity` is asked for). The executive metrics
+    cover the UTC days `from_day`..`to_day` (both included; None: unbounded).
     """
     selected = frozenset({legal_entity}) if legal_entity is not None else entities
     everything = everything or entities is None
@@ -244,6 +251,7 @@ async def summarise(
         resolved_without_posting=resolved_unposted,
         escalated_exceptions=sum(1 for r in records if r.escalated_to is not None),
         escalations_by_target=dict(Counter(r.escalated_to for r in records if r.escalated_to is not None)),
+        executive=executive_metrics(counters, admits=mine, from_day=from_day, to_day=to_day),
     )
 
 

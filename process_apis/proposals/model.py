@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from process_apis.schemas import RunOverrides
+
 __all__ = [
     "ActivateRuleSet",
     "DecideProposal",
@@ -23,7 +25,9 @@ __all__ = [
     "RejectProposal",
 ]
 
-ProposalKind = Literal["mapping_set", "rule_set", "rule_set_activation", "exception_resolve", "exception_dead_letter"]
+ProposalKind = Literal[
+    "mapping_set", "rule_set", "rule_set_activation", "exception_resolve", "exception_dead_letter", "exception_retry"
+]
 ProposalStatus = Literal["pending", "approved", "rejected"]
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
 
@@ -35,8 +39,8 @@ class Proposal(msgspec.Struct, kw_only=True, frozen=True):
     kind: ProposalKind
     #: The mapping or rule set name, or the exception id.
     target: str
-    #: The new mapping or rule set version, `{"number": n, "note": ...}` (rule_set_activation), or
-    #: `{"note": ...}` (exception outcomes).
+    #: The new mapping or rule set version, `{"number": n, "note": ...}` (rule_set_activation),
+    #: `{"note": ...}` (exception outcomes), or `{"note": ..., "overrides": {...}}` (exception_retry).
     payload: dict[str, Any]
     legal_entities: list[str]
     #: What the proposal was made against: the active mapping or rule set version number, or the
@@ -61,10 +65,13 @@ class ProposalPage(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ExceptionOutcomeProposal(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Propose closing an exception outside the normal flow: resolve it (fixed by hand) or dead-letter it."""
+    """Propose an outcome outside the normal flow: resolve the exception (fixed by hand), dead-letter
+    it, or force-retry its quote-to-cash run with overridden values (`retry`, with `overrides`)."""
 
-    outcome: Literal["resolve", "dead_letter"]
+    outcome: Literal["resolve", "dead_letter", "retry"]
     note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["Written off: duplicate deal"])]
+    #: Only with `retry` (and required there): the values validation takes for this run instead.
+    overrides: RunOverrides | None = None
 
 
 class ActivateRuleSet(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

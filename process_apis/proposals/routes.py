@@ -57,6 +57,9 @@ async def _audited(request: Request[Any, Any, Any], action: str, proposal: Propo
         "result": proposal.result or "",
         "note": (proposal.decision_note if proposal.decided_by else proposal.note) or "",
     }
+    overrides = proposal.payload.get("overrides")
+    if isinstance(overrides, dict):  # a force-retry: the values both people stand behind
+        detail["overrides"] = ", ".join(f"{name}={value}" for name, value in sorted(overrides.items()))
     entities: list[str | None] = [*proposal.legal_entities] or [None]
     for entity in entities:
         await audit.record(request, action, resource=proposal.id, legal_entity=entity, detail=detail)
@@ -102,14 +105,25 @@ async def propose_mapping(
 @post(
     "/exceptions/{exception_id:str}/proposals",
     operation_id="proposeExceptionOutcome",
-    summary="Propose resolving or dead-lettering an exception (four eyes)",
+    summary="Propose resolving, dead-lettering or force-retrying an exception with overridden values (four eyes)",
     dto=StrictBody[ExceptionOutcomeProposal],
     return_dto=None,
     status_code=201,
     guards=[require_scopes("exceptions:write")],
     responses={
+        403: problem_spec(
+            "The token lacks exceptions:write, or an overridden legal entity is one the caller is not cleared for "
+            "(entity-not-allowed)"
+        ),
         404: problem_spec("No such exception, or one of a legal entity the caller is not cleared for"),
-        409: problem_spec("The outcome does not apply to the exception's status (exception-state-conflict)"),
+        409: problem_spec(
+            "The outcome does not apply to the exception's status, or overridden values to its run (a quote-to-cash "
+            "run that failed validation) (exception-state-conflict)"
+        ),
+        422: problem_spec(
+            "`overrides` without outcome `retry` or missing with it, none named, or an entity the active mapping "
+            "set does not book to (overrides-invalid)"
+        ),
     },
 )
 async def propose_outcome(
@@ -119,7 +133,11 @@ async def propose_outcome(
     proposals: NamedDependency[Proposals],
     entities: NamedDependency[EntityScope],
 ) -> Response[Proposal]:
-    """Keep the outcome pending; it is applied to the exception when a second person approves it."""
+    """Keep the outcome pending; it is applied to the exception when a second person approves it.
+
+    `retry` with `overrides`: the approval retries the exception's quote-to-cash run from its last
+    good gate with the overridden values (kept on the run, named in its history and the audit log).
+    """
     proposal = await proposals.propose_outcome(exception_id, data, entities=entities, by=caller_subject(request))
     return await _created(request, proposal)
 

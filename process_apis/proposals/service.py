@@ -14,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from process_apis.controls import ControlStore, MappingSetBody, MappingSetError, validate_mapping
+from process_apis.controls import ControlStore, MappingSet, MappingSetBody, MappingSetError, validate_mapping
 from process_apis.controls.mapping import affected_entities
 from process_apis.controls.rule_store import RuleSetBody, validate_rules
 from process_apis.entities import EntityScope
@@ -23,18 +23,24 @@ from process_apis.errors import (
     ExceptionConflict,
     ExceptionNotFound,
     MappingInvalid,
+    OverridesInvalid,
     OwnProposal,
     ProposalBusy,
     ProposalDecided,
     ProposalNotFound,
     RuleSetInvalid,
+    RunNotFound,
+    RunNotResumable,
     StaleProposal,
 )
+from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.outcomes import settle
 from process_apis.flows.service import Flows
 from process_apis.proposals.model import ActivateRuleSet, ExceptionOutcomeProposal, Proposal, ProposalKind
 from process_apis.proposals.store import ProposalStore, new_proposal_id
+from process_apis.schemas import RunOverrides
 from process_apis.workflows import QuoteToCash, RunBusy
+from process_apis.workflows.overrides import describe, entity_codes
 
 __all__ = ["Proposals"]
 
@@ -137,20 +143,57 @@ class Proposals:
         record = await self.engine.exceptions.get(exception_id)
         if record is None or not await entities.admits(record.legal_entity):
             raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
-        closed = ("resolved",) if command.outcome == "resolve" else ("resolved", "dead_lettered")
+        if (command.overrides is None) != (command.outcome != "retry"):
+            raise OverridesInvalid(
+                "`overrides` go with outcome `retry` (and only there): the values the run's validation takes instead."
+            )
+        closed = {"resolve": ("resolved",), "dead_letter": ("resolved", "dead_lettered")}.get(
+            command.outcome, ("resolved", "retrying")
+        )
         if record.status in closed:
             raise ExceptionConflict(
                 f"Exception {record.id} is {record.status}; {command.outcome} does not apply.",
                 extensions={"status": record.status},
             )
-        if record.legal_entity is not None:
-            affected = {record.legal_entity}
-        else:  # no known entity: only callers cleared for every entity may see and decide it
-            mapping, _ = await self.controls.current()
-            affected = {e.legal_entity for e in mapping.regions.values()}
-        kind: ProposalKind = "exception_resolve" if command.outcome == "resolve" else "exception_dead_letter"
+        mapping, _ = await self.controls.current()
+        # No known entity: only callers cleared for every entity may see and decide it.
+        affected = {record.legal_entity} if record.legal_entity is not None else entity_codes(mapping)
         payload: dict[str, object] = {"note": command.note}
+        kind: ProposalKind = "exception_resolve" if command.outcome == "resolve" else "exception_dead_letter"
+        if command.overrides is not None:
+            kind = "exception_retry"
+            affected |= self._check_overrides(record, command.overrides, mapping, entities)
+            payload["overrides"] = msgspec.to_builtins(command.overrides)
         return await self._new(kind, exception_id, payload, entities=affected, base=_stamp(record.updated_at), by=by)
+
+    @staticmethod
+    def _check_overrides(
+        record: ExceptionRecord, overrides: RunOverrides, mapping: MappingSet, entities: EntityScope
+    ) -> set[str]:
+        """The entities the overrides add (403 for one the caller is not cleared for); 409/422 where they cannot apply.
+
+        Overrides change what validation decides, so they apply to a quote-to-cash run parked at
+        the `validated` gate; the entity must be one the active mapping set books to.
+        """
+        if record.workflow != "quote_to_cash" or record.gate != "validated":
+            raise ExceptionConflict(
+                f"Exception {record.id} is of {record.workflow} at gate {record.gate}; overridden values apply to "
+                "quote-to-cash runs that failed validation.",
+                extensions={"status": record.status},
+            )
+        if overrides.legal_entity is None and overrides.tax_jurisdiction is None:
+            raise OverridesInvalid("Name at least one overridden value (`legal_entity`, `tax_jurisdiction`).")
+        if overrides.legal_entity is None:
+            return set()
+        known = entity_codes(mapping)
+        if overrides.legal_entity not in known:
+            raise OverridesInvalid(
+                f"{overrides.legal_entity} is not a legal entity of mapping set {mapping.version} "
+                f"(known: {', '.join(sorted(known))}).",
+                extensions={"legal_entities": sorted(known)},
+            )
+        entities.require(overrides.legal_entity)
+        return {overrides.legal_entity}
 
     async def get(self, proposal_id: str, entities: EntityScope) -> Proposal:
         proposal = await self.store.get(proposal_id)
@@ -242,6 +285,9 @@ class Proposals:
                 raise StaleProposal(f"Rule set {proposal.target} has no version {number}.")
             return f"{proposal.target} version {number} active"
         note = f"{proposal.payload.get('note')} (proposal {proposal.id} by {proposal.proposed_by}, approved by {by})"
+        since = msgspec.json.decode(f'"{proposal.base}"'.encode(), type=datetime)
+        if proposal.kind == "exception_retry":
+            return await self._force_retry(proposal, by, note, since)
         changed = await settle(
             self.engine,
             self.flows,
@@ -249,11 +295,30 @@ class Proposals:
             "resolve" if proposal.kind == "exception_resolve" else "dead_letter",
             actor=f"client:{by}",
             note=note,
-            unchanged_since=msgspec.json.decode(f'"{proposal.base}"'.encode(), type=datetime),
+            unchanged_since=since,
         )
         if changed is None:
             raise StaleProposal(f"Exception {proposal.target} no longer exists.")
         return changed.status
+
+    async def _force_retry(self, proposal: Proposal, by: str, note: str, since: datetime) -> str:
+        """Retry the exception's run with the approved values, under its lease; the run keeps them."""
+        overrides = msgspec.convert(proposal.payload["overrides"], type=RunOverrides, strict=True)
+        record = await self.engine.exceptions.get(proposal.target)
+        if record is None:
+            raise StaleProposal(f"Exception {proposal.target} no longer exists.")
+        try:
+            await self.engine.resume(
+                record.run_id,
+                actor=f"client:{by}",
+                via="retry",
+                note=note,
+                overrides=overrides,
+                unchanged_since=since,
+            )
+        except (RunNotFound, RunNotResumable) as exc:
+            raise StaleProposal(f"Run {record.run_id} cannot be retried now: {exc.detail}") from None
+        return f"retrying with {describe(overrides)}"
 
     async def reject(self, proposal_id: str, *, entities: EntityScope, by: str, note: str) -> Proposal:
         """Close the proposal unapplied (a second person, or the proposer withdrawing it)."""

@@ -24,6 +24,7 @@ from process_apis.exceptions.model import ExceptionAction, ExceptionRecord, Exce
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import EXCEPTION_INDEX, exception_key
 from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunState
+from process_apis.workflows.metrics import daily
 from process_apis.workflows.store import OPS_COUNTERS, Effect
 
 __all__ = ["AUTO_RETRY_INDEX", "ParkableRun", "Parking", "counter", "last_good_state", "park"]
@@ -53,7 +54,10 @@ class Parking(msgspec.Struct, kw_only=True, frozen=True):
 
     def effects(self) -> list[Effect]:
         record = self.record
-        out = [counter(f"exceptions:{record.workflow}:{record.reason_code}:failures")]
+        out = [
+            counter(f"exceptions:{record.workflow}:{record.reason_code}:failures"),
+            daily(f"failures:{record.workflow}", record.legal_entity, record.updated_at),
+        ]
         if self.created:
             out.append(Effect(kind="zadd", key=EXCEPTION_INDEX, member=record.id, score=record.created_at.timestamp()))
             out.append(counter(f"exceptions:{record.workflow}:opened"))

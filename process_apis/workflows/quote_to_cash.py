@@ -40,6 +40,7 @@ from process_apis.workflows import commands
 from process_apis.workflows.abandon import Abandonment
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.metrics import daily
 from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
 from process_apis.workflows.outage import OutagePolicy, claim_due, left_outage, wait_out
 from process_apis.workflows.parking import counter
@@ -231,7 +232,11 @@ class QuoteToCash(Recovery, Abandonment):
         if account is not None and account.id != opportunity.account_id:
             account = None  # not the deal's account: validation reads the right one
         source = RunSource(opportunity=opportunity, traceparent=traceparent, account=account)
-        effects = [commands.work_item(run, traceparent=traceparent), counter(f"runs:quote_to_cash:started:{origin}")]
+        effects = [
+            commands.work_item(run, traceparent=traceparent),
+            counter(f"runs:quote_to_cash:started:{origin}"),
+            daily("runs:quote_to_cash", run.legal_entity, now),
+        ]
         return await self.store.create(run, source, effects)
 
     async def advance(

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import msgspec
 
 from process_apis.controls import MappingSet
-from process_apis.errors import ProcessError, RunNotFound, RunNotResumable
+from process_apis.errors import ProcessError, RunNotFound, RunNotResumable, StaleProposal
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.ports import CrmPort
-from process_apis.schemas import PARKED_STATES, QuoteToCashRun
+from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunOverrides
 from process_apis.workflows import commands
+from process_apis.workflows.metrics import daily
+from process_apis.workflows.overrides import describe, overridden_mapping
 from process_apis.workflows.parking import AUTO_RETRY_INDEX, counter, last_good_state, park
 from process_apis.workflows.steps import FORECAST_PENDING, NEXT_GATE, QuoteToCashSteps, Step
 from process_apis.workflows.store import WAITING_INDEX, Effect, RunBusy, RunSource, RunStore
@@ -71,12 +73,17 @@ class Recovery:
         via: Literal["retry", "replay"],
         note: str | None = None,
         into_open_period: bool = False,
+        overrides: RunOverrides | None = None,
+        unchanged_since: datetime | None = None,
     ) -> QuoteToCashRun:
         """Continue a parked (failed or dead-lettered) run from its last good gate; its exception is `retrying`.
 
         `into_open_period`: the choice on a `period_closed` exception to post the order into the
         next open ERP period instead of the deal's closed one (recorded on the run as `posting_period`).
-        Raises RunNotFound, RunNotResumable (the run is not parked, or the choice does not apply) or RunBusy.
+        `overrides` (an approved force-retry) are kept on the run and named in its history;
+        `unchanged_since` is the exception's `updated_at` the approval was made against.
+        Raises RunNotFound, RunNotResumable (the run is not parked, or the choice does not apply),
+        RunBusy, or StaleProposal (the exception changed after `unchanged_since`).
         """
         async with self.store.lease(run_id, wait=self.lock_wait) as lease:
             run = await self.get(run_id)
@@ -92,16 +99,30 @@ class Recovery:
                     extensions={"state": run.state},
                 )
             record = await self._current_exception(run)
+            if unchanged_since is not None and (record is None or record.updated_at != unchanged_since):
+                raise StaleProposal(f"The exception of run {run_id} changed after the proposal was made; propose again")
             posting = await self._open_period(run, record) if into_open_period else run.posting_period
             state = last_good_state(run)
             failed_at = run.error.gate if run.error is not None else None
             detail = f"{via} by {actor}: continues from {state}" + (f", tries {failed_at} again" if failed_at else "")
             if posting != run.posting_period:
                 detail += f", posting into the open period {posting}"
+            if overrides is not None:
+                detail += f", with overridden values {describe(overrides)}" + (f" ({note})" if note else "")
+            kept = overrides or run.overrides
             resumed = self.steps.enter(
-                run, state, actor, detail, error=None, resumed_at=failed_at or state, posting_period=posting
+                run,
+                state,
+                actor,
+                detail,
+                error=None,
+                resumed_at=failed_at or state,
+                posting_period=posting,
+                overrides=kept,
             )
             effects: list[Effect] = [commands.work_item(resumed), counter(f"runs:quote_to_cash:{via}")]
+            if actor.startswith("client:"):  # a person's retry or replay (automatic ones are the sweep's)
+                effects.append(daily("manual:quote_to_cash", run.legal_entity, resumed.updated_at))
             if state == "order_created":
                 effects.append(Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp()))
             if state == "order_booked" and self.steps.batch_forecast:
@@ -147,7 +168,12 @@ class Recovery:
             if record is None:
                 return None
             changed = change(record)
-            await runs.write(record.run_id, lease, [_write(changed)], effects)
+            people = [*effects, daily(f"manual:{changed.workflow}", changed.legal_entity, changed.updated_at)]
+            if changed.workflow == "reconciliation" and changed.status == "resolved" != record.status:
+                open_ms = int((changed.updated_at - record.created_at) / timedelta(milliseconds=1))
+                people.append(daily("recon_break_closed", changed.legal_entity, changed.updated_at))
+                people.append(daily("recon_break_ms", changed.legal_entity, changed.updated_at, open_ms))
+            await runs.write(record.run_id, lease, [_write(changed)], people)
         return changed
 
     async def retry_due(self, *, actor: str, limit: int = 100, others: RetryOther | None = None) -> int:
@@ -205,7 +231,7 @@ class Recovery:
         self, run: QuoteToCashRun, source: RunSource, exc: ProcessError, actor: str, mapping: MappingSet
     ) -> tuple[Step, list[tuple[str, bytes]]]:
         retrying = await self._current_exception(run) if run.resumed_at is not None else None
-        entity = mapping.entity_for(source.opportunity.region)
+        entity = overridden_mapping(mapping, run, source.opportunity.region).entity_for(source.opportunity.region)
         parking = park(
             run,
             exc,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -33,6 +33,8 @@ from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
+from process_apis.workflows.metrics import daily, lag_bucket, scaled_amount
+from process_apis.workflows.overrides import overridden_account, overridden_mapping
 from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
@@ -133,6 +135,8 @@ class QuoteToCashSteps:
     ) -> Step | None:
         """The next transition from the run's state under `mapping`/`rules`, or None when it has to wait."""
         opportunity = source.opportunity
+        if run.overrides is not None:
+            mapping = overridden_mapping(mapping, run, opportunity.region)
         if run.state == "received":
             return await self._validate(run, source, mapping, rules, actor)
         entity = mapping.entity_for(opportunity.region)
@@ -153,7 +157,8 @@ class QuoteToCashSteps:
             return await self._commit_forecast(run, source, entity, mapping, actor, forecast=forecast)
         if run.state == "forecast_committed":
             done = Effect(kind="hincrby", key=OPS_COUNTERS, member=f"q2c:completed:{entity.legal_entity}", score=1.0)
-            return Step(self.enter(run, "completed", actor, "booking committed to ERP and planning"), (done,))
+            completed = self.enter(run, "completed", actor, "booking committed to ERP and planning")
+            return Step(completed, (done, *_timing(completed, opportunity, entity.legal_entity)))
         raise AssertionError(f"no step from state {run.state}")
 
     async def _validate(
@@ -177,6 +182,8 @@ class QuoteToCashSteps:
                     f"CRM has no account {opportunity.account_id} for opportunity {opportunity.id}",
                     errors=[ProblemFieldError(location="$.account_id", message="CRM account not found")],
                 )
+        if run.overrides is not None:
+            account = overridden_account(account, run)
         outcome = validate_opportunity(opportunity, mapping, rules, account)
         if outcome.entity is None or not outcome.ok:
             raise ValidationFailed(
@@ -264,7 +271,11 @@ class QuoteToCashSteps:
             else f"q2c:orders_created:{entity.legal_entity}:{run.origin}"
         )
         count = Effect(kind="hincrby", key=OPS_COUNTERS, member=field, score=1.0)
-        return Step(nxt, (waiting, count), booked=order if order.booked else None)
+        effects: tuple[Effect, ...] = (waiting, count)
+        if not repost:
+            touchless = run.origin == "event" and not any(g.actor.startswith("client:") for g in run.gates)
+            effects += (daily("posted:auto" if touchless else "posted:manual", entity.legal_entity, nxt.updated_at),)
+        return Step(nxt, effects, booked=order if order.booked else None)
 
     async def _require_open(self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping) -> None:
         """`period_closed` (accounting) when the order's period is closed in the ERP: an order dated
@@ -397,6 +408,22 @@ class QuoteToCashSteps:
         return msgspec.structs.replace(
             run, state=state, status=status_of(state), updated_at=now, gates=[*run.gates, gate], **changes
         )
+
+
+def _timing(run: QuoteToCashRun, opportunity: Opportunity, legal_entity: str) -> tuple[Effect, ...]:
+    """Booking-to-forecast lag, and the amount committed to planning for another month than the ERP
+    booked it in (the run's close-date month vs the month its booking was seen), of a completed run."""
+    booked = next((g.at for g in reversed(run.gates) if g.gate == "order_booked"), None)
+    committed = next((g.at for g in reversed(run.gates) if g.gate == "forecast_committed"), None)
+    if booked is None or committed is None:
+        return ()
+    at = run.updated_at
+    effects = [daily(f"lag:{lag_bucket((committed - booked).total_seconds())}", legal_entity, at)]
+    if opportunity.close_date.strftime("%Y-%m") != booked.astimezone(UTC).strftime("%Y-%m"):
+        amount = scaled_amount(opportunity.amount.amount)
+        effects.append(daily(f"timing:{opportunity.amount.currency}", legal_entity, at, amount))
+        effects.append(daily("timing_runs", legal_entity, at))
+    return tuple(effects)
 
 
 def _carried(run: QuoteToCashRun, source: RunSource) -> Account | None:

@@ -104,7 +104,8 @@ class RunSource(msgspec.Struct, kw_only=True, frozen=True):
 class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """One outbox entry: append an event to a stream, add/remove a member of an index, count.
 
-    `hincrby` adds `int(score)` to counter `member` (ops counters). It is applied idempotently: the
+    `hincrby` adds `by` (else `int(score)`) to counter `member` (ops counters); money amounts are
+    counted in `by` as exact integers of minor units, never through the float. It is applied idempotently: the
     commit gives it a unique `id`, and one script records `id -> amount` in the counter's dedup hash
     and adds to the running total only if the id was new, so a relay that applies the same outbox
     entry twice (a crash before the pop, or the sweep and a worker relaying one run at once) counts
@@ -117,6 +118,7 @@ class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     member: str | None = None
     score: float = 0.0
     id: str | None = None
+    by: int | None = None
 
 
 def counter_key(name: str) -> str:
@@ -203,7 +205,7 @@ def _queue(pipe: Any, effect: Effect) -> None:
     elif effect.kind == "zrem" and effect.member is not None:
         pipe.zrem(effect.key, effect.member)
     elif effect.kind == "hincrby" and effect.member is not None:
-        member, amount = effect.member, int(effect.score)
+        member, amount = effect.member, (effect.by if effect.by is not None else int(effect.score))
         pipe.eval(_APPLY_COUNTER, 2, counter_key(member), COUNTER_TOTALS, effect.id or uuid.uuid4().hex, amount, member)
 
 

@@ -129,3 +129,13 @@ def test_render_writes_every_file_and_removes_those_no_longer_rendered(
     assert not stale.exists()
     for name, text in render_all().items():
         assert (tmp_path / name).read_text() == text
+
+
+def test_four_eyes_is_on_in_the_local_stack_and_the_manifests() -> None:
+    ports = dict.fromkeys((spec.name for spec in SERVICES), 1)
+    assert service_env("process", ports, "redis://127.0.0.1:1/0", "/tmp/fig")["FIG_FOUR_EYES"] == "true"
+    for name, text in render_all().items():
+        if name.startswith("k8s/rendered/"):
+            assert re.search(
+                r"- name: FIG_FOUR_EYES\n\s+value: 'true'|- name: FIG_FOUR_EYES\n\s+value: \"true\"", text
+            ), name

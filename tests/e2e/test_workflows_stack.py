@@ -8,8 +8,9 @@ mapped), accounts with no tax jurisdiction, and DACH deals switched to USD. Twen
 made twice (a second event per deal). One process instance is SIGKILLed while the runs are in
 flight and restarted. Afterwards every clean opportunity has exactly one ERP order and its
 committed bookings in planning, every defective one exactly one open exception with the right
-owner and reason; fixing the mapping (APAC) and the CRM data (tax, currency) and retrying
-completes them, and the ops summary agrees with what the sandboxes hold.
+owner and reason; fixing the mapping (APAC: proposed by the client, approved by a controller,
+four eyes) and the CRM data (tax, currency) and retrying completes them,
+and the ops summary agrees with what the sandboxes hold.
 
 Figures are printed (run with `-s`): `.venv/bin/pytest -q -s tests/e2e/test_workflows_stack.py`.
 """
@@ -34,11 +35,13 @@ from deploy.rediscluster import RedisClusterNodes
 from deploy.services import SERVICES
 from deploy.stack import ManagedProcess, Stack
 from servicekit.redis import EmbeddedRedis, free_port, free_ports
+from tests.gateway.people import sign_in
 from tests.support import stack_redis_url
 
 pytestmark = pytest.mark.e2e
 
 TOTAL = 200
+APPROVER_SCOPE = "openid approvals:read approvals:write"
 SF_VERSION = "v60.0"
 #: The sandbox ERP's first open accounting period (earlier months are closed in its seed).
 FIRST_OPEN_PERIOD = "2026-11"
@@ -255,8 +258,20 @@ def test_two_hundred_approvals_with_defects_duplicates_and_a_crash(stack: Stack,
     # Fix: map APAC (US01, USD), give the accounts their tax jurisdiction back, correct the currencies.
     mapping = api.get("/v1/mappings/default").json()["mapping"]
     mapping["regions"]["APAC"] = {"legal_entity": "US01", "subsidiary_id": "1", "currencies": ["USD"]}
-    fixed = api.put("/v1/mappings/default", json={k: mapping[k] for k in ("regions", "products")})
-    assert fixed.status_code == 201, fixed.text
+    # Four eyes are on in the stack: the client proposes, a controller (a person) approves.
+    body = {k: mapping[k] for k in ("regions", "products")} | {"description": "APAC books through US01"}
+    assert api.put("/v1/mappings/default", json=body).json()["type"].endswith("/approval-required")
+    proposed = api.post("/v1/mappings/default/proposals", json=body)
+    assert proposed.status_code == 201, proposed.text
+    person = sign_in(idp, "chris.controller", creds.passwords["chris.controller"], scope=APPROVER_SCOPE)
+    controller = exchange_token(idp, person["access_token"], actor=("gateway", creds.client_secret("gateway")))
+    fixed = api.post(
+        f"/v1/proposals/{proposed.json()['id']}/approve",
+        json={"note": "APAC is sold by US01"},
+        headers={"Authorization": f"Bearer {controller}"},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["proposed_by"], fixed.json()["decided_by"]) == ("demo", "chris.controller")
     for account_id in tax_accounts:
         sf.patch("Account", account_id, {"Tax_Jurisdiction__c": "US-NY"})
     for o in dach:

@@ -35,6 +35,7 @@ async def test_an_exception_action_is_chained_with_its_person_and_shown_only_to_
             auth_required=True,
             jwks_url=f"{jwks_base}/.well-known/jwks.json",
             token_issuer=issuer.issuer,
+            four_eyes=False,  # one person resolves here; four eyes has its own tests
         )
         analyst = _bearer(issuer, ["q2c:write", "q2c:read", "exceptions:write"], ["GB01"], "ana@example.com")
         gb_auditor = _bearer(issuer, ["audit:read"], ["GB01"], "auditor-gb@example.com")

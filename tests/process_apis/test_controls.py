@@ -25,7 +25,7 @@ async def test_fixing_the_mapping_and_retrying_completes_the_parked_run(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
     systems.reset(opportunity(APAC, region="APAC", currency="USD", account_id="0018d00000APACAAAA"))
-    async with process_api(settings_for(systems, redis_url)) as client:
+    async with process_api(settings_for(systems, redis_url, four_eyes=False)) as client:
         active = (await client.get("/v1/mappings/default")).json()
         assert (active["number"], active["active"], active["mapping"]["version"]) == (1, True, "default-v1")
         rules = (await client.get("/v1/rules/quote-to-cash")).json()

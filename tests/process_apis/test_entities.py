@@ -176,6 +176,10 @@ def _us_dead_letter(seeded: Seeded) -> dict[str, str]:
     return {"stream": "erp", "entry_id": seeded.us_dead_letter}
 
 
+def _only_de01_entries(page: Any, seeded: Seeded) -> None:
+    assert {item["legal_entity"] for item in page["items"]} <= {"DE01"}
+
+
 #: How each entity-owned operation is exercised against US01 by the DE01 caller.
 CASES: dict[str, list[Call]] = {
     "startQuoteToCashRun": [
@@ -216,7 +220,6 @@ CASES: dict[str, list[Call]] = {
         Call(404, path=_exception, body={"owner_team": "accounting"}, exists=_exception_exists),
     ],
     "deadLetterException": [Call(404, path=_exception, body={}, exists=_exception_exists)],
-    "listAuditEntries": [Call(200), Call(403, query=lambda s: {"legal_entity": "US01"})],
     "listDeadLetters": [
         Call(200, check=_only_de01_dead_letters),
         Call(200, query=lambda s: {"stream": "erp"}, check=_only_de01_dead_letters),
@@ -239,6 +242,16 @@ CASES: dict[str, list[Call]] = {
     ],
     "proposeExceptionOutcome": [
         Call(404, path=_exception, body={"outcome": "resolve", "note": "x"}, exists=_exception_exists),
+        Call(
+            404,
+            path=_exception,
+            body={"outcome": "retry", "note": "x", "overrides": {"legal_entity": "DE01"}},
+            exists=_exception_exists,
+        ),
+    ],
+    "listAuditEntries": [
+        Call(200, check=_only_de01_entries),
+        Call(403, query=lambda s: {"legal_entity": "US01"}),
     ],
     "listProposals": [
         Call(200, check=_only_de01_proposals),
@@ -402,8 +415,9 @@ async def test_a_de01_caller_gets_no_byte_of_us01_data_and_changes_nothing_of_it
         async with process_api(settings_for(systems, redis_url, **auth)) as client:
             seeded = await _seed(client, systems, everyone)
         seeded.us_dead_letter, seeded.de_dead_letter = [await _dead_letter(redis, e) for e in ("US01", "DE01")]
-        # The matrix runs without workers, so nothing but the calls themselves could change Redis.
-        async with process_api(settings_for(systems, redis_url, workers=False, **auth)) as client:
+        # The matrix runs without workers, so nothing but the calls themselves could change Redis;
+        # and with four eyes off, so the direct changes (PUT mapping, resolve) reach their entity checks.
+        async with process_api(settings_for(systems, redis_url, workers=False, four_eyes=False, **auth)) as client:
             before, writes_before = await _snapshot(redis), len([c for c in systems.calls if c.method != "GET"])
             seen: set[str] = set()
             problems: list[str] = []
@@ -464,7 +478,7 @@ async def test_a_de01_caller_may_change_its_own_region_of_a_mapping_set(
     body["regions"]["DACH"]["currencies"] = ["EUR", "CHF"]
     with issuer.serve() as jwks_base:
         auth = {"auth_required": True, "jwks_url": f"{jwks_base}/.well-known/jwks.json", "token_issuer": issuer.issuer}
-        async with process_api(settings_for(systems, redis_url, workers=False, **auth)) as client:
+        async with process_api(settings_for(systems, redis_url, workers=False, four_eyes=False, **auth)) as client:
             changed = await client.put("/v1/mappings/default", json=body, headers=de01)
             assert changed.status_code == 201, changed.text
             assert changed.json()["mapping"]["regions"]["DACH"]["currencies"] == ["EUR", "CHF"]

@@ -15,7 +15,7 @@ async def test_a_resolved_exception_is_not_retried_and_its_run_stays_parked(syst
     deal = opportunity(OPP, account_id="0018d00000RSLVDAAA")
     systems.reset(deal)
     systems.accounts["0018d00000RSLVDAAA"] = account_for(deal, tax_jurisdiction=None)
-    async with process_api(settings_for(systems, redis_url)) as client:
+    async with process_api(settings_for(systems, redis_url, four_eyes=False)) as client:
         assert (await client.post(RUNS, json={"opportunity_id": OPP})).status_code == 202
         await run_reaches(client, RUN, "failed")
         resolved = await client.post(f"/v1/exceptions/{EXC}/resolve", json={"note": "booked by hand in ERP"})

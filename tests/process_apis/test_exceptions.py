@@ -200,7 +200,7 @@ async def test_the_exception_api_lists_filters_pages_and_acts(
     ]
     systems.reset(*defects)
     systems.accounts["0018d00000ACC02AAA"] = account_for(defects[2], tax_jurisdiction=None)
-    async with process_api(settings_for(systems, redis_url)) as client:
+    async with process_api(settings_for(systems, redis_url, four_eyes=False)) as client:
         for opp in ids:
             assert (await _post(client, "/v1/quote-to-cash/runs", {"opportunity_id": opp})).status_code == 202
         for opp in ids:
