@@ -70,7 +70,7 @@ def main() -> None:
     help="Sandboxes serve HTTPS with a certificate of the local CA (<data-dir>/tls/ca.pem, created on first use).",
 )
 def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, https: bool) -> None:
-    """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP and gateway.
+    """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP, gateway and console.
 
     Waits until every process is ready, prints the URLs, and stops everything on Ctrl-C or SIGTERM.
     """
@@ -92,6 +92,12 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, htt
     if stack.ca_bundle:
         console.print(f"  sandbox CA bundle    {stack.ca_bundle}   (trust it for the sandboxes' HTTPS)")
     console.print(f"[bold]gateway: {stack.url('gateway')}[/]   (Ctrl-C stops everything)")
+    if "console" in stack.ports:
+        demo_user = "ana.de"
+        console.print(
+            f"[bold]console: {stack.url('console')}[/]   demo login: {demo_user} / "
+            f"{stack.credentials.passwords.get(demo_user, '<see var/credentials>')}"
+        )
     code = 0
     try:
         if demo:
@@ -236,7 +242,18 @@ CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("format", ["ruff", "format", "--check", "."]),
     (
         "types",
-        ["mypy", "contracts", "servicekit", "system_apis", "process_apis", "gateway", "deploy", "tests", "bench"],
+        [
+            "mypy",
+            "contracts",
+            "servicekit",
+            "system_apis",
+            "process_apis",
+            "gateway",
+            "deploy",
+            "experience",
+            "tests",
+            "bench",
+        ],
     ),
     ("layers", ["lint-imports"]),
     ("contracts", ["fig", "contracts", "check"]),

@@ -23,13 +23,17 @@ REDIS_URL = "redis://redis-cluster.fig.svc:6379/0?cluster=true"
 REDIS_NODES = 6  # 3 primaries + 3 replicas: any one node can be lost without losing data or service
 
 #: Replicas per role: stateless services scale out; the sandboxes hold state in-process (one each).
-REPLICAS = {"gateway": 2, "process": 2, "system": 2, "idp": 1, "sandbox": 1}
+REPLICAS = {"gateway": 2, "process": 2, "system": 2, "idp": 1, "sandbox": 1, "experience": 2}
 
 
 #: Operator-provided Secrets: nothing secret has a default outside the local stack.
 IDP_REGISTRY_SECRET = "fig-idp-registry"  # keys clients.toml, users.toml (hashed secrets and passwords)
 PROCESS_CLIENT_SECRET = "fig-process-client"  # key client-secret: the process API's secret at the issuer
 GATEWAY_CLIENT_SECRET = "fig-gateway-client"  # key client-secret: the gateway's secret at the issuer
+CONSOLE_CLIENT_SECRET = "fig-console-client"  # key client-secret: the console's secret at the issuer
+#: Where people open the console (the Ingress in front of it, HTTPS): an overlay sets the real one;
+#: the IdP registers `<it>/auth/callback` as the console client's redirect URI.
+CONSOLE_PUBLIC_URL = "https://console.fig.example"
 _IDP_REGISTRY_DIR = "/etc/fig/idp"
 
 
@@ -39,6 +43,9 @@ def _secret_env(spec: ServiceSpec) -> list[dict[str, Any]]:
         return [{"name": "FIG_CLIENT_SECRET", "valueFrom": ref}]
     if spec.name == "gateway":
         ref = {"secretKeyRef": {"name": GATEWAY_CLIENT_SECRET, "key": "client-secret"}}
+        return [{"name": "FIG_CLIENT_SECRET", "valueFrom": ref}]
+    if spec.name == "console":
+        ref = {"secretKeyRef": {"name": CONSOLE_CLIENT_SECRET, "key": "client-secret"}}
         return [{"name": "FIG_CLIENT_SECRET", "valueFrom": ref}]
     if spec.name == "idp":
         return [
@@ -61,6 +68,8 @@ def _k8s_env(spec: ServiceSpec) -> list[dict[str, Any]]:
     env.pop("FIG_DATA_DIR", None)
     if spec.role == "sandbox":
         env["FIG_DATA_DIR"] = "/var/lib/fig"
+    if spec.name == "console":
+        env["FIG_PUBLIC_URL"] = CONSOLE_PUBLIC_URL
     plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
     return sorted(plain + _secret_env(spec), key=lambda e: str(e["name"]))
 

@@ -82,6 +82,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         role="gateway",
         description="policy gateway (public entry point)",
     ),
+    ServiceSpec(
+        name="console",
+        factory="experience.app:create_app",
+        port=8500,
+        role="experience",
+        description="operations console (web pages for finance operations)",
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in SERVICES}
@@ -160,6 +167,11 @@ def service_env(
         env["FIG_PROCESS_URL"] = _url(ports, "process")
         if credentials is not None:
             env["FIG_CLIENT_SECRET"] = credentials.client_secret("gateway")
+    if name == "console":
+        # People open the console itself; its /auth/callback is the redirect URI registered at the IdP.
+        env.update(FIG_PUBLIC_URL=_url(ports, "console"), FIG_GATEWAY_URL=_url(ports, "gateway"))
+        if credentials is not None:
+            env["FIG_CLIENT_SECRET"] = credentials.client_secret("console")
     if fast:
         env.update(
             {

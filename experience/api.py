@@ -1,0 +1,74 @@
+"""The public API as the console sees it: every call carries the signed-in person's token.
+
+The console has no data of its own and no privileges of its own: the gateway and the process API
+decide, for the person's token, what exists (another entity's resource is 404) and what may be
+done (403). Answers are kept as decoded JSON for the templates; a refusal is an `ApiAnswer` with
+the problem's `detail`, shown on the page, never an exception.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import msgspec
+
+from experience.errors import ApiUnavailable
+
+__all__ = ["ApiAnswer", "ApiClient"]
+
+
+class ApiAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """One API answer: its status, decoded body and, for refusals, the problem's detail."""
+
+    status: int
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def detail(self) -> str:
+        if isinstance(self.body, dict):
+            return str(self.body.get("detail") or self.body.get("title") or f"HTTP {self.status}")
+        return f"HTTP {self.status}"
+
+
+class ApiClient:
+    """GET and POST against the gateway with a person's bearer token."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _send(
+        self, method: str, path: str, token: str, *, params: Mapping[str, str] | None, body: object
+    ) -> ApiAnswer:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        content: bytes | None = None
+        if method == "POST":
+            # Each submitted form is one intended change: a fresh key per submission.
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+            headers["Content-Type"] = "application/json"
+            content = msgspec.json.encode(body if body is not None else {})
+        try:
+            response = await self._http.request(
+                method, path, params=dict(params or {}), headers=headers, content=content
+            )
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"The API could not be reached: {exc}") from exc
+        if response.status_code >= 500:
+            raise ApiUnavailable(f"The API failed (HTTP {response.status_code}); try again shortly.")
+        try:
+            decoded = response.json() if response.content else None
+        except ValueError:
+            decoded = None
+        return ApiAnswer(status=response.status_code, body=decoded)
+
+    async def get(self, path: str, token: str, params: Mapping[str, str] | None = None) -> ApiAnswer:
+        return await self._send("GET", path, token, params=params, body=None)
+
+    async def post(self, path: str, token: str, body: object = None) -> ApiAnswer:
+        return await self._send("POST", path, token, params=None, body=body)

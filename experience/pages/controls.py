@@ -1,0 +1,78 @@
+"""Controls: the active mapping and rule-set versions, and pending proposals to approve or reject.
+
+Approving applies the change; the API refuses a person's own proposal (four eyes) and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from experience.api import ApiClient
+from experience.auth import SignedIn
+from experience.csrf import checked_form
+from experience.pages.render import page
+
+__all__ = ["controls_page", "decide_proposal"]
+
+MAPPING, RULES = "default", "quote-to-cash"
+_DONE = {"approve": "Proposal approved.", "reject": "Proposal rejected."}
+
+
+async def _render(
+    state: State, who: NamedDependency[SignedIn], *, notice: str | None, error: str | None, status: int = 200
+) -> Template:
+    api: ApiClient = state.api
+    mapping, rules, proposals = await asyncio.gather(
+        api.get(f"/v1/mappings/{MAPPING}", who.token),
+        api.get(f"/v1/rules/{RULES}/versions", who.token),
+        api.get("/v1/proposals", who.token, {"status": "pending"}),
+    )
+    return page(
+        "controls.html",
+        who,
+        active="/controls",
+        title="Controls",
+        status=status,
+        mapping=mapping,
+        rules=rules,
+        proposals=proposals,
+        notice=notice,
+        error=error,
+    )
+
+
+@get("/controls", include_in_schema=False)
+async def controls_page(state: State, who: NamedDependency[SignedIn], done: FromQuery[str | None] = None) -> Template:
+    return await _render(state, who, notice=_DONE.get(done or ""), error=None)
+
+
+@post("/proposals/{proposal_id:str}/{decision:str}", include_in_schema=False, status_code=303)
+async def decide_proposal(
+    request: Request[Any, Any, Any],
+    state: State,
+    who: NamedDependency[SignedIn],
+    proposal_id: FromPath[str],
+    decision: FromPath[str],
+) -> Redirect | Template:
+    """Approve or reject one proposal; the API's refusal (own proposal, stale, decided) is shown."""
+    form = await checked_form(request, who, state.settings)
+    if decision not in _DONE:
+        return Redirect("/controls", status_code=303)
+    api: ApiClient = state.api
+    body: dict[str, Any] = {"note": form["note"]} if form.get("note") else {}
+    if decision == "reject" and "note" not in body:
+        body["note"] = "rejected in the console"
+    answer = await api.post(f"/v1/proposals/{quote(proposal_id, safe='')}/{decision}", who.token, body)
+    if answer.ok:
+        return Redirect(f"/controls?done={decision}", status_code=303)
+    return await _render(
+        state, who, notice=None, error=f"{decision.title()} refused: {answer.detail}", status=answer.status
+    )
