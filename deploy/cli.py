@@ -209,6 +209,7 @@ def token(client_id: str, secret: str | None, scope: str | None, idp_url: str, d
             "salesforce-sandbox",
             "netsuite-sandbox",
             "anaplan-sandbox",
+            "console",
         ]
     ),
 )
@@ -272,6 +273,15 @@ def check(skip: tuple[str, ...], pytest_args: tuple[str, ...]) -> None:
     for name, argv in CHECKS:
         if name in skip:
             continue
+        if name == "tests":
+            from deploy.browser import BrowserMissing, ensure_chromium
+
+            try:  # the console's browser tests drive Debian's chromium: install it once if missing
+                ensure_chromium()
+            except BrowserMissing as exc:
+                console.print(f"[red]browser:[/] {exc}")
+                failed.append("browser")
+                continue
         command = [str(bindir / argv[0]), *argv[1:]] + (list(pytest_args) if name == "tests" else [])
         console.rule(f"[bold]{name}[/]: {' '.join(argv + (list(pytest_args) if name == 'tests' else []))}")
         if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode != 0:  # noqa: S603
