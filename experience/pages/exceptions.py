@@ -6,6 +6,7 @@ people whose token has `exceptions:write`, and shows the API's refusal when it s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +21,10 @@ from experience.auth import SignedIn
 from experience.csrf import checked_form
 from experience.pages.render import page
 
-__all__ = ["ACTIONS", "exception_action", "exception_page", "exceptions_page"]
+__all__ = ["ACTIONS", "bulk_retry", "exception_action", "exception_page", "exceptions_page"]
+
+#: Most exceptions one bulk retry sends (one API call each).
+BULK_LIMIT = 50
 
 STATUSES = ("open", "retrying", "resolved", "dead_lettered")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -33,6 +37,33 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _narrowed(
+    items: list[dict[str, Any]], *, reason: str | None, sla: str | None, older_than_hours: str | None
+) -> list[dict[str, Any]]:
+    """The filters the API does not offer, applied to the page it answered: reason (substring),
+    SLA breached (still open past `sla_due_at`) and age (created more than N hours ago)."""
+    now = datetime.now(UTC)
+    if reason:
+        items = [i for i in items if reason.lower() in str(i.get("reason_code", "")).lower()]
+    if sla == "breached":
+        items = [
+            i
+            for i in items
+            if i.get("status") in ("open", "retrying") and (due := _when(i.get("sla_due_at"))) is not None and due < now
+        ]
+    if older_than_hours and older_than_hours.isdigit():
+        limit = now - timedelta(hours=int(older_than_hours))
+        items = [i for i in items if (created := _when(i.get("created_at"))) is not None and created < limit]
+    return items
+
+
 @get("/exceptions", include_in_schema=False)
 async def exceptions_page(
     state: State,
@@ -43,6 +74,8 @@ async def exceptions_page(
     reason: FromQuery[str | None] = None,
     status: FromQuery[str | None] = None,
     severity: FromQuery[str | None] = None,
+    sla: FromQuery[str | None] = None,
+    older_than_hours: FromQuery[str | None] = None,
 ) -> Template:
     """The queue, filtered by entity, owner team, status and severity (by the API) and reason (here)."""
     api: ApiClient = state.api
@@ -50,8 +83,7 @@ async def exceptions_page(
     params = {k: v for k, v in filters.items() if v}
     answer = await api.get("/v1/exceptions", who.token, {**params, "limit": "200"})
     items: list[dict[str, Any]] = answer.body.get("items", []) if answer.ok else []
-    if reason:
-        items = [i for i in items if reason.lower() in str(i.get("reason_code", "")).lower()]
+    items = _narrowed(items, reason=reason, sla=sla, older_than_hours=older_than_hours)
     return page(
         "exceptions.html",
         who,
@@ -59,7 +91,7 @@ async def exceptions_page(
         title="Exception queue",
         answer=answer,
         items=items,
-        filters={**filters, "reason": reason},
+        filters={**filters, "reason": reason, "sla": sla, "older_than_hours": older_than_hours},
         statuses=STATUSES,
         severities=SEVERITIES,
     )
@@ -119,4 +151,31 @@ async def exception_action(
         actions=ACTIONS,
         notice=None,
         error=f"{ACTIONS[action][0]} refused: {answer.detail}",
+    )
+
+
+@post("/exceptions/bulk-retry", include_in_schema=False, status_code=200)
+async def bulk_retry(request: Request[Any, Any, Any], state: State, who: NamedDependency[SignedIn]) -> Template:
+    """Retry the exceptions listed in the form (the filtered queue), once the person ticked the
+    confirmation; each one through the API, each result shown."""
+    form = await checked_form(request, who, state.settings)
+    api: ApiClient = state.api
+    ids = [i for i in (await request.form()).getall("exception_id", []) if isinstance(i, str)][:BULK_LIMIT]
+    results: list[tuple[str, str]] = []
+    if form.get("confirm") != "yes":
+        error: str | None = "Tick the confirmation to retry these exceptions: nothing was sent."
+    else:
+        error = None
+        body = {"note": form["note"]} if form.get("note") else {}
+        for exception_id in ids:
+            answer = await api.post(f"/v1/exceptions/{quote(exception_id, safe='')}/retry", who.token, body)
+            results.append((exception_id, "retry requested" if answer.ok else f"refused: {answer.detail}"))
+    return page(
+        "bulk.html",
+        who,
+        active="/exceptions",
+        title="Bulk retry",
+        status=200 if error is None else 400,
+        results=results,
+        error=error,
     )

@@ -29,9 +29,7 @@ async def reports_page(state: State, who: NamedDependency[SignedIn], report: Fro
     return _page(who, report or "", answer, None)
 
 
-def _page(
-    who: NamedDependency[SignedIn], report: str, answer: ApiAnswer | None, error: str | None, status: int = 200
-) -> Template:
+def _page(who: SignedIn, report: str, answer: ApiAnswer | None, error: str | None, status: int = 200) -> Template:
     return page(
         "reconciliations.html",
         who,

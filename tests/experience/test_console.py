@@ -145,7 +145,77 @@ def test_the_us01_analyst_sees_no_de01_data(sam: Person, seeded: Seeded) -> None
     assert "404" in page.get_by_role("alert").inner_text()
 
 
-PAGES = ("/", "/exceptions", "/runs", "/reconciliations", "/controls", "/audit")
+def test_a_bulk_retry_of_the_filtered_queue_needs_a_confirmation(sam: Person, seeded: Seeded) -> None:
+    us01 = seeded.exception_of("US01")
+    page = sam.open("/exceptions?entity=US01&status=open")
+    form = page.get_by_role("form", name="Retry the open exceptions shown")
+    token = str(form.locator('input[name="csrf_token"]').get_attribute("value"))
+    unconfirmed = sam.context.request.post(
+        f"{sam.console}/exceptions/bulk-retry", form={"csrf_token": token, "exception_id": us01["id"]}
+    )
+    assert unconfirmed.status == 400
+    assert seeded.api.get(f"/v1/exceptions/{us01['id']}").json()["history"] == us01["history"]
+
+    page.once("dialog", lambda dialog: dialog.accept())  # the page asks once more before sending
+    form.get_by_label("Note for all").fill("GBP booking requested from finance")
+    form.get_by_label("Yes, retry these 1 open exception(s)").check()
+    form.get_by_role("button", name="Retry all shown").click()
+    assert "retry requested" in page.locator("table").inner_text()
+    history = seeded.api.get(f"/v1/exceptions/{us01['id']}").json()["history"]
+    assert [h["action"] for h in history].count("retry") == 1
+    assert any(h.get("note") == "GBP booking requested from finance" for h in history)
+    sam.screenshot("bulk-retry")
+
+
+def test_a_mapping_change_proposed_by_one_person_is_approved_by_another_never_by_its_author(
+    browser: Browser, stack: Stack, seeded: Seeded
+) -> None:
+    before = seeded.api.get("/v1/mappings/default").json()["number"]
+    ivy = sign_in(browser, stack, "ivy.admin")
+    chris = sign_in(browser, stack, "chris.controller")
+    try:
+        page = ivy.open("/controls")
+        form = page.get_by_role("form", name="Propose a region change")
+        form.get_by_label("Region").select_option("DACH")
+        form.get_by_label("Currencies (comma-separated)").fill("EUR, CHF")
+        form.get_by_label("Why").fill("Swiss deals are booked by DE01")
+        form.get_by_role("button", name="Propose").click()
+        assert page.get_by_role("status").inner_text() == "Change proposed."
+        mine = page.locator("tr[data-proposal]", has_text="Swiss deals are booked by DE01")
+        proposal = str(mine.get_attribute("data-proposal"))
+        assert "ivy.admin" in mine.inner_text()
+
+        page = chris.open("/controls")
+        page.get_by_role("button", name=f"Approve {proposal}").click()
+        assert page.get_by_role("status").inner_text() == "Proposal approved."
+        assert seeded.api.get("/v1/mappings/default").json()["number"] == before + 1
+        chris.screenshot("controls-approved")
+
+        # The controller's own proposal: the API refuses the approval, the page says why.
+        form = page.get_by_role("form", name="Propose a region change")
+        form.get_by_label("Region").select_option("DACH")
+        form.get_by_label("Currencies (comma-separated)").fill("EUR")
+        form.get_by_label("Why").fill("Back to euros only")
+        form.get_by_role("button", name="Propose").click()
+        own = str(page.locator("tr[data-proposal]", has_text="Back to euros only").get_attribute("data-proposal"))
+        page.get_by_role("button", name=f"Approve {own}").click()
+        assert "Approve refused" in page.get_by_role("alert").inner_text()
+        assert seeded.api.get("/v1/mappings/default").json()["number"] == before + 1
+        assert seeded.api.get(f"/v1/proposals/{own}").json()["status"] == "pending"
+    finally:
+        ivy.context.close()
+        chris.context.close()
+
+
+PAGES = (
+    "/",
+    "/exceptions",
+    "/runs",
+    "/reconciliations",
+    "/controls",
+    "/controls?from_version=1&to_version=1",
+    "/audit",
+)
 
 
 def test_every_page_has_no_serious_or_critical_accessibility_violation(ana: Person, seeded: Seeded) -> None:
