@@ -13,6 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from experience.app import create_app
 from experience.auth import cookie_name
+from experience.errors import SignInFailed
+from experience.oidc import TokenSet
 from experience.sessions import Session, SessionStore
 from experience.settings import ConsoleSettings
 from gateway.idp.clients import load_registry
@@ -136,3 +138,44 @@ def test_the_stack_registers_the_console_client_at_its_own_port(tmp_path: Path) 
     again = load_registry(moved.clients_path).get("console")
     assert again is not None
     assert again.redirect_uris == ["http://127.0.0.1:28500/auth/callback"]
+
+
+class _Idp:
+    """Stands in for the IdP's token endpoint: a rotation, or a refusal."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.presented: list[str] = []
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        self.presented.append(refresh_token)
+        if self.refuse:
+            raise SignInFailed("The identity provider refused the sign-in (invalid_grant: revoked).")
+        return TokenSet(access_token="fresh", expires_in=900, refresh_token="r2", scope="openid")
+
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["rotated", "revoked"])
+async def test_an_expired_access_token_is_refreshed_and_a_revoked_sign_in_ends_the_session(
+    console: AsyncTestClient[Litestar], redis: RedisClient, refuse: bool
+) -> None:
+    app = console.app
+    store = SessionStore(redis, idle_ttl=1800, max_age=28800, login_ttl=600)  # the app's settings
+    stale = _session(time.time())
+    stale.access_expires_at = time.time() - 1
+    stale.refresh_token = "r1"
+    session_id = await store.create(stale)
+    idp = _Idp(refuse)
+    app.state.oidc = idp
+    answer = await console.get("/audit", headers={"Cookie": f"fig_console={session_id}"}, follow_redirects=False)
+    assert idp.presented == ["r1"]
+    if refuse:
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/login")
+        assert await store.load(session_id) is None
+    else:
+        # The gateway of this test is unreachable: an error page, after the session got its new tokens.
+        assert answer.status_code == 502
+        assert "could not be reached" in answer.text
+        refreshed = await store.load(session_id)
+        assert refreshed is not None
+        assert (refreshed.access_token, refreshed.refresh_token) == ("fresh", "r2")
