@@ -34,6 +34,8 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "resolve": ("Resolve", ("note",), "Resolved."),
     "assign": ("Assign", ("owner_team", "note"), "Assigned."),
     "dead-letter": ("Dead-letter", ("note",), "Dead-lettered."),
+    # Four eyes: the outcome waits on the Controls page for a second person's approval.
+    "proposals": ("Propose an outcome", ("outcome", "note"), "Outcome proposed: a second person decides it."),
 }
 
 

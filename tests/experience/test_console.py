@@ -167,9 +167,18 @@ def test_a_bulk_retry_of_the_filtered_queue_needs_a_confirmation(sam: Person, se
     sam.screenshot("bulk-retry")
 
 
-def test_a_mapping_change_proposed_by_one_person_is_approved_by_another_never_by_its_author(
-    browser: Browser, stack: Stack, seeded: Seeded
+def test_changes_proposed_by_one_person_are_approved_by_another_never_by_their_author(
+    browser: Browser, stack: Stack, seeded: Seeded, sam: Person
 ) -> None:
+    us01 = seeded.exception_of("US01")
+    page = sam.open(f"/exceptions/{us01['id']}")
+    form = page.locator("form.action", has=page.get_by_role("group", name="Propose an outcome"))
+    form.get_by_label("Outcome").select_option("dead_letter")
+    form.get_by_label("Note").fill("GB pound deal booked manually in the ERP")
+    form.get_by_role("button", name="Propose").click()
+    assert page.get_by_role("status").inner_text() == "Outcome proposed: a second person decides it."
+    assert seeded.api.get(f"/v1/exceptions/{us01['id']}").json()["status"] == "open"
+
     before = seeded.api.get("/v1/mappings/default").json()["number"]
     ivy = sign_in(browser, stack, "ivy.admin")
     chris = sign_in(browser, stack, "chris.controller")
@@ -189,6 +198,10 @@ def test_a_mapping_change_proposed_by_one_person_is_approved_by_another_never_by
         page.get_by_role("button", name=f"Approve {proposal}").click()
         assert page.get_by_role("status").inner_text() == "Proposal approved."
         assert seeded.api.get("/v1/mappings/default").json()["number"] == before + 1
+        outcome = page.locator("tr[data-proposal]", has_text="GB pound deal booked manually in the ERP")
+        outcome.get_by_role("button", name="Approve").click()
+        assert page.get_by_role("status").inner_text() == "Proposal approved."
+        assert seeded.api.get(f"/v1/exceptions/{us01['id']}").json()["status"] == "dead_lettered"
         chris.screenshot("controls-approved")
 
         # The controller's own proposal: the API refuses the approval, the page says why.
