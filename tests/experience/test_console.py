@@ -6,6 +6,7 @@ through the sign-in form, and everything they see comes from the gateway with th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -217,6 +218,29 @@ def test_changes_proposed_by_one_person_are_approved_by_another_never_by_their_a
         assert seeded.api.get(f"/v1/proposals/{own}").json()["status"] == "pending"
     finally:
         ivy.context.close()
+        chris.context.close()
+
+
+def test_a_controller_reconciles_an_entity_and_period_and_opens_the_report(
+    browser: Browser, stack: Stack, seeded: Seeded, ana: Person
+) -> None:
+    assert ana.open("/reconciliations").get_by_role("button", name="Reconcile").count() == 0  # no recon:write
+    chris = sign_in(browser, stack, "chris.controller")
+    try:
+        page = chris.open("/reconciliations")
+        page.get_by_label("Entity").select_option("DE01")
+        page.get_by_label("Period (YYYY-MM)").fill(datetime.now(UTC).strftime("%Y-%m"))
+        page.get_by_role("button", name="Reconcile").click()
+        report = page.get_by_role("heading", level=2).inner_text().removeprefix("Report ")
+        stored = seeded.api.get(f"/v1/reconciliations/{report}").json()
+        assert stored["legal_entity"] == "DE01"
+        breaks = page.locator("table").filter(has_text="Breaks").locator("tbody tr")
+        assert breaks.count() == max(1, len(stored["breaks"]))
+        for item in stored["breaks"]:
+            if item.get("exception_id"):
+                assert page.get_by_role("link", name=item["exception_id"]).count() == 1
+        chris.screenshot("reconciliation-report")
+    finally:
         chris.context.close()
 
 
