@@ -136,7 +136,10 @@ def _print_logins(stack: Stack) -> None:
     creds = stack.credentials
     users = load_users(creds.users_path)
     console.print(f"  dev credentials      {Path(creds.users_path).parent} (generated, never committed)")
-    console.print(f"  sign-in (people)     {stack.url('idp')}/oauth2/authorize (client fig-console, PKCE S256)")
+    if "console" in stack.ports:
+        console.print(f"  sign-in (people)     {stack.url('console')} (the operations console)")
+    else:
+        console.print(f"  sign-in (people)     {stack.url('idp')}/oauth2/authorize (client fig-console, PKCE S256)")
     for username, password in creds.passwords.items():
         user = users.get(username)
         detail = f"{', '.join(user.roles)} for {', '.join(user.legal_entities)}" if user else ""
