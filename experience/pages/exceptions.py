@@ -78,14 +78,18 @@ async def exceptions_page(
     severity: FromQuery[str | None] = None,
     sla: FromQuery[str | None] = None,
     older_than_hours: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
-    """The queue, filtered by entity, owner team, status and severity (by the API) and reason (here)."""
+    """The queue, filtered by entity, owner team, status and severity (by the API), and reason, SLA
+    breach and age (here, on the page the API answered); 200 a page, `cursor` for the next."""
     api: ApiClient = state.api
-    filters = {"entity": entity, "owner": owner, "status": status, "severity": severity}
-    params = {k: v for k, v in filters.items() if v}
-    answer = await api.get("/v1/exceptions", who.token, {**params, "limit": "200"})
+    by_api = {"entity": entity, "owner": owner, "status": status, "severity": severity}
+    chosen = {**by_api, "reason": reason, "sla": sla, "older_than_hours": older_than_hours}
+    params = {k: v for k, v in by_api.items() if v} | {"limit": "200"} | ({"cursor": cursor} if cursor else {})
+    answer = await api.get("/v1/exceptions", who.token, params)
     items: list[dict[str, Any]] = answer.body.get("items", []) if answer.ok else []
     items = _narrowed(items, reason=reason, sla=sla, older_than_hours=older_than_hours)
+    next_cursor = answer.body.get("next_cursor") if answer.ok else None
     return page(
         "exceptions.html",
         who,
@@ -93,7 +97,8 @@ async def exceptions_page(
         title="Exception queue",
         answer=answer,
         items=items,
-        filters={**filters, "reason": reason, "sla": sla, "older_than_hours": older_than_hours},
+        filters=chosen,
+        next_query={k: v for k, v in chosen.items() if v} | {"cursor": next_cursor} if next_cursor else None,
         statuses=STATUSES,
         severities=SEVERITIES,
     )
