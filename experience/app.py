@@ -17,7 +17,6 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response
 from litestar.config.app import AppConfig
-from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -58,27 +57,21 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _security_headers(settings: ConsoleSettings) -> list[ResponseHeader]:
+def _page_headers(settings: ConsoleSettings) -> dict[str, str]:
+    """The headers of every page: a strict CSP (scripts and styles from the console only, no inline
+    script, forms only to the console and the IdP, no framing) and no caching of personal data."""
     policy = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         f"form-action 'self' {_origin(settings.browser_idp_url)}; frame-ancestors 'none'; base-uri 'none'; "
         "object-src 'none'"
     )
-    return [
-        ResponseHeader(name="Content-Security-Policy", value=policy),
-        ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-        ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-        ResponseHeader(name="X-Frame-Options", value="DENY"),
-        ResponseHeader(name="Cache-Control", value="no-store"),
-    ]
-
-
-def _error_page(request: Request[Any, Any, Any], exc: ConsoleError) -> Response[Any]:
-    return Template(
-        template_name="error.html",
-        context={"title": "Something went wrong", "message": str(exc), "person": None, "nav": (), "active": ""},
-        status_code=exc.status,
-    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }
 
 
 def _sign_in_first(request: Request[Any, Any, Any], exc: NotSignedIn) -> Response[Any]:
@@ -123,13 +116,29 @@ def create_app(settings: ConsoleSettings | None = None) -> Litestar:
         lstrip_blocks=True,
     )
 
+    headers = _page_headers(settings)
+
+    async def secured(response: Response[Any]) -> Response[Any]:
+        # Pages only: static assets keep their caching, and the API docs page its inline start-up script.
+        if isinstance(response, Template):
+            response.headers.update(headers)
+        return response
+
+    def error_page(request: Request[Any, Any, Any], exc: ConsoleError) -> Response[Any]:
+        return Template(
+            template_name="error.html",
+            context={"title": "Something went wrong", "message": str(exc), "person": None, "nav": (), "active": ""},
+            status_code=exc.status,
+            headers=headers,
+        )
+
     def web(config: AppConfig) -> AppConfig:
         config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment))
-        config.response_headers = [*config.response_headers, *_security_headers(settings)]
+        config.after_request = secured
         config.exception_handlers = {
             **config.exception_handlers,
             NotSignedIn: _sign_in_first,
-            ConsoleError: _error_page,
+            ConsoleError: error_page,
         }
         config.dependencies = {**config.dependencies, "who": Provide(signed_in)}
         return config

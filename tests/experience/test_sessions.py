@@ -179,3 +179,20 @@ async def test_an_expired_access_token_is_refreshed_and_a_revoked_sign_in_ends_t
         refreshed = await store.load(session_id)
         assert refreshed is not None
         assert (refreshed.access_token, refreshed.refresh_token) == ("fresh", "r2")
+
+
+async def test_pages_carry_a_strict_content_security_policy_and_assets_come_from_the_console(
+    console: AsyncTestClient[Litestar],
+) -> None:
+    refused = await console.get("/auth/callback")  # an error page, no session needed
+    assert refused.status_code == 400
+    policy = refused.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "form-action 'self' http://127.0.0.1:9" in policy
+    assert refused.headers["cache-control"] == "no-store"
+    for asset in ("/static/console.css", "/static/console.js"):
+        served = await console.get(asset)
+        assert served.status_code == 200, asset
+        assert "no-store" not in served.headers.get("cache-control", "")
+    assert 'href="/static/console.css"' in refused.text
