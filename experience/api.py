@@ -8,6 +8,7 @@ the problem's `detail`, shown on the page, never an exception.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,9 @@ import msgspec
 
 from experience.errors import ApiUnavailable
 
-__all__ = ["ApiAnswer", "ApiClient"]
+__all__ = ["ApiAnswer", "ApiClient", "submission_key"]
+
+_SUBMISSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class ApiAnswer(msgspec.Struct, kw_only=True, frozen=True):
@@ -44,13 +47,19 @@ class ApiClient:
         self._http = http
 
     async def _send(
-        self, method: str, path: str, token: str, *, params: Mapping[str, str] | None, body: object
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: object,
+        key: str | None = None,
     ) -> ApiAnswer:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         content: bytes | None = None
         if method == "POST":
-            # Each submitted form is one intended change: a fresh key per submission.
-            headers["Idempotency-Key"] = uuid.uuid4().hex
+            headers["Idempotency-Key"] = key or uuid.uuid4().hex
             headers["Content-Type"] = "application/json"
             content = msgspec.json.encode(body if body is not None else {})
         try:
@@ -70,5 +79,16 @@ class ApiClient:
     async def get(self, path: str, token: str, params: Mapping[str, str] | None = None) -> ApiAnswer:
         return await self._send("GET", path, token, params=params, body=None)
 
-    async def post(self, path: str, token: str, body: object = None) -> ApiAnswer:
-        return await self._send("POST", path, token, params=None, body=body)
+    async def post(self, path: str, token: str, body: object = None, *, key: str | None = None) -> ApiAnswer:
+        """POST `body`; `key` (from `submission_key`) makes a form sent twice one change at the gateway."""
+        return await self._send("POST", path, token, params=None, body=body, key=key)
+
+
+def submission_key(form: Mapping[str, str], *parts: str) -> str | None:
+    """The Idempotency-Key of one submitted form: the random id rendered into the form (so a
+    double-click or a resent form is the same intended change), plus `parts` naming which call of
+    the submission it is; None when the form carries no well-formed id (a fresh key is used)."""
+    submission = form.get("submission", "")
+    if not _SUBMISSION.match(submission):
+        return None
+    return ":".join(("console", submission, *parts))

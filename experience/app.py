@@ -42,7 +42,7 @@ from experience.pages import (
     runs_page,
     start_reconciliation,
 )
-from experience.sessions import SessionStore
+from experience.sessions import SessionStore, new_secret
 from experience.settings import ConsoleSettings, is_loopback_http
 from experience.signin import callback, login, logout
 from servicekit import create_http_client, create_service_app, load_settings
@@ -115,6 +115,8 @@ def create_app(settings: ConsoleSettings | None = None) -> Litestar:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # A fresh id in every rendered form: the Idempotency-Key of what that form sends (api.submission_key).
+    environment.globals["submission_id"] = new_secret
 
     headers = _page_headers(settings)
 

@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from experience.api import ApiClient
+from experience.api import ApiClient, submission_key
 from experience.auth import SignedIn
 from experience.csrf import checked_form
 from experience.pages.render import page
@@ -93,7 +93,7 @@ async def propose_region_change(
     currencies = [c.strip().upper() for c in form.get("currencies", "").split(",") if c.strip()]
     regions = {**mapping["regions"], region: {**mapping["regions"][region], "currencies": currencies}}
     body = {"description": form.get("description", ""), "products": mapping["products"], "regions": regions}
-    answer = await api.post(f"/v1/mappings/{MAPPING}/proposals", who.token, body)
+    answer = await api.post(f"/v1/mappings/{MAPPING}/proposals", who.token, body, key=submission_key(form, "propose"))
     if answer.ok:
         return Redirect("/controls?done=propose", status_code=303)
     return await _render(state, who, notice=None, error=f"Proposal refused: {answer.detail}", status=answer.status)
@@ -115,7 +115,8 @@ async def decide_proposal(
     body: dict[str, Any] = {"note": form["note"]} if form.get("note") else {}
     if decision == "reject" and "note" not in body:
         body["note"] = "rejected in the console"
-    answer = await api.post(f"/v1/proposals/{quote(proposal_id, safe='')}/{decision}", who.token, body)
+    key = submission_key(form, decision, proposal_id)
+    answer = await api.post(f"/v1/proposals/{quote(proposal_id, safe='')}/{decision}", who.token, body, key=key)
     if answer.ok:
         return Redirect(f"/controls?done={decision}", status_code=303)
     return await _render(

@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from experience.api import ApiClient
+from experience.api import ApiClient, submission_key
 from experience.auth import SignedIn
 from experience.csrf import checked_form
 from experience.pages.render import page
@@ -142,7 +142,7 @@ async def exception_action(
     if action not in ACTIONS:
         return Redirect(path.replace("/v1", "", 1), status_code=303)
     body = {field: form[field] for field in ACTIONS[action][1] if form.get(field)}
-    answer = await api.post(f"{path}/{action}", who.token, body)
+    answer = await api.post(f"{path}/{action}", who.token, body, key=submission_key(form, action, exception_id))
     if answer.ok:
         return Redirect(f"/exceptions/{quote(exception_id, safe='')}?done={action}", status_code=303)
     current = await api.get(path, who.token)
@@ -175,7 +175,8 @@ async def bulk_retry(request: Request[Any, Any, Any], state: State, who: NamedDe
         error = None
         body = {"note": form["note"]} if form.get("note") else {}
         for exception_id in ids:
-            answer = await api.post(f"/v1/exceptions/{quote(exception_id, safe='')}/retry", who.token, body)
+            key = submission_key(form, "retry", exception_id)
+            answer = await api.post(f"/v1/exceptions/{quote(exception_id, safe='')}/retry", who.token, body, key=key)
             results.append((exception_id, "retry requested" if answer.ok else f"refused: {answer.detail}"))
     return page(
         "bulk.html",

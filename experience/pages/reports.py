@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from experience.api import ApiAnswer, ApiClient
+from experience.api import ApiAnswer, ApiClient, submission_key
 from experience.auth import SignedIn
 from experience.csrf import checked_form
 from experience.pages.render import page
@@ -50,7 +50,7 @@ async def start_reconciliation(
     form = await checked_form(request, who, state.settings)
     api: ApiClient = state.api
     body = {k: form[k] for k in ("legal_entity", "period", "tolerance") if form.get(k)}
-    answer = await api.post("/v1/reconciliations", who.token, body)
+    answer = await api.post("/v1/reconciliations", who.token, body, key=submission_key(form, "reconcile"))
     if answer.ok and isinstance(answer.body, dict) and answer.body.get("id"):
         return Redirect(f"/reconciliations?report={quote(str(answer.body['id']), safe='')}", status_code=303)
     return _page(who, "", None, f"Reconciliation refused: {answer.detail}", status=answer.status)
