@@ -34,6 +34,8 @@ CONSOLE_CLIENT_SECRET = "fig-console-client"  # key client-secret: the console's
 #: Where people open the console (the Ingress in front of it, HTTPS): an overlay sets the real one;
 #: the IdP registers `<it>/auth/callback` as the console client's redirect URI.
 CONSOLE_PUBLIC_URL = "https://console.fig.example"
+#: Where people's browsers reach the identity provider (the cluster-internal address is not theirs).
+IDP_PUBLIC_URL = "https://idp.fig.example"
 _IDP_REGISTRY_DIR = "/etc/fig/idp"
 
 
@@ -69,7 +71,7 @@ def _k8s_env(spec: ServiceSpec) -> list[dict[str, Any]]:
     if spec.role == "sandbox":
         env["FIG_DATA_DIR"] = "/var/lib/fig"
     if spec.name == "console":
-        env["FIG_PUBLIC_URL"] = CONSOLE_PUBLIC_URL
+        env.update(FIG_PUBLIC_URL=CONSOLE_PUBLIC_URL, FIG_IDP_PUBLIC_URL=IDP_PUBLIC_URL)
     plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
     return sorted(plain + _secret_env(spec), key=lambda e: str(e["name"]))
 
