@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from experience.errors import ApiUnavailable
+from experience.errors import ApiUnavailable, SessionRejected
 
 __all__ = ["ApiAnswer", "ApiClient", "submission_key"]
 
@@ -68,6 +68,9 @@ class ApiClient:
             )
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"The API could not be reached: {exc}") from exc
+        if response.status_code == 401:
+            # Refreshing happens before the call, so a 401 means this sign-in is no longer good.
+            raise SessionRejected("The API no longer accepts your sign-in: sign in again.")
         if response.status_code >= 500:
             raise ApiUnavailable(f"The API failed (HTTP {response.status_code}); try again shortly.")
         try:

@@ -4,6 +4,7 @@ ConsoleError
  ├── NotSignedIn        no valid session: the browser is sent to sign in
  ├── CsrfRefused        a form without this session's CSRF token: 403, nothing changed
  ├── SignInFailed       the IdP refused or answered something unusable during sign-in
+ ├── SessionRejected    the gateway no longer accepts the person's token (401): sign in again
  └── ApiUnavailable     the gateway could not be reached or answered 5xx
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from servicekit.errors import ServiceError
 
-__all__ = ["ApiUnavailable", "ConsoleError", "CsrfRefused", "NotSignedIn", "SignInFailed"]
+__all__ = ["ApiUnavailable", "ConsoleError", "CsrfRefused", "NotSignedIn", "SessionRejected", "SignInFailed"]
 
 
 class ConsoleError(ServiceError):
@@ -40,6 +41,12 @@ class SignInFailed(ConsoleError):
     """The sign-in could not be completed; the message says why and is shown to the person."""
 
     status = 400
+
+
+class SessionRejected(ConsoleError):
+    """The gateway answered 401 to the person's token (revoked, or signed by a retired key)."""
+
+    status = 401
 
 
 class ApiUnavailable(ConsoleError):

@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from experience.api import ApiClient
 from experience.app import create_app
 from experience.auth import cookie_name
-from experience.errors import SignInFailed
+from experience.errors import ApiUnavailable, SessionRejected, SignInFailed
 from experience.oidc import TokenSet
 from experience.sessions import Session, SessionStore
 from experience.settings import ConsoleSettings
@@ -196,3 +198,17 @@ async def test_pages_carry_a_strict_content_security_policy_and_assets_come_from
         assert served.status_code == 200, asset
         assert "no-store" not in served.headers.get("cache-control", "")
     assert 'href="/static/console.css"' in refused.text
+
+
+async def test_a_token_the_gateway_refuses_asks_for_a_new_sign_in_and_a_failing_gateway_is_named() -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/ops/summary":
+            return httpx.Response(401, json={"title": "Unauthorized", "detail": "token revoked"})
+        return httpx.Response(503, json={"title": "Unavailable"})
+
+    async with httpx.AsyncClient(base_url="http://gateway", transport=httpx.MockTransport(gateway)) as http:
+        api = ApiClient(http)
+        with pytest.raises(SessionRejected, match="sign in again"):
+            await api.get("/v1/ops/summary", "token")
+        with pytest.raises(ApiUnavailable, match="503"):
+            await api.get("/v1/exceptions", "token")
