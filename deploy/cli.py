@@ -71,7 +71,7 @@ def main() -> None:
     help="Sandboxes serve HTTPS with a certificate of the local CA (<data-dir>/tls/ca.pem, created on first use).",
 )
 def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, https: bool) -> None:
-    """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP and gateway.
+    """Start Redis (embedded unless --redis-url), the sandboxes, system APIs, process API, IdP, gateway and console.
 
     Waits until every process is ready, prints the URLs, restarts a process (or the embedded Redis)
     that crashes, with back-off, and stops everything on Ctrl-C or SIGTERM.
@@ -95,6 +95,12 @@ def up(demo: bool, redis_url: str | None, data_dir: Path, vendor_pace: bool, htt
     if stack.ca_bundle:
         console.print(f"  sandbox CA bundle    {stack.ca_bundle}   (trust it for the sandboxes' HTTPS)")
     console.print(f"[bold]gateway: {stack.url('gateway')}[/]   (Ctrl-C stops everything)")
+    if "console" in stack.ports:
+        demo_user = "ana.de"
+        console.print(
+            f"[bold]console: {stack.url('console')}[/]   demo login: {demo_user} / "
+            f"{stack.credentials.passwords.get(demo_user, '<see var/credentials>')}"
+        )
     code = 0
     try:
         if demo:
@@ -128,7 +134,10 @@ def _print_logins(stack: Stack) -> None:
     creds = stack.credentials
     users = load_users(creds.users_path)
     console.print(f"  dev credentials      {Path(creds.users_path).parent} (generated, never committed)")
-    console.print(f"  sign-in (people)     {stack.url('idp')}/oauth2/authorize (client fig-console, PKCE S256)")
+    if "console" in stack.ports:
+        console.print(f"  sign-in (people)     {stack.url('console')} (the operations console)")
+    else:
+        console.print(f"  sign-in (people)     {stack.url('idp')}/oauth2/authorize (client fig-console, PKCE S256)")
     for username, password in creds.passwords.items():
         user = users.get(username)
         detail = f"{', '.join(user.roles)} for {', '.join(user.legal_entities)}" if user else ""
@@ -201,6 +210,7 @@ def token(client_id: str, secret: str | None, scope: str | None, idp_url: str, d
             "salesforce-sandbox",
             "netsuite-sandbox",
             "anaplan-sandbox",
+            "console",
         ]
     ),
 )
@@ -242,7 +252,18 @@ CHECKS: tuple[tuple[str, list[str]], ...] = (
     ("format", ["ruff", "format", "--check", "."]),
     (
         "types",
-        ["mypy", "contracts", "servicekit", "system_apis", "process_apis", "gateway", "deploy", "tests", "bench"],
+        [
+            "mypy",
+            "contracts",
+            "servicekit",
+            "system_apis",
+            "process_apis",
+            "gateway",
+            "deploy",
+            "experience",
+            "tests",
+            "bench",
+        ],
     ),
     ("layers", ["lint-imports"]),
     ("contracts", ["fig", "contracts", "check"]),
@@ -269,6 +290,15 @@ def check(skip: tuple[str, ...], pytest_args: tuple[str, ...]) -> None:
     for name, argv in CHECKS:
         if name in skip:
             continue
+        if name == "tests":
+            from deploy.browser import BrowserMissing, ensure_chromium
+
+            try:  # the console's browser tests drive Debian's chromium: install it once if missing
+                ensure_chromium()
+            except BrowserMissing as exc:
+                console.print(f"[red]browser:[/] {exc}")
+                failed.append("browser")
+                continue
         args = [*argv[1:], *(pytest_args if name in PYTEST_STEPS else ())]
         extra = CHECK_ENV.get(name, {})
         shown = " ".join([*(f"{k}={v}" for k, v in extra.items()), argv[0], *args])

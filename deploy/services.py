@@ -108,6 +108,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         upstreams=("idp", "process"),
         description="policy gateway (public entry point)",
     ),
+    ServiceSpec(
+        name="console",
+        factory="experience.app:create_app",
+        port=8500,
+        role="experience",
+        public=True,
+        upstreams=("gateway", "idp"),
+        description="operations console (web pages for finance operations)",
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in SERVICES}
@@ -188,6 +197,11 @@ def service_env(
         env["FIG_PROCESS_URL"] = _url(ports, "process")
         if credentials is not None:
             env["FIG_CLIENT_SECRET"] = credentials.client_secret("gateway")
+    if name == "console":
+        # People open the console itself; its /auth/callback is the redirect URI registered at the IdP.
+        env.update(FIG_PUBLIC_URL=_url(ports, "console"), FIG_GATEWAY_URL=_url(ports, "gateway"))
+        if credentials is not None:
+            env["FIG_CLIENT_SECRET"] = credentials.client_secret("console")
     if fast:
         env.update(
             {

@@ -101,7 +101,10 @@ class Stack:
         self.redis: EmbeddedRedis | None = None
         self.processes: list[ManagedProcess] = []
         #: The dev secrets, generated on the first run in `<data_dir>/credentials/` and reused after.
-        self.credentials: DevCredentials = ensure_dev_credentials(self.data_dir / "credentials")
+        self.credentials: DevCredentials = ensure_dev_credentials(
+            self.data_dir / "credentials",
+            origins={"console": service_url("console", self.ports["console"])} if "console" in self.ports else None,
+        )
         self.tls = local_tls(self.data_dir / "tls") if https else None
 
     @property

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler, Middleware
 
 from servicekit.auth import JWKSVerifier, ServiceAuthMiddleware
+from servicekit.docs import docs_assets_router, docs_render_plugins
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
 from servicekit.observability import ObservabilityPlugin
@@ -107,7 +108,7 @@ def create_service_app(
     stack.extend(middleware)
     checks.update(readiness or {})
     app = Litestar(
-        route_handlers=[health_router(checks), *route_handlers],
+        route_handlers=[health_router(checks), docs_assets_router(), *route_handlers],
         lifespan=[*spans, *lifespan],
         middleware=stack,
         exception_handlers=exception_handlers,
@@ -120,6 +121,7 @@ def create_service_app(
             version=version,
             description=description,
             path="/schema",
+            render_plugins=docs_render_plugins(),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),

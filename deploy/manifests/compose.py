@@ -20,7 +20,11 @@ __all__ = ["PROFILE", "compose"]
 PROFILE = "sandboxes"
 _REDIS_URL = "redis://redis:6379/0"
 _DATA_DIR = "/var/lib/fig"
-_SECRET_VARIABLES = {"process": "FIG_PROCESS_CLIENT_SECRET", "gateway": "FIG_GATEWAY_CLIENT_SECRET"}
+_SECRET_VARIABLES = {
+    "process": "FIG_PROCESS_CLIENT_SECRET",
+    "gateway": "FIG_GATEWAY_CLIENT_SECRET",
+    "console": "FIG_CONSOLE_CLIENT_SECRET",
+}
 #: Where a variable pointing at the dev identity provider can be overridden from the environment.
 _IDENTITY_VARIABLES = {
     "FIG_IDP_URL": "FIG_IDP_URL",

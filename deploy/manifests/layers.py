@@ -73,6 +73,7 @@ _NETSUITE_KEY = ("fig-netsuite", "private-key.pem", "/etc/fig/netsuite")
 PRODUCTION_SECRETS = {
     "fig-gateway-client": ["client-secret"],
     "fig-process-client": ["client-secret"],
+    "fig-console-client": ["client-secret"],
     "fig-salesforce": ["client-secret"],
     "fig-netsuite": ["client-id", "private-key.pem"],
     "fig-anaplan": ["user", "password"],

@@ -36,7 +36,17 @@ __all__ = [
 
 #: Operator-provided Secrets: nothing secret has a default outside the local stack.
 IDP_REGISTRY_SECRET = "fig-idp-registry"  # keys clients.toml, users.toml (hashed secrets and passwords)
-_CLIENT_SECRETS = {"process": "fig-process-client", "gateway": "fig-gateway-client"}  # key client-secret
+_CLIENT_SECRETS = {  # key client-secret
+    "process": "fig-process-client",
+    "gateway": "fig-gateway-client",
+    "console": "fig-console-client",
+}
+#: Where people's browsers reach the console and the identity provider (not the cluster-internal
+#: addresses): placeholders like the Ingress hosts, which an environment's overlay patches.
+_PUBLIC_URLS = {
+    "FIG_PUBLIC_URL": "https://console.fig.example.com",
+    "FIG_IDP_PUBLIC_URL": "https://idp.fig.example.com",
+}
 _IDP_REGISTRY_DIR = "/etc/fig/idp"
 _DATA_DIR = "/var/lib/fig"
 _RUN_AS = 10001  # the image's `fig` user (deploy/container/Containerfile)
@@ -92,6 +102,9 @@ def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
         target = local.get(value)
         if key in {"FIG_HOST", "FIG_PORT", "FIG_DATA_DIR"} or (key == "FIG_REDIS_URL" and not spec.uses_redis):
             continue
+        if key in _PUBLIC_URLS:
+            env.append({"name": key, "value": _PUBLIC_URLS[key]})
+            continue
         if target is not None and target != spec.name and target not in spec.upstreams:
             continue  # a common setting this service never uses (the sandboxes do not call the IdP)
         if target is None:
@@ -104,6 +117,8 @@ def _env(spec: ServiceSpec) -> list[dict[str, Any]]:
             env.append({"name": key, "value": f"http://{target}.{NAMESPACE}.svc"})
     if any(e["name"] == "FIG_IDP_URL" for e in env):
         env.append(config_env("FIG_JWKS_URL", IDENTITY_CONFIG, "jwks-url"))
+    if spec.name == "console":
+        env.append({"name": "FIG_IDP_PUBLIC_URL", "value": _PUBLIC_URLS["FIG_IDP_PUBLIC_URL"]})
     if spec.name in _CLIENT_SECRETS:
         env.append(secret_env("FIG_CLIENT_SECRET", _CLIENT_SECRETS[spec.name], "client-secret"))
     if spec.name == "idp":

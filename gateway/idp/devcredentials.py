@@ -6,14 +6,17 @@ admin token, in `credentials.json` (owner-only). Next to it, it writes the hashe
 IdP loads (`clients.json`, `users.json`): the launcher hands their paths and the secrets to the
 processes through the environment. Later runs reuse the same credentials (a client or person added
 to a template gets theirs on the next run), so tokens and demo logins stay stable on one machine.
-Tests call it with their own temporary directory.
+Tests call it with their own temporary directory. `origins` moves a client's registered redirect
+addresses to where the stack serves it (the console on the stack's own port).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -51,12 +54,42 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def ensure_dev_credentials(directory: Path) -> DevCredentials:
-    """The local stack's credentials in `directory`: generated on first use, reused afterwards."""
+def _moved(uris: list[str], origin: str) -> list[str]:
+    """`uris` with scheme and host:port replaced by those of `origin` (paths kept)."""
+    target = urlsplit(origin)
+    return [urlunsplit((target.scheme, target.netloc, *urlsplit(uri)[2:])) for uri in uris]
+
+
+def _at_origins(registry: ClientRegistryFile, origins: Mapping[str, str]) -> ClientRegistryFile:
+    return ClientRegistryFile(
+        clients=[
+            msgspec.structs.replace(
+                c,
+                redirect_uris=_moved(c.redirect_uris, origins[c.client_id]),
+                post_logout_redirect_uris=_moved(c.post_logout_redirect_uris, origins[c.client_id]),
+            )
+            if c.client_id in origins
+            else c
+            for c in registry.clients
+        ]
+    )
+
+
+def _redirects(registry: ClientRegistryFile) -> dict[str, tuple[list[str], list[str]]]:
+    return {c.client_id: (c.redirect_uris, c.post_logout_redirect_uris) for c in registry.clients}
+
+
+def ensure_dev_credentials(directory: Path, origins: Mapping[str, str] | None = None) -> DevCredentials:
+    """The local stack's credentials in `directory`: generated on first use, reused afterwards.
+
+    `origins` (client id -> `http://host:port`) registers those clients' redirect addresses at that
+    origin instead of the template's, rewriting the registry when they moved since the last run.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     stored = directory / _CREDENTIALS
     load_registry(None, template=True), load_users(None, template=True)  # the templates are valid
     template_clients, _ = read_registry(None, "clients.toml", ClientRegistryFile, "client registry")
+    template_clients = _at_origins(template_clients, origins or {})
     template_users, _ = read_registry(None, "users.toml", UsersFile, "user directory")
     client_ids = [c.client_id for c in template_clients.clients if not c.public]
     usernames = [u.username for u in template_users.users]
@@ -69,7 +102,11 @@ def ensure_dev_credentials(directory: Path) -> DevCredentials:
         clients_path=str(directory / _CLIENTS),
         users_path=str(directory / _USERS),
     )
-    if creds != old or not (directory / _CLIENTS).exists() or not (directory / _USERS).exists():
+    written = directory / _CLIENTS
+    moved = written.exists() and _redirects(
+        msgspec.json.decode(written.read_bytes(), type=ClientRegistryFile)
+    ) != _redirects(template_clients)
+    if moved or creds != old or not written.exists() or not (directory / _USERS).exists():
         filled_clients = ClientRegistryFile(
             clients=[
                 msgspec.structs.replace(c, secret_hash=hash_secret(creds.client_secrets[c.client_id]))
