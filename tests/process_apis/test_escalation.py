@@ -18,7 +18,7 @@ async def test_exceptions_past_their_sla_are_escalated_to_the_owner_teams_target
     fresh = opportunity("0068d00000ESC02AAA", currency="EUR", account_id="0018d00000ESC02AAA")
     systems.reset(deal, fresh)
     systems.periods.append(AccountingPeriod(legal_entity="DE01", subsidiary_id="2", period="2026-11", status="open"))
-    settings = settings_for(systems, redis_url, booking_sweep_interval=0.05, escalation_interval=0.05)
+    settings = settings_for(systems, redis_url, booking_sweep_interval=0.05, escalation_interval=0.05, four_eyes=False)
     async with process_api(settings) as client:
         assert (await client.post(RUNS, json={"opportunity_id": deal.id})).status_code == 202
         await run_reaches(client, f"q2c-{deal.id}", "failed")
