@@ -204,6 +204,10 @@ class Rig:
         return found
 
 
+#: The first ERP accounting period the sandbox seeds open.
+FIRST_OPEN_PERIOD = "2026-11"
+
+
 def _clean_opportunities(crm: str, token: str, need: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -211,7 +215,12 @@ def _clean_opportunities(crm: str, token: str, need: int) -> list[dict[str, Any]
         while len(found) < need:
             params = {"won": "false", "limit": "200"} | ({"cursor": cursor} if cursor else {})
             body = client.get(f"{crm}/v1/opportunities", params=params).raise_for_status().json()
-            found += [o for o in body["items"] if o["lines"] and o["region"] in MAPPED_REGIONS]
+            found += [
+                o
+                for o in body["items"]
+                # Dated in an open ERP period: a deal of a closed period stops with `period_closed`.
+                if o["lines"] and o["region"] in MAPPED_REGIONS and o["close_date"][:7] >= FIRST_OPEN_PERIOD
+            ]
             cursor = body["next_cursor"]
             if not cursor:
                 break
@@ -223,8 +232,8 @@ def open_rig(data_dir: Path, *, deals: int, env: Mapping[str, str] | None = None
     """The stack with two process-API instances and at least `deals` clean seeded opportunities."""
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     settings = {
-        # Enough seeded opportunities: the seed has about 130 clean ones per scale unit.
-        "FIG_SCALE": str(max(1, math.ceil(deals * 2 / 130))),
+        # Enough seeded opportunities: the seed has about 60 clean ones in open periods per scale unit.
+        "FIG_SCALE": str(max(1, math.ceil(deals * 2 / 60))),
         "FIG_LOG_LEVEL": "WARNING",
         "FIG_CONSUME_CRM_EVENTS": "false",
         **(env or {}),
