@@ -50,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNo
 def stack(tmp_path_factory: pytest.TempPathFactory, cluster: RedisClusterNodes) -> Iterator[Stack]:
     ports = dict(zip((spec.name for spec in SERVICES), free_ports(len(SERVICES)), strict=True))
     env = {
-        "FIG_SCALE": "2",  # 400 seeded opportunities in the Salesforce sandbox
+        "FIG_SCALE": "8",  # about 270 seeded deals dated in open ERP periods
         "FIG_CLAIM_IDLE": "3",
         "FIG_LOCK_TTL": str(LOCK_TTL),
         "FIG_LOCK_WAIT": "0.5",
