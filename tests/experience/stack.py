@@ -8,44 +8,15 @@ deal switched to GBP), currencies their entities do not book, so each entity has
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from deploy.demo import DEMO_OPPORTUNITY, fetch_token
 from deploy.stack import Stack
+from tests.e2e.test_workflows_stack import Salesforce, wait_until
 
 __all__ = ["Salesforce", "Seeded", "seed_exceptions", "wait_until"]
-
-SF_VERSION = "v60.0"
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.3) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout:.0f}s")
-        time.sleep(every)
-
-
-class Salesforce:
-    """The Salesforce sandbox's REST API (the connected app's dev session) and its admin API."""
-
-    def __init__(self, base: str) -> None:
-        form = {"grant_type": "client_credentials", "client_id": "fig-crm-connected-app",
-                "client_secret": "fig-crm-dev-secret"}  # fmt: skip
-        token = httpx.post(f"{base}/services/oauth2/token", data=form, timeout=10).json()["access_token"]
-        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-    def patch(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        response = self.http.patch(f"/services/data/{SF_VERSION}/sobjects/{sobject}/{record_id}", json=fields)
-        assert response.status_code == 204, response.text
-
-    def close_won(self, ids: list[str]) -> None:
-        response = self.http.post("/__admin/opportunities/close-won", json={"ids": ids})
-        assert response.status_code == 200, response.text
 
 
 class Seeded:
