@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,23 +41,28 @@ def _session(created_at: float) -> Session:
     )
 
 
+def _key_of(session_id: str) -> str:
+    """Where the store keeps a session: under the SHA-256 of the cookie value, in its own hash slot."""
+    return f"fig:console:session:{{{hashlib.sha256(session_id.encode()).hexdigest()}}}"
+
+
 async def test_a_session_is_stored_under_a_hash_renewed_on_use_and_ends_at_its_maximum_age(
     redis: RedisClient,
 ) -> None:
     store = SessionStore(redis, idle_ttl=600, max_age=3600, login_ttl=60)
     session_id = await store.create(_session(time.time()))
-    keys = [k.decode() if isinstance(k, bytes) else k for k in await redis.keys("fig:console:session:*")]
-    assert len(keys) == 1
-    assert session_id not in keys[0]  # a copy of Redis gives no usable cookie
-    await redis.expire(keys[0], 5)
+    key = _key_of(session_id)
+    assert await redis.exists(key) == 1  # stored under the hash of the cookie value ...
+    assert await redis.exists(f"fig:console:session:{{{session_id}}}") == 0  # ... never the value itself
+    await redis.expire(key, 5)
     loaded = await store.load(session_id)
     assert loaded is not None
     assert loaded.subject == "ana.de"
-    assert await redis.ttl(keys[0]) > 500  # reading renewed the idle expiry
+    assert await redis.ttl(key) > 500  # reading renewed the idle expiry
 
     old = await store.create(_session(time.time() - 3601))
     assert await store.load(old) is None
-    assert len(await redis.keys("fig:console:session:*")) == 1  # the too-old one was removed
+    assert await redis.exists(_key_of(old)) == 0  # the too-old one was removed
 
 
 async def test_a_pending_sign_in_is_redeemed_once(redis: RedisClient) -> None:
