@@ -29,10 +29,11 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 
+from process_apis.actors import actor_of
 from process_apis.controls import ControlSource
 from servicekit import Forbidden, claims_of
 
-__all__ = ["EntityScope", "caller_entities", "caller_subject", "entity_not_allowed", "entity_scope"]
+__all__ = ["EntityScope", "caller_actor", "caller_entities", "caller_subject", "entity_not_allowed", "entity_scope"]
 
 
 def caller_entities(connection: ASGIConnection[Any, Any, Any, Any]) -> frozenset[str] | None:
@@ -54,6 +55,11 @@ def caller_subject(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """
     claims = claims_of(connection.scope)
     return claims.subject if claims is not None else "anonymous"
+
+
+def caller_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The caller as run gates and exception histories record it: `person:<sub>` or `client:<id>`."""
+    return actor_of(claims_of(connection.scope))
 
 
 def entity_not_allowed(entities: Iterable[str]) -> Forbidden:

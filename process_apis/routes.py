@@ -15,6 +15,7 @@ from litestar.params import FromPath, JSONBody
 from contracts import Problem
 from contracts.headers import PROBLEM_JSON
 from process_apis import audit
+from process_apis.actors import actor_of
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.errors import RunNotFound
 from process_apis.schemas import QuoteToCashRun, StartQuoteToCash
@@ -86,7 +87,7 @@ async def start_run(
     claims = claims_of(request.scope)
     run, created = await engine.start(
         data.opportunity_id,
-        actor=f"client:{claims.client_id}" if claims else "client:anonymous",
+        actor=actor_of(claims),
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
         admit=entities.admits,
@@ -146,7 +147,7 @@ async def replay_run(
     """Re-enter the last gate the run passed and queue it; each step's idempotency key keeps it from posting twice."""
     await run_of(engine, run_id, entities)
     claims = claims_of(request.scope)
-    actor = f"client:{claims.client_id}" if claims else "client:anonymous"
+    actor = actor_of(claims)
     run = await engine.resume(run_id, actor=actor, via="replay", note=data.note or None)
     await audit.record(
         request, "run.replayed", resource=run.id, legal_entity=run.legal_entity, detail={"note": data.note}
@@ -192,7 +193,7 @@ async def abandon_run(
     The run's open exception is resolved with the reason. An abandoned run is never retried or replayed."""
     await run_of(engine, run_id, entities)
     claims = claims_of(request.scope)
-    actor = f"client:{claims.client_id}" if claims else "client:anonymous"
+    actor = actor_of(claims)
     run = await engine.abandon(run_id, actor=actor, note=data.note)
     compensation = run.compensation
     await audit.record(

@@ -20,6 +20,7 @@ from litestar.params import FromPath, JSONBody
 
 from contracts import Money
 from process_apis import audit
+from process_apis.actors import actor_of
 from process_apis.entities import EntityScope, entity_scope
 from process_apis.routes import run_of
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, RunStatus
@@ -187,7 +188,7 @@ async def start_run_v2(
     claims = claims_of(request.scope)
     run, created = await engine.start(
         data.opportunity_id,
-        actor=f"client:{claims.client_id}" if claims else "client:anonymous",
+        actor=actor_of(claims),
         correlation_id=current_correlation_id(),
         traceparent=outgoing_headers().get("traceparent"),
         admit=entities.admits,

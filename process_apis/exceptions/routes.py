@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from process_apis import audit
-from process_apis.entities import EntityScope, entity_scope
+from process_apis.entities import EntityScope, caller_actor, entity_scope
 from process_apis.errors import ApprovalRequired, ExceptionConflict, ExceptionNotFound, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import (
     ExceptionPage,
@@ -24,7 +24,7 @@ from process_apis.exceptions.outcomes import settle, store_for
 from process_apis.exceptions.store import ExceptionFilter
 from process_apis.flows.service import Flows
 from process_apis.workflows import QuoteToCash
-from servicekit import BadRequest, StrictBody, claims_of, require_scopes
+from servicekit import BadRequest, StrictBody, require_scopes
 from servicekit.openapi import financially_material, problem_spec
 
 __all__ = ["AssignException", "DeadLetterException", "ResolveException", "RetryException", "exceptions_router"]
@@ -72,11 +72,6 @@ _NOT_FOUND = problem_spec(
 def _engine(state: State) -> QuoteToCash:
     engine: QuoteToCash = state.q2c
     return engine
-
-
-def _actor(request: Request[Any, Any, Any]) -> str:
-    claims = claims_of(request.scope)
-    return f"client:{claims.client_id}" if claims else "client:anonymous"
 
 
 def _four_eyes(request: Request[Any, Any, Any], exception_id: str) -> None:
@@ -227,7 +222,7 @@ async def retry_exception(
         if record.workflow == "quote_to_cash":
             await engine.resume(
                 record.run_id,
-                actor=_actor(request),
+                actor=caller_actor(request),
                 via="retry",
                 note=data.note or None,
                 into_open_period=data.post_into_open_period,
@@ -236,12 +231,12 @@ async def retry_exception(
             await flows.recheck(
                 record.run_id,
                 exception_id,
-                actor=_actor(request),
+                actor=caller_actor(request),
                 note=data.note or None,
                 correlation_id=record.correlation_id,
             )
         else:
-            await flows.retry(record.run_id, actor=_actor(request), note=data.note or None)
+            await flows.retry(record.run_id, actor=caller_actor(request), note=data.note or None)
     except RunNotFound:
         raise ExceptionConflict(f"The run {record.run_id} of exception {exception_id} no longer exists.") from None
     except RunNotResumable as exc:
@@ -282,7 +277,7 @@ async def resolve_exception(
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     _four_eyes(request, exception_id)
     changed = await settle(
-        engine, request.app.state.flows, exception_id, "resolve", actor=_actor(request), note=data.note
+        engine, request.app.state.flows, exception_id, "resolve", actor=caller_actor(request), note=data.note
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")
@@ -315,7 +310,7 @@ async def assign_exception(
 ) -> ExceptionRecord:
     """Change the owner team; the previous owner stays visible in the history."""
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
-    actor = _actor(request)
+    actor = caller_actor(request)
 
     def change(record: ExceptionRecord) -> ExceptionRecord:
         if record.status == "resolved":
@@ -368,7 +363,12 @@ async def dead_letter_exception(
     await _found(engine, exception_id, entities)  # another entity's: 404 before anything changes
     _four_eyes(request, exception_id)
     changed = await settle(
-        engine, request.app.state.flows, exception_id, "dead_letter", actor=_actor(request), note=data.note or None
+        engine,
+        request.app.state.flows,
+        exception_id,
+        "dead_letter",
+        actor=caller_actor(request),
+        note=data.note or None,
     )
     if changed is None:
         raise ExceptionNotFound(f"There is no exception {exception_id!r}.")

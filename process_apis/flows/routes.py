@@ -11,12 +11,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from process_apis import audit
-from process_apis.entities import EntityScope, entity_scope
+from process_apis.entities import EntityScope, caller_actor, entity_scope
 from process_apis.errors import RunNotFound
 from process_apis.flows.model import FlowRun
 from process_apis.flows.reconciliation import ReconciliationReport, StartReconciliation
 from process_apis.flows.service import Flows
-from servicekit import StrictBody, claims_of, current_correlation_id, require_scopes
+from servicekit import StrictBody, current_correlation_id, require_scopes
 from servicekit.errors import NotFound
 from servicekit.openapi import financially_material, problem_spec
 
@@ -42,11 +42,6 @@ class ReportNotFound(NotFound):
 def _flows(state: State) -> Flows:
     flows: Flows = state.flows
     return flows
-
-
-def _actor(request: Request[Any, Any, Any]) -> str:
-    claims = claims_of(request.scope)
-    return f"client:{claims.client_id}" if claims else "client:anonymous"
 
 
 @post(
@@ -78,7 +73,7 @@ async def start_reconciliation(
     The caller must be cleared for the entity (403 `entity-not-allowed`)."""
     entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
-    report = await flows.reconcile(data, actor=_actor(request), correlation_id=current_correlation_id())
+    report = await flows.reconcile(data, actor=caller_actor(request), correlation_id=current_correlation_id())
     await audit.record(request, "reconciliation.run", resource=report.id, legal_entity=data.legal_entity)
     return Response(report, status_code=201, headers={"Location": f"/v1/reconciliations/{report.id}"})
 
@@ -133,7 +128,7 @@ async def start_actuals(
     entities.require(data.legal_entity)
     await flows.require_entity(data.legal_entity)
     run = await flows.start_actuals(
-        data.legal_entity, data.period, actor=_actor(request), correlation_id=current_correlation_id()
+        data.legal_entity, data.period, actor=caller_actor(request), correlation_id=current_correlation_id()
     )
     await audit.record(
         request, "actuals.run", resource=run.id, legal_entity=data.legal_entity, detail={"period": data.period}

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from contracts import problem_type
+from process_apis.actors import is_manual
 from process_apis.errors import DownstreamError, ProcessError, RunNotFound, RunNotResumable
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
@@ -190,7 +191,7 @@ class FlowRunner:
             if record is not None and record.status in ("open", "dead_lettered"):
                 writes.append(_write(record.act("retry", actor, self.clock(), "retrying", note=note)))
             effects = [counter(f"runs:{run.workflow}:retry")]
-            if actor.startswith("client:"):  # a person's retry (automatic ones are the sweep's)
+            if is_manual(actor):  # a person's or client's retry (automatic ones are the sweep's)
                 effects.append(daily(f"manual:{run.workflow}", run.legal_entity, resumed.updated_at))
             await self._commit(resumed, lease, effects, writes)
             return resumed

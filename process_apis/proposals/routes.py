@@ -14,7 +14,7 @@ from process_apis import audit
 from process_apis.controls.routes import MAPPING_EXAMPLE, ControlName
 from process_apis.controls.rule_store import RuleSetBody
 from process_apis.controls.store import MappingSetBody
-from process_apis.entities import EntityScope, caller_subject, entity_scope
+from process_apis.entities import EntityScope, caller_actor, caller_subject, entity_scope
 from process_apis.proposals.model import (
     ActivateRuleSet,
     DecideProposal,
@@ -269,7 +269,9 @@ async def approve_proposal(
     entities: NamedDependency[EntityScope],
 ) -> Proposal:
     """Apply the change now; the proposer can never approve their own proposal (403 `own-proposal`)."""
-    decided = await proposals.approve(proposal_id, entities=entities, by=caller_subject(request), note=data.note)
+    decided = await proposals.approve(
+        proposal_id, entities=entities, by=caller_subject(request), actor=caller_actor(request), note=data.note
+    )
     return await _audited(request, "proposal.approved", decided)
 
 

@@ -230,8 +230,11 @@ class Proposals:
                 extensions={"status": record.status if record else None},
             )
 
-    async def approve(self, proposal_id: str, *, entities: EntityScope, by: str, note: str | None) -> Proposal:
-        """Apply the proposal as `by`, a second person; see the module rules for the refusals."""
+    async def approve(
+        self, proposal_id: str, *, entities: EntityScope, by: str, actor: str, note: str | None
+    ) -> Proposal:
+        """Apply the proposal as `by`, a second person (`actor` is how run gates and exception histories
+        name them, see `process_apis.actors`); see the module rules for the refusals."""
         proposal = await self.get(proposal_id, entities)
         if proposal.proposed_by == by:
             raise OwnProposal(
@@ -245,7 +248,7 @@ class Proposals:
         )
         await self._decide(proposal, decided)
         try:
-            result = await self._apply(proposal, by)
+            result = await self._apply(proposal, by, actor)
         except (StaleProposal, ExceptionConflict, MappingInvalid, RuleSetInvalid) as exc:
             # Overtaken between the check and the change: record it as not applied, change nothing.
             undone = msgspec.structs.replace(decided, status="rejected", result=f"not applied: {exc.detail}")
@@ -264,7 +267,7 @@ class Proposals:
         await self.store.decide(decided, applied)
         return applied
 
-    async def _apply(self, proposal: Proposal, by: str) -> str:
+    async def _apply(self, proposal: Proposal, by: str, actor: str) -> str:
         if proposal.kind == "mapping_set":
             body = msgspec.convert(proposal.payload, type=MappingSetBody, strict=True)
             try:
@@ -287,13 +290,13 @@ class Proposals:
         note = f"{proposal.payload.get('note')} (proposal {proposal.id} by {proposal.proposed_by}, approved by {by})"
         since = msgspec.json.decode(f'"{proposal.base}"'.encode(), type=datetime)
         if proposal.kind == "exception_retry":
-            return await self._force_retry(proposal, by, note, since)
+            return await self._force_retry(proposal, actor, note, since)
         changed = await settle(
             self.engine,
             self.flows,
             proposal.target,
             "resolve" if proposal.kind == "exception_resolve" else "dead_letter",
-            actor=f"client:{by}",
+            actor=actor,
             note=note,
             unchanged_since=since,
         )
@@ -301,7 +304,7 @@ class Proposals:
             raise StaleProposal(f"Exception {proposal.target} no longer exists.")
         return changed.status
 
-    async def _force_retry(self, proposal: Proposal, by: str, note: str, since: datetime) -> str:
+    async def _force_retry(self, proposal: Proposal, actor: str, note: str, since: datetime) -> str:
         """Retry the exception's run with the approved values, under its lease; the run keeps them."""
         overrides = msgspec.convert(proposal.payload["overrides"], type=RunOverrides, strict=True)
         record = await self.engine.exceptions.get(proposal.target)
@@ -310,7 +313,7 @@ class Proposals:
         try:
             await self.engine.resume(
                 record.run_id,
-                actor=f"client:{by}",
+                actor=actor,
                 via="retry",
                 note=note,
                 overrides=overrides,

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from process_apis.actors import is_manual
 from process_apis.controls import MappingSet
 from process_apis.errors import ProcessError, RunNotFound, RunNotResumable, StaleProposal
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
@@ -121,7 +122,7 @@ class Recovery:
                 overrides=kept,
             )
             effects: list[Effect] = [commands.work_item(resumed), counter(f"runs:quote_to_cash:{via}")]
-            if actor.startswith("client:"):  # a person's retry or replay (automatic ones are the sweep's)
+            if is_manual(actor):  # a person's or client's retry or replay (automatic ones are the sweep's)
                 effects.append(daily("manual:quote_to_cash", run.legal_entity, resumed.updated_at))
             if state == "order_created":
                 effects.append(Effect(kind="zadd", key=WAITING_INDEX, member=run.id, score=self.clock().timestamp()))

@@ -25,6 +25,7 @@ from contracts import (
     SalesOrder,
     problem_type,
 )
+from process_apis.actors import is_manual
 from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
 from process_apis.flows.customer_sync import SentFields, SyncRequest, from_account
@@ -273,7 +274,7 @@ class QuoteToCashSteps:
         count = Effect(kind="hincrby", key=OPS_COUNTERS, member=field, score=1.0)
         effects: tuple[Effect, ...] = (waiting, count)
         if not repost:
-            touchless = run.origin == "event" and not any(g.actor.startswith("client:") for g in run.gates)
+            touchless = run.origin == "event" and not any(is_manual(g.actor) for g in run.gates)
             effects += (daily("posted:auto" if touchless else "posted:manual", entity.legal_entity, nxt.updated_at),)
         return Step(nxt, effects, booked=order if order.booked else None)
 

@@ -18,8 +18,12 @@ APAC = opportunity("0068d00000FOUR2AAA", region="APAC", currency="USD", account_
 UNTAXED = opportunity("0068d00000FOUR3AAA", region="NA", currency="USD", account_id="0018d00000FE3AAAA")
 
 
-def _auth(issuer: TestIssuer, subject: str, scopes: list[str], entities: list[str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.mint(scopes, subject=subject, legal_entities=entities)}"}
+def _auth(
+    issuer: TestIssuer, subject: str, scopes: list[str], entities: list[str], *, via: str | None = None
+) -> dict[str, str]:
+    """A client's token, or with `via` a person's token signed in through that client (the console)."""
+    client = {"client_id": via} if via else {}
+    return {"Authorization": f"Bearer {issuer.mint(scopes, subject=subject, legal_entities=entities, **client)}"}
 
 
 async def _reaches(client: Any, opp_id: str, state: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -101,7 +105,7 @@ async def test_a_force_retry_with_overridden_values_runs_only_when_a_second_pers
     systems.accounts[UNTAXED.account_id] = account_for(UNTAXED, tax_jurisdiction=None)
     issuer = TestIssuer(audience="fig-process")
     maker = _auth(issuer, "ana", APPROVER_SCOPES, ALL)
-    checker = _auth(issuer, "ben", APPROVER_SCOPES, ALL)
+    checker = _auth(issuer, "ben", APPROVER_SCOPES, ALL, via="console")  # a person, in the console
     de01 = _auth(issuer, "dora", APPROVER_SCOPES, ["DE01"])
     with issuer.serve() as jwks:
         settings = settings_for(
@@ -152,12 +156,12 @@ async def test_a_force_retry_with_overridden_values_runs_only_when_a_second_pers
             )
             assert (await client.get("/v1/mappings/default", headers=maker)).json()["number"] == 1
             retry_gate = next(g for g in run["gates"] if "with overridden values" in g["detail"])
-            assert retry_gate["actor"] == "client:ben"
+            assert retry_gate["actor"] == "person:ben"  # the person, not the console they used
             assert "legal_entity=US01" in retry_gate["detail"]
             assert "by ana, approved by ben" in retry_gate["detail"]
             history = (await client.get(f"/v1/exceptions/{apac_exc}", headers=maker)).json()["history"]
             retried = next(h for h in history if h["action"] == "retry")
-            assert (retried["actor"], "by ana, approved by ben" in retried["note"]) == ("client:ben", True)
+            assert (retried["actor"], "by ana, approved by ben" in retried["note"]) == ("person:ben", True)
             trail = (await client.get("/v1/audit", params={"legal_entity": "US01"}, headers=checker)).json()["items"]
             steps = {e["action"]: e for e in trail if e["resource"] == proposal["id"]}
             assert (steps["proposal.created"]["actor"], steps["proposal.approved"]["actor"]) == ("ana", "ben")
