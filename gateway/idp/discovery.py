@@ -14,6 +14,7 @@ from litestar.datastructures import State
 
 from gateway.idp.delegation import TOKEN_EXCHANGE
 from gateway.idp.issuer import TokenIssuer
+from gateway.idp.keys import ID_TOKEN_ALG
 from gateway.idp.persons import OIDC_SCOPES
 from gateway.idp.users import UserDirectory
 
@@ -34,7 +35,7 @@ def metadata(issuer: TokenIssuer, users: UserDirectory) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": sorted(OIDC_SCOPES | set(issuer.registry.all_scopes()) | set(users.all_scopes())),

@@ -1,4 +1,8 @@
-"""The IdP's ES256 signing keys: one current key, rotated-out keys kept public for a grace period.
+"""The IdP's signing keys: one current key per algorithm, rotated-out keys kept public for a grace period.
+
+Access tokens are ES256 (P-256). ID tokens are RS256, the algorithm OpenID Connect Core 3.1.3.7
+makes every relying party support and Discovery 1.0 requires a provider to offer, so any OIDC
+client library signs a person in without configuration. Both keys rotate together.
 
 With a data directory the keys persist (`idp-keys.json`, PEM inside, mode 0600) so a restart keeps
 issued tokens verifiable; without one they live in memory and die with the process.
@@ -19,35 +23,51 @@ from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-__all__ = ["KeyRing", "SigningKey", "jwk_thumbprint"]
+__all__ = ["ACCESS_ALG", "ID_TOKEN_ALG", "KeyRing", "SigningKey", "jwk_thumbprint"]
 
 _FILE = "idp-keys.json"
+#: The algorithms the ring keeps a current key for: access tokens, then ID tokens.
+ACCESS_ALG = "ES256"
+ID_TOKEN_ALG = "RS256"
+_ALGS = (ACCESS_ALG, ID_TOKEN_ALG)
+#: RFC 7638 section 3.2: the required members of each key type, the input of its thumbprint.
+_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def jwk_thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 thumbprint of an EC public JWK: a key id derived from the key itself."""
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    """RFC 7638 thumbprint of an EC or RSA public JWK: a key id derived from the key itself."""
+    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
+    canonical = json.dumps({k: jwk[k] for k in members}, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
 class SigningKey:
-    """One P-256 key with its `kid`; `retired_at` is set once another key became current."""
+    """One key (P-256 for ES256, RSA 2048 for RS256) with its `kid` and `alg`; `retired_at` is set
+    once another key of its algorithm became current."""
 
-    __slots__ = ("kid", "private_key", "public_jwk", "retired_at")
+    __slots__ = ("alg", "kid", "private_key", "public_jwk", "retired_at")
 
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey, retired_at: float | None = None) -> None:
+    def __init__(self, private_key: PrivateKey, retired_at: float | None = None) -> None:
         self.private_key = private_key
-        jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
+        if isinstance(private_key, rsa.RSAPrivateKey):
+            self.alg = ID_TOKEN_ALG
+            jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private_key.public_key()))
+        else:
+            self.alg = ACCESS_ALG
+            jwk = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
         self.kid = jwk_thumbprint(jwk)
-        jwk.update({"kid": self.kid, "alg": "ES256", "use": "sig"})
+        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
         self.public_jwk = jwk
         self.retired_at = retired_at
 
     @classmethod
-    def generate(cls) -> SigningKey:
+    def generate(cls, alg: str = ACCESS_ALG) -> SigningKey:
+        if alg == ID_TOKEN_ALG:
+            return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
         return cls(ec.generate_private_key(ec.SECP256R1()))
 
     def pem(self) -> str:
@@ -66,7 +86,7 @@ class _Store(msgspec.Struct, kw_only=True):
 
 
 class KeyRing:
-    """The current signing key and the retired ones still inside their grace period."""
+    """The current signing key of each algorithm and the retired ones still inside their grace period."""
 
     def __init__(
         self,
@@ -80,13 +100,29 @@ class KeyRing:
         self._path = Path(data_dir) / _FILE if data_dir else None
         with self._locked():
             self._keys: list[SigningKey] = self._load() if self._path and self._path.exists() else []
-            if not self._keys or self._keys[-1].retired_at is not None:
-                self._keys.append(SigningKey.generate())
+            missing = [alg for alg in _ALGS if self._current(alg) is None]
+            if missing:  # a new ring, or one kept by a version that had no ID-token key yet
+                self._keys.extend(SigningKey.generate(alg) for alg in missing)
                 self._save()
+
+    def _current(self, alg: str) -> SigningKey | None:
+        return next((k for k in reversed(self._keys) if k.alg == alg and k.retired_at is None), None)
 
     @property
     def current(self) -> SigningKey:
-        return self._keys[-1]
+        """The key access tokens are signed with (ES256)."""
+        return self.current_for(ACCESS_ALG)
+
+    @property
+    def id_token_key(self) -> SigningKey:
+        """The key ID tokens are signed with (RS256)."""
+        return self.current_for(ID_TOKEN_ALG)
+
+    def current_for(self, alg: str) -> SigningKey:
+        key = self._current(alg)
+        if key is None:
+            raise KeyError(f"the key ring has no current {alg} key")
+        return key
 
     def published(self) -> list[SigningKey]:
         """The keys in the JWKS: the current one and those retired less than the grace period ago."""
@@ -97,10 +133,14 @@ class KeyRing:
         return {"keys": [k.public_jwk for k in self.published()]}
 
     def rotate(self) -> SigningKey:
-        """Make a fresh key current; the previous one stays published for the grace period."""
+        """Make a fresh key of each algorithm current; the previous ones stay published for the grace
+        period. Returns the new access-token key."""
         with self._locked():
-            self.current.retired_at = self.clock()
-            self._keys = [*self.published(), SigningKey.generate()]
+            now = self.clock()
+            for key in self._keys:
+                if key.retired_at is None:
+                    key.retired_at = now
+            self._keys = [*self.published(), *(SigningKey.generate(alg) for alg in _ALGS)]
             self._save()
         return self.current
 
@@ -124,8 +164,8 @@ class KeyRing:
         keys = []
         for stored in store.keys:
             private = serialization.load_pem_private_key(stored.pem.encode(), password=None)
-            if not isinstance(private, ec.EllipticCurvePrivateKey):
-                raise ValueError(f"{self._path}: not an EC private key")
+            if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                raise ValueError(f"{self._path}: not an EC or RSA private key")
             keys.append(SigningKey(private, stored.retired_at))
         now = self.clock()
         return [k for k in keys if k.retired_at is None or now - k.retired_at < self.grace_seconds]

@@ -1,4 +1,4 @@
-"""Tokens for people: an access token for the APIs, an ID token for the client, both ES256.
+"""Tokens for people: an ES256 access token for the APIs, an RS256 ID token for the client.
 
 The access token (RFC 9068, `typ: at+jwt`) carries `sub` = the person, `client_id` = the client
 they signed in through, `scope`, `roles` and `legal_entities`, so the gateway checks a person
@@ -80,13 +80,13 @@ class PersonTokens:
             **({"nonce": nonce} if nonce else {}),
             **self.profile(user, scope),
         }
-        key = self.issuer.keys.current
+        key, id_key = self.issuer.keys.current, self.issuer.keys.id_token_key
         return {
             # RFC 9068 access token in the one canonical encoding verifiers accept (low-S).
             "access_token": normalize_token(
                 jwt.encode(access, key.private_key, "ES256", headers={"kid": key.kid, "typ": "at+jwt"}), "ES256"
             ),
-            "id_token": jwt.encode(identity, key.private_key, "ES256", headers={"kid": key.kid, "typ": "JWT"}),
+            "id_token": jwt.encode(identity, id_key.private_key, id_key.alg, headers={"kid": id_key.kid, "typ": "JWT"}),
             "token_type": "Bearer",
             "expires_in": exp - now,
             "scope": " ".join(scope),
@@ -111,7 +111,7 @@ class PersonTokens:
         claims: dict[str, Any] = jwt.decode(
             token,
             key.private_key.public_key(),
-            algorithms=["ES256"],
+            algorithms=[key.alg],
             audience=audience or self.issuer.audience,
             issuer=self.issuer.issuer,
             options={"require": ["exp", "iat", "sub"], "verify_exp": verify_exp},

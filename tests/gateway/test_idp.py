@@ -41,10 +41,14 @@ async def test_valid_client_gets_a_signed_token_with_its_claims(idp_settings: Se
         jwks = (await client.get("/.well-known/jwks.json")).json()
     header = jwt.get_unverified_header(body["access_token"])
     assert header["alg"] == "ES256"
-    [key] = jwks["keys"]
+    # One current key per algorithm: ES256 for access tokens, RS256 for ID tokens (OIDC's default).
+    assert sorted((k["alg"], k["use"], k["kty"]) for k in jwks["keys"]) == [
+        ("ES256", "sig", "EC"),
+        ("RS256", "sig", "RSA"),
+    ]
+    [key] = [k for k in jwks["keys"] if k["alg"] == "ES256"]
     assert key["kid"] == header["kid"]
-    assert (key["alg"], key["use"], key["kty"]) == ("ES256", "sig", "EC")
-    assert "d" not in key  # public half only
+    assert not {"d", "p", "q"} & {m for k in jwks["keys"] for m in k}  # public halves only
     claims = jwt.decode(body["access_token"], jwt.PyJWK(key).key, algorithms=["ES256"], audience="fig", issuer=ISSUER)
     assert claims["sub"] == claims["client_id"] == "demo"
     assert claims["legal_entities"] == ["US01", "DE01", "GB01"]
@@ -141,7 +145,7 @@ async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period(
             assert rotated["kid"] != old_kid
             after = (await http.post("/oauth2/token", data=CC, auth=demo)).json()
             assert jwt.get_unverified_header(after["access_token"])["kid"] == rotated["kid"]
-            kids = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"]}
+            kids = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"] if k["alg"] == "ES256"}
             assert kids == {old_kid, rotated["kid"]}
             # A fresh verifier (no cached keys) must accept both the old and the new token.
             fresh = JWKSVerifier(f"{url}/.well-known/jwks.json", issuer=issuer, audience="fig", http=http)
@@ -152,12 +156,14 @@ async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period(
 def test_a_rotated_out_key_leaves_the_jwks_after_the_grace_period() -> None:
     now = [1000.0]
     ring = KeyRing(grace_seconds=60, clock=lambda: now[0])
-    old = ring.current.kid
+    old, old_id = ring.current.kid, ring.id_token_key.kid
     new = ring.rotate().kid
+    new_id = ring.id_token_key.kid
+    assert new_id != old_id  # both algorithms' keys rotate together
     now[0] += 59
-    assert [k["kid"] for k in ring.jwks()["keys"]] == [old, new]
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [old, old_id, new, new_id]
     now[0] += 2
-    assert [k["kid"] for k in ring.jwks()["keys"]] == [new]
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [new, new_id]
 
 
 async def test_keys_persist_in_the_data_dir_so_a_restart_keeps_tokens_valid(
@@ -168,7 +174,8 @@ async def test_keys_persist_in_the_data_dir_so_a_restart_keeps_tokens_valid(
         token = (await first.post("/oauth2/token", data=CC, auth=demo)).json()["access_token"]
     assert (tmp_path / "idp-keys.json").stat().st_mode & 0o077 == 0
     async with AsyncTestClient(create_app(persistent)) as second:
-        [key] = (await second.get("/.well-known/jwks.json")).json()["keys"]
+        keys = (await second.get("/.well-known/jwks.json")).json()["keys"]
+    [key] = [k for k in keys if k["alg"] == "ES256"]
     assert jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"], audience="fig")["sub"] == "demo"
 
 

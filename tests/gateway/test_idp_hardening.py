@@ -68,13 +68,14 @@ async def test_the_admin_endpoint_refuses_callers_without_the_admin_token(idp_se
     async with AsyncTestClient(create_app(idp_settings())) as off:
         assert (await off.post("/__admin/rotate-key")).status_code in (404, 405)
     async with AsyncTestClient(create_app(idp_settings(admin_enabled=True, admin_token=ADMIN))) as client:
-        kid = (await client.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+        kids = [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]]
+        kid = kids[0]  # the access-token key
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN}"}):
             refused = await client.post("/__admin/rotate-key", headers=headers)
             assert refused.status_code == 401
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert refused.json()["type"].endswith("/admin-credential-required")
-        assert [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]] == [kid]
+        assert [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]] == kids
         rotated = await client.post("/__admin/rotate-key", headers={"Authorization": f"Bearer {ADMIN}"})
     assert rotated.status_code == 200
     assert rotated.json()["previous_kid"] == kid
@@ -154,6 +155,8 @@ async def test_discovery_documents_list_every_required_field_and_only_the_served
         "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     assert document["code_challenge_methods_supported"] == ["S256"]
+    # Discovery 1.0 section 3: RS256 MUST be offered for ID tokens (OIDC Core's default algorithm).
+    assert document["id_token_signing_alg_values_supported"] == ["RS256"]
     assert {"openid", "profile", "offline_access", "q2c:read", "crm:read"} <= set(document["scopes_supported"])
     assert "token" not in json.dumps(document["response_types_supported"])
 

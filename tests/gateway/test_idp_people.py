@@ -53,6 +53,12 @@ def test_a_person_signs_in_reads_userinfo_refreshes_and_logs_out(idp_url: str, d
     assert "controls:write" not in granted  # not an ops analyst's scope
     assert (identity["aud"], identity["azp"], identity["nonce"]) == (CONSOLE, CONSOLE, tokens["nonce"])
     assert identity["name"] == "Ana Keller"
+    # The ID token is RS256 (OIDC Core's default), verifiable as any relying party does: by its kid
+    # in the discovery document's JWKS.
+    assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "RS256"
+    key = jwt.PyJWKClient(f"{idp_url}/.well-known/jwks.json").get_signing_key_from_jwt(tokens["id_token"])
+    verified = jwt.decode(tokens["id_token"], key.key, algorithms=["RS256"], audience=CONSOLE, issuer=idp_url)
+    assert verified["sub"] == "ana.de"
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     info = httpx.get(f"{idp_url}/oauth2/userinfo", headers=bearer)
     assert info.status_code == 200, info.text
