@@ -22,8 +22,8 @@ def _auth(
     issuer: TestIssuer, subject: str, scopes: list[str], entities: list[str], *, via: str | None = None
 ) -> dict[str, str]:
     """A client's token, or with `via` a person's token signed in through that client (the console)."""
-    client = {"client_id": via} if via else {}
-    return {"Authorization": f"Bearer {issuer.mint(scopes, subject=subject, legal_entities=entities, **client)}"}
+    token = issuer.mint(scopes, subject=subject, legal_entities=entities, client_id=via or subject)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def _reaches(client: Any, opp_id: str, state: str, headers: dict[str, str]) -> dict[str, Any]:
