@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from experience.auth import SignedIn
 from experience.charts import BarChart, bar_chart
 from experience.pages.render import page
 
-__all__ = ["FIGURES", "overview_page"]
+__all__ = ["FIGURES", "TREND_DAYS", "error_rate_trend", "overview_page"]
 
 #: (field of the ops summary, label) shown as figures, in order.
 FIGURES = (
@@ -31,11 +32,34 @@ FIGURES = (
     ("orders_created", "Orders created"),
 )
 
+#: How many UTC days (today included) the trend chart covers.
+TREND_DAYS = 14
+
 _AGING = (("under_1h", "under 1 h"), ("h1_to_4h", "1 to 4 h"), ("h4_to_24h", "4 to 24 h"), ("over_24h", "over 24 h"))
 
 
 def _number(value: Any) -> int | Decimal:
     return value if isinstance(value, int) else Decimal(str(value or 0))
+
+
+def error_rate_trend(summary: dict[str, Any], entity: str, today: date) -> BarChart:
+    """The entity's error rate per UTC day over the last `TREND_DAYS` days, every day shown (a day
+    without runs as 0 with "no runs"), from the API's `executive.error_rates_by_day` (all workflows)."""
+    runs: dict[str, int] = {}
+    failures: dict[str, int] = {}
+    for row in (summary.get("executive") or {}).get("error_rates_by_day") or []:
+        if row.get("legal_entity") == entity:
+            day = str(row["bucket"])
+            runs[day] = runs.get(day, 0) + int(row["runs"])
+            failures[day] = failures.get(day, 0) + int(row["failures"])
+    items: list[tuple[str, int | Decimal]] = []
+    for back in range(TREND_DAYS - 1, -1, -1):
+        day = (today - timedelta(days=back)).isoformat()
+        started = runs.get(day, 0)
+        rate = (Decimal(100 * failures.get(day, 0)) / started).quantize(Decimal("0.1")) if started else Decimal(0)
+        runs_text = "no runs" if not started else "1 run" if started == 1 else f"{started} runs"
+        items.append((f"{day} ({runs_text})", rate))
+    return bar_chart(f"Error rate by day, % of runs started (last {TREND_DAYS} days)", items)
 
 
 def _charts(summary: dict[str, Any], entity: str) -> list[BarChart]:
@@ -47,6 +71,7 @@ def _charts(summary: dict[str, Any], entity: str) -> list[BarChart]:
         bar_chart("Open exceptions by age", [(label, _number(aging.get(key, 0))) for key, label in _AGING]),
         bar_chart("Open exceptions by reason", sorted(((k, _number(v)) for k, v in reasons.items()))),
         bar_chart("Controls", [("Reconciliation breaks", _number(breaks)), ("Policy violations", violations)]),
+        error_rate_trend(summary, entity, datetime.now(UTC).date()),
     ]
 
 
@@ -55,8 +80,11 @@ async def overview_page(state: State, who: NamedDependency[SignedIn], entity: Fr
     """One panel per legal entity (or only `entity`): figures as the API computes them, and charts."""
     api: ApiClient = state.api
     entities = [e for e in who.session.legal_entities if entity in (None, "", e)]
+    since = (datetime.now(UTC).date() - timedelta(days=TREND_DAYS - 1)).isoformat()
     answers: list[ApiAnswer] = list(
-        await asyncio.gather(*(api.get("/v1/ops/summary", who.token, {"legal_entity": e}) for e in entities))
+        await asyncio.gather(
+            *(api.get("/v1/ops/summary", who.token, {"legal_entity": e, "from": since}) for e in entities)
+        )
     )
     panels = [
         {

@@ -88,6 +88,10 @@ def test_the_de01_analyst_sees_the_apis_figures_opens_an_exception_and_retries_i
         want = expected[key]
         assert _figure(shown) == (None if want is None else Decimal(str(want))), key
     assert expected["open_exceptions"] >= 1
+    trend = page.locator('[data-entity="DE01"] figure.chart', has_text="Error rate by day")
+    assert (trend.locator("svg text").first.text_content() or "").endswith(
+        ("run)", "runs)")
+    )  # one row per day, oldest first
     ana.screenshot("overview")
 
     exception = seeded.exception_of("DE01")
