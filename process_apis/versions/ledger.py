@@ -99,7 +99,12 @@ class PublishedVersions:
 
     async def all(self) -> list[SeenVersion]:
         """Every version seen so far, by id."""
-        raw = await self.redis.hgetall(VERSIONS_KEY)
+        return await self.seen(self.redis)
+
+    @staticmethod
+    async def seen(redis: Any) -> list[SeenVersion]:
+        """Every version seen so far, by id (for readers without an instance)."""
+        raw = await redis.hgetall(VERSIONS_KEY)
         return sorted((_decoder.decode(v) for v in raw.values()), key=lambda v: v.id)
 
     async def observe(self, versions: Sequence[ForecastVersion], *, observer: str) -> list[SeenVersion]:

@@ -49,7 +49,7 @@ async def _audit(redis: RedisClient, action: str) -> list[AuditEntry]:
     return [e async for _, e in AuditStore(redis).entries(GLOBAL_CHAIN) if e.action == action]
 
 
-async def test_a_draft_version_is_never_reported_and_its_publication_makes_it_appear(
+async def test_a_draft_versions_figures_are_never_reported_and_its_publication_makes_them_appear(
     systems: Systems, redis: RedisClient, redis_url: str, planning: str, anaplan: str
 ) -> None:
     deal = opportunity("0068d00000PUBV1AAA", account_id="0018d00000PUBV1AAA")
@@ -82,6 +82,10 @@ async def test_a_draft_version_is_never_reported_and_its_publication_makes_it_ap
         seen = (await client.get("/v1/planning-versions")).json()["items"]
         assert [(v["id"], v["published"], v["published_since"]) for v in seen] == [(COMMITTED, False, None)]
         assert await _audit(redis, "planning.version.published") == []
+        executive = (await client.get("/v1/ops/summary")).json()["executive"]
+        assert (executive["timing_variance"], executive["timing_variance_runs"]) == ({}, 0)
+        assert executive["timing_variance_reported"] is False
+        assert executive["timing_variance_version"]["name"] == "Committed Bookings"
 
         publish(anaplan, COMMITTED)
         published = (await client.post("/v1/reconciliations", json=command)).json()
@@ -98,6 +102,10 @@ async def test_a_draft_version_is_never_reported_and_its_publication_makes_it_ap
         assert entry.resource == f"planning-version:{COMMITTED}"
         assert entry.actor == f"reconciliation:{published['id']}"
         assert entry.detail == {"name": "Committed Bookings", "kind": "committed"}
+        executive = (await client.get("/v1/ops/summary")).json()["executive"]
+        assert (executive["timing_variance"], executive["timing_variance_runs"]) == ({"GBP": "3000"}, 1)
+        assert executive["timing_variance_reported"] is True
+        assert executive["timing_variance_version"]["published_since"] == listed[0]["published_since"]
 
 
 async def test_open_planning_breaks_wait_while_the_version_is_unpublished(
