@@ -119,15 +119,9 @@ class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
     cycle_time_seconds: float
     crm_closed_won: SourceTotal
     erp_booked: SourceTotal
-    planning_committed: Annotated[
-        SourceTotal,
-        msgspec.Meta(
-            description=(
-                "The committed bookings of the published planning version `planning_version`; zero records and "
-                "amount 0 when `planning_reported` is false (the version's draft figures are not reported)."
-            )
-        ),
-    ]
+    #: The committed bookings of the published planning version `planning_version`; zero records and
+    #: amount 0 when `planning_reported` is false (the version's draft figures are not reported).
+    planning_committed: SourceTotal
     breaks: list[Break]
     status: Literal["balanced", "breaks"]
     planning_version: Annotated[
