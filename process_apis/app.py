@@ -28,6 +28,7 @@ from process_apis.routes_v2 import v2_router
 from process_apis.scheduling import LeaderLease, Scheduler, load_schedules
 from process_apis.scheduling.routes import schedules_router
 from process_apis.settings import ProcessSettings
+from process_apis.versions import PublishedVersions, versions_router
 from process_apis.workers import run_workers
 from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunStore
 from process_apis.workflows.accounts import AccountSnapshots
@@ -96,6 +97,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 periods=PeriodCalendar(app.state.redis, clients.erp, ttl=settings.period_cache_ttl),
             )
             app.state.q2c = engine
+            app.state.versions = PublishedVersions(app.state.redis, app.state.audit, engine.clock)
             flows = Flows(
                 redis=app.state.redis,
                 crm=clients.crm,
@@ -106,6 +108,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 retry=engine.retry,
                 clock=engine.clock,
                 lock_wait=settings.lock_wait,
+                versions=app.state.versions,
             )
             app.state.flows = flows
             app.state.scheduler = Scheduler(
@@ -116,6 +119,9 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 erp=clients.erp,
                 lease=LeaderLease(app.state.redis, ttl=settings.scheduler_lease_ttl),
                 clock=engine.clock,
+                versions=app.state.versions,
+                planning=clients.planning,
+                version_watch=settings.version_watch,
             )
             app.state.proposals = Proposals(
                 store=ProposalStore(app.state.redis), controls=controls, engine=engine, flows=flows, clock=engine.clock
@@ -141,6 +147,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
             proposals_router,
             audit_router,
             schedules_router,
+            versions_router,
         ],
         title="Finance Integration Gateway process API",
         description=(

@@ -20,6 +20,7 @@ from contracts import (
     Customer,
     CustomerMasterUpdate,
     CustomerUpsert,
+    ForecastVersion,
     LegalEntity,
     Opportunity,
     PlanningImportResult,
@@ -39,9 +40,11 @@ __all__ = [
     "PlanningActualsPort",
     "PlanningBookingsPort",
     "PlanningPort",
+    "PlanningVersionsPort",
     "ReferenceCurrency",
     "ReferenceItem",
     "ReferenceTaxCode",
+    "VersionedBookings",
 ]
 
 
@@ -134,9 +137,23 @@ class ErpOrdersPort(Protocol):
         ...
 
 
+class VersionedBookings(msgspec.Struct, kw_only=True, frozen=True):
+    """Committed-bookings cells with the planning version they belong to (None: the platform named none)."""
+
+    items: list[CommittedBooking]
+    version: ForecastVersion | None = None
+
+
 class PlanningBookingsPort(Protocol):
-    async def committed_bookings(self, legal_entity: str, period: str) -> list[CommittedBooking]:
-        """Committed-bookings cells of an entity and period as the planning platform holds them."""
+    async def committed_bookings(self, legal_entity: str, period: str) -> VersionedBookings:
+        """Committed-bookings cells of an entity and period as the planning platform holds them, with
+        their version (`published` only if it stayed published throughout the read)."""
+        ...
+
+
+class PlanningVersionsPort(Protocol):
+    async def forecast_versions(self) -> list[ForecastVersion]:
+        """Every version of the planning model, with whether it is published (locked)."""
         ...
 
 

@@ -86,6 +86,10 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     schedules: str = "default"
     scheduler_tick: float = 5.0
     scheduler_lease_ttl: float = 30.0
+    #: Seconds between the scheduler leader's reads of the planning versions (`GET /v1/forecast-versions`):
+    #: a version seen published, or no longer published, is recorded (`GET /v1/planning-versions`,
+    #: audit log). 0 turns the watch off (reconciliations still record the version they read).
+    version_watch: float = 300.0
     #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
     #: normal flow (resolve, dead-letter) are proposals a second person approves
     #: (`/v1/proposals`); the direct operations answer 409 `approval-required`. On by default so

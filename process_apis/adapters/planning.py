@@ -1,4 +1,4 @@
-"""PlanningPort over the planning system API (`POST /v1/committed-bookings`, scope planning:write)."""
+"""PlanningPort over the planning system API (`/v1/committed-bookings`, `/v1/actuals`, `/v1/forecast-versions`)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from contracts import ActualsBatch, CommittedBooking, CommittedBookingsLoad, PlanningImportResult
+from contracts import ActualsBatch, CommittedBookingsLoad, ForecastVersion, PlanningImportResult
 from process_apis.adapters._http import SystemApi
+from process_apis.ports import VersionedBookings
 
-__all__ = ["CommittedBookingList", "HttpPlanning"]
+__all__ = ["HttpPlanning"]
 
 
-class CommittedBookingList(msgspec.Struct, kw_only=True, frozen=True):
-    items: list[CommittedBooking]
+class _VersionList(msgspec.Struct, kw_only=True, frozen=True):
+    items: list[ForecastVersion]
 
 
 class HttpPlanning:
@@ -32,6 +33,9 @@ class HttpPlanning:
             "POST", "/v1/actuals", PlanningImportResult, body=batch, idempotency_key=idempotency_key
         )
 
-    async def committed_bookings(self, legal_entity: str, period: str) -> list[CommittedBooking]:
+    async def committed_bookings(self, legal_entity: str, period: str) -> VersionedBookings:
         query = urlencode({"legal_entity": legal_entity, "period": period})
-        return (await self.api.call("GET", f"/v1/committed-bookings?{query}", CommittedBookingList)).items
+        return await self.api.call("GET", f"/v1/committed-bookings?{query}", VersionedBookings)
+
+    async def forecast_versions(self) -> list[ForecastVersion]:
+        return (await self.api.call("GET", "/v1/forecast-versions", _VersionList)).items

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from process_apis.audit.recorder import record
+from process_apis.audit.recorder import record, record_observed
 from process_apis.audit.routes import AuditPage, audit_router
 
-__all__ = ["AuditPage", "audit_router", "record"]
+__all__ = ["AuditPage", "audit_router", "record", "record_observed"]

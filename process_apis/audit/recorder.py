@@ -13,7 +13,7 @@ from servicekit import claims_of, current_correlation_id
 from servicekit.audit_chain import AuditRecord
 from servicekit.audit_store import AuditAppendFailed, AuditStore
 
-__all__ = ["record"]
+__all__ = ["record", "record_observed"]
 
 log = logging.getLogger("process_apis.audit")
 
@@ -46,6 +46,40 @@ async def record(
         outcome=outcome,
         detail={k: v for k, v in (detail or {}).items() if v},
     )
+    await _append(store, entry)
+
+
+async def record_observed(
+    store: AuditStore,
+    action: str,
+    *,
+    observer: str,
+    resource: str,
+    legal_entity: str | None,
+    at: datetime,
+    detail: dict[str, str] | None = None,
+) -> None:
+    """Chain a change the process API saw happen in another system (nobody asked it for anything).
+
+    `observer` names the part of the process API that saw it (e.g. `scheduler:planning-versions`);
+    the client is `-`. Written once by whoever recorded the change first, like `record`.
+    """
+    entry = AuditRecord(
+        time=at.isoformat(timespec="milliseconds"),
+        actor=observer,
+        client="-",
+        action=action,
+        resource=resource,
+        legal_entity=legal_entity,
+        correlation_id=current_correlation_id() or "-",
+        outcome="observed",
+        detail={k: v for k, v in (detail or {}).items() if v},
+    )
+    await _append(store, entry)
+
+
+async def _append(store: AuditStore, entry: AuditRecord) -> None:
+    action, resource = entry.action, entry.resource
     try:
         await store.append(entry)
     except (RedisError, OSError, AuditAppendFailed) as exc:

@@ -90,6 +90,11 @@ class Found:
     note: str
 
 
+def _kind(fingerprint_: str) -> str:
+    """The kind of a fingerprint `<entity>/<period>/<kind>/<key>`."""
+    return fingerprint_.split("/", 3)[2]
+
+
 def settle_breaks(
     ledger: BreakLedger,
     found: Sequence[Found],
@@ -102,12 +107,14 @@ def settle_breaks(
     now: datetime,
     retrying: str | None = None,
     retry_note: str | None = None,
+    unchecked: frozenset[str] = frozenset(),
 ) -> LedgerChange:
     """Match this run's breaks to the ledger's exceptions (pure; the caller commits the result).
 
     `existing`: the ledger's exceptions by id as stored now. `new_exception` is the template of a
     break exception (owner, severity, SLA, entity); each new one gets the next sequence number.
     `retrying`: the id of the exception a person retried, whose retry this run is.
+    `unchecked`: break kinds this run did not look for; their open breaks stay as they are.
     """
     run_id = new_exception.run_id
     seq = ledger.seq
@@ -143,6 +150,9 @@ def settle_breaks(
         ids.append(new_id)
     for fp, known in ledger.open.items():
         if fp in still_open:
+            continue
+        if _kind(fp) in unchecked:
+            still_open[fp] = known
             continue
         record = changed.get(known) or existing.get(known)
         if record is not None and record.status in _UNSETTLED:

@@ -9,6 +9,13 @@ difference beyond the tolerance is a break, and every break has one exception
 matched across reruns by fingerprint (flows/breaks.py), and a break a rerun no longer finds is
 closed. The report, the breaks ledger and the exceptions commit together on the entity-period's
 slot; the report stays retrievable at `GET /v1/reconciliations/{id}`.
+
+Only a published planning version is reported: the committed bookings are read with the version
+they belong to, and when it is not published (a draft the workflow still writes into) the report
+names the version, says `planning_reported: false`, shows no planning amounts and raises no
+planning break; the entity-period's open planning breaks stay as they were, neither closed nor
+found again, until a run reads a published version. The version state read is handed to
+`PublishedVersions`, so a publication is recorded before any figure of it is reported.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts import ProblemFieldError
+from contracts import ForecastVersion, ProblemFieldError
 from process_apis.controls import ControlSource
 from process_apis.errors import ProcessError, ValidationFailed
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
@@ -37,6 +44,7 @@ from process_apis.flows.breaks import (
     settle_breaks,
 )
 from process_apis.ports import CrmWonPort, ErpOrdersPort, PlanningBookingsPort
+from process_apis.versions import PublishedVersions
 from process_apis.workflows.metrics import daily, since_period_end_ms
 from process_apis.workflows.parking import counter
 from process_apis.workflows.store import Effect, RunBusy, RunStore
@@ -59,6 +67,8 @@ BreakKind = Literal[
     "amount_crm_erp",
     "amount_erp_planning",
 ]
+#: The breaks that compare against planning: not raised, and not closed, while its version is unpublished.
+PLANNING_BREAKS: frozenset[str] = frozenset({"missing_in_planning", "orphan_in_planning", "amount_erp_planning"})
 _encoder = msgspec.json.Encoder()
 
 
@@ -109,9 +119,32 @@ class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
     cycle_time_seconds: float
     crm_closed_won: SourceTotal
     erp_booked: SourceTotal
+    #: The committed bookings of the published planning version `planning_version`; zero records and
+    #: amount 0 when `planning_reported` is false (the version's draft figures are not reported).
     planning_committed: SourceTotal
     breaks: list[Break]
     status: Literal["balanced", "breaks"]
+    planning_version: Annotated[
+        ForecastVersion | None,
+        msgspec.Meta(
+            description=(
+                "The planning version the committed bookings were read from, and whether it stayed published "
+                "throughout the read; null when the planning platform named none (and on reports made before "
+                "versions were named)."
+            )
+        ),
+    ] = None
+    planning_reported: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "false: `planning_version` was not published, so planning is not reported: `planning_committed` "
+                "is zero, no planning break (missing_in_planning, orphan_in_planning, amount_erp_planning) is "
+                "raised, and the open planning breaks of the entity-period stay as they were. `status` then "
+                "covers CRM against ERP only."
+            )
+        ),
+    ] = True
 
 
 _decoder = msgspec.json.Decoder(ReconciliationReport)
@@ -142,8 +175,10 @@ class Reconciler:
         policy: ExceptionPolicy,
         clock: Callable[[], datetime],
         lock_wait: float = 5.0,
+        versions: PublishedVersions | None = None,
     ) -> None:
-        """`lock_wait`: how long a run waits for another run of its entity-period (then ReconciliationBusy)."""
+        """`lock_wait`: how long a run waits for another run of its entity-period (then ReconciliationBusy);
+        `versions` records the planning version state each run reads."""
         self.redis: Any = redis
         self.lock_wait = lock_wait
         self.store = RunStore(redis, prefix="fig:flow")
@@ -151,6 +186,7 @@ class Reconciler:
         self.controls = controls
         self.policy = policy
         self.clock = clock
+        self.versions = versions
 
     async def get(self, report_id: str) -> ReconciliationReport | None:
         if parse_ledger_id(report_id) is None:
@@ -229,7 +265,12 @@ class Reconciler:
                 o for o in await self.erp.sales_orders(command.legal_entity, command.period)
                 if o.booked and (o.external_id or "").startswith("SF-")
             ]  # fmt: skip
-            cells = await self.planning.committed_bookings(command.legal_entity, command.period)
+            read = await self.planning.committed_bookings(command.legal_entity, command.period)
+            version = read.version
+            reported = version is not None and version.published
+            if version is not None and self.versions is not None:
+                await self.versions.observe([version], observer=f"reconciliation:{report_id}")
+            cells = read.items if reported else []
 
             crm = {o.id: o.amount.amount for o in opportunities}
             erp = {(o.external_id or "")[3:]: (o.id, o.total.amount) for o in orders}
@@ -240,6 +281,7 @@ class Reconciler:
             breaks = [
                 msgspec.structs.replace(b, fingerprint=fingerprint(command.legal_entity, command.period, b.kind, b.key))
                 for b in _compare(crm, erp, dict(by_order), command.tolerance)
+                if reported or b.kind not in PLANNING_BREAKS
             ]
 
             finished = self.clock()
@@ -257,6 +299,7 @@ class Reconciler:
                 now=finished,
                 retrying=retrying,
                 retry_note=retry_note,
+                unchecked=frozenset() if reported else PLANNING_BREAKS,
             )
             breaks = [
                 msgspec.structs.replace(b, exception_id=i) for b, i in zip(breaks, change.exception_ids, strict=True)
@@ -277,6 +320,8 @@ class Reconciler:
                 planning_committed=SourceTotal(records=len(cells), amount=sum(by_order.values(), Decimal("0"))),
                 breaks=breaks,
                 status="breaks" if breaks else "balanced",
+                planning_version=version,
+                planning_reported=reported,
             )
             effects = [
                 Effect(kind="zadd", key=EXCEPTION_INDEX, member=r.id, score=r.created_at.timestamp())

@@ -20,6 +20,7 @@ from process_apis.flows.customer_sync import CustomerSync, sync_request
 from process_apis.flows.model import FlowRun
 from process_apis.flows.reconciliation import Reconciler, ReconciliationReport, StartReconciliation
 from process_apis.flows.runner import FlowRunner
+from process_apis.versions import PublishedVersions
 from process_apis.workflows.retry import RetryPolicy
 
 __all__ = ["Flows"]
@@ -42,8 +43,10 @@ class Flows:
         retry: RetryPolicy,
         clock: Callable[[], datetime],
         lock_wait: float = 5.0,
+        versions: PublishedVersions | None = None,
     ) -> None:
-        """`lock_wait`: how long a reconciliation waits for another of its entity and period."""
+        """`lock_wait`: how long a reconciliation waits for another of its entity and period;
+        `versions` records the planning version state reconciliations read."""
         self.controls = controls
         self.runner = FlowRunner(redis, policy=policy, clock=clock)
         self.customer_sync = CustomerSync(crm=crm, erp=erp, redis=redis)
@@ -57,6 +60,7 @@ class Flows:
             policy=policy,
             clock=clock,
             lock_wait=lock_wait,
+            versions=versions,
         )
 
     async def get(self, run_id: str) -> FlowRun | None:

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import msgspec
 
+from process_apis.versions import SeenVersion
 from process_apis.workflows.metrics import AMOUNT_SCALE, DAY_PREFIX, LAG_BUCKETS
 
 __all__ = ["CloseCycle", "ErrorRate", "ExecutiveMetrics", "LagDistribution", "executive_metrics"]
@@ -104,13 +105,31 @@ class ExecutiveMetrics(msgspec.Struct, kw_only=True, frozen=True):
         dict[str, Decimal],
         _doc(
             "Forecast-to-actual variance caused by integration timing, per currency: the amounts of bookings "
-            "committed to planning for their close-date month while the ERP booked them in another month."
+            "committed to planning for their close-date month while the ERP booked them in another month. "
+            "Empty unless `timing_variance_reported` (the committed-bookings version is published)."
         ),
     ]
-    timing_variance_runs: Annotated[int, _doc("How many bookings make up `timing_variance`.")]
+    timing_variance_runs: Annotated[
+        int, _doc("How many bookings make up `timing_variance`; 0 unless `timing_variance_reported`.")
+    ]
     booking_to_forecast_lag: LagDistribution
     error_rates_by_day: Annotated[list[ErrorRate], _doc("Per UTC day, workflow and legal entity, oldest first.")]
     error_rates_by_week: Annotated[list[ErrorRate], _doc("Per ISO week, workflow and legal entity, oldest first.")]
+    timing_variance_version: Annotated[
+        SeenVersion | None,
+        _doc(
+            "The planning version the committed bookings behind `timing_variance` are in (the model's one "
+            "committed-bookings version), as the process API last saw it (`GET /v1/planning-versions`); null "
+            "when it has not seen exactly one."
+        ),
+    ] = None
+    timing_variance_reported: Annotated[
+        bool,
+        _doc(
+            "true only while `timing_variance_version` is published: a draft version's figures are never "
+            "reported, so otherwise `timing_variance` is empty and `timing_variance_runs` 0."
+        ),
+    ] = False
 
 
 def _ratio(part: int, whole: int) -> Decimal | None:
@@ -132,8 +151,10 @@ def executive_metrics(
     admits: Callable[[str | None], bool],
     from_day: date | None = None,
     to_day: date | None = None,
+    committed: SeenVersion | None = None,
 ) -> ExecutiveMetrics:
-    """The metrics from the counters (`read_counters`) of the entities `admits` accepts (None: no entity)."""
+    """The metrics from the counters (`read_counters`) of the entities `admits` accepts (None: no entity);
+    the planning figures only if `committed` (the committed-bookings version) is published."""
     low, high = (from_day.isoformat() if from_day else ""), (to_day.isoformat() if to_day else "9999-12-31")
     sums: dict[str, int] = defaultdict(int)
     runs: dict[tuple[str, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
@@ -151,6 +172,7 @@ def executive_metrics(
             sums[metric] += value
     auto, manual = sums["posted:auto"], sums["posted:manual"]
     balanced, breaks = sums["recon_balanced"], sums["recon_break_closed"]
+    reported = committed is not None and committed.published
     return ExecutiveMetrics(
         from_day=from_day,
         to_day=to_day,
@@ -172,12 +194,14 @@ def executive_metrics(
         timing_variance={
             metric.removeprefix("timing:"): Decimal(n) / AMOUNT_SCALE
             for metric, n in sorted(sums.items())
-            if metric.startswith("timing:")
+            if reported and metric.startswith("timing:")
         },
-        timing_variance_runs=sums["timing_runs"],
+        timing_variance_runs=sums["timing_runs"] if reported else 0,
         booking_to_forecast_lag=LagDistribution(**{name: sums[f"lag:{name}"] for _, name in LAG_BUCKETS}),
         error_rates_by_day=_rates(runs, lambda day: day),
         error_rates_by_week=_rates(runs, _week),
+        timing_variance_version=committed,
+        timing_variance_reported=reported,
     )
 
 

@@ -3,7 +3,8 @@
 Sources: the exception records (aging, SLA breaches, unposted orders, reconciliation breaks), the
 counters the engine keeps in `fig:ops:counters` as runs change (orders created by origin,
 reposts, completions), the index of runs waiting for ERP booking (forecast refresh lag), the
-indexes of runs waiting out a system's outage (`runs_waiting_for`), and the
+indexes of runs waiting out a system's outage (`runs_waiting_for`), the planning versions seen
+(whether the committed-bookings version is published, which gates the planning figures), and the
 `fig:ops:policy-violations` hash the system APIs increment on field-ownership refusals. Nothing is
 estimated: a metric without data is null.
 """
@@ -20,6 +21,7 @@ import msgspec
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
 from process_apis.ops.executive import ExecutiveMetrics, executive_metrics
+from process_apis.versions import PublishedVersions, committed_version
 from process_apis.workflows.outage import SYSTEMS, outage_index
 from process_apis.workflows.store import WAITING_INDEX, read_counters, run_key
 
@@ -251,7 +253,13 @@ async def summarise(
         resolved_without_posting=resolved_unposted,
         escalated_exceptions=sum(1 for r in records if r.escalated_to is not None),
         escalations_by_target=dict(Counter(r.escalated_to for r in records if r.escalated_to is not None)),
-        executive=executive_metrics(counters, admits=mine, from_day=from_day, to_day=to_day),
+        executive=executive_metrics(
+            counters,
+            admits=mine,
+            from_day=from_day,
+            to_day=to_day,
+            committed=committed_version(await PublishedVersions.seen(redis)),
+        ),
     )
 
 

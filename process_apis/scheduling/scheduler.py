@@ -14,7 +14,9 @@ on its next tick). A period watch reads every entity's closed periods from the E
 lost close event: a close not known yet is handled as the event would have been (actuals loaded,
 a run refused while the period was open retried, the period reconciled); its first run only
 records the periods closed already. A reference sync runs the `reference_sync` flow
-(scheduling/reference.py). The
+(scheduling/reference.py). Every `version_watch` seconds the leader also reads the planning
+versions and records publications (versions/ledger.py); a leader that takes over reads them on its
+first tick. The
 jobs are idempotent (reconciliation breaks keep their exception across reruns), so a leader that
 dies mid-job leaves nothing its successor cannot redo.
 """
@@ -25,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -35,10 +37,11 @@ from process_apis.controls import ControlSource
 from process_apis.errors import ProcessError
 from process_apis.flows.reconciliation import StartReconciliation
 from process_apis.flows.service import Flows
-from process_apis.ports import ErpLedgerPort, ErpReferencePort
+from process_apis.ports import ErpLedgerPort, ErpReferencePort, PlanningVersionsPort
 from process_apis.scheduling.config import Schedule, Schedules, next_run, periods_of
 from process_apis.scheduling.leader import LeaderLease
 from process_apis.scheduling.reference import ReferenceSync
+from process_apis.versions import PublishedVersions
 from process_apis.workflows.store import RunBusy
 
 __all__ = ["CLOSED_KEY", "CLOSES_KEY", "STATE_KEY", "RunResult", "ScheduleState", "Scheduler", "SchedulerErp"]
@@ -105,6 +108,9 @@ class Scheduler:
         erp: SchedulerErp,
         lease: LeaderLease,
         clock: Callable[[], datetime],
+        versions: PublishedVersions | None = None,
+        planning: PlanningVersionsPort | None = None,
+        version_watch: float = 0.0,
     ) -> None:
         self.redis: Any = redis
         self.schedules = schedules
@@ -114,6 +120,8 @@ class Scheduler:
         self.clock = clock
         self.erp = erp
         self.reference = ReferenceSync(erp=erp, controls=controls, redis=redis, clock=clock)
+        self.versions, self.planning, self.version_watch = versions, planning, version_watch
+        self._versions_due: datetime | None = None
 
     async def states(self) -> dict[str, ScheduleState]:
         raw = await self.redis.hgetall(STATE_KEY)
@@ -153,7 +161,21 @@ class Scheduler:
                     return ran
                 ran.append(schedule.name)
         await self._closes(ran)
+        await self._watch_versions()
         return ran
+
+    async def _watch_versions(self) -> None:
+        """Record planning version publications when the watch is due (a failed read waits for the next)."""
+        if self.versions is None or self.planning is None or self.version_watch <= 0:
+            return
+        now = self.clock()
+        if self._versions_due is not None and now < self._versions_due:
+            return
+        self._versions_due = now + timedelta(seconds=self.version_watch)
+        try:
+            await self.versions.watch(self.planning, observer="scheduler:planning-versions")
+        except ProcessError as exc:
+            log.warning("planning versions not read", extra={"error": exc.detail})
 
     async def _closes(self, ran: list[str]) -> None:
         members = await self.redis.zrange(CLOSES_KEY, 0, -1)

@@ -101,9 +101,11 @@ async def list_committed_bookings(
     """The committed-bookings cells as the planning platform holds them, optionally for one entity/period.
 
     Read through an export task, so it reflects what the platform committed, not what was sent.
+    `version` names the version the cells belong to and whether it stayed published throughout the
+    read: the cells of an unpublished version are a draft, not figures to report.
     """
-    items = await _connector(state).read_committed_bookings(legal_entity=legal_entity, period=period)
-    return CommittedBookingList(items=items)
+    version, items = await _connector(state).read_versioned_bookings(legal_entity=legal_entity, period=period)
+    return CommittedBookingList(items=items, version=version)
 
 
 @post(
@@ -180,14 +182,22 @@ async def get_actuals(
     operation_id="list_forecast_versions",
     summary="The planning model's versions and whether each is published",
     guards=[require_scopes("planning:read")],
-    responses=_COMMON,
+    responses=_WITH_BAD_REQUEST,
 )
-async def list_forecast_versions(state: State) -> ForecastVersionList:
+async def list_forecast_versions(
+    state: State,
+    published: Annotated[
+        bool | None,
+        QueryParameter(description="Only published (true: locked, the figures to report) or unpublished (false)"),
+    ] = None,
+) -> ForecastVersionList:
     """Every version of the planning model (Actuals, committed bookings, forecasts, budgets).
 
-    `published` versions are locked in the model: the platform refuses every write to them.
+    `published` versions are locked in the model: the platform refuses every write to them, and
+    only they may feed reported figures. `published=true` lists only those.
     """
-    return ForecastVersionList(items=await _connector(state).forecast_versions())
+    versions = await _connector(state).forecast_versions()
+    return ForecastVersionList(items=[v for v in versions if published is None or v.published == published])
 
 
 @get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from contracts import CommittedBooking, ForecastVersion
@@ -13,6 +15,17 @@ class CommittedBookingList(msgspec.Struct, kw_only=True, frozen=True):
     """Committed-bookings cells read back from the planning platform for one entity/period filter."""
 
     items: list[CommittedBooking]
+    version: Annotated[
+        ForecastVersion | None,
+        msgspec.Meta(
+            description=(
+                "The version the cells belong to (the model's committed-bookings version). `published` is true "
+                "only if the version was published both before and after the cells were read, so published "
+                "cells are the locked figures; a reporter must not report the cells of an unpublished version. "
+                "null when the model has no such version."
+            )
+        ),
+    ] = None
 
 
 class ForecastVersionList(msgspec.Struct, kw_only=True, frozen=True):

@@ -34,6 +34,8 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
     anaplan_actuals_export_id: str = "116000000001"
     #: The version actuals loads write into, and the product item for lines without a product.
     anaplan_actuals_version: str = "Actuals"
+    #: The version committed bookings are written to and read from (reads name it, published or not).
+    anaplan_bookings_version: str = "Committed Bookings"
     anaplan_no_product: str = "UNALLOCATED"
     #: One load is one import: its CSV goes up in gzip chunks of this many (uncompressed) bytes,
     #: at most `max_chunks` of them (Anaplan: 1 to 50 MB per chunk, 1000 chunks per file).
@@ -67,6 +69,7 @@ class PlanningSettings(ServiceSettings, kw_only=True, frozen=True):
             actuals_file_id=self.anaplan_actuals_file_id,
             actuals_export_id=self.anaplan_actuals_export_id,
             actuals_version=self.anaplan_actuals_version,
+            bookings_version=self.anaplan_bookings_version,
             no_product=self.anaplan_no_product,
             chunk_bytes=self.chunk_bytes,
             max_chunks=self.max_chunks,

@@ -248,6 +248,10 @@ def test_a_controller_reconciles_an_entity_and_period_and_opens_the_report(
         report = page.get_by_role("heading", level=2).inner_text().removeprefix("Report ")
         stored = seeded.api.get(f"/v1/reconciliations/{report}").json()
         assert stored["legal_entity"] == "DE01"
+        # The stack's Committed Bookings version is the seed's draft: its figures are not reported.
+        assert stored["planning_reported"] is False
+        facts = page.locator("dl.facts").inner_text()
+        assert "not reported: version Committed Bookings is not published" in facts
         breaks = page.locator("table").filter(has_text="Breaks").locator("tbody tr")
         assert breaks.count() == max(1, len(stored["breaks"]))
         for item in stored["breaks"]:

@@ -411,7 +411,9 @@ def planning_app(systems: Systems) -> Litestar:
             for b in load.bookings
             if b.legal_entity == legal_entity and b.period == period
         }
-        return _json({"items": list(cells.values())})
+        # As the planning system API: the cells' version, here the seed's, published (locked).
+        version = {"id": "107000000002", "name": "Committed Bookings", "published": True, "kind": "committed"}
+        return _json({"items": list(cells.values()), "version": version})
 
     @post("/v1/actuals", sync_to_thread=False)
     def load_actuals(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:

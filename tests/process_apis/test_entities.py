@@ -281,6 +281,7 @@ ENTITY_FREE: dict[str, str] = {
     "listRuleSetVersions": "the versions of that shared rule set",
     "getRuleSetVersion": "one version of that shared rule set",
     "diffRuleSetVersions": "a comparison of two versions of that shared rule set",
+    "listPlanningVersions": "the planning model's versions and when each was published: no entity's figures",
 }
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 import httpx
+import msgspec
 
 from contracts import ActualsBatch, CommittedBooking, ForecastVersion, PlanningImportResult
 from system_apis.planning.connector.actuals import actuals_csv, parse_actuals_export
@@ -64,6 +65,26 @@ class PlanningConnector:
             for b in parse_bookings_export(content)
             if (legal_entity is None or b.legal_entity == legal_entity) and (period is None or b.period == period)
         ]
+
+    async def read_versioned_bookings(
+        self, *, legal_entity: str | None = None, period: str | None = None
+    ) -> tuple[ForecastVersion | None, list[CommittedBooking]]:
+        """The committed-bookings cells with the version they belong to (`bookings_version`; None if the
+        model has no such version). The version is read before and after the export and counts as
+        published only if it was both times: then the cells are its locked figures, since a version
+        cannot be written while it is published.
+        """
+        before = await self._bookings_version()
+        items = await self.read_committed_bookings(legal_entity=legal_entity, period=period)
+        after = await self._bookings_version()
+        if after is None:
+            return None, items
+        throughout = after.published and before is not None and before.id == after.id and before.published
+        return msgspec.structs.replace(after, published=throughout), items
+
+    async def _bookings_version(self) -> ForecastVersion | None:
+        name = self.config.bookings_version
+        return next((v for v in await self.forecast_versions() if v.name == name), None)
 
     # -- actuals ------------------------------------------------------------------------------
     async def load_actuals(self, batch: ActualsBatch) -> PlanningImportResult:

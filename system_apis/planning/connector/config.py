@@ -26,6 +26,8 @@ class AnaplanConfig(msgspec.Struct, kw_only=True, frozen=True):
     actuals_export_id: str
     #: The version actuals are loaded into (its edit window must be open in the model).
     actuals_version: str = "Actuals"
+    #: The version the committed-bookings module's cells belong to (the module has no version dimension).
+    bookings_version: str = "Committed Bookings"
     #: The product list item that stands for "no product" (canonical `product_code: null`).
     no_product: str = "UNALLOCATED"
     #: Uncompressed bytes per uploaded chunk (Anaplan: 1 to 50 MB, at most 1000 chunks per file).
