@@ -42,6 +42,8 @@ JSON = "application/json"
 
 
 _JURISDICTION = {"NA": "US-CA", "DACH": "DE", "UKI": "GB"}
+#: The jurisdictions each entity's one tax code is the default for.
+_TAXED = {"US01": ["US-CA", "US-NY"], "DE01": ["DE"], "GB01": ["GB"]}
 
 
 def account_for(opportunity: Opportunity, *, tax_jurisdiction: str | None = "default") -> Account:
@@ -76,7 +78,15 @@ def reference_data() -> dict[str, list[dict[str, Any]]]:
             {"id": "103", "product_code": "FIG-SERV", "name": "FIG Professional services"},
         ],
         "tax-codes": [
-            {"id": str(n), "code": f"VAT-{c}", "description": "", "rate": "20.00", "country": k, "legal_entity": c}
+            {
+                "id": str(n),
+                "code": f"VAT-{c}",
+                "description": "",
+                "rate": "20.00",
+                "country": k,
+                "legal_entity": c,
+                "jurisdictions": _TAXED[c],
+            }
             for n, (c, _, k, _) in enumerate(entities, start=1)
         ],
     }

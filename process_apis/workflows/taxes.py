@@ -1,0 +1,59 @@
+"""Which ERP tax code an order line carries: resolved from the tax jurisdiction and the item.
+
+The rule, from the ERP's own tax codes (`GET /v1/reference/tax-codes` of the ERP system API):
+
+1. only the codes of the run's legal entity count (a tax code belongs to one subsidiary, its nexus);
+2. of those, the codes that name the jurisdiction (`US-NY`, `DE`) among their `jurisdictions`;
+3. of those, the one limited to the item's revenue category wins over the one for every category.
+
+Exactly one code must remain at the first tier that has any: none is an unknown combination and
+two are an ambiguous one; either parks the run (`unknown_tax_code`) for a person to fix the ERP's
+tax codes or the account's jurisdiction. Nothing here knows a tax code by name: adding a
+jurisdiction in the ERP is enough for deals there to pass.
+
+The codes are kept in Redis (`fig:erp:tax-codes`, JSON) for `ttl` seconds; a retry reads the ERP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from process_apis.ports import ErpReferencePort, ReferenceTaxCode
+
+__all__ = ["TAX_CODES_KEY", "TaxCodes", "candidates"]
+
+TAX_CODES_KEY = "fig:erp:tax-codes"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(list[ReferenceTaxCode])
+
+
+def candidates(
+    codes: Sequence[ReferenceTaxCode], *, legal_entity: str, jurisdiction: str, revenue_category: str | None
+) -> list[ReferenceTaxCode]:
+    """The codes of the first tier of the rule that has any: exactly one is a resolution."""
+    scoped = [c for c in codes if c.legal_entity == legal_entity and jurisdiction in c.jurisdictions]
+    specific = [c for c in scoped if revenue_category is not None and c.revenue_category == revenue_category]
+    return specific or [c for c in scoped if c.revenue_category is None]
+
+
+class TaxCodes:
+    """The ERP's tax codes, kept for `ttl` seconds (0: read every time)."""
+
+    def __init__(self, redis: Any, erp: ErpReferencePort, *, ttl: float = 300.0) -> None:
+        self.redis: Any = redis
+        self.erp = erp
+        self.ttl_ms = int(ttl * 1000)
+
+    async def codes(self, *, fresh: bool = False) -> list[ReferenceTaxCode]:
+        """The codes as last read; `fresh` reads the ERP (a person's retry after fixing them)."""
+        if self.ttl_ms > 0 and not fresh:
+            raw = await self.redis.get(TAX_CODES_KEY)
+            if raw is not None:
+                return _decoder.decode(raw)
+        found = await self.erp.tax_codes()
+        if self.ttl_ms > 0:
+            await self.redis.set(TAX_CODES_KEY, _encoder.encode(found), px=self.ttl_ms)
+        return found
