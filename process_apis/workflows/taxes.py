@@ -17,13 +17,13 @@ The codes are kept in Redis (`fig:erp:tax-codes`, JSON) for `ttl` seconds; a ret
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from process_apis.ports import ErpReferencePort, ReferenceTaxCode
+from process_apis.ports import ReferenceTaxCode
 
-__all__ = ["TAX_CODES_KEY", "TaxCodes", "candidates"]
+__all__ = ["TAX_CODES_KEY", "TaxCodeSource", "TaxCodes", "candidates"]
 
 TAX_CODES_KEY = "fig:erp:tax-codes"
 _encoder = msgspec.json.Encoder()
@@ -39,10 +39,16 @@ def candidates(
     return specific or [c for c in scoped if c.revenue_category is None]
 
 
+class TaxCodeSource(Protocol):
+    async def tax_codes(self) -> list[ReferenceTaxCode]:
+        """Every tax code of the ERP account (the ERP system API's reference list)."""
+        ...
+
+
 class TaxCodes:
     """The ERP's tax codes, kept for `ttl` seconds (0: read every time)."""
 
-    def __init__(self, redis: Any, erp: ErpReferencePort, *, ttl: float = 300.0) -> None:
+    def __init__(self, redis: Any, erp: TaxCodeSource, *, ttl: float = 300.0) -> None:
         self.redis: Any = redis
         self.erp = erp
         self.ttl_ms = int(ttl * 1000)

@@ -1,0 +1,75 @@
+"""The tax-code rule: the run's entity, the codes naming the jurisdiction, the item's category first."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from process_apis.ports import ReferenceTaxCode
+from process_apis.workflows.taxes import TaxCodes, candidates
+from servicekit import RedisClient
+
+
+def _code(id: str, entity: str, *jurisdictions: str, category: str | None = None) -> ReferenceTaxCode:
+    return ReferenceTaxCode(
+        id=id,
+        code=f"CODE-{id}",
+        rate=Decimal("1.00"),
+        legal_entity=entity,
+        jurisdictions=list(jurisdictions),
+        revenue_category=category,
+    )
+
+
+CODES = [
+    _code("12", "US01", "US-NY"),
+    _code("16", "US01", "US-NY", category="services"),
+    _code("13", "US01", "US-IL"),
+    _code("21", "DE01", "DE"),
+    _code("22", "DE01"),  # a reduced rate no jurisdiction defaults to
+]
+
+
+def _ids(entity: str, jurisdiction: str, category: str | None) -> list[str]:
+    found = candidates(CODES, legal_entity=entity, jurisdiction=jurisdiction, revenue_category=category)
+    return [c.id for c in found]
+
+
+def test_the_code_of_the_item_category_wins_over_the_one_for_every_category() -> None:
+    assert _ids("US01", "US-NY", "services") == ["16"]
+    assert _ids("US01", "US-NY", "subscription") == ["12"]
+    assert _ids("US01", "US-IL", "services") == ["13"]
+    assert _ids("DE01", "DE", "support") == ["21"]
+
+
+def test_a_jurisdiction_no_code_of_the_entity_names_resolves_to_nothing() -> None:
+    assert _ids("US01", "US-OR", "subscription") == []
+    assert _ids("US01", "DE", "subscription") == []  # DE's code belongs to another subsidiary
+    assert _ids("GB01", "GB", None) == []
+
+
+def test_two_codes_for_one_combination_are_both_returned_so_the_run_parks() -> None:
+    twice = [*CODES, _code("17", "US01", "US-IL")]
+    found = candidates(twice, legal_entity="US01", jurisdiction="US-IL", revenue_category="support")
+    assert [c.id for c in found] == ["13", "17"]
+
+
+class _Erp:
+    def __init__(self) -> None:
+        self.codes = [CODES[0]]
+        self.reads = 0
+
+    async def tax_codes(self) -> list[ReferenceTaxCode]:
+        self.reads += 1
+        return list(self.codes)
+
+
+async def test_codes_are_kept_for_the_ttl_and_a_retry_reads_the_erp(redis: RedisClient) -> None:
+    erp = _Erp()
+    taxes = TaxCodes(redis, erp, ttl=60)
+    assert await taxes.codes() == [CODES[0]]
+    erp.codes = CODES
+    assert await taxes.codes() == [CODES[0]]  # kept
+    assert erp.reads == 1
+    assert await taxes.codes(fresh=True) == CODES  # a person fixed the ERP and retries
+    assert await taxes.codes() == CODES
+    assert erp.reads == 2
