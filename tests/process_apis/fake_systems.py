@@ -42,8 +42,8 @@ JSON = "application/json"
 
 
 _JURISDICTION = {"NA": "US-CA", "DACH": "DE", "UKI": "GB"}
-#: The jurisdictions each entity's one tax code is the default for.
-_TAXED = {"US01": ["US-CA", "US-NY"], "DE01": ["DE"], "GB01": ["GB"]}
+#: The jurisdictions each entity's one tax code is the default for (US01 sells to SG as an export).
+_TAXED = {"US01": ["US-CA", "US-NY", "SG"], "DE01": ["DE"], "GB01": ["GB"]}
 
 
 def account_for(opportunity: Opportunity, *, tax_jurisdiction: str | None = "default") -> Account:
@@ -165,6 +165,7 @@ class _Line(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     quantity: Decimal
     unit_price: Money
     amount: Money
+    tax_code_id: str | None = None
 
 
 class _OrderUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

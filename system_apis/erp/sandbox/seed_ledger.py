@@ -1,7 +1,7 @@
 """The seeded ledger side of the account: tax codes per subsidiary and posted GL lines.
 
 Tax codes: US sales tax (CA 7.25 %, NY 4 %, TX 6.25 %, WA 6.5 %, exempt for IL and for professional
-services in NY), DE VAT 19 % / 7 % / EU reverse charge, GB VAT 20 % / 0 %. Each names the
+services in NY, export to SG), DE VAT 19 % / 7 % / EU reverse charge, GB VAT 20 % / 0 %. Each names the
 jurisdictions it is the default for (the reduced, zero and reverse-charge codes are chosen by a
 person, never by default) and, for NY services, the one item category it is limited to.
 Postings: 2026-01..2026-10 in full and 2026-11 to date, per subsidiary, on revenue
@@ -75,6 +75,15 @@ _TAX_CODES = [
         subsidiary_id="1",
         jurisdictions=["US-NY"],
         revenue_category="services",
+    ),
+    TaxCode(
+        id="17",
+        item_id="US-EXPORT",
+        description="Export sale, outside US sales tax",
+        rate=Decimal("0.00"),
+        country="US",
+        subsidiary_id="1",
+        jurisdictions=["SG"],
     ),
     TaxCode(
         id="21",
