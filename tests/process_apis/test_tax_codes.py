@@ -84,7 +84,8 @@ async def test_each_posted_order_line_carries_the_tax_code_of_its_jurisdiction_a
     ]
     assert posted["item"]["items"][0]["taxCode"]["refName"] == "US-SALES-NY"
     # The ERP system API reads the order back with the codes.
-    read = httpx.get(f"{erp}/v1/sales-orders/{order}")
+    async with httpx.AsyncClient(base_url=erp) as api:
+        read = await api.get(f"/v1/sales-orders/{order}")
     assert read.status_code == 200, read.text
     assert [line["tax_code_id"] for line in read.json()["lines"]] == ["12", "16"]
 
@@ -101,7 +102,8 @@ async def test_an_unknown_jurisdiction_and_item_parks_the_run_with_the_tax_team_
         run = await run_reaches(client, RUN, "failed")
         assert run["error"]["gate"] == "validated"
         assert run["error"]["errors"][0]["location"] == "$.lines[0].tax_code"
-        assert "US-OR" in run["error"]["detail"] and "custitem_fig_tax_jurisdictions" in run["error"]["detail"]
+        assert "US-OR" in run["error"]["detail"]
+        assert "custitem_fig_tax_jurisdictions" in run["error"]["detail"]
         record = (await client.get(f"/v1/exceptions/{run['exception_id']}")).json()
         assert (record["reason_code"], record["owner_team"]) == ("unknown_tax_code", "tax")
     assert _orders(netsuite, f"SF-{deal.id}") == []

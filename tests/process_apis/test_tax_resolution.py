@@ -9,10 +9,10 @@ from process_apis.workflows.taxes import TaxCodes, candidates
 from servicekit import RedisClient
 
 
-def _code(id: str, entity: str, *jurisdictions: str, category: str | None = None) -> ReferenceTaxCode:
+def _code(code_id: str, entity: str, *jurisdictions: str, category: str | None = None) -> ReferenceTaxCode:
     return ReferenceTaxCode(
-        id=id,
-        code=f"CODE-{id}",
+        id=code_id,
+        code=f"CODE-{code_id}",
         rate=Decimal("1.00"),
         legal_entity=entity,
         jurisdictions=list(jurisdictions),

@@ -52,7 +52,7 @@ def test_a_tax_code_of_another_subsidiary_is_refused(sandbox: str) -> None:
     assert refused.status_code == 400
     [detail] = refused.json()["o:errorDetails"]
     assert (detail["o:errorCode"], detail["o:errorPath"]) == ("INVALID_CONTENT", "item.items[1].taxCode")
-    assert "12" in detail["detail"] and "subsidiary 2" in detail["detail"]
+    assert detail["detail"] == "Invalid taxCode reference key 12 for subsidiary 2."
     assert _orders(sandbox, "SF-TAX-OTHER-SUB") == []
 
 
