@@ -148,10 +148,11 @@ class ReferenceCurrency(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ReferenceItem(msgspec.Struct, kw_only=True, frozen=True):
-    """A sellable ERP item and the CRM product code it is sold as."""
+    """A sellable ERP item, the CRM product code it is sold as and its revenue category."""
 
     id: str
     product_code: str
+    revenue_category: str | None = None
 
 
 class ReferenceTaxCode(msgspec.Struct, kw_only=True, frozen=True):

@@ -39,7 +39,7 @@ from process_apis.workflows.overrides import overridden_account, overridden_mapp
 from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
-from process_apis.workflows.taxes import TaxCodes, candidates
+from process_apis.workflows.taxes import TaxCodes
 from process_apis.workflows.validation import validate_opportunity
 
 __all__ = ["FORECAST_PENDING", "NEXT_GATE", "BookingSignal", "ForecastSignal", "QuoteToCashSteps", "Step"]
@@ -231,18 +231,15 @@ class QuoteToCashSteps:
         jurisdiction = account.tax_jurisdiction if account is not None else None
         if self.taxes is None or not jurisdiction:
             return None
-        codes = await self.taxes.codes(fresh=run.resumed_at is not None)
+        reference = await self.taxes.reference(fresh=run.resumed_at is not None)
         resolved: list[ReferenceTaxCode] = []
         violations: list[ProblemFieldError] = []
         for index, line in enumerate(opportunity.lines):
             product = mapping.product(line.product_code)
             if product is None:  # refused by product_mapping, or that control is off: no item to tax
                 return None
-            found = candidates(
-                codes,
-                legal_entity=entity.legal_entity,
-                jurisdiction=jurisdiction,
-                revenue_category=product.revenue_category,
+            found = reference.candidates(
+                legal_entity=entity.legal_entity, jurisdiction=jurisdiction, item_id=product.item_id
             )
             if len(found) == 1:
                 resolved.append(found[0])
@@ -257,7 +254,8 @@ class QuoteToCashSteps:
                     location=f"$.lines[{index}].tax_code",
                     message=(
                         f"{what} to jurisdiction {jurisdiction!r} and item {product.item_id} "
-                        f"({line.product_code}, {product.revenue_category}) in {entity.legal_entity}: "
+                        f"({line.product_code}, {reference.categories.get(product.item_id, 'no revenue category')}) "
+                        f"in {entity.legal_entity}: "
                         f"give exactly one {entity.legal_entity} tax code in NetSuite that jurisdiction "
                         "(custitem_fig_tax_jurisdictions), or correct the account's tax jurisdiction, then retry"
                     ),

@@ -73,9 +73,12 @@ def reference_data() -> dict[str, list[dict[str, Any]]]:
             {"id": "4", "code": "EUR", "name": "Euro"},
         ],
         "items": [
-            {"id": "101", "product_code": "FIG-PLAT", "name": "FIG Platform subscription"},
-            {"id": "102", "product_code": "FIG-SUPP", "name": "FIG Premium support"},
-            {"id": "103", "product_code": "FIG-SERV", "name": "FIG Professional services"},
+            {"id": i, "product_code": code, "name": name, "revenue_category": category}
+            for i, code, name, category in (
+                ("101", "FIG-PLAT", "FIG Platform subscription", "subscription"),
+                ("102", "FIG-SUPP", "FIG Premium support", "support"),
+                ("103", "FIG-SERV", "FIG Professional services", "services"),
+            )
         ],
         "tax-codes": [
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from process_apis.ports import ReferenceTaxCode
+from process_apis.ports import ReferenceItem, ReferenceTaxCode
 from process_apis.workflows.taxes import TaxCodes, candidates
 from servicekit import RedisClient
 
@@ -62,14 +62,25 @@ class _Erp:
         self.reads += 1
         return list(self.codes)
 
+    async def items(self) -> list[ReferenceItem]:
+        return [
+            ReferenceItem(id="101", product_code="FIG-PLAT", revenue_category="subscription"),
+            ReferenceItem(id="103", product_code="FIG-SERV", revenue_category="services"),
+        ]
 
-async def test_codes_are_kept_for_the_ttl_and_a_retry_reads_the_erp(redis: RedisClient) -> None:
+
+async def test_the_item_category_is_the_erp_items_and_codes_are_kept_until_a_retry(redis: RedisClient) -> None:
     erp = _Erp()
     taxes = TaxCodes(redis, erp, ttl=60)
-    assert await taxes.codes() == [CODES[0]]
+    first = await taxes.reference()
+    assert first.codes == [CODES[0]]
     erp.codes = CODES
-    assert await taxes.codes() == [CODES[0]]  # kept
+    kept = await taxes.reference()
+    assert kept.codes == [CODES[0]]
     assert erp.reads == 1
-    assert await taxes.codes(fresh=True) == CODES  # a person fixed the ERP and retries
-    assert await taxes.codes() == CODES
+    fresh = await taxes.reference(fresh=True)  # a person fixed the ERP and retries
     assert erp.reads == 2
+    ny = {"legal_entity": "US01", "jurisdiction": "US-NY"}
+    assert [c.id for c in fresh.candidates(**ny, item_id="103")] == ["16"]
+    assert [c.id for c in fresh.candidates(**ny, item_id="101")] == ["12"]
+    assert [c.id for c in (await taxes.reference()).candidates(**ny, item_id="103")] == ["16"]
