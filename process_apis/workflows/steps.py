@@ -231,7 +231,9 @@ class QuoteToCashSteps:
         jurisdiction = account.tax_jurisdiction if account is not None else None
         if self.taxes is None or not jurisdiction:
             return None
-        reference = await self.taxes.reference(fresh=run.resumed_at is not None)
+        taxes, fresh = self.taxes, run.resumed_at is not None
+        key = commands.step_key(opportunity.id, "read-tax-codes")
+        reference, _ = await with_retries(lambda: taxes.reference(fresh=fresh), self.retry, what=key)
         resolved: list[ReferenceTaxCode] = []
         violations: list[ProblemFieldError] = []
         for index, line in enumerate(opportunity.lines):
