@@ -39,7 +39,7 @@ from process_apis.workflows.overrides import overridden_account, overridden_mapp
 from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
-from process_apis.workflows.taxes import TaxCodes
+from process_apis.workflows.taxes import TaxCodes, line_tax_codes
 from process_apis.workflows.validation import validate_opportunity
 
 __all__ = ["FORECAST_PENDING", "NEXT_GATE", "BookingSignal", "ForecastSignal", "QuoteToCashSteps", "Step"]
@@ -226,50 +226,14 @@ class QuoteToCashSteps:
         mapping: MappingSet,
         account: Account | None,
     ) -> list[ReferenceTaxCode] | None:
-        """Each line's ERP tax code for the account's jurisdiction and the line's item; None without
-        a jurisdiction to resolve from. An unknown or ambiguous combination is `unknown_tax_code`."""
+        """Each line's ERP tax code (workflows/taxes.py); None without a jurisdiction to resolve from."""
         jurisdiction = account.tax_jurisdiction if account is not None else None
         if self.taxes is None or not jurisdiction:
             return None
         taxes, fresh = self.taxes, run.resumed_at is not None
         key = commands.step_key(opportunity.id, "read-tax-codes")
         reference, _ = await with_retries(lambda: taxes.reference(fresh=fresh), self.retry, what=key)
-        resolved: list[ReferenceTaxCode] = []
-        violations: list[ProblemFieldError] = []
-        for index, line in enumerate(opportunity.lines):
-            product = mapping.product(line.product_code)
-            if product is None:  # refused by product_mapping, or that control is off: no item to tax
-                return None
-            found = reference.candidates(
-                legal_entity=entity.legal_entity, jurisdiction=jurisdiction, item_id=product.item_id
-            )
-            if len(found) == 1:
-                resolved.append(found[0])
-                continue
-            what = (
-                f"{len(found)} ERP tax codes ({', '.join(c.code for c in found)}) apply"
-                if found
-                else "no ERP tax code applies"
-            )
-            violations.append(
-                ProblemFieldError(
-                    location=f"$.lines[{index}].tax_code",
-                    message=(
-                        f"{what} to jurisdiction {jurisdiction!r} and item {product.item_id} "
-                        f"({line.product_code}, {reference.categories.get(product.item_id, 'no revenue category')}) "
-                        f"in {entity.legal_entity}: "
-                        f"give exactly one {entity.legal_entity} tax code in NetSuite that jurisdiction "
-                        "(custitem_fig_tax_jurisdictions), or correct the account's tax jurisdiction, then retry"
-                    ),
-                )
-            )
-        if violations:
-            raise ValidationFailed(
-                f"{len(violations)} line(s) of opportunity {opportunity.id} have no ERP tax code: "
-                f"{violations[0].message}",
-                errors=violations,
-            )
-        return resolved
+        return line_tax_codes(reference, opportunity, entity, mapping, jurisdiction)
 
     async def _resolve_customer(
         self, run: QuoteToCashRun, source: RunSource, entity: EntityMapping, actor: str

@@ -23,9 +23,12 @@ from typing import Any, Protocol
 
 import msgspec
 
+from contracts import Opportunity, ProblemFieldError
+from process_apis.controls import EntityMapping, MappingSet
+from process_apis.errors import ValidationFailed
 from process_apis.ports import ReferenceItem, ReferenceTaxCode
 
-__all__ = ["TAX_CODES_KEY", "TaxCodeSource", "TaxCodes", "TaxReference", "candidates"]
+__all__ = ["TAX_CODES_KEY", "TaxCodeSource", "TaxCodes", "TaxReference", "candidates", "line_tax_codes"]
 
 TAX_CODES_KEY = "fig:erp:tax-codes"
 
@@ -56,6 +59,44 @@ class TaxReference(msgspec.Struct, kw_only=True, frozen=True):
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TaxReference)
+
+
+def line_tax_codes(
+    reference: TaxReference, opportunity: Opportunity, entity: EntityMapping, mapping: MappingSet, jurisdiction: str
+) -> list[ReferenceTaxCode] | None:
+    """The tax code of each line of the deal, in line order; None when a line's product is not
+    mapped (no item to tax: the `product_mapping` control refuses it, or is off). Raises
+    `ValidationFailed` with one error per unresolved line (`$.lines[n].tax_code`)."""
+    resolved: list[ReferenceTaxCode] = []
+    violations: list[ProblemFieldError] = []
+    for index, line in enumerate(opportunity.lines):
+        product = mapping.product(line.product_code)
+        if product is None:
+            return None
+        item = product.item_id
+        found = reference.candidates(legal_entity=entity.legal_entity, jurisdiction=jurisdiction, item_id=item)
+        if len(found) == 1:
+            resolved.append(found[0])
+            continue
+        what = f"{len(found)} tax codes ({', '.join(c.code for c in found)}) apply" if found else "no tax code applies"
+        category = reference.categories.get(item, "no revenue category")
+        violations.append(
+            ProblemFieldError(
+                location=f"$.lines[{index}].tax_code",
+                message=(
+                    f"in the ERP, {what} to jurisdiction {jurisdiction!r} and item {item} ({line.product_code}, "
+                    f"{category}) of {entity.legal_entity}: name the jurisdiction on exactly one "
+                    f"{entity.legal_entity} tax code in NetSuite (custitem_fig_tax_jurisdictions), or correct the "
+                    "account's tax jurisdiction in the CRM, then retry"
+                ),
+            )
+        )
+    if violations:
+        raise ValidationFailed(
+            f"{len(violations)} line(s) of opportunity {opportunity.id} have no ERP tax code; {violations[0].message}",
+            errors=violations,
+        )
+    return resolved
 
 
 class TaxCodeSource(Protocol):

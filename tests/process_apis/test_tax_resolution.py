@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
+from process_apis.controls import load_mapping_set
+from process_apis.errors import ValidationFailed
 from process_apis.ports import ReferenceItem, ReferenceTaxCode
-from process_apis.workflows.taxes import TaxCodes, candidates
+from process_apis.workflows.taxes import TaxCodes, TaxReference, candidates, line_tax_codes
 from servicekit import RedisClient
+from tests.process_apis.fakes import opportunity
 
 
 def _code(code_id: str, entity: str, *jurisdictions: str, category: str | None = None) -> ReferenceTaxCode:
@@ -84,3 +89,20 @@ async def test_the_item_category_is_the_erp_items_and_codes_are_kept_until_a_ret
     assert [c.id for c in fresh.candidates(**ny, item_id="103")] == ["16"]
     assert [c.id for c in fresh.candidates(**ny, item_id="101")] == ["12"]
     assert [c.id for c in (await taxes.reference()).candidates(**ny, item_id="103")] == ["16"]
+
+
+def test_every_unresolved_line_is_named_with_what_to_fix() -> None:
+    mapping = load_mapping_set("default-v1")
+    entity = mapping.entity_for("NA")
+    assert entity is not None
+    deal = opportunity(region="NA", currency="USD", lines=(("FIG-PLAT", "1", "10.00"), ("FIG-SERV", "1", "10.00")))
+    reference = TaxReference(codes=CODES, categories={"101": "subscription", "103": "services"})
+    assert [c.id for c in line_tax_codes(reference, deal, entity, mapping, "US-NY") or []] == ["12", "16"]
+    with pytest.raises(ValidationFailed) as refused:
+        line_tax_codes(reference, deal, entity, mapping, "US-OR")
+    errors = refused.value.errors or []
+    assert [e.location for e in errors] == ["$.lines[0].tax_code", "$.lines[1].tax_code"]
+    assert errors[1].message.startswith(
+        "in the ERP, no tax code applies to jurisdiction 'US-OR' and item 103 (FIG-SERV, services) of US01: "
+        "name the jurisdiction on exactly one US01 tax code in NetSuite"
+    )
