@@ -153,12 +153,17 @@ class CustomerUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
 
 
 class SalesOrderLine(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """One order line. `quantity` must be positive (msgspec cannot bound a Decimal, so it is checked here)."""
+    """One order line. `quantity` must be positive (msgspec cannot bound a Decimal, so it is checked here).
+
+    `tax_code_id` is the ERP tax code of the line (its internal id); the ERP refuses one that is
+    unknown or belongs to another subsidiary than the order's.
+    """
 
     item_id: str
     quantity: Annotated[Decimal, msgspec.Meta(extra_json_schema={"pattern": POSITIVE_DECIMAL_PATTERN})]
     unit_price: Money
     amount: Money
+    tax_code_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:

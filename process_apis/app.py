@@ -34,6 +34,7 @@ from process_apis.workflows import OutagePolicy, QuoteToCash, RetryPolicy, RunSt
 from process_apis.workflows.accounts import AccountSnapshots
 from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.periods import PeriodCalendar
+from process_apis.workflows.taxes import TaxCodes
 from servicekit import ReadinessCheck, create_service_app, load_settings
 from servicekit.audit_store import AuditStore
 
@@ -95,6 +96,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 sent=SentFields(app.state.redis),
                 outage=OutagePolicy(horizon=settings.outage_horizon, recheck_max=settings.outage_recheck_max),
                 periods=PeriodCalendar(app.state.redis, clients.erp, ttl=settings.period_cache_ttl),
+                taxes=TaxCodes(app.state.redis, clients.erp, ttl=settings.tax_code_cache_ttl),
             )
             app.state.q2c = engine
             app.state.versions = PublishedVersions(app.state.redis, app.state.audit, engine.clock)

@@ -165,19 +165,23 @@ class ReferenceCurrency(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ReferenceItem(msgspec.Struct, kw_only=True, frozen=True):
-    """A sellable ERP item and the CRM product code it is sold as."""
+    """A sellable ERP item, the CRM product code it is sold as and its revenue category."""
 
     id: str
     product_code: str
+    revenue_category: str | None = None
 
 
 class ReferenceTaxCode(msgspec.Struct, kw_only=True, frozen=True):
-    """An ERP tax code, its rate in percent and the legal entity it belongs to."""
+    """An ERP tax code, its rate in percent and the legal entity it belongs to; the jurisdictions
+    it is the default for, and the one item revenue category it is limited to (None: every one)."""
 
     id: str
     code: str
     rate: Decimal
     legal_entity: str | None = None
+    jurisdictions: list[str] = msgspec.field(default_factory=list)
+    revenue_category: str | None = None
 
 
 class ErpReferencePort(Protocol):

@@ -164,3 +164,6 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     posting_period: str | None = None
     #: Overridden values a second person approved (a force-retry proposal); None: the controls decide.
     overrides: RunOverrides | None = None
+    #: The ERP tax code id of each order line (in the deal's line order), resolved at validation
+    #: from the account's tax jurisdiction and the line's item; None: not resolved (no jurisdiction).
+    tax_code_ids: list[str] | None = None

@@ -77,6 +77,9 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: (workflows/periods.py; dropped when the ERP reports a period of the entity closed); 0 reads
     #: the ERP for every order.
     period_cache_ttl: float = 60.0
+    #: Seconds the ERP's tax codes are kept (workflows/taxes.py); 0 reads them for every run. A
+    #: person's retry of a run always reads them.
+    tax_code_cache_ttl: float = 300.0
     #: Run the scheduler in this process (with the workers): one leader among the instances that do
     #: runs the schedules (process_apis/scheduling/). `schedules` names the shipped TOML
     #: (`process_apis/scheduling/schedules/<name>.toml`) or is a path ending `.toml`; it is

@@ -38,5 +38,7 @@ def reason_code(exc: ProcessError) -> str:
                 return reason
         if location.endswith(".product_code"):
             return "unmapped_product"
+        if location.endswith(".tax_code"):
+            return "unknown_tax_code"
         return "missing_dimension"
     return _BY_SLUG.get(exc.problem_slug, exc.problem_slug.replace("-", "_"))

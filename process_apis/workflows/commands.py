@@ -81,17 +81,22 @@ def sales_order_upsert(
     customer_id: str,
     *,
     posting_period: str | None = None,
+    tax_code_ids: list[str] | None = None,
 ) -> SalesOrderUpsert:
     """The ERP order of a deal, dated its close date, or the first day of `posting_period` when the
-    deal is posted into another (open) period than its own."""
+    deal is posted into another (open) period than its own; line n carries `tax_code_ids[n]`."""
     lines = []
-    for line in opportunity.lines:
+    for n, line in enumerate(opportunity.lines):
         product = mapping.product(line.product_code)
         if product is None:  # validated earlier; only a mapping change between gates gets here
             raise ValidationFailed(f"product {line.product_code!r} is no longer mapped in {mapping.version}")
         lines.append(
             SalesOrderLine(
-                item_id=product.item_id, quantity=line.quantity, unit_price=line.unit_price, amount=line.total
+                item_id=product.item_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.total,
+                tax_code_id=tax_code_ids[n] if tax_code_ids is not None and n < len(tax_code_ids) else None,
             )
         )
     return SalesOrderUpsert(

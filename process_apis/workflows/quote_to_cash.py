@@ -54,6 +54,7 @@ from process_apis.workflows.steps import (
     Step,
 )
 from process_apis.workflows.store import Effect, Lease, RunBusy, RunSource, RunStore, run_id_for
+from process_apis.workflows.taxes import TaxCodes
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id, outgoing_headers
 
@@ -97,13 +98,15 @@ class QuoteToCash(Recovery, Abandonment):
         sent: SentFields | None = None,
         outage: OutagePolicy | None = None,
         periods: PeriodCalendar | None = None,
+        taxes: TaxCodes | None = None,
     ) -> None:
         """`batch_forecast`: runs wait at `order_booked` for the forecast batcher's planning import.
         `accounts`: CRM accounts as last described (workflows/accounts.py), read before the CRM.
         `customers`: ERP customers resolved lately (workflows/customers.py), not upserted again.
         `sent`: CRM fields a new customer is created with are recorded there as sent (flows/customer_sync.py).
         `outage`: how long runs wait at their gate for an unavailable system (workflows/outage.py).
-        `periods`: the ERP's accounting calendar (workflows/periods.py): no order into a closed period."""
+        `periods`: the ERP's accounting calendar (workflows/periods.py): no order into a closed period.
+        `taxes`: the ERP's tax codes (workflows/taxes.py): each order line carries its resolved code."""
         if controls is None:
             if mapping is None:
                 raise ValueError("pass controls (versioned) or a fixed mapping set")
@@ -132,6 +135,7 @@ class QuoteToCash(Recovery, Abandonment):
             customers=customers,
             sent=sent,
             periods=periods,
+            taxes=taxes,
         )
         self.clock = clock
 

@@ -29,7 +29,7 @@ from process_apis.actors import is_manual
 from process_apis.controls import EntityMapping, MappingSet, RuleSet
 from process_apis.errors import DownstreamError, ProcessError, ValidationFailed
 from process_apis.flows.customer_sync import SentFields, SyncRequest, from_account
-from process_apis.ports import CrmPort, ErpPort, PlanningPort
+from process_apis.ports import CrmPort, ErpPort, PlanningPort, ReferenceTaxCode
 from process_apis.schemas import Gate, PlanningOutcome, QuoteToCashRun, RunError, RunState, status_of
 from process_apis.workflows import commands
 from process_apis.workflows.accounts import AccountSnapshots
@@ -39,6 +39,7 @@ from process_apis.workflows.overrides import overridden_account, overridden_mapp
 from process_apis.workflows.periods import PeriodCalendar
 from process_apis.workflows.retry import RetryPolicy, with_retries
 from process_apis.workflows.store import OPS_COUNTERS, WAITING_INDEX, Effect, RunSource
+from process_apis.workflows.taxes import TaxCodes, line_tax_codes
 from process_apis.workflows.validation import validate_opportunity
 
 __all__ = ["FORECAST_PENDING", "NEXT_GATE", "BookingSignal", "ForecastSignal", "QuoteToCashSteps", "Step"]
@@ -104,8 +105,10 @@ class QuoteToCashSteps:
         customers: ResolvedCustomers | None = None,
         sent: SentFields | None = None,
         periods: PeriodCalendar | None = None,
+        taxes: TaxCodes | None = None,
     ) -> None:
         """`periods`: the ERP's accounting calendar; an order is not posted into a closed period.
+        `taxes`: the ERP's tax codes; validation resolves each line's (workflows/taxes.py).
         `batch_forecast`: the forecast gate waits for a batched import instead of loading alone.
         `accounts`: validation reads a deal's account there first (a retry always reads the CRM).
         `customers`: a customer resolved lately with the same values is not upserted again.
@@ -115,6 +118,7 @@ class QuoteToCashSteps:
         self.customers = customers
         self.sent = sent
         self.periods = periods
+        self.taxes = taxes
         self.crm = crm
         self.erp = erp
         self.planning = planning
@@ -193,11 +197,14 @@ class QuoteToCashSteps:
                 errors=outcome.violations,
             )
         entity = outcome.entity
+        tax_codes = await self._tax_codes(run, opportunity, entity, mapping, account)
         detail = (
             f"approved; region {opportunity.region} -> {entity.legal_entity} (subsidiary {entity.subsidiary_id}); "
             f"{len(opportunity.lines)} line(s) mapped; amount {opportunity.amount.amount} "
             f"{opportunity.amount.currency} matches the lines"
         )
+        if tax_codes is not None:
+            detail += "; tax codes " + ", ".join(f"{c.code} ({c.id})" for c in tax_codes)
         detail += f"; controls {mapping.version} + {rules.version}"
         nxt = self.enter(
             run,
@@ -207,8 +214,26 @@ class QuoteToCashSteps:
             legal_entity=entity.legal_entity,
             mapping_version=mapping.version,
             rule_set_version=rules.version,
+            tax_code_ids=[c.id for c in tax_codes] if tax_codes is not None else None,
         )
         return Step(nxt)
+
+    async def _tax_codes(
+        self,
+        run: QuoteToCashRun,
+        opportunity: Opportunity,
+        entity: EntityMapping,
+        mapping: MappingSet,
+        account: Account | None,
+    ) -> list[ReferenceTaxCode] | None:
+        """Each line's ERP tax code (workflows/taxes.py); None without a jurisdiction to resolve from."""
+        jurisdiction = account.tax_jurisdiction if account is not None else None
+        if self.taxes is None or not jurisdiction:
+            return None
+        taxes, fresh = self.taxes, run.resumed_at is not None
+        key = commands.step_key(opportunity.id, "read-tax-codes")
+        reference, _ = await with_retries(lambda: taxes.reference(fresh=fresh), self.retry, what=key)
+        return line_tax_codes(reference, opportunity, entity, mapping, jurisdiction)
 
     async def _resolve_customer(
         self, run: QuoteToCashRun, source: RunSource, entity: EntityMapping, actor: str
@@ -254,7 +279,12 @@ class QuoteToCashSteps:
         external_id = commands.order_external_id(opportunity)
         await self._require_open(run, opportunity, entity)
         command = commands.sales_order_upsert(
-            opportunity, entity, mapping, run.erp_customer_id or "", posting_period=run.posting_period
+            opportunity,
+            entity,
+            mapping,
+            run.erp_customer_id or "",
+            posting_period=run.posting_period,
+            tax_code_ids=run.tax_code_ids,
         )
         order, tries = await with_retries(
             lambda: self.erp.upsert_sales_order(external_id, command, idempotency_key=key), self.retry, what=key

@@ -36,7 +36,11 @@ class ErpCurrency(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class TaxCode(msgspec.Struct, kw_only=True, frozen=True):
-    """A tax code of one legal entity; `rate` is in percent (a decimal string, e.g. "19.00")."""
+    """A tax code of one legal entity; `rate` is in percent (a decimal string, e.g. "19.00").
+
+    `jurisdictions`: the tax jurisdictions (`US-NY`, `DE`) the code is the default for;
+    `revenue_category`: the only item category it applies to (None: every category).
+    """
 
     id: str
     code: str
@@ -44,3 +48,5 @@ class TaxCode(msgspec.Struct, kw_only=True, frozen=True):
     rate: Decimal
     country: str
     legal_entity: EntityCode | None = None
+    jurisdictions: list[str] = msgspec.field(default_factory=list)
+    revenue_category: RevenueCategory | None = None

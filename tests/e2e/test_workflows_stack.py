@@ -273,7 +273,9 @@ def test_two_hundred_approvals_with_defects_duplicates_and_a_crash(stack: Stack,
     assert fixed.status_code == 200, fixed.text
     assert (fixed.json()["proposed_by"], fixed.json()["decided_by"]) == ("demo", "chris.controller")
     for account_id in tax_accounts:
-        sf.patch("Account", account_id, {"Tax_Jurisdiction__c": "US-NY"})
+        # Each its own region's: an order line carries the tax code of the jurisdiction and item.
+        own = {"NA": "US-NY", "UKI": "GB"}[by_account[account_id][0]["region"]]
+        sf.patch("Account", account_id, {"Tax_Jurisdiction__c": own})
     for o in dach:
         sf.patch("Opportunity", o["id"], {"CurrencyIsoCode": "EUR"})
     for item in parked:

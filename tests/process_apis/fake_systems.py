@@ -42,6 +42,8 @@ JSON = "application/json"
 
 
 _JURISDICTION = {"NA": "US-CA", "DACH": "DE", "UKI": "GB"}
+#: The jurisdictions each entity's one tax code is the default for (US01 sells to SG as an export).
+_TAXED = {"US01": ["US-CA", "US-NY", "SG"], "DE01": ["DE"], "GB01": ["GB"]}
 
 
 def account_for(opportunity: Opportunity, *, tax_jurisdiction: str | None = "default") -> Account:
@@ -71,12 +73,23 @@ def reference_data() -> dict[str, list[dict[str, Any]]]:
             {"id": "4", "code": "EUR", "name": "Euro"},
         ],
         "items": [
-            {"id": "101", "product_code": "FIG-PLAT", "name": "FIG Platform subscription"},
-            {"id": "102", "product_code": "FIG-SUPP", "name": "FIG Premium support"},
-            {"id": "103", "product_code": "FIG-SERV", "name": "FIG Professional services"},
+            {"id": i, "product_code": code, "name": name, "revenue_category": category}
+            for i, code, name, category in (
+                ("101", "FIG-PLAT", "FIG Platform subscription", "subscription"),
+                ("102", "FIG-SUPP", "FIG Premium support", "support"),
+                ("103", "FIG-SERV", "FIG Professional services", "services"),
+            )
         ],
         "tax-codes": [
-            {"id": str(n), "code": f"VAT-{c}", "description": "", "rate": "20.00", "country": k, "legal_entity": c}
+            {
+                "id": str(n),
+                "code": f"VAT-{c}",
+                "description": "",
+                "rate": "20.00",
+                "country": k,
+                "legal_entity": c,
+                "jurisdictions": _TAXED[c],
+            }
             for n, (c, _, k, _) in enumerate(entities, start=1)
         ],
     }
@@ -155,6 +168,7 @@ class _Line(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     quantity: Decimal
     unit_price: Money
     amount: Money
+    tax_code_id: str | None = None
 
 
 class _OrderUpsert(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

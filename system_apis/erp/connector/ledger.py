@@ -166,8 +166,12 @@ async def currencies(client: NetSuiteClient) -> list[ErpCurrency]:
 
 
 async def tax_codes(client: NetSuiteClient, *, legal_entity: str | None = None) -> list[TaxCode]:
+    """The account's tax codes (of one entity), with the jurisdictions and item category they apply to."""
     condition = f" WHERE subsidiary = '{subsidiary_of(legal_entity)}'" if legal_entity is not None else ""
-    query = f"SELECT id, itemid, description, rate, country, subsidiary FROM salestaxitem{condition} ORDER BY id"  # noqa: S608 - digits only
+    query = (
+        "SELECT id, itemid, description, rate, country, subsidiary, custitem_fig_tax_jurisdictions, "  # noqa: S608 - digits only
+        f"custitem_fig_revenue_category FROM salestaxitem{condition} ORDER BY id"
+    )
     return [
         TaxCode(
             id=str(r["id"]),
@@ -176,9 +180,16 @@ async def tax_codes(client: NetSuiteClient, *, legal_entity: str | None = None) 
             rate=Decimal(str(r["rate"])),
             country=str(r["country"]),
             legal_entity=SUBSIDIARY_ENTITIES.get(str(r.get("subsidiary"))),
+            jurisdictions=_listed(r.get("custitem_fig_tax_jurisdictions")),
+            revenue_category=category if (category := r.get("custitem_fig_revenue_category")) in _CATEGORIES else None,
         )
         async for r in client.query_all(query)
     ]
+
+
+def _listed(value: object) -> list[str]:
+    """A comma-separated custom field (NetSuite free-form text) as its non-empty values."""
+    return [part.strip() for part in str(value or "").split(",") if part.strip()]
 
 
 def month_bounds(period: str) -> tuple[date, date]:

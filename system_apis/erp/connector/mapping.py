@@ -75,7 +75,13 @@ _ORDER_FIELDS: Final = {
     "externalId": "external_id",
     "item": "lines",
 }
-_LINE_FIELDS: Final = {"item": "item_id", "quantity": "quantity", "rate": "unit_price", "amount": "amount"}
+_LINE_FIELDS: Final = {
+    "item": "item_id",
+    "quantity": "quantity",
+    "rate": "unit_price",
+    "amount": "amount",
+    "taxCode": "tax_code_id",
+}
 _LINE_PATH = re.compile(r"^item\.items\[(\d+)\](?:\.(\w+))?$")
 
 
@@ -204,6 +210,7 @@ def sales_order_to_vendor(external_id: str, cmd: SalesOrderUpsert) -> dict[str, 
                     "quantity": line.quantity,
                     "rate": line.unit_price.amount,
                     "amount": line.amount.amount,
+                    **({"taxCode": {"id": line.tax_code_id}} if line.tax_code_id is not None else {}),
                 }
                 for line in cmd.lines
             ]
@@ -231,6 +238,7 @@ def sales_order_from_vendor(body: dict[str, Any]) -> SalesOrder:
             quantity=Decimal(str(line.get("quantity", 1))),
             unit_price=money(line.get("rate", 0), currency),
             amount=money(line.get("amount", 0), currency),
+            tax_code_id=_ref(line["taxCode"], "taxCode") if line.get("taxCode") is not None else None,
         )
         for line in raw_lines
     ]

@@ -79,7 +79,12 @@ class AccountingPeriod(msgspec.Struct, kw_only=True):
 
 
 class TaxCode(msgspec.Struct, kw_only=True):
-    """A SuiteTax tax code, flattened: one subsidiary (nexus) and one rate in percent."""
+    """A SuiteTax tax code, flattened: one subsidiary (nexus) and one rate in percent.
+
+    Two custom item fields (a tax code is an item in NetSuite) say where it applies:
+    `custitem_fig_tax_jurisdictions` (comma-separated jurisdictions it is the default for) and
+    `custitem_fig_revenue_category` (the one item category it is limited to; empty: every one).
+    """
 
     id: str
     item_id: str
@@ -87,6 +92,8 @@ class TaxCode(msgspec.Struct, kw_only=True):
     rate: Decimal
     country: str
     subsidiary_id: str
+    jurisdictions: list[str] = msgspec.field(default_factory=list)
+    revenue_category: str | None = None
 
 
 class PostingLine(msgspec.Struct, kw_only=True):
@@ -131,6 +138,8 @@ class OrderLine(msgspec.Struct, kw_only=True):
     description: str | None = None
     #: Closed lines are no longer fulfilled or billed; an order whose lines are all closed is Closed (H).
     is_closed: bool = False
+    #: The line's tax code (`salestaxitem` id) of the order's subsidiary.
+    tax_code_id: str | None = None
 
 
 class SalesOrderRecord(msgspec.Struct, kw_only=True):

@@ -1,7 +1,10 @@
 """The seeded ledger side of the account: tax codes per subsidiary and posted GL lines.
 
-Tax codes: US sales tax (CA 7.25 %, NY 4 %, exempt), DE VAT 19 % / 7 % / EU reverse charge, GB VAT
-20 % / 0 %. Postings: 2026-01..2026-10 in full and 2026-11 to date, per subsidiary, on revenue
+Tax codes: US sales tax (CA 7.25 %, NY 4 %, TX 6.25 %, WA 6.5 %, exempt for IL and for professional
+services in NY, export to SG), DE VAT 19 % / 7 % / EU reverse charge, GB VAT 20 % / 0 %. Each names the
+jurisdictions it is the default for (the reduced, zero and reverse-charge codes are chosen by a
+person, never by default) and, for NY services, the one item category it is limited to.
+Postings: 2026-01..2026-10 in full and 2026-11 to date, per subsidiary, on revenue
 accounts 4000/4100/4200 (items 101/102/103) and expense accounts 5000/6000/6100, amounts in the
 subsidiary's currency.
 """
@@ -25,6 +28,7 @@ _TAX_CODES = [
         rate=Decimal("7.25"),
         country="US",
         subsidiary_id="1",
+        jurisdictions=["US-CA"],
     ),
     TaxCode(
         id="12",
@@ -33,6 +37,7 @@ _TAX_CODES = [
         rate=Decimal("4.00"),
         country="US",
         subsidiary_id="1",
+        jurisdictions=["US-NY"],
     ),
     TaxCode(
         id="13",
@@ -41,6 +46,44 @@ _TAX_CODES = [
         rate=Decimal("0.00"),
         country="US",
         subsidiary_id="1",
+        jurisdictions=["US-IL"],
+    ),
+    TaxCode(
+        id="14",
+        item_id="US-SALES-TX",
+        description="Texas sales tax",
+        rate=Decimal("6.25"),
+        country="US",
+        subsidiary_id="1",
+        jurisdictions=["US-TX"],
+    ),
+    TaxCode(
+        id="15",
+        item_id="US-SALES-WA",
+        description="Washington sales tax",
+        rate=Decimal("6.50"),
+        country="US",
+        subsidiary_id="1",
+        jurisdictions=["US-WA"],
+    ),
+    TaxCode(
+        id="16",
+        item_id="US-SERV-EXEMPT-NY",
+        description="New York: professional services not taxable",
+        rate=Decimal("0.00"),
+        country="US",
+        subsidiary_id="1",
+        jurisdictions=["US-NY"],
+        revenue_category="services",
+    ),
+    TaxCode(
+        id="17",
+        item_id="US-EXPORT",
+        description="Export sale, outside US sales tax",
+        rate=Decimal("0.00"),
+        country="US",
+        subsidiary_id="1",
+        jurisdictions=["SG"],
     ),
     TaxCode(
         id="21",
@@ -49,6 +92,7 @@ _TAX_CODES = [
         rate=Decimal("19.00"),
         country="DE",
         subsidiary_id="2",
+        jurisdictions=["DE"],
     ),
     TaxCode(
         id="22",
@@ -73,6 +117,7 @@ _TAX_CODES = [
         rate=Decimal("20.00"),
         country="GB",
         subsidiary_id="3",
+        jurisdictions=["GB"],
     ),
     TaxCode(
         id="32",
@@ -147,6 +192,13 @@ def backfill_state(state: AccountState) -> bool:
     changed = False
     if not state.tax_codes:
         state.tax_codes = tax_codes()
+        changed = True
+    elif not any(t.jurisdictions for t in state.tax_codes.values()):
+        # Persisted before tax codes said where they apply: take the seeded codes' scope.
+        for seeded in tax_codes().values():
+            state.tax_codes.setdefault(seeded.id, seeded)
+            code = state.tax_codes[seeded.id]
+            code.jurisdictions, code.revenue_category = seeded.jurisdictions, seeded.revenue_category
         changed = True
     if not state.postings:
         state.postings = postings()

@@ -91,7 +91,16 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "subsidiary": ("id", "name", "country", "currency", "custrecord_fig_legal_entity"),
     "currency": ("id", "symbol", "name"),
     "item": ("id", "itemid", "displayname", "itemtype", "baseprice", "custitem_fig_revenue_category"),
-    "salestaxitem": ("id", "itemid", "description", "rate", "country", "subsidiary"),
+    "salestaxitem": (
+        "id",
+        "itemid",
+        "description",
+        "rate",
+        "country",
+        "subsidiary",
+        "custitem_fig_tax_jurisdictions",
+        "custitem_fig_revenue_category",
+    ),
     "term": ("id", "name"),
 }
 
@@ -251,6 +260,8 @@ def _tax_codes(store: Store) -> list[Row]:
             "rate": str(t.rate),
             "country": t.country,
             "subsidiary": t.subsidiary_id,
+            "custitem_fig_tax_jurisdictions": ",".join(t.jurisdictions) or None,
+            "custitem_fig_revenue_category": t.revenue_category,
         }
         for t in store.state.tax_codes.values()
     ]

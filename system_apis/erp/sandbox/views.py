@@ -138,7 +138,13 @@ def _line_json(store: Store, base: str, order_id: str, line: OrderLine) -> dict[
         "amount": line.amount,
         "isClosed": line.is_closed,
         **({"description": line.description} if line.description else {}),
+        **({"taxCode": _tax_ref(store, base, line.tax_code_id)} if line.tax_code_id else {}),
     }
+
+
+def _tax_ref(store: Store, base: str, tax_code_id: str) -> dict[str, Any]:
+    tax = store.state.tax_codes.get(tax_code_id)
+    return _ref(base, "salesTaxItem", tax_code_id, tax.item_id if tax else tax_code_id)
 
 
 def sales_order_lines_json(store: Store, rec: SalesOrderRecord, base: str) -> dict[str, Any]:
@@ -233,6 +239,8 @@ def tax_code_json(store: Store, rec: TaxCode, base: str) -> dict[str, Any]:
         "rate": rec.rate,
         "country": {"id": rec.country, "refName": rec.country},
         "subsidiary": _sub_ref(store, base, rec.subsidiary_id),
+        **({"custitem_fig_tax_jurisdictions": ",".join(rec.jurisdictions)} if rec.jurisdictions else {}),
+        **({"custitem_fig_revenue_category": rec.revenue_category} if rec.revenue_category else {}),
     }
 
 

@@ -1,7 +1,8 @@
 """Validation and application of record writes, refusing bad input the way NetSuite does.
 
 Every refusal is 400 `INVALID_CONTENT` with `o:errorPath` naming the offending field, e.g.
-`entity` for an unknown customer or `item.items[0].item` for an unknown item.
+`entity` for an unknown customer, `item.items[0].item` for an unknown item or
+`item.items[0].taxCode` for a tax code that is unknown or of another subsidiary than the order's.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _ORDER_FIELDS = {
     "item",
     *SEGMENTS,
 }
-_LINE_FIELDS = {"item", "quantity", "rate", "amount", "description"}
+_LINE_FIELDS = {"item", "quantity", "rate", "amount", "description", "taxCode"}
 #: What a line update of an existing order (lines addressed by `line`, no `item`) may carry.
 _LINE_UPDATE_FIELDS = {"line", "isClosed"}
 _STATUSES = set("ABCDEFGH")
@@ -196,7 +197,20 @@ def _has_transactions(store: Store, customer_id: str) -> bool:
     return any(order.entity_id == customer_id for order in store.state.sales_orders.values())
 
 
-def _lines(store: Store, sublist: Any) -> list[OrderLine]:
+def _tax_code(store: Store, raw: dict[str, Any], path: str, subsidiary_id: str) -> str | None:
+    """The line's tax code id: a `salestaxitem` of the order's subsidiary (its nexus), or none."""
+    if raw.get("taxCode") is None:
+        return None
+    tax_id = _ref_id(raw["taxCode"], path)
+    tax = store.state.tax_codes.get(tax_id)
+    if tax is None:
+        raise _unknown(path, tax_id)
+    if tax.subsidiary_id != subsidiary_id:
+        raise invalid(path, f"Invalid taxCode reference key {tax_id} for subsidiary {subsidiary_id}.")
+    return tax_id
+
+
+def _lines(store: Store, sublist: Any, subsidiary_id: str) -> list[OrderLine]:
     if not isinstance(sublist, dict) or not isinstance(sublist.get("items"), list) or not sublist["items"]:
         raise invalid("item", "Please enter value(s) for: Items (at least one line).")
     lines = []
@@ -220,6 +234,7 @@ def _lines(store: Store, sublist: Any) -> list[OrderLine]:
                 rate=rate,
                 amount=amount,
                 description=_text(raw, "description", prefix + "description"),
+                tax_code_id=_tax_code(store, raw, prefix + "taxCode", subsidiary_id),
             )
         )
     return lines
@@ -312,7 +327,7 @@ def apply_sales_order(
         lines: list[OrderLine] | None = _closed_lines(existing, body["item"])
         status = "H"
     else:
-        lines = _lines(store, body["item"]) if "item" in body or existing is None else None
+        lines = _lines(store, body["item"], sub_id) if "item" in body or existing is None else None
     tran_date = _tran_date(body["tranDate"]) if "tranDate" in body else None
     eid = _external_id(body, path_eid)
     if eid is not None and existing is None and store.sales_order(f"eid:{eid}") is not None:

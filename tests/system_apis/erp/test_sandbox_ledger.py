@@ -109,8 +109,23 @@ def test_a_state_file_from_before_the_ledger_gets_its_reference_data(tmp_path: P
     old.tax_codes, old.postings = {}, []
     (tmp_path / STATE_FILE).write_bytes(msgspec.json.encode(old))
     with running_server(create_app(SandboxSettings(data_dir=str(tmp_path)))) as base:
-        assert _query(base, "SELECT id FROM salestaxitem ORDER BY id")["totalResults"] == 8
+        assert _query(base, "SELECT id FROM salestaxitem ORDER BY id")["totalResults"] == 12
         assert _query(base, "SELECT transaction FROM transactionaccountingline")["totalResults"] == 396
+
+
+def test_tax_codes_from_before_they_named_their_jurisdictions_get_the_seeded_scope(tmp_path: Path) -> None:
+    old = seed_state(client_id="fig-erp-integration-dev", key_id="fig-dev-cert-1")
+    old.tax_codes = {
+        i: msgspec.structs.replace(t, jurisdictions=[], revenue_category=None)
+        for i, t in old.tax_codes.items()
+        if i in {"11", "12", "13", "21", "22", "23", "31", "32"}
+    }
+    (tmp_path / STATE_FILE).write_bytes(msgspec.json.encode(old))
+    with running_server(create_app(SandboxSettings(data_dir=str(tmp_path)))) as base:
+        rows = _query(base, "SELECT id, custitem_fig_tax_jurisdictions FROM salestaxitem WHERE id = '16'")["items"]
+        assert rows == [{"links": [], "id": "16", "custitem_fig_tax_jurisdictions": "US-NY"}]
+        kept = _query(base, "SELECT custitem_fig_tax_jurisdictions FROM salestaxitem WHERE id = '12'")["items"]
+        assert kept == [{"links": [], "custitem_fig_tax_jurisdictions": "US-NY"}]
 
 
 def test_admin_posts_gl_lines_into_open_periods_only(sandbox: str) -> None:
