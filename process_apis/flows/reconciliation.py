@@ -52,6 +52,7 @@ from servicekit.redis import get_many
 
 __all__ = [
     "Break",
+    "MovedDeal",
     "Reconciler",
     "ReconciliationBusy",
     "ReconciliationReport",
@@ -107,6 +108,18 @@ class Break(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     fingerprint: str | None = None
 
 
+class MovedDeal(msgspec.Struct, kw_only=True, frozen=True):
+    """A closed-won deal whose ERP order was posted into another period than its close date's: a
+    person chose the open period on a `period_closed` exception (the run's `posting_period`). An
+    explained timing difference, listed in both periods' reports, not a break."""
+
+    opportunity_id: str
+    erp_order_id: str
+    close_period: str
+    posting_period: str
+    amount: Decimal
+
+
 class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
     id: str
     legal_entity: str
@@ -134,6 +147,16 @@ class ReconciliationReport(msgspec.Struct, kw_only=True, frozen=True):
             )
         ),
     ] = None
+    moved: Annotated[
+        list[MovedDeal],
+        msgspec.Meta(
+            description=(
+                "Deals closed in one period and posted to the ERP in another by a person's decision (a closed "
+                "ERP period): matched through the quote-to-cash run's `posting_period`, so neither period "
+                "shows them as missing_in_erp or missing_in_crm."
+            )
+        ),
+    ] = msgspec.field(default_factory=list)
     planning_reported: Annotated[
         bool,
         msgspec.Meta(
@@ -182,11 +205,41 @@ class Reconciler:
         self.redis: Any = redis
         self.lock_wait = lock_wait
         self.store = RunStore(redis, prefix="fig:flow")
+        self.deals = RunStore(redis)  # quote-to-cash runs: where a deal was posted, and why
         self.crm, self.erp, self.planning = crm, erp, planning
         self.controls = controls
         self.policy = policy
         self.clock = clock
         self.versions = versions
+
+    async def _moved(
+        self, period: str, crm: dict[str, Decimal], erp: dict[str, tuple[str, Decimal]]
+    ) -> list[MovedDeal]:
+        """The deals found on one side only whose quote-to-cash run posted the ERP order into another
+        period than the close date's (`posting_period`): closed here and posted later, or posted here
+        and closed earlier."""
+        one_sided = sorted(set(crm) ^ set(erp))
+        if not one_sided:
+            return []
+        moved = []
+        for _, run, source in await self.deals.get_many([f"q2c-{opp}" for opp in one_sided]):
+            if run is None or source is None or run.posting_period is None or run.erp_order_id is None:
+                continue
+            closed = source.opportunity.close_date.strftime("%Y-%m")
+            if closed == run.posting_period or period not in (closed, run.posting_period):
+                continue
+            opp = run.opportunity_id
+            amount = crm[opp] if opp in crm else erp[opp][1]
+            moved.append(
+                MovedDeal(
+                    opportunity_id=opp,
+                    erp_order_id=run.erp_order_id,
+                    close_period=closed,
+                    posting_period=run.posting_period,
+                    amount=amount,
+                )
+            )
+        return moved
 
     async def get(self, report_id: str) -> ReconciliationReport | None:
         if parse_ledger_id(report_id) is None:
@@ -274,13 +327,14 @@ class Reconciler:
 
             crm = {o.id: o.amount.amount for o in opportunities}
             erp = {(o.external_id or "")[3:]: (o.id, o.total.amount) for o in orders}
+            moved = await self._moved(command.period, crm, erp)
             by_order: dict[str, Decimal] = defaultdict(Decimal)
             for cell in cells:
                 order_id = cell.booking_code.removeprefix("SO").rpartition("-")[0]
                 by_order[order_id] += cell.amount.amount
             breaks = [
                 msgspec.structs.replace(b, fingerprint=fingerprint(command.legal_entity, command.period, b.kind, b.key))
-                for b in _compare(crm, erp, dict(by_order), command.tolerance)
+                for b in _compare(crm, erp, dict(by_order), command.tolerance, {m.opportunity_id for m in moved})
                 if reported or b.kind not in PLANNING_BREAKS
             ]
 
@@ -321,6 +375,7 @@ class Reconciler:
                 breaks=breaks,
                 status="breaks" if breaks else "balanced",
                 planning_version=version,
+                moved=moved,
                 planning_reported=reported,
             )
             effects = [
@@ -378,10 +433,18 @@ def _exception_key(exc_id: str) -> str:
 
 
 def _compare(
-    crm: dict[str, Decimal], erp: dict[str, tuple[str, Decimal]], planning: dict[str, Decimal], tolerance: Decimal
+    crm: dict[str, Decimal],
+    erp: dict[str, tuple[str, Decimal]],
+    planning: dict[str, Decimal],
+    tolerance: Decimal,
+    moved: set[str],
 ) -> list[Break]:
+    """The breaks between the three sides; a `moved` deal (posted in another period by decision) is
+    not missing on the side of the other period."""
     breaks: list[Break] = []
     for opp, amount in sorted(crm.items()):
+        if opp in moved:
+            continue
         if opp not in erp:
             breaks.append(
                 Break(
@@ -406,7 +469,7 @@ def _compare(
                 )
             )
     for opp, (order_id, booked) in sorted(erp.items()):
-        if opp not in crm:
+        if opp not in crm and opp not in moved:
             breaks.append(
                 Break(
                     kind="missing_in_crm",

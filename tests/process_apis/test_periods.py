@@ -139,6 +139,25 @@ async def test_quote_to_cash_refuses_a_closed_period_and_posts_into_the_open_one
         settled = (await client.get(f"/v1/exceptions/{exc_id}")).json()
         assert settled["status"] == "resolved"
 
+        # Reconciliation explains the move instead of breaking twice: closed in November (CRM),
+        # posted in December (ERP) by accounting's choice, listed as moved in both months' reports.
+        for period in ("2026-11", "2026-12"):
+            rec = await client.post(
+                "/v1/reconciliations", json={"legal_entity": "GB01", "period": period, "tolerance": "0.01"}
+            )
+            assert rec.status_code == 201, rec.text
+            report = rec.json()
+            assert not [b for b in report["breaks"] if b["key"] == later.id], (period, report["breaks"])
+            assert report["moved"] == [
+                {
+                    "opportunity_id": later.id,
+                    "erp_order_id": order.id,
+                    "close_period": "2026-11",
+                    "posting_period": "2026-12",
+                    "amount": str(later.amount.amount),
+                }
+            ], period
+
         # The choice applies only to a closed period's exception.
         other = await client.post("/v1/actuals-to-plan/runs", json={"legal_entity": "GB01", "period": "2026-12"})
         refused = await client.post(
