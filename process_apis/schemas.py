@@ -167,3 +167,6 @@ class QuoteToCashRun(msgspec.Struct, kw_only=True, frozen=True):
     #: The ERP tax code id of each order line (in the deal's line order), resolved at validation
     #: from the account's tax jurisdiction and the line's item; None: not resolved (no jurisdiction).
     tax_code_ids: list[str] | None = None
+    #: The W3C trace id of the run's trace (every drive of the run joins it): open it in the
+    #: tracing tool; None when the run was started without trace context.
+    trace_id: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +17,7 @@ from experience.api import ApiAnswer, ApiClient
 from experience.auth import SignedIn
 from experience.pages.render import page
 
-__all__ = ["run_page", "runs_page"]
+__all__ = ["gate_durations", "run_page", "runs_page"]
 
 
 async def _find(api: ApiClient, token: str, query: str) -> str | None:
@@ -52,6 +54,22 @@ async def runs_page(
     return page("runs.html", who, active="/runs", title="Run explorer", q=query, missing=bool(query))
 
 
+def gate_durations(gates: list[dict[str, Any]]) -> list[str]:
+    """For each gate, the time since the gate before it ("" for the first): how long the step took,
+    its system calls included, or how long the run waited (for a booking, a person, a retry)."""
+    times = [datetime.fromisoformat(str(g["at"])) for g in gates]
+    shown = [""]
+    for before, after in itertools.pairwise(times):
+        ms = (after - before).total_seconds() * 1000
+        if ms < 10_000:
+            shown.append(f"{ms:.0f} ms")
+        elif ms < 600_000:
+            shown.append(f"{ms / 1000:.1f} s")
+        else:
+            shown.append(f"{ms / 60_000:.0f} min")
+    return shown
+
+
 @get("/runs/{run_id:str}", include_in_schema=False)
 async def run_page(state: State, who: NamedDependency[SignedIn], run_id: FromPath[str]) -> Template:
     """One run: gates in order, controls versions, postings, its exceptions and its trace reference."""
@@ -66,6 +84,7 @@ async def run_page(state: State, who: NamedDependency[SignedIn], run_id: FromPat
     return page(
         "run.html",
         who,
+        elapsed=gate_durations(run["gates"]) if run is not None and run.get("gates") else [],
         active="/runs",
         title=f"Run {run_id}",
         status=200 if answer.ok else answer.status,

@@ -232,6 +232,7 @@ class QuoteToCash(Recovery, Abandonment):
             # Known from the start, so the run is its entity's from the first read (validation
             # sets it again under the mapping it validates with).
             legal_entity=entity.legal_entity if entity is not None else None,
+            trace_id=_trace_id_of(traceparent),
         )
         if account is not None and account.id != opportunity.account_id:
             account = None  # not the deal's account: validation reads the right one
@@ -395,6 +396,14 @@ class QuoteToCash(Recovery, Abandonment):
         if step is not None:
             record_gate(step.run, time.perf_counter() - started)
         return step, step_writes, None
+
+
+def _trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<flags>`); None if absent or malformed."""
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+        return parts[1]
+    return None
 
 
 def _run_context(traceparent: str | None) -> otel_context.Context:

@@ -6,6 +6,7 @@ through the sign-in form, and everything they see comes from the gateway with th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -128,6 +129,10 @@ def test_the_de01_analyst_sees_the_apis_figures_opens_an_exception_and_retries_i
     assert page.locator('[data-field="erp_order_id"]').inner_text() == run()["erp_order_id"]
     gates = page.locator("table").filter(has_text="Every gate the run passed").inner_text()
     assert "order_booked" in gates
+    # The trace to open in the tracing tool, and how long each step took.
+    assert page.locator('[data-field="trace_id"]').inner_text() == run()["trace_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", run()["trace_id"])
+    assert re.fullmatch(r"\d+(\.\d)? (ms|s|min)", page.locator('[data-field="elapsed"]').nth(1).inner_text())
     ana.screenshot("run")
 
 

@@ -56,8 +56,14 @@ async def test_post_runs_to_order_created_and_a_booked_event_completes_it(
     systems: Systems, redis: RedisClient, redis_url: str
 ) -> None:
     async with process_api(settings_for(systems, redis_url)) as client:
-        response = await client.post(RUNS, json={"opportunity_id": DEMO2}, headers={"X-Correlation-ID": "corr-e2e"})
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        response = await client.post(
+            RUNS,
+            json={"opportunity_id": DEMO2},
+            headers={"X-Correlation-ID": "corr-e2e", "traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+        )
         assert response.status_code == 202, response.text
+        assert response.json()["trace_id"] == trace  # the caller's trace: open the run in the tracing tool
         assert response.headers["location"] == f"{RUNS}/{RUN2}"
         assert (response.json()["id"], response.json()["state"]) == (RUN2, "received")
 
