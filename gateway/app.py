@@ -40,7 +40,7 @@ __all__ = ["create_app"]
 def _policies(
     settings: GatewaySettings, batcher: RedisBatcher, tokens: VerifiedTokenCache, control: httpx.AsyncClient
 ) -> list[Policy]:
-    """The chain, in the order of issue 5 (DESIGN.md section 4)."""
+    """The chain, in the order of DESIGN.md section 4."""
     exchanger = None
     if settings.upstream_audience:
         if not settings.client_secret:

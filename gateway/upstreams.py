@@ -1,9 +1,8 @@
 """Upstream services: one shared aiohttp session each (per worker), created in the lifespan.
 
-Why aiohttp on the forwarding path (httpx stays the client everywhere else): measured on this
-machine, httpx's default transport forwarded 250-640 requests/s on one core (its connection pool
-took most of the time, encode/httpx#3215) against ~3k for one shared aiohttp session
-(`../shared/reference/tooling.md`, and bench/README.md for the gateway). The session keeps
+Why aiohttp on the forwarding path (httpx stays the client everywhere else): httpx's connection
+pool costs several times aiohttp's per forwarded request (encode/httpx#3215; the figures are in
+bench/README.md, "Decisions" in ARCHITECTURE.md). The session keeps
 connections alive, keeps no cookies (`DummyCookieJar`: a shared client that stored cookies replayed
 one caller's `Set-Cookie` to the next), never decompresses (bodies pass through as sent), and never
 follows redirects.

@@ -88,7 +88,7 @@ class EmbeddedRedis:
     """A real redis-server child process with append-only persistence under `data_dir`.
 
     `appendfsync everysec` loses at most one second of writes on a machine crash and none on a
-    process kill (measured, see shared tooling notes); pass `fsync="always"` for stricter runs.
+    process kill (bench/README.md); pass `fsync="always"` for stricter runs.
     """
 
     def __init__(self, data_dir: Path, port: int | None = None, fsync: str = "everysec") -> None:

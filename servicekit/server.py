@@ -47,9 +47,8 @@ def tune_gc() -> None:
     counting; with CPython's default young-generation threshold (700) the collector ran every few
     requests and rescanned what start-up built (route tables, validators, OpenAPI documents, Lua
     scripts). Those are frozen (never scanned again) and the young generation collects every
-    100,000 allocations instead; cycles are still collected, just in larger sweeps. Measured on
-    the gateway (`ROUNDS=6 bench/gateway/run.sh 5`: about 240 -> 200 µs CPU per request) and on
-    the workflow stack (bench/README.md).
+    100,000 allocations instead; cycles are still collected, just in larger sweeps. The measured
+    effect is in bench/README.md.
     """
     gc.collect()
     gc.freeze()

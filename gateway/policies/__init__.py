@@ -2,7 +2,7 @@
 
 A policy refuses by raising a servicekit ProblemError (rendered as problem+json and audited by the
 proxy); it passes by returning, possibly after filling the exchange (`claims`, `client`, `body`,
-response headers, a replay). Order (issue 5): shape and size, authentication, authorisation
+response headers, a replay). Order (DESIGN.md section 4): shape and size, authentication, authorisation
 (client, API version, scopes; then legal entities), version lifecycle, rate limit, idempotency,
 request validation. A policy that needs Redis gets the shared `RedisBatcher` in its constructor;
 the hot path does not log.
