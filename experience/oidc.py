@@ -4,6 +4,12 @@ The console is a confidential client: it redeems codes and refreshes tokens with
 over the back channel, so tokens never reach the browser. The ID token comes straight from the
 token endpoint over that channel (OpenID Connect Core 3.1.3.7 lets TLS stand in for the signature
 there); its issuer, audience, expiry and nonce are checked. The API verifies every access token.
+
+The provider's endpoints come from its discovery document (`FIG_IDP_URL` +
+`/.well-known/openid-configuration`, whose `issuer` must be `FIG_TOKEN_ISSUER`), so any OpenID
+provider works: Keycloak, Entra ID, Okta, Auth0 or the dev IdP. Browser-facing endpoints move to
+`FIG_IDP_PUBLIC_URL`'s host and back-channel ones to `FIG_IDP_URL`'s when those differ from the
+issuer's (an internal address for the same provider).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import base64
 import hashlib
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 import jwt
@@ -20,8 +26,12 @@ import msgspec
 
 from experience.errors import SignInFailed
 from experience.settings import ConsoleSettings
+from servicekit.oidc_discovery import DiscoveryFailed, ProviderMetadata, discover
 
 __all__ = ["SCOPES", "Identity", "OidcClient", "TokenSet", "pkce_challenge"]
+
+#: How long a read discovery document is used before it is read again (seconds).
+_METADATA_TTL = 3600.0
 
 #: What the console asks for; the IdP grants the intersection with the person's roles.
 SCOPES = (
@@ -55,6 +65,14 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
 _TOKENS = msgspec.json.Decoder(TokenSet)
 
 
+def _rebased(endpoint: str, base: str | None) -> str:
+    """`endpoint` with the scheme and host of `base` (unchanged without one)."""
+    if not base:
+        return endpoint
+    to, parts = urlsplit(base), urlsplit(endpoint)
+    return urlunsplit((to.scheme, to.netloc, parts.path, parts.query, parts.fragment))
+
+
 class OidcClient:
     """Talks to the IdP's token endpoint; builds the browser's authorize and logout addresses."""
 
@@ -64,8 +82,28 @@ class OidcClient:
         self._settings = settings
         self._http = http
         self._auth = (settings.client_id, settings.client_secret)
+        self._metadata: ProviderMetadata | None = None
+        self._read_at = 0.0
 
-    def authorize_url(self, *, state: str, verifier: str, nonce: str) -> str:
+    async def metadata(self) -> ProviderMetadata:
+        """The provider's endpoints from its discovery document (read on first use, then hourly)."""
+        if self._metadata is None or time.monotonic() - self._read_at > _METADATA_TTL:
+            try:
+                self._metadata = await discover(self._http, self._settings.token_issuer)
+            except DiscoveryFailed as exc:
+                raise SignInFailed(f"Sign-in is unavailable: {exc}.") from exc
+            self._read_at = time.monotonic()
+        return self._metadata
+
+    def _for_browser(self, endpoint: str) -> str:
+        """A browser-facing endpoint, moved to `FIG_IDP_PUBLIC_URL`'s scheme and host when set."""
+        return _rebased(endpoint, self._settings.idp_public_url)
+
+    def _back_channel(self, endpoint: str) -> str:
+        """A server-to-server endpoint, moved to `FIG_IDP_URL`'s scheme and host."""
+        return _rebased(endpoint, self._settings.idp_url)
+
+    async def authorize_url(self, *, state: str, verifier: str, nonce: str) -> str:
         query = urlencode(
             {
                 "response_type": "code",
@@ -78,9 +116,13 @@ class OidcClient:
                 "code_challenge_method": "S256",
             }
         )
-        return f"{self._settings.browser_idp_url}/oauth2/authorize?{query}"
+        return f"{self._for_browser((await self.metadata()).authorization_endpoint)}?{query}"
 
-    def logout_url(self, id_token: str) -> str:
+    async def logout_url(self, id_token: str) -> str:
+        """The provider's RP-initiated logout; the console's own start page when it offers none."""
+        end_session = (await self.metadata()).end_session_endpoint
+        if end_session is None:
+            return f"{self._settings.public_url.rstrip('/')}/"
         query = urlencode(
             {
                 "id_token_hint": id_token,
@@ -88,11 +130,12 @@ class OidcClient:
                 "post_logout_redirect_uri": f"{self._settings.public_url.rstrip('/')}/",
             }
         )
-        return f"{self._settings.browser_idp_url}/oauth2/logout?{query}"
+        return f"{self._for_browser(end_session)}?{query}"
 
     async def _token(self, form: dict[str, str]) -> TokenSet:
         try:
-            response = await self._http.post("/oauth2/token", data=form, auth=self._auth)
+            token_endpoint = self._back_channel((await self.metadata()).token_endpoint)
+            response = await self._http.post(token_endpoint, data=form, auth=self._auth)
         except httpx.HTTPError as exc:
             raise SignInFailed(f"The identity provider could not be reached: {exc}") from exc
         if response.status_code != 200:

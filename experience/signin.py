@@ -66,7 +66,7 @@ async def login(state: State, next_path: FromQuery[str | None] = None) -> Redire
         login_state,
         PendingLogin(verifier=verifier, nonce=nonce, next_path=_local_path(next_path), browser=_browser_hash(browser)),
     )
-    redirect = Redirect(oidc.authorize_url(state=login_state, verifier=verifier, nonce=nonce), status_code=303)
+    redirect = Redirect(await oidc.authorize_url(state=login_state, verifier=verifier, nonce=nonce), status_code=303)
     redirect.cookies.append(_login_cookie(settings, browser, settings.login_ttl))
     return redirect
 
@@ -129,6 +129,6 @@ async def logout(request: Request[Any, Any, Any], state: State, who: NamedDepend
     store: SessionStore = state.console_sessions
     await store.end(who.session_id)
     oidc: OidcClient = state.oidc
-    redirect = Redirect(oidc.logout_url(who.session.id_token), status_code=303)
+    redirect = Redirect(await oidc.logout_url(who.session.id_token), status_code=303)
     redirect.cookies.append(session_cookie(settings, "", max_age=0))
     return redirect

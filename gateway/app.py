@@ -132,10 +132,11 @@ def _lifespan(settings: GatewaySettings, first: Runtime) -> Lifespan:
 async def _jwks_ready(state: State) -> None:
     gateway: Gateway = state.gateway
     for verifier in gateway.runtime.verifiers.values():
-        response = await state.control_http.get(verifier.jwks_url)
+        jwks_url = await verifier.resolved_jwks_url()
+        response = await state.control_http.get(jwks_url)
         response.raise_for_status()
         if not response.json().get("keys"):
-            raise RuntimeError(f"the JWKS at {verifier.jwks_url} has no keys")
+            raise RuntimeError(f"the JWKS at {jwks_url} has no keys")
 
 
 def _upstream_ready(name: str) -> ReadinessCheck:

@@ -104,10 +104,12 @@ class ApiConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
 
 
 class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """A trusted token issuer: tokens whose `iss` equals `issuer` verify against `jwks_url`."""
+    """A trusted token issuer: tokens whose `iss` equals `issuer` verify against `jwks_url`, or without
+    one against the `jwks_uri` of the issuer's OpenID discovery document (`<issuer>/.well-known/
+    openid-configuration`, whose `issuer` must be exactly `issuer`)."""
 
     issuer: Annotated[str, msgspec.Meta(min_length=1)]
-    jwks_url: _Url
+    jwks_url: _Url | None = None
     audiences: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["fig"])
     algorithms: Annotated[list[_Algorithm], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: ["ES256"]

@@ -29,7 +29,8 @@ __all__ = ["ConfigReloader", "Runtime", "build_runtime"]
 
 log = logging.getLogger("gateway.config")
 
-_VerifierKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+#: (issuer, JWKS URL or None for discovery, audiences, algorithms): one verifier each, kept across reloads.
+_VerifierKey = tuple[str, str | None, tuple[str, ...], tuple[str, ...]]
 
 
 class Runtime:

@@ -26,6 +26,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from servicekit.errors import BadRequest, Forbidden, Unauthorized, UpstreamUnavailable
 from servicekit.jose import MalformedToken, check_compact
+from servicekit.oidc_discovery import WELL_KNOWN, DiscoveryFailed, discover
 
 __all__ = [
     "INVALID_TOKEN_CHALLENGE",
@@ -94,11 +95,14 @@ class JWKSVerifier:
     system API's CPU per request). A token that failed is never cached. At most `cache_size` tokens
     are kept; `cache_ttl=0` checks every time. `token_type`, when set, is the JOSE `typ` required
     (`at+jwt` for RFC 9068 access tokens; `application/` may prefix it).
+
+    `jwks_url` None: the `jwks_uri` of the issuer's OpenID discovery document
+    (`<issuer>/.well-known/openid-configuration`, whose `issuer` must match), read on the first fetch.
     """
 
     def __init__(
         self,
-        jwks_url: str,
+        jwks_url: str | None,
         *,
         issuer: str,
         audience: str,
@@ -145,16 +149,17 @@ class JWKSVerifier:
             if not force and time.monotonic() - self._fetched_at < self.min_refresh_interval:
                 return
             try:
-                response = await self.http.get(self.jwks_url)
+                response = await self.http.get(await self.resolved_jwks_url())
                 response.raise_for_status()
                 document = response.json()
                 # An empty set is an answer (every key retired), not a failure to keep old keys for.
                 empty = isinstance(document, dict) and document.get("keys") == []
                 keys = [] if empty else PyJWKSet.from_dict(document).keys
-            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError, DiscoveryFailed) as exc:
                 self._fetched_at = time.monotonic()
                 if not self._keys:
-                    raise UpstreamUnavailable(f"cannot load the issuer's JWKS from {self.jwks_url}: {exc}") from exc
+                    where = self.jwks_url or f"the discovery document of {self.issuer}"
+                    raise UpstreamUnavailable(f"cannot load the issuer's JWKS from {where}: {exc}") from exc
                 log.warning("JWKS refetch failed; the keys in hand stay in use", extra={"jwks_url": self.jwks_url})
                 self._keys_until = time.time() + self.min_refresh_interval
                 return
@@ -164,6 +169,13 @@ class JWKSVerifier:
             )
             self._keys_until = time.time() + max(lifetime, self.min_refresh_interval)
             self._keys = {k.key_id: k for k in keys if k.key_id}
+
+    async def resolved_jwks_url(self) -> str:
+        """The JWKS address: as configured, else from the issuer's discovery document (read once)."""
+        if self.jwks_url is None:
+            document = f"{self.issuer.rstrip('/')}{WELL_KNOWN}"
+            self.jwks_url = (await discover(self.http, self.issuer, document_url=document)).jwks_uri
+        return self.jwks_url
 
     async def key_for(self, kid: str) -> PyJWK | None:
         """The key `kid` of the issuer's current set (refetched once expired or on an unknown `kid`)."""

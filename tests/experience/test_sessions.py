@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from litestar import Litestar
+from litestar import Litestar, Request
+from litestar import get as litestar_get
 from litestar.testing import AsyncTestClient
 
 from experience.api import ApiClient
@@ -23,6 +25,7 @@ from experience.settings import ConsoleSettings
 from gateway.idp.clients import load_registry
 from gateway.idp.devcredentials import ensure_dev_credentials
 from servicekit.redis import RedisClient
+from tests.support import running_server
 
 
 def _session(created_at: float) -> Session:
@@ -75,9 +78,41 @@ async def test_a_pending_sign_in_is_redeemed_once(redis: RedisClient) -> None:
     assert await store.finish_login("state-1") is None
 
 
+#: A provider laid out as Keycloak lays out a realm: the console must follow its discovery document.
+_REALM = "/realms/fig"
+
+
+def _keycloak_like() -> Litestar:
+    """A provider whose endpoints are not the dev IdP's paths, as its discovery document says."""
+
+    @litestar_get(f"{_REALM}/.well-known/openid-configuration", sync_to_thread=False)
+    def discovery(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        issuer = f"{request.base_url}".rstrip("/") + _REALM
+        return {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
+            "token_endpoint": f"{issuer}/protocol/openid-connect/token",
+            "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+            "end_session_endpoint": f"{issuer}/protocol/openid-connect/logout",
+            "code_challenge_methods_supported": ["plain", "S256"],
+        }
+
+    @litestar_get("/health/live", sync_to_thread=False)
+    def live() -> str:
+        return "ok"
+
+    return Litestar([discovery, live])
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    with running_server(_keycloak_like()) as url:
+        yield url + _REALM
+
+
 @pytest.fixture
-async def console(redis_url: str, redis: RedisClient) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    settings = ConsoleSettings(redis_url=redis_url, client_secret="s" * 32, idp_url="http://127.0.0.1:9")
+async def console(redis_url: str, redis: RedisClient, provider: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    settings = ConsoleSettings(redis_url=redis_url, client_secret="s" * 32, idp_url=provider, token_issuer=provider)
     async with AsyncTestClient(create_app(settings), base_url="http://127.0.0.1:8500") as client:
         yield client
 
@@ -95,13 +130,14 @@ async def test_pages_send_a_person_without_a_session_to_sign_in(console: AsyncTe
 
 
 async def test_sign_in_starts_pkce_at_the_idp_and_returns_only_to_a_local_path(
-    console: AsyncTestClient[Litestar], redis: RedisClient
+    console: AsyncTestClient[Litestar], redis: RedisClient, provider: str
 ) -> None:
     started = await console.get("/login", params={"next_path": "//evil.example/x"}, follow_redirects=False)
     assert started.status_code == 303
     target = urlsplit(started.headers["location"])
     query = {k: v[0] for k, v in parse_qs(target.query).items()}
-    assert f"{target.scheme}://{target.netloc}{target.path}" == "http://127.0.0.1:9/oauth2/authorize"
+    # Where the provider's discovery document says, not a path the console assumed.
+    assert f"{target.scheme}://{target.netloc}{target.path}" == f"{provider}/protocol/openid-connect/auth"
     assert query["client_id"] == "console"
     assert query["redirect_uri"] == "http://127.0.0.1:8500/auth/callback"
     assert query["code_challenge_method"] == "S256"
@@ -190,14 +226,15 @@ async def test_an_expired_access_token_is_refreshed_and_a_revoked_sign_in_ends_t
 
 
 async def test_pages_carry_a_strict_content_security_policy_and_assets_come_from_the_console(
-    console: AsyncTestClient[Litestar],
+    console: AsyncTestClient[Litestar], provider: str
 ) -> None:
     refused = await console.get("/auth/callback")  # an error page, no session needed
     assert refused.status_code == 400
     policy = refused.headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
-    assert "form-action 'self' http://127.0.0.1:9" in policy
+    origin = provider.removesuffix(_REALM)
+    assert f"form-action 'self' {origin};" in policy  # forms may go to the provider's origin only
     assert refused.headers["cache-control"] == "no-store"
     for asset in ("/static/console.css", "/static/console.js"):
         served = await console.get(asset)

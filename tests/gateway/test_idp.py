@@ -125,6 +125,20 @@ async def test_discovery_document_points_at_the_token_endpoint_and_jwks(idp_sett
     assert health.status_code == 200
 
 
+async def test_a_verifier_given_only_the_issuer_finds_its_keys_through_the_discovery_document(
+    idp_settings: Settings, demo: tuple[str, str]
+) -> None:
+    # An issuer listed in gateway.toml without `jwks_url` (how any OpenID provider is configured).
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    with running_server(create_app(idp_settings(port=port, issuer=issuer)), port=port) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            token = (await http.post("/oauth2/token", data=CC, auth=demo)).json()["access_token"]
+            verifier = JWKSVerifier(None, issuer=issuer, audience="fig", http=http)
+            assert (await verifier.verify(token)).client_id == "demo"
+            assert verifier.jwks_url == f"{issuer}/.well-known/jwks.json"  # the document's jwks_uri
+
+
 async def test_rotation_keeps_old_tokens_verifiable_during_the_grace_period(
     idp_settings: Settings, demo: tuple[str, str]
 ) -> None:
