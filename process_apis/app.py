@@ -124,6 +124,7 @@ def create_app(settings: ProcessSettings | None = None) -> Litestar:
                 versions=app.state.versions,
                 planning=clients.planning,
                 version_watch=settings.version_watch,
+                history_interval=settings.ops_history_interval,
             )
             app.state.proposals = Proposals(
                 store=ProposalStore(app.state.redis), controls=controls, engine=engine, flows=flows, clock=engine.clock

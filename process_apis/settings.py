@@ -93,6 +93,9 @@ class ProcessSettings(ServiceSettings, kw_only=True, frozen=True):
     #: a version seen published, or no longer published, is recorded (`GET /v1/planning-versions`,
     #: audit log). 0 turns the watch off (reconciliations still record the version they read).
     version_watch: float = 300.0
+    #: Seconds between the scheduler leader's records of each entity's ops figures of the day (the
+    #: history behind trends over days; 0: none recorded).
+    ops_history_interval: float = 300.0
     #: Four eyes: mapping-set changes and exception outcomes that close an exception outside the
     #: normal flow (resolve, dead-letter) are proposals a second person approves
     #: (`/v1/proposals`); the direct operations answer 409 `approval-required`. On by default so

@@ -18,7 +18,7 @@ from experience.auth import SignedIn
 from experience.charts import BarChart, bar_chart
 from experience.pages.render import page
 
-__all__ = ["FIGURES", "TREND_DAYS", "error_rate_trend", "overview_page"]
+__all__ = ["FIGURES", "TREND_DAYS", "daily_trend", "error_rate_trend", "overview_page"]
 
 #: (field of the ops summary, label) shown as figures, in order.
 FIGURES = (
@@ -53,13 +53,38 @@ def error_rate_trend(summary: dict[str, Any], entity: str, today: date) -> BarCh
             runs[day] = runs.get(day, 0) + int(row["runs"])
             failures[day] = failures.get(day, 0) + int(row["failures"])
     items: list[tuple[str, int | Decimal]] = []
-    for back in range(TREND_DAYS - 1, -1, -1):
-        day = (today - timedelta(days=back)).isoformat()
+    for day in _days(today):
         started = runs.get(day, 0)
         rate = (Decimal(100 * failures.get(day, 0)) / started).quantize(Decimal("0.1")) if started else Decimal(0)
         runs_text = "no runs" if not started else "1 run" if started == 1 else f"{started} runs"
         items.append((f"{day} ({runs_text})", rate))
     return bar_chart(f"Error rate by day, % of runs started (last {TREND_DAYS} days)", items)
+
+
+#: (field of a day in the summary's `history`, chart title): the figures shown as trends over days.
+TRENDS = (
+    ("unposted_orders", "Unposted orders by day"),
+    ("open_exceptions", "Open exceptions by day"),
+    ("reconciliation_breaks", "Reconciliation breaks by day"),
+)
+
+
+def _days(today: date) -> list[str]:
+    return [(today - timedelta(days=back)).isoformat() for back in range(TREND_DAYS - 1, -1, -1)]
+
+
+def daily_trend(summary: dict[str, Any], entity: str, today: date, field: str, title: str) -> BarChart:
+    """The entity's `field` per UTC day over the last `TREND_DAYS` days, from the summary's
+    `history` (each day's last record); a day without a record shows 0 with "no record"."""
+    recorded = {
+        str(day["day"]): day.get(field) or 0
+        for day in summary.get("history") or []
+        if day.get("legal_entity") == entity
+    }
+    items: list[tuple[str, int | Decimal]] = [
+        (day, _number(recorded[day])) if day in recorded else (f"{day} (no record)", 0) for day in _days(today)
+    ]
+    return bar_chart(f"{title} (last {TREND_DAYS} days)", items)
 
 
 def _charts(summary: dict[str, Any], entity: str) -> list[BarChart]:
@@ -72,6 +97,7 @@ def _charts(summary: dict[str, Any], entity: str) -> list[BarChart]:
         bar_chart("Open exceptions by reason", sorted(((k, _number(v)) for k, v in reasons.items()))),
         bar_chart("Controls", [("Reconciliation breaks", _number(breaks)), ("Policy violations", violations)]),
         error_rate_trend(summary, entity, datetime.now(UTC).date()),
+        *(daily_trend(summary, entity, datetime.now(UTC).date(), field, title) for field, title in TRENDS),
     ]
 
 

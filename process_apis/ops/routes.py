@@ -13,6 +13,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from contracts.model import MONTH_PATTERN
 from process_apis.entities import EntityScope, entity_scope
+from process_apis.ops.history import history
 from process_apis.ops.summary import OpsSummary, summarise
 from servicekit import BadRequest, require_scopes
 from servicekit.openapi import problem_spec
@@ -65,8 +66,9 @@ async def ops_summary(
     """
     entities.require(legal_entity)
     start, end = window(period, from_day, to_day)
-    return await summarise(
-        request.app.state.redis,
+    redis = request.app.state.redis
+    summary = await summarise(
+        redis,
         datetime.now(UTC),
         legal_entity,
         entities=entities.allowed,
@@ -74,6 +76,15 @@ async def ops_summary(
         from_day=start,
         to_day=end,
     )
+    if period is None and from_day is None and to_day is None:
+        return summary
+    if legal_entity is not None:
+        shown: frozenset[str] = frozenset({legal_entity})
+    else:
+        mapping, _ = await entities.controls.current()
+        known = {e.legal_entity for e in mapping.regions.values()}
+        shown = frozenset(known if entities.allowed is None else known & entities.allowed)
+    return msgspec.structs.replace(summary, history=await history(redis, shown, start, end))
 
 
 def window(period: str | None, from_day: date | None, to_day: date | None) -> tuple[date | None, date | None]:

@@ -21,6 +21,7 @@ import msgspec
 from process_apis.exceptions.model import ExceptionRecord
 from process_apis.exceptions.store import ExceptionStore
 from process_apis.ops.executive import ExecutiveMetrics, executive_metrics
+from process_apis.ops.history import DailyFigures
 from process_apis.versions import PublishedVersions, committed_version
 from process_apis.workflows.outage import SYSTEMS, outage_index
 from process_apis.workflows.store import WAITING_INDEX, read_counters, run_key
@@ -83,6 +84,11 @@ class OpsSummary(msgspec.Struct, kw_only=True, frozen=True):
     #: Executive metrics over the requested window of days (`from`/`to` or `period`), from the
     #: day-bucketed counters; each field's description gives its formula.
     executive: ExecutiveMetrics | None = None
+    #: Each of the selected legal entities' figures as recorded per UTC day of the window (the
+    #: scheduler's leader records them during the day; the day's last record stands), oldest first:
+    #: the trends of unposted orders, open and aged exceptions, SLA breaches, duplicate postings,
+    #: forecast lag and reconciliation breaks. Empty without a window (`period`, `from`, `to`).
+    history: list[DailyFigures] = msgspec.field(default_factory=list)
 
 
 def _text(value: Any) -> str:

@@ -37,6 +37,8 @@ from process_apis.controls import ControlSource
 from process_apis.errors import ProcessError
 from process_apis.flows.reconciliation import StartReconciliation
 from process_apis.flows.service import Flows
+from process_apis.ops.history import figures_of, record_day
+from process_apis.ops.summary import summarise
 from process_apis.ports import ErpLedgerPort, ErpReferencePort, PlanningVersionsPort
 from process_apis.scheduling.config import Schedule, Schedules, next_run, periods_of
 from process_apis.scheduling.leader import LeaderLease
@@ -111,6 +113,7 @@ class Scheduler:
         versions: PublishedVersions | None = None,
         planning: PlanningVersionsPort | None = None,
         version_watch: float = 0.0,
+        history_interval: float = 0.0,
     ) -> None:
         self.redis: Any = redis
         self.schedules = schedules
@@ -122,6 +125,8 @@ class Scheduler:
         self.reference = ReferenceSync(erp=erp, controls=controls, redis=redis, clock=clock)
         self.versions, self.planning, self.version_watch = versions, planning, version_watch
         self._versions_due: datetime | None = None
+        self.history_interval = history_interval
+        self._history_due: datetime | None = None
 
     async def states(self) -> dict[str, ScheduleState]:
         raw = await self.redis.hgetall(STATE_KEY)
@@ -162,7 +167,21 @@ class Scheduler:
                 ran.append(schedule.name)
         await self._closes(ran)
         await self._watch_versions()
+        await self._record_history()
         return ran
+
+    async def _record_history(self) -> None:
+        """Record each entity's ops figures of the day when due (the history behind trends over days)."""
+        if self.history_interval <= 0:
+            return
+        now = self.clock()
+        if self._history_due is not None and now < self._history_due:
+            return
+        self._history_due = now + timedelta(seconds=self.history_interval)
+        mapping, _ = await self.controls.current()
+        for entity in sorted({e.legal_entity for e in mapping.regions.values()}):
+            summary = await summarise(self.redis, now, entity, entities=None, everything=True)
+            await record_day(self.redis, figures_of(summary, entity, now))
 
     async def _watch_versions(self) -> None:
         """Record planning version publications when the watch is due (a failed read waits for the next)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from experience.pages.overview import TREND_DAYS, error_rate_trend
+from experience.pages.overview import TREND_DAYS, daily_trend, error_rate_trend
 
 
 def _row(day: str, workflow: str, entity: str | None, runs: int, failures: int) -> dict[str, object]:
@@ -39,3 +39,18 @@ def test_the_trend_shows_every_day_of_the_window_with_the_entitys_error_rate_ove
 def test_a_summary_without_executive_metrics_gives_an_empty_trend_not_an_error() -> None:
     chart = error_rate_trend({}, "DE01", today=date(2026, 12, 5))
     assert [bar.value for bar in chart.bars] == ["0"] * TREND_DAYS
+
+
+def test_a_daily_trend_shows_the_entitys_recorded_days_and_marks_the_days_without_a_record() -> None:
+    summary = {
+        "history": [
+            {"day": "2026-12-04", "legal_entity": "DE01", "unposted_orders": 3},
+            {"day": "2026-12-05", "legal_entity": "DE01", "unposted_orders": 1},
+            {"day": "2026-12-05", "legal_entity": "US01", "unposted_orders": 9},  # another entity
+        ]
+    }
+    chart = daily_trend(summary, "DE01", date(2026, 12, 5), "unposted_orders", "Unposted orders by day")
+    assert chart.title == f"Unposted orders by day (last {TREND_DAYS} days)"
+    assert len(chart.bars) == TREND_DAYS
+    assert [(b.label, b.value) for b in chart.bars[-2:]] == [("2026-12-04", "3"), ("2026-12-05", "1")]
+    assert chart.bars[0].label == "2026-11-22 (no record)"

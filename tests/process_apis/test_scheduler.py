@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from process_apis.scheduling import LeaderLease, ScheduleError, load_schedules
 from process_apis.scheduling.scheduler import STATE_KEY
 from servicekit import RedisClient, StreamPublisher
 from tests.process_apis.fake_systems import Systems
+from tests.process_apis.fakes import opportunity
 from tests.process_apis.support import process_api, settings_for, until
 from tests.process_apis.test_entities import _token
 from tests.tokens import TestIssuer
@@ -205,3 +207,45 @@ async def test_the_period_check_catches_a_close_whose_event_was_lost(
 
         await until(reconciled)
         assert (await client.get("/v1/workflow-runs/a2p-GB01-2026-10")).status_code == 404
+
+
+async def test_the_leader_records_each_entitys_figures_of_the_day_and_the_summary_shows_only_the_callers(
+    systems: Systems, redis: RedisClient, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text('[[schedules]]\nname = "check"\nkind = "period_watch"\nevery_seconds = 3600\n')
+    deal = opportunity("0068d00000HIS1AAAA", currency="USD")  # GB01 sells in GBP: an open exception
+    systems.reset(deal)
+    issuer = TestIssuer(audience="fig-process")
+    everyone = _token(issuer, "controller", ["US01", "DE01", "GB01"])
+    gb01 = _token(issuer, "gb01-analyst", ["GB01"])
+    with issuer.serve() as jwks_base:
+        auth = {"auth_required": True, "jwks_url": f"{jwks_base}/.well-known/jwks.json", "token_issuer": issuer.issuer}
+        settings = settings_for(
+            systems, redis_url, scheduler=True, schedules=str(path), scheduler_tick=0.05, ops_history_interval=0.1,
+            **auth,
+        )  # fmt: skip
+        async with process_api(settings) as client:
+            started = await client.post("/v1/quote-to-cash/runs", json={"opportunity_id": deal.id}, headers=everyone)
+            assert started.status_code == 202, started.text
+            today = datetime.now(UTC).date().isoformat()
+
+            async def recorded() -> dict[str, Any] | None:
+                summary = (await client.get("/v1/ops/summary", params={"from": today}, headers=gb01)).json()
+                days = [d for d in summary["history"] if d["open_exceptions"] >= 1]
+                return days[0] if days else None
+
+            async def has_day() -> bool:
+                return await recorded() is not None
+
+            await until(has_day)
+            day = await recorded()
+            assert day is not None
+            now = (await client.get("/v1/ops/summary", params={"legal_entity": "GB01"}, headers=gb01)).json()
+            assert (day["day"], day["legal_entity"]) == (today, "GB01")
+            assert (day["open_exceptions"], day["unposted_orders"]) == (now["open_exceptions"], now["unposted_orders"])
+            mine = (await client.get("/v1/ops/summary", params={"from": today}, headers=gb01)).json()
+            assert {d["legal_entity"] for d in mine["history"]} == {"GB01"}  # not another entity's days
+            every = (await client.get("/v1/ops/summary", params={"from": today}, headers=everyone)).json()
+            assert {d["legal_entity"] for d in every["history"]} == {"DE01", "GB01", "US01"}
+            assert (await client.get("/v1/ops/summary", headers=everyone)).json()["history"] == []  # no window
