@@ -27,11 +27,17 @@ import msgspec
 
 from contracts import Account, Opportunity, ProblemFieldError
 from process_apis.controls import ControlSource
-from process_apis.errors import DownstreamRejected, ManualReversalRequired, ProcessError, ValidationFailed
+from process_apis.errors import (
+    DownstreamRejected,
+    ManualReversalRequired,
+    ProcessError,
+    RunNotResumable,
+    ValidationFailed,
+)
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import ExceptionStore, exception_key
-from process_apis.schemas import PARKED_STATES, QuoteToCashRun
+from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunState
 from process_apis.workflows import commands
 from process_apis.workflows.abandon import Abandonment
 from process_apis.workflows.parking import counter, park
@@ -40,7 +46,7 @@ from process_apis.workflows.steps import QuoteToCashSteps
 from process_apis.workflows.store import WAITING_INDEX, Effect, Lease, RunSource, RunStore, run_id_for
 from process_apis.workflows.validation import is_approved, validate_opportunity
 
-__all__ = ["AmendedAfterBooking", "Amendment", "Amendments", "differences"]
+__all__ = ["AmendedAfterBooking", "Amendment", "Amendments", "approve_amendment", "differences"]
 
 log = logging.getLogger("process_apis.quote_to_cash")
 _encoder = msgspec.json.Encoder()
@@ -67,8 +73,10 @@ class Amendment:
 
     @property
     def key(self) -> str:
-        """The idempotency key of the ERP write this amendment makes: one per set of new values."""
-        digest = hashlib.sha256(_encoder.encode(_terms(self.opportunity))).hexdigest()[:16]
+        """The idempotency key of the ERP write this amendment makes: one per CRM change (its values
+        and modification time, so a change back to earlier values is written again)."""
+        terms = {**_terms(self.opportunity), "last_modified": self.opportunity.last_modified.isoformat()}
+        digest = hashlib.sha256(_encoder.encode(terms)).hexdigest()[:16]
         return commands.step_key(self.opportunity.id, f"amend-order-{digest}")
 
 
@@ -128,7 +136,7 @@ class Amendments(Abandonment):
             if not changes:
                 return run  # a repeat of an amendment already applied
             if is_approved(amendment.opportunity):
-                if _booked(run):
+                if _booked(run) or await self._booked_meanwhile(run):
                     apply = self._after_booking
                 elif run.erp_order_id is None:
                     apply = self._before_order
@@ -139,6 +147,16 @@ class Amendments(Abandonment):
         if run.state == "completed" or _booked(run):
             return await self._reversal(run_id, amendment, changes, actor)
         return await self.abandon(run_id, actor=actor, note=f"deal left closed-won in CRM ({describe(changes)})")
+
+    async def _booked_meanwhile(self, run: QuoteToCashRun) -> bool:
+        """Whether the ERP booked the run's order before the run heard of it (the ERP would take an
+        upsert of a booked order: the amendment must not change what was booked behind its back)."""
+        if run.erp_order_id is None:
+            return False
+        order_id = run.erp_order_id
+        key = commands.step_key(run.opportunity_id, "amend-read-order")
+        order, _ = await with_retries(lambda: self.steps.erp.get_sales_order(order_id), self.steps.retry, what=key)
+        return order.booked
 
     async def _before_order(
         self,
@@ -296,6 +314,47 @@ class Amendments(Abandonment):
             account = None
         fresh = RunSource(opportunity=amendment.opportunity, traceparent=source.traceparent, account=account)
         return self.store.source_key(run.id), _encoder.encode(fresh)
+
+
+async def approve_amendment(
+    steps: QuoteToCashSteps, controls: ControlSource, store: RunStore, run: QuoteToCashRun
+) -> tuple[RunState, str, tuple[str, bytes]] | None:
+    """Apply the amendment a run was parked on after booking (its retry is the approval): the ERP
+    order takes the amended values (same external id), and the run's snapshot becomes the amended
+    deal. The state to continue from: `order_booked` when the corrected order is booked (the
+    forecast is committed again with its amounts), else `order_created` (it waits for the booking).
+    None when the run holds no amendment. Raises RunNotResumable when the amended deal cannot be
+    posted (its region is no longer mapped)."""
+    source = await store.source(run.id)
+    amended = source.amended
+    if amended is None:
+        return None
+    mapping, _ = await controls.current()
+    entity = mapping.entity_for(amended.region)
+    if entity is None:
+        raise RunNotResumable(f"Run {run.id}: the amended deal's region {amended.region!r} is not mapped.")
+    account = source.account if source.account is not None and source.account.id == amended.account_id else None
+    tax_codes = await steps.tax_codes(run, amended, entity, mapping, account)
+    command = commands.sales_order_upsert(
+        amended,
+        entity,
+        mapping,
+        run.erp_customer_id or "",
+        posting_period=run.posting_period,
+        tax_code_ids=[c.id for c in tax_codes] if tax_codes is not None else run.tax_code_ids,
+    )
+    external_id = run.erp_order_external_id or commands.order_external_id(amended)
+    key = Amendment(opportunity=amended).key
+    order, _ = await with_retries(
+        lambda: steps.erp.upsert_sales_order(external_id, command, idempotency_key=key), steps.retry, what=key
+    )
+    state: RunState = "order_booked" if order.booked else "order_created"
+    detail = (
+        f"amendment approved ({describe(differences(source.opportunity, amended))}): "
+        f"ERP sales order {order.id} ({external_id}) corrected ({order.status})"
+    )
+    fresh = RunSource(opportunity=amended, traceparent=source.traceparent, account=account)
+    return state, detail, (store.source_key(run.id), _encoder.encode(fresh))
 
 
 def _booked(run: QuoteToCashRun) -> bool:

@@ -165,3 +165,43 @@ async def test_a_deal_lost_after_booking_asks_for_a_manual_reversal(redis: Redis
     assert erp.orders[ORDER].id in record.detail
     assert "stage: Closed Won -> Closed Lost" in record.detail
     assert erp.orders[ORDER].status == "pending_fulfillment"  # still booked: people reverse it
+
+
+async def test_an_order_booked_before_the_run_heard_of_it_is_not_changed_by_an_amendment(redis: RedisClient) -> None:
+    erp = FakeErp()
+    engine = _engine(redis, erp)
+    await engine.start(DEMO2, actor="client:demo")
+    await engine.advance(RUN, actor="worker:a")
+    erp.book(ORDER)  # the booking event has not reached the run yet
+    run = await engine.amend(Amendment(opportunity=RAISED), actor="crm-event:w")
+    assert run is not None
+    record = await engine.exceptions.get(run.exception_id or "")
+    assert record is not None
+    assert record.reason_code == "amended_after_booking"
+    assert erp.orders[ORDER].total.amount == Decimal("3000.00")
+
+
+async def test_retrying_an_amendment_after_booking_approves_it_erp_and_forecast_follow(redis: RedisClient) -> None:
+    erp, planning = FakeErp(book_on_create=True), FakePlanning()
+    engine = _engine(redis, erp, planning)
+    await engine.start(DEMO2, actor="client:demo")
+    await engine.advance(RUN, actor="worker:a")
+    parked = await engine.amend(Amendment(opportunity=RAISED), actor="crm-event:w")
+    assert parked is not None
+
+    resumed = await engine.resume(RUN, actor="person:controller", via="retry", note="customer signed the upsell")
+    assert resumed.state == "order_booked"
+    assert "amendment approved (amount: 3000.00 -> 20000.00" in resumed.gates[-1].detail
+    # The ERP order (same external id, same id) holds the amended values ...
+    assert erp.orders[ORDER].total.amount == Decimal("20000.00")
+    done = await engine.advance(RUN, actor="worker:a")
+    assert done is not None
+    assert done.state == "completed"
+    # ... and the committed forecast is loaded again with the booked amount.
+    load, _ = planning.loads[-1]
+    assert {b.amount.amount for b in load.bookings} == {Decimal("20000.00")}
+    record = await engine.exceptions.get(parked.exception_id or "")
+    assert record is not None
+    assert record.status == "resolved"
+    source = await engine.store.source(RUN)
+    assert (source.opportunity.amount.amount, source.amended) == (Decimal("20000.00"), None)
