@@ -155,9 +155,20 @@ class QuoteToCashWorkers:
             opportunity=opportunity, account=_account(event.data.get("account")), source=f"event {event.id}"
         )
         try:
-            await self.engine.amend(amendment, actor=f"crm-event:{self.name}")
+            run = await self.engine.amend(amendment, actor=f"crm-event:{self.name}")
         except RunBusy as busy:
             raise Redeliver(str(busy)) from None
+        if run is None and is_approved(opportunity):
+            # The approval has not started the run yet (another instance holds its event): the
+            # amended deal starts it, and the approval then finds it.
+            await self.engine.create(
+                opportunity,
+                actor=f"crm-event:{self.name}",
+                origin="event",
+                correlation_id=event.correlationid,
+                traceparent=event.traceparent,
+                account=amendment.account,
+            )
 
     async def _remember_account(self, data: Any) -> None:
         """An account change event carries the whole account: validation of later deals reads it."""

@@ -37,7 +37,7 @@ from process_apis.errors import (
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
 from process_apis.exceptions.store import ExceptionStore, exception_key
-from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunState
+from process_apis.schemas import PARKED_STATES, Compensation, QuoteToCashRun, RunState
 from process_apis.workflows import commands
 from process_apis.workflows.abandon import Abandonment
 from process_apis.workflows.parking import counter, park
@@ -275,6 +275,7 @@ class Amendments(Abandonment):
         actor: str,
         *,
         writes: list[tuple[str, bytes]],
+        compensation: Compensation | None = None,
     ) -> QuoteToCashRun:
         now = self.clock()
         current = await self.exceptions.get(run.exception_id) if run.exception_id else None
@@ -282,9 +283,11 @@ class Amendments(Abandonment):
             run, refusal, gate=_AMENDED_GATE, actor=actor, now=now, policy=self.policy,
             legal_entity=run.legal_entity, retrying=None,
         )  # fmt: skip
+        if compensation is not None:
+            compensation = msgspec.structs.replace(compensation, exception_id=parking.record.id)
         step = self.steps.fail(
             run, refusal, actor, state="failed", exception_id=parking.record.id,
-            exceptions=run.exceptions + 1, resumed_at=None,
+            exceptions=run.exceptions + 1, resumed_at=None, compensation=compensation or run.compensation,
         )  # fmt: skip
         writes = [*writes, parking.write]
         if current is not None and current.status in _UNSETTLED:
@@ -306,7 +309,11 @@ class Amendments(Abandonment):
             run = self.store.decode_run(lease.run)
             assert run is not None  # checked above; runs are never deleted
             refusal = ManualReversalRequired(f"reverse ERP sales order {run.erp_order_id}: {note}")
-            return await self._park_on(run, refusal, lease, actor, writes=[])
+            compensation = Compensation(
+                outcome="reversal_required", at=self.clock(), actor=actor, detail=note, erp_order_id=run.erp_order_id
+            )
+            # Like an abandoned run: never retried or replayed, the exception says what to reverse.
+            return await self._park_on(run, refusal, lease, actor, writes=[], compensation=compensation)
 
     def _source_write(self, run: QuoteToCashRun, source: RunSource, amendment: Amendment) -> tuple[str, bytes]:
         account = amendment.account if amendment.account is not None else source.account

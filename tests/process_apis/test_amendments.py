@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from contracts import OPPORTUNITY_AMENDED, Opportunity, new_event
 from process_apis.controls import load_mapping_set
+from process_apis.errors import RunNotResumable
 from process_apis.workers import QuoteToCashWorkers
 from process_apis.workflows import Amendment, QuoteToCash, RetryPolicy, RunStore
 from servicekit import RedisClient
@@ -165,6 +167,21 @@ async def test_a_deal_lost_after_booking_asks_for_a_manual_reversal(redis: Redis
     assert erp.orders[ORDER].id in record.detail
     assert "stage: Closed Won -> Closed Lost" in record.detail
     assert erp.orders[ORDER].status == "pending_fulfillment"  # still booked: people reverse it
+    assert run.compensation is not None
+    assert (run.compensation.outcome, run.compensation.exception_id) == ("reversal_required", record.id)
+    with pytest.raises(RunNotResumable, match="abandoned"):
+        await engine.resume(RUN, actor="client:ops", via="retry")
+
+
+async def test_an_amendment_that_overtakes_its_approval_starts_the_run_with_the_new_values(
+    redis: RedisClient,
+) -> None:
+    erp = FakeErp()
+    engine = _engine(redis, erp)
+    event = new_event(source="/system-apis/crm", type=OPPORTUNITY_AMENDED, data=msgspec.to_builtins(RAISED))
+    await QuoteToCashWorkers(engine, "w").on_crm_event(event)
+    source = await engine.store.source(RUN)
+    assert source.opportunity.amount.amount == Decimal("20000.00")
 
 
 async def test_an_order_booked_before_the_run_heard_of_it_is_not_changed_by_an_amendment(redis: RedisClient) -> None:
