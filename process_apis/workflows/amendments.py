@@ -330,17 +330,23 @@ async def approve_amendment(
     order takes the amended values (same external id), and the run's snapshot becomes the amended
     deal. The state to continue from: `order_booked` when the corrected order is booked (the
     forecast is committed again with its amounts), else `order_created` (it waits for the booking).
-    None when the run holds no amendment. Raises RunNotResumable when the amended deal cannot be
-    posted (its region is no longer mapped)."""
+    None when the run holds no amendment. Raises RunNotResumable when the amended deal fails
+    validation (nothing is written then)."""
     source = await store.source(run.id)
     amended = source.amended
     if amended is None:
         return None
-    mapping, _ = await controls.current()
-    entity = mapping.entity_for(amended.region)
-    if entity is None:
-        raise RunNotResumable(f"Run {run.id}: the amended deal's region {amended.region!r} is not mapped.")
+    mapping, rules = await controls.current()
     account = source.account if source.account is not None and source.account.id == amended.account_id else None
+    outcome = validate_opportunity(amended, mapping, rules, account)
+    entity = outcome.entity
+    if entity is None or not outcome.ok:
+        why = outcome.violations[0].message if outcome.violations else f"region {amended.region!r} is not mapped"
+        raise RunNotResumable(
+            f"Run {run.id}: the amended deal fails validation ({why}); correct it in CRM (the next amendment "
+            "replaces this one) or resolve the exception to keep what was booked.",
+            extensions={"state": run.state},
+        )
     tax_codes = await steps.tax_codes(run, amended, entity, mapping, account)
     command = commands.sales_order_upsert(
         amended,

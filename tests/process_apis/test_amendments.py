@@ -222,3 +222,15 @@ async def test_retrying_an_amendment_after_booking_approves_it_erp_and_forecast_
     assert record.status == "resolved"
     source = await engine.store.source(RUN)
     assert (source.opportunity.amount.amount, source.amended) == (Decimal("20000.00"), None)
+
+
+async def test_an_amendment_that_fails_validation_is_not_approved_by_a_retry(redis: RedisClient) -> None:
+    erp = FakeErp(book_on_create=True)
+    engine = _engine(redis, erp)
+    await engine.start(DEMO2, actor="client:demo")
+    await engine.advance(RUN, actor="worker:a")
+    await engine.amend(Amendment(opportunity=opportunity(amount="20000.00")), actor="crm-event:w")
+    with pytest.raises(RunNotResumable, match=r"lines sum to 3000\.00, the opportunity amount is 20000\.00"):
+        await engine.resume(RUN, actor="person:controller", via="retry")
+    assert erp.orders[ORDER].total.amount == Decimal("3000.00")
+    assert (await engine.get(RUN)).state == "failed"
