@@ -102,3 +102,28 @@ async def test_a_deal_never_published_is_not_amended_when_it_is_lost(
     assert await redis.xlen(CRM_EVENTS) == 0
     assert await redis.hlen(PUBLISHED_KEY) == 0
     assert await redis.get(WATERMARK_KEY) is not None
+
+
+async def test_a_round_overtaken_by_another_poller_remembers_nothing_of_its_own(
+    reader: CrmReader, redis: RedisClient, admin: SandboxAdmin, sandbox: str, bearer: dict[str, str]
+) -> None:
+    """The terms are written with the watermark: an aborted round leaves the other poller's terms."""
+    first = _feed(reader, redis)
+    admin.close_won(DEMO1)
+    await first.poll_once()
+    _set_amount(sandbox, bearer, "20000.00")
+    other = _feed(reader, redis)
+
+    class Overtaken(OpportunityFeed):
+        async def changes(self, after: Any, limit: int) -> Any:
+            found = await super().changes(after, limit)
+            _set_amount(sandbox, bearer, "25000.00")
+            assert await other.poll_once() == 1  # commits the 25,000 change before this round does
+            return found
+
+    slow = Overtaken(reader, redis, start=datetime.now(UTC) - timedelta(seconds=5), stream=CRM_EVENTS)
+    assert await slow.poll_once() == 0
+    terms = msgspec.json.decode(await redis.hget(PUBLISHED_KEY, DEMO1) or b"{}")
+    assert terms["amount"] == "25000.00"
+    [amended] = [e for e in await _events(redis) if e.type == OPPORTUNITY_AMENDED]
+    assert amended.data["previous"] == {"amount": "14400.00"}
