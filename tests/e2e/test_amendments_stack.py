@@ -4,6 +4,7 @@ order; after booking it waits, as an exception for order management, and nothing
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,13 @@ def test_an_edit_before_booking_updates_the_order_and_after_booking_waits_for_or
         [booked] = orders()
         assert booked == {**booked, "id": order["id"], "tranDate": "2026-11-25"}
         assert booked.get("total") == amended.get("total")
+
+        # Approving it (a retry) checks the amended deal first: its lines still sum to 14,400.
+        retried = api.post(
+            f"/v1/exceptions/{record['id']}/retry",
+            json={"note": "approved"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert retried.status_code == 409, retried.text
+        assert "lines sum to 14400.00, the opportunity amount is 20000.00" in retried.json()["detail"]
+        assert orders() == [booked]
