@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,32 @@ def test_an_edit_before_booking_updates_the_order_and_after_booking_waits_for_or
         assert retried.status_code == 409, retried.text
         assert "lines sum to 14400.00, the opportunity amount is 20000.00" in retried.json()["detail"]
         assert orders() == [booked]
+
+        # Sales corrects the deal's line (10 x 1,760.00 + 2,400.00 = 20,000.00): a new amendment
+        # replaces the first, and approving it corrects the order and the committed forecast.
+        line = f"{salesforce}/services/data/v62.0/sobjects/OpportunityLineItem/00k8d00000DEMO1AAA"
+        headers = {"Authorization": f"Bearer {token_for(salesforce)}", "Content-Type": "application/json"}
+        assert httpx.patch(line, headers=headers, content=b'{"UnitPrice": 1760.00}').status_code == 204
+
+        def superseding() -> dict[str, Any] | None:
+            run = api.get(f"/v1/quote-to-cash/runs/{RUN}").json()
+            return run if run["exception_id"] != record["id"] and run["state"] == "failed" else None
+
+        replaced = _until(superseding, "the corrected amendment parked")
+        second = api.get(f"/v1/exceptions/{replaced['exception_id']}").json()
+        assert second["reason_code"] == "amended_after_booking"
+        assert "lines: " in second["detail"]
+        approved = api.post(
+            f"/v1/exceptions/{second['id']}/retry",
+            json={"note": "upsell signed"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert approved.status_code == 202, approved.text
+        done = _until(run_with(lambda r: r["state"] == "completed"), "amended run completed")
+        assert any("amendment approved" in g["detail"] for g in done["gates"])
+        [corrected] = orders()
+        assert corrected["id"] == order["id"]
+        assert {item["rate"] for item in corrected["item"]["items"]} >= {1760.0}
+        cells = httpx.get(f"{stack.url('anaplan-sandbox')}/__admin/cells", params={"entity": "DE01"}, timeout=10)
+        ours = [c for c in cells.json()["cells"] if str(c.get("booking_code", "")).startswith(f"SO{order['id']}-")]
+        assert sum(Decimal(str(c["amount"])) for c in ours) == Decimal("20000.00"), ours
