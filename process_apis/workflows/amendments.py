@@ -133,8 +133,9 @@ class Amendments(Abandonment):
             if run.compensation is not None:
                 return run  # abandoned: its order is dealt with by people
             changes = differences(source.opportunity, amendment.opportunity)
-            if not changes:
-                return run  # a repeat of an amendment already applied
+            waiting = source.amended is not None and not differences(source.amended, amendment.opportunity)
+            if not changes or waiting:
+                return run  # a repeat of an amendment already applied, or already waiting for approval
             if is_approved(amendment.opportunity):
                 if _booked(run) or await self._booked_meanwhile(run):
                     apply = self._after_booking

@@ -138,6 +138,10 @@ async def test_an_amendment_after_booking_is_an_exception_and_moves_nothing(redi
     assert source.opportunity.amount.amount == Decimal("3000.00")
     assert source.amended is not None
     assert source.amended.amount.amount == Decimal("20000.00")
+    # The event delivered again (streams deliver at least once) opens no second exception.
+    again = await engine.amend(Amendment(opportunity=RAISED), actor="crm-event:w")
+    assert again is not None
+    assert (again.exception_id, again.exceptions) == (run.exception_id, 1)
 
 
 async def test_a_deal_lost_before_booking_closes_its_erp_order(redis: RedisClient) -> None:
