@@ -203,7 +203,7 @@ class KeysetFeed(ABC):
         return _decode(raw) if raw else self.start
 
     async def poll_once(self) -> int:
-        """One round: publish every change after the watermark (up to `batch`); returns the count.
+        """One round: publish every change after the watermark (up to `batch`); returns the events published.
 
         The round's events and the watermark past the last of them commit in one MULTI/EXEC (one
         round trip however many changes), so a round publishes all of its changes or none.
