@@ -15,9 +15,11 @@ import msgspec
 
 __all__ = [
     "ACCOUNT_CHANGED",
+    "AMENDABLE_FIELDS",
     "BOOKING_COMMITTED",
     "CUSTOMER_CHANGED",
     "DATA_CONTENT_TYPE",
+    "OPPORTUNITY_AMENDED",
     "OPPORTUNITY_APPROVED",
     "PERIOD_CLOSED",
     "SALES_ORDER_BOOKED",
@@ -28,11 +30,19 @@ __all__ = [
 ]
 
 OPPORTUNITY_APPROVED: Final = "crm.opportunity.approved.v1"
+#: An opportunity already published as approved changed one of `AMENDABLE_FIELDS`. Data: the
+#: canonical Opportunity as it is now (plus `account` when read with it), `changed` (the names of
+#: the fields that changed, in `AMENDABLE_FIELDS` order) and `previous` (their values as last
+#: published). `is_won` false or `approval_status` other than approved: the deal left closed-won.
+OPPORTUNITY_AMENDED: Final = "crm.opportunity.amended.v1"
 ACCOUNT_CHANGED: Final = "crm.account.changed.v1"
 SALES_ORDER_BOOKED: Final = "erp.sales_order.booked.v1"
 PERIOD_CLOSED: Final = "erp.period.closed.v1"
 CUSTOMER_CHANGED: Final = "erp.customer.changed.v1"
 BOOKING_COMMITTED: Final = "finance.booking.committed.v1"
+
+#: The Opportunity fields whose change after approval is an amendment (canonical names).
+AMENDABLE_FIELDS: Final = ("amount", "currency", "lines", "close_date", "account_id", "stage", "approval_status")
 
 SPEC_VERSION: Final = "1.0"
 DATA_CONTENT_TYPE: Final = "application/json"

@@ -1,8 +1,9 @@
 """Background work of a process-API instance: the run work queue, CRM and ERP events, the sweep.
 
-CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs, `crm.account.changed.v1`
-customer master syncs. ERP events: `erp.sales_order.booked.v1` moves waiting runs on,
-`erp.customer.changed.v1` syncs ERP-owned fields back, `erp.period.closed.v1` loads actuals.
+CRM events: `crm.opportunity.approved.v1` starts quote-to-cash runs, `crm.opportunity.amended.v1`
+amends them (workflows/amendments.py), `crm.account.changed.v1` customer master syncs. ERP events:
+`erp.sales_order.booked.v1` moves waiting runs on, `erp.customer.changed.v1` syncs ERP-owned
+fields back, `erp.period.closed.v1` loads actuals.
 
 Every instance joins the same consumer groups, so runs are shared across instances, and an entry a
 crashed instance left pending is claimed by another after `claim_idle` (servicekit.StreamConsumer).
@@ -31,6 +32,7 @@ from redis.exceptions import RedisError
 from contracts import (
     ACCOUNT_CHANGED,
     CUSTOMER_CHANGED,
+    OPPORTUNITY_AMENDED,
     OPPORTUNITY_APPROVED,
     PERIOD_CLOSED,
     SALES_ORDER_BOOKED,
@@ -45,7 +47,7 @@ from process_apis.flows import Flows
 from process_apis.scheduling import Scheduler
 from process_apis.schemas import QuoteToCashRun
 from process_apis.settings import ProcessSettings
-from process_apis.workflows import WORK_STREAM, BookingSignal, QuoteToCash, RunBusy, run_id_for
+from process_apis.workflows import WORK_STREAM, Amendment, BookingSignal, QuoteToCash, RunBusy, run_id_for
 from process_apis.workflows.commands import WORK_REQUESTED
 from process_apis.workflows.forecast import ForecastBatcher
 from process_apis.workflows.validation import is_approved
@@ -118,6 +120,9 @@ class QuoteToCashWorkers:
             if self.flows is not None:
                 await self.flows.on_master_change(event, actor=f"crm-event:{self.name}")
             return
+        if event.type == OPPORTUNITY_AMENDED:
+            await self._amend(event)
+            return
         if event.type != OPPORTUNITY_APPROVED:
             return
         try:
@@ -138,6 +143,32 @@ class QuoteToCashWorkers:
         )
         if not created:
             log.info("duplicate approval collapsed", extra={"event_id": event.id, "opportunity_id": opportunity.id})
+
+    async def _amend(self, event: CloudEvent) -> None:
+        """`crm.opportunity.amended.v1`: the deal's run takes the new values (or is compensated)."""
+        try:
+            opportunity = msgspec.convert(event.data, type=Opportunity, strict=False)
+        except msgspec.ValidationError as exc:
+            log.warning("amended event without an opportunity", extra={"event_id": event.id, "error": str(exc)})
+            return
+        amendment = Amendment(
+            opportunity=opportunity, account=_account(event.data.get("account")), source=f"event {event.id}"
+        )
+        try:
+            run = await self.engine.amend(amendment, actor=f"crm-event:{self.name}")
+        except RunBusy as busy:
+            raise Redeliver(str(busy)) from None
+        if run is None and is_approved(opportunity):
+            # The approval has not started the run yet (another instance holds its event): the
+            # amended deal starts it, and the approval then finds it.
+            await self.engine.create(
+                opportunity,
+                actor=f"crm-event:{self.name}",
+                origin="event",
+                correlation_id=event.correlationid,
+                traceparent=event.traceparent,
+                account=amendment.account,
+            )
 
     async def _remember_account(self, data: Any) -> None:
         """An account change event carries the whole account: validation of later deals reads it."""

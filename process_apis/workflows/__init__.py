@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from process_apis.workflows.amendments import Amendment
 from process_apis.workflows.outage import OutagePolicy
 from process_apis.workflows.quote_to_cash import BookingSignal, FailureHook, QuoteToCash
 from process_apis.workflows.retry import RetryPolicy, with_retries
@@ -10,6 +11,7 @@ from process_apis.workflows.store import WAITING_INDEX, WORK_STREAM, LockLost, R
 __all__ = [
     "WAITING_INDEX",
     "WORK_STREAM",
+    "Amendment",
     "BookingSignal",
     "FailureHook",
     "LockLost",

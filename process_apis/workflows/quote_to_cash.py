@@ -37,8 +37,8 @@ from process_apis.flows.customer_sync import SentFields
 from process_apis.ports import CrmPort, ErpPort, PlanningPort
 from process_apis.schemas import PARKED_STATES, TERMINAL_STATES, Gate, QuoteToCashRun, status_of
 from process_apis.workflows import commands
-from process_apis.workflows.abandon import Abandonment
 from process_apis.workflows.accounts import AccountSnapshots
+from process_apis.workflows.amendments import Amendment, Amendments
 from process_apis.workflows.customers import ResolvedCustomers
 from process_apis.workflows.metrics import daily
 from process_apis.workflows.observe import record_gate, record_outcome, run_attributes
@@ -58,7 +58,7 @@ from process_apis.workflows.taxes import TaxCodes
 from process_apis.workflows.validation import is_approved, not_approved_detail
 from servicekit import correlation_id, outgoing_headers
 
-__all__ = ["Admission", "BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
+__all__ = ["Admission", "Amendment", "BookingSignal", "ExceptionChange", "FailureHook", "QuoteToCash"]
 
 log = logging.getLogger("process_apis.quote_to_cash")
 tracer = trace.get_tracer("process_apis")
@@ -75,7 +75,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class QuoteToCash(Recovery, Abandonment):
+class QuoteToCash(Recovery, Amendments):
     """Starts runs, advances them through their gates, parks, retries and replays them."""
 
     def __init__(

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from process_apis.actors import is_manual
-from process_apis.controls import MappingSet
+from process_apis.controls import ControlSource, MappingSet
 from process_apis.errors import ProcessError, RunNotFound, RunNotResumable, StaleProposal
 from process_apis.exceptions.model import ExceptionRecord, parse_exception_id
 from process_apis.exceptions.policy import ExceptionPolicy
@@ -23,6 +23,7 @@ from process_apis.exceptions.store import ExceptionStore, exception_key
 from process_apis.ports import CrmPort
 from process_apis.schemas import PARKED_STATES, QuoteToCashRun, RunOverrides
 from process_apis.workflows import commands
+from process_apis.workflows.amendments import approve_amendment
 from process_apis.workflows.metrics import daily
 from process_apis.workflows.overrides import describe, overridden_mapping
 from process_apis.workflows.parking import AUTO_RETRY_INDEX, counter, last_good_state, park
@@ -56,6 +57,7 @@ class Recovery:
     exceptions: ExceptionStore
     crm: CrmPort
     steps: QuoteToCashSteps
+    controls: ControlSource
     policy: ExceptionPolicy
     lock_wait: float
     clock: Callable[[], datetime]
@@ -105,7 +107,14 @@ class Recovery:
             posting = await self._open_period(run, record) if into_open_period else run.posting_period
             state = last_good_state(run)
             failed_at = run.error.gate if run.error is not None else None
+            approved = None
+            if record is not None and record.reason_code == "amended_after_booking":
+                approved = await approve_amendment(self.steps, self.controls, self.store, run)
+            if approved is not None:
+                state, failed_at = approved[0], None
             detail = f"{via} by {actor}: continues from {state}" + (f", tries {failed_at} again" if failed_at else "")
+            if approved is not None:
+                detail += f"; {approved[1]}"
             if posting != run.posting_period:
                 detail += f", posting into the open period {posting}"
             if overrides is not None:
@@ -129,6 +138,8 @@ class Recovery:
             if state == "order_booked" and self.steps.batch_forecast:
                 effects.append(Effect(kind="zadd", key=FORECAST_PENDING, member=run.id, score=self.clock().timestamp()))
             writes = await self._refreshed_source(run) if state == "received" else []
+            if approved is not None:
+                writes.append(approved[2])
             if record is not None and record.status in ("open", "dead_lettered"):
                 changed = record.act(via, actor, self.clock(), "retrying", note=note)
                 writes.append(_write(changed))

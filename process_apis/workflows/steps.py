@@ -197,7 +197,7 @@ class QuoteToCashSteps:
                 errors=outcome.violations,
             )
         entity = outcome.entity
-        tax_codes = await self._tax_codes(run, opportunity, entity, mapping, account)
+        tax_codes = await self.tax_codes(run, opportunity, entity, mapping, account)
         detail = (
             f"approved; region {opportunity.region} -> {entity.legal_entity} (subsidiary {entity.subsidiary_id}); "
             f"{len(opportunity.lines)} line(s) mapped; amount {opportunity.amount.amount} "
@@ -218,7 +218,7 @@ class QuoteToCashSteps:
         )
         return Step(nxt)
 
-    async def _tax_codes(
+    async def tax_codes(
         self,
         run: QuoteToCashRun,
         opportunity: Opportunity,

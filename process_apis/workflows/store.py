@@ -99,6 +99,9 @@ class RunSource(msgspec.Struct, kw_only=True, frozen=True):
     opportunity: Opportunity
     traceparent: str | None = None
     account: Account | None = None
+    #: The deal as amended in CRM after its order was booked, waiting for a person's approval
+    #: (`amended_after_booking`); `opportunity` stays what the ERP booked until then.
+    amended: Opportunity | None = None
 
 
 class Effect(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):

@@ -1,7 +1,8 @@
 """The CRM change feeds: poll Salesforce by SystemModstamp watermark, publish canonical events.
 
-Two feeds share one loop: approved opportunities (`crm.opportunity.approved.v1`) and changed
-accounts (`crm.account.changed.v1`). Each has its own watermark key, tagged `{crm}` like the
+Two feeds share one loop: approved opportunities (`crm.opportunity.approved.v1`, and
+`crm.opportunity.amended.v1` when one already published changes its terms or leaves closed-won)
+and changed accounts (`crm.account.changed.v1`). Each has its own watermark key, tagged `{crm}` like the
 stream, so the events of one poll round and the watermark past the last of them commit in one
 Redis MULTI/EXEC (also on Redis Cluster), guarded by WATCH on the watermark: a crash can neither
 lose an event (watermark not moved without it) nor repeat one (event not written without the
@@ -23,7 +24,16 @@ from typing import Any, Final
 import msgspec
 from redis.exceptions import RedisError, WatchError
 
-from contracts import ACCOUNT_CHANGED, OPPORTUNITY_APPROVED, CloudEvent, event_source, new_event
+from contracts import (
+    ACCOUNT_CHANGED,
+    AMENDABLE_FIELDS,
+    OPPORTUNITY_AMENDED,
+    OPPORTUNITY_APPROVED,
+    CloudEvent,
+    Opportunity,
+    event_source,
+    new_event,
+)
 from contracts.streams import CRM_EVENTS, stream_tag
 from servicekit.context import new_correlation_id
 from servicekit.metrics import feed_polled, redis_error
@@ -37,27 +47,37 @@ __all__ = [
     "ACCOUNT_WATERMARK_KEY",
     "APPROVED_WHERE",
     "EVENT_SOURCE",
+    "PUBLISHED_KEY",
     "WATERMARK_KEY",
     "AccountFeed",
     "KeysetFeed",
     "OpportunityFeed",
     "account_event",
+    "amended_event",
     "approved_event",
     "run_feeds",
+    "terms_of",
 ]
 
 log = logging.getLogger("system_apis.crm.feed")
 
 WATERMARK_KEY: Final = "fig:feed:{crm}:opportunity"
 ACCOUNT_WATERMARK_KEY: Final = "fig:feed:{crm}:account"
+#: Opportunity id -> its terms (`terms_of`) as last published, written with the watermark.
+PUBLISHED_KEY: Final = "fig:feed:{crm}:opportunity:published"
 EVENT_SOURCE: Final = event_source("system-apis", "crm")
 #: "Approved for quote-to-cash" (COMMON brief): won and approved.
 APPROVED_WHERE: Final = "IsWon = true AND Approval_Status__c = 'Approved'"
+#: What the opportunity feed reads: approvals, and whatever may be an approved deal leaving
+#: closed-won (re-opened keeps its approval in Salesforce; lost is closed).
+_FEED_WHERE: Final = "(IsWon = true OR IsClosed = true OR Approval_Status__c = 'Approved')"
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
 
 
-def _event(*, type_: str, sobject: str, record_id: str, position: Keyset, data: Any, region: str | None) -> CloudEvent:
-    key = f"salesforce:{sobject}:{record_id}:{sf_datetime(position.modstamp)}"
+def _event(
+    *, type_: str, sobject: str, record_id: str, position: Keyset, data: Any, region: str | None, kind: str = ""
+) -> CloudEvent:
+    key = f"salesforce:{sobject}:{record_id}:{sf_datetime(position.modstamp)}" + (f":{kind}" if kind else "")
     return new_event(
         source=EVENT_SOURCE,
         type=type_,
@@ -81,6 +101,38 @@ def approved_event(change: ChangedOpportunity) -> CloudEvent:
         data = {**msgspec.to_builtins(opportunity), "account": msgspec.to_builtins(change.account)}
     return _event(type_=OPPORTUNITY_APPROVED, sobject="Opportunity", record_id=opportunity.id,
                   position=change.position, data=data, region=opportunity.region)  # fmt: skip
+
+
+def terms_of(opportunity: Opportunity) -> dict[str, Any]:
+    """The amendable fields (`contracts.AMENDABLE_FIELDS`) of an opportunity, as JSON-ready values."""
+    return {
+        "amount": str(opportunity.amount.amount),
+        "currency": opportunity.amount.currency,
+        "lines": msgspec.to_builtins(opportunity.lines),
+        "close_date": opportunity.close_date.isoformat(),
+        "account_id": opportunity.account_id,
+        "stage": opportunity.stage,
+        "approval_status": opportunity.approval_status,
+    }
+
+
+def amended_event(change: ChangedOpportunity, previous: dict[str, Any]) -> CloudEvent | None:
+    """`crm.opportunity.amended.v1` when the terms differ from `previous` (as last published), else None.
+
+    Data: what `approved_event` carries, plus `changed` (field names) and `previous` (their old values).
+    """
+    now = terms_of(change.opportunity)
+    changed = [field for field in AMENDABLE_FIELDS if previous.get(field) != now[field]]
+    if not changed:
+        return None
+    opportunity = change.opportunity
+    data: dict[str, Any] = msgspec.to_builtins(opportunity)
+    if change.account is not None:
+        data["account"] = msgspec.to_builtins(change.account)
+    data["changed"] = changed
+    data["previous"] = {field: previous.get(field) for field in changed}
+    return _event(type_=OPPORTUNITY_AMENDED, sobject="Opportunity", record_id=opportunity.id,
+                  position=change.position, data=data, region=opportunity.region, kind="amended")  # fmt: skip
 
 
 def account_event(change: ChangedAccount) -> CloudEvent:
@@ -135,16 +187,23 @@ class KeysetFeed(ABC):
         #: Seconds between polls of this feed; None: the interval `run_feeds` is given.
         self.interval = interval
 
+    #: Whether the last round read a full batch (more changes are waiting).
+    backlog: bool = False
+
     @abstractmethod
-    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent, Keyset]]:
-        """Up to `limit` (event, position) pairs after `after`, in position order."""
+    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent | None, Keyset]]:
+        """Up to `limit` (event, position) pairs after `after`, in position order; a change that
+        publishes nothing has the event None (the watermark still moves past it)."""
+
+    def queue_writes(self, pipe: Any, events: Sequence[CloudEvent]) -> None:  # noqa: B027 - optional hook
+        """Further writes of a round, queued in its MULTI/EXEC (keys with the stream's hash tag)."""
 
     async def watermark(self) -> Keyset:
         raw = _bytes(await self.redis.get(self.watermark_key))
         return _decode(raw) if raw else self.start
 
     async def poll_once(self) -> int:
-        """One round: publish every change after the watermark (up to `batch`); returns the count.
+        """One round: publish every change after the watermark (up to `batch`); returns the events published.
 
         The round's events and the watermark past the last of them commit in one MULTI/EXEC (one
         round trip however many changes), so a round publishes all of its changes or none.
@@ -152,12 +211,15 @@ class KeysetFeed(ABC):
         expected = _bytes(await self.redis.get(self.watermark_key))
         after = _decode(expected) if expected else self.start
         changes = await self.changes(after, self.batch)
+        self.backlog = len(changes) >= self.batch
         if not changes:
             return 0
-        if not await self._commit([event for event, _ in changes], expected, _encode(changes[-1][1])):
+        events = [event for event, _ in changes if event is not None]
+        if not await self._commit(events, expected, _encode(changes[-1][1])):
             log.info("feed watermark moved by another poller; round aborted", extra={"key": self.watermark_key})
+            self.backlog = False
             return 0
-        return len(changes)
+        return len(events)
 
     async def _commit(self, events: Sequence[CloudEvent], expected: bytes | None, position: bytes) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -170,6 +232,7 @@ class KeysetFeed(ABC):
                     for event in events:
                         traced = encode_event(with_trace_context(event))
                         pipe.xadd(self.stream, {EVENT_FIELD: traced}, maxlen=self.maxlen, approximate=True)
+                    self.queue_writes(pipe, events)
                     pipe.set(self.watermark_key, position)
                     await pipe.execute()
             except WatchError:
@@ -182,14 +245,51 @@ class KeysetFeed(ABC):
 
 
 class OpportunityFeed(KeysetFeed):
-    """Approved opportunities (won and Approval_Status__c Approved) as `crm.opportunity.approved.v1`."""
+    """Approved opportunities (won and Approval_Status__c Approved) as `crm.opportunity.approved.v1`;
+    a change of one already published as `crm.opportunity.amended.v1`.
+
+    The terms last published per opportunity (`PUBLISHED_KEY`) are written in the round's
+    MULTI/EXEC, so they are exactly what the stream says; they are read before the round, and the
+    WATCH on the watermark aborts a round another poller overtook. A change of a published deal
+    that touches none of its terms publishes nothing.
+    """
 
     name = "opportunity"
     default_watermark_key = WATERMARK_KEY
 
-    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent, Keyset]]:
-        found = await self.reader.changed_opportunities(after, limit, where=APPROVED_WHERE, with_account=True)
-        return [(approved_event(c), c.position) for c in found]
+    def __init__(self, *args: Any, published_key: str = PUBLISHED_KEY, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if stream_tag(published_key) != stream_tag(self.stream):
+            raise ValueError(f"published terms {published_key!r} must carry the hash tag of stream {self.stream!r}")
+        self.published_key = published_key
+
+    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent | None, Keyset]]:
+        found = await self.reader.changed_opportunities(after, limit, where=_FEED_WHERE, with_account=True)
+        if not found:
+            return []
+        raw: list[bytes | str | None] = await self.redis.hmget(self.published_key, [c.opportunity.id for c in found])
+        pairs: list[tuple[CloudEvent | None, Keyset]] = []
+        for change, stored in zip(found, raw, strict=True):
+            event: CloudEvent | None = None
+            if stored is not None:
+                event = amended_event(change, msgspec.json.decode(_bytes(stored) or b"{}"))
+            elif is_approval(change.opportunity):
+                event = approved_event(change)
+            pairs.append((event, change.position))
+        return pairs
+
+    def queue_writes(self, pipe: Any, events: Sequence[CloudEvent]) -> None:
+        published = {
+            event.subject or "": msgspec.json.encode(terms_of(msgspec.convert(event.data, Opportunity, strict=False)))
+            for event in events
+        }
+        if published:
+            pipe.hset(self.published_key, mapping=published)
+
+
+def is_approval(opportunity: Opportunity) -> bool:
+    """Won and approved: what `APPROVED_WHERE` selects."""
+    return opportunity.is_won and opportunity.approval_status == "approved"
 
 
 class AccountFeed(KeysetFeed):
@@ -198,7 +298,7 @@ class AccountFeed(KeysetFeed):
     name = "account"
     default_watermark_key = ACCOUNT_WATERMARK_KEY
 
-    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent, Keyset]]:
+    async def changes(self, after: Keyset, limit: int) -> list[tuple[CloudEvent | None, Keyset]]:
         return [(account_event(c), c.position) for c in await self.reader.changed_accounts(after, limit)]
 
 
@@ -219,10 +319,10 @@ async def run_feeds(feeds: Sequence[KeysetFeed], interval: float, stop: asyncio.
             try:
                 count = await feed.poll_once()
                 feed_polled(f"crm:{feed.name}")
+                if feed.backlog:
+                    due[index] = now  # a backlog: keep draining
                 if count:
                     log.info("published changes", extra={"feed": feed.name, "count": count, "stream": feed.stream})
-                    if count >= feed.batch:
-                        due[index] = now  # a backlog: keep draining
             except SalesforceLimitExceeded as exc:
                 # Retrying burns what little allocation is left; wait much longer before the next try.
                 log.error("change feeds paused: Salesforce API allocation exhausted", extra={"detail": exc.message})

@@ -13,6 +13,7 @@ from contracts import (
     ACCOUNT_CHANGED,
     BOOKING_COMMITTED,
     CUSTOMER_CHANGED,
+    OPPORTUNITY_AMENDED,
     OPPORTUNITY_APPROVED,
     PERIOD_CLOSED,
     SALES_ORDER_BOOKED,
@@ -24,7 +25,7 @@ from process_apis.schemas import QuoteToCashRun
 from process_apis.workflows import commands
 from servicekit.streams import encode_event
 from system_apis.crm.connector.reader import ChangedAccount, ChangedOpportunity, Keyset
-from system_apis.crm.feed import account_event, approved_event
+from system_apis.crm.feed import account_event, amended_event, approved_event
 from system_apis.erp.feed import CustomerFeed, PeriodFeed, SalesOrderFeed
 from tests.process_apis.fake_systems import account_for
 from tests.process_apis.fakes import opportunity
@@ -65,8 +66,11 @@ def every_event() -> list[CloudEvent]:
     customer = {"id": 1002, "externalid": "SF-0018d00000DEMOBAAA", "companyname": "Thames Data Ltd",
                 "subsidiary": "3", "currency": "2", "terms": "2", "creditlimit": "5000.00",
                 "lastmodifieddate": _MODIFIED}  # fmt: skip
+    amended = amended_event(ChangedOpportunity(deal, Keyset(_STAMP, deal.id), account), {"amount": "1.00"})
+    assert amended is not None
     return [
         approved_event(ChangedOpportunity(deal, Keyset(_STAMP, deal.id), account)),
+        amended,
         account_event(ChangedAccount(account, Keyset(_STAMP, account.id))),
         _erp_event(SalesOrderFeed, order),
         _erp_event(PeriodFeed, period),
@@ -80,6 +84,7 @@ def test_every_event_type_is_read_by_the_cloudevents_sdk_with_its_attributes() -
     events = every_event()
     assert {e.type for e in events} >= {
         OPPORTUNITY_APPROVED,
+        OPPORTUNITY_AMENDED,
         ACCOUNT_CHANGED,
         SALES_ORDER_BOOKED,
         PERIOD_CLOSED,
@@ -100,6 +105,7 @@ def test_every_event_type_is_read_by_the_cloudevents_sdk_with_its_attributes() -
 def test_every_producer_names_itself_with_one_uri_reference_scheme() -> None:
     sources = {e.type: e.source for e in every_event()}
     assert sources[OPPORTUNITY_APPROVED] == sources[ACCOUNT_CHANGED] == "/system-apis/crm"
+    assert sources[OPPORTUNITY_AMENDED] == "/system-apis/crm"
     assert sources[SALES_ORDER_BOOKED] == sources[PERIOD_CLOSED] == sources[CUSTOMER_CHANGED] == "/system-apis/erp"
     assert sources[BOOKING_COMMITTED] == "/process-apis/quote-to-cash"
     assert event_source("system-apis", "planning") == "/system-apis/planning"

@@ -9,7 +9,7 @@ from litestar.params import FromPath
 
 from system_apis.crm.sandbox.errors import encode
 from system_apis.crm.sandbox.gate import vendor_gate
-from system_apis.crm.sandbox.routes_sobjects import WRITABLE
+from system_apis.crm.sandbox.routes_sobjects import UPDATABLE, WRITABLE
 from system_apis.crm.sandbox.schema import OBJECTS, key_prefix
 from system_apis.crm.sandbox.state import SandboxState
 
@@ -37,7 +37,7 @@ def describe_global(version: FromPath[str]) -> Response[bytes]:
                 "keyPrefix": key_prefix(name),
                 "custom": False,
                 "createable": name in WRITABLE,
-                "updateable": name in WRITABLE,
+                "updateable": name in UPDATABLE,
                 "deletable": False,
                 "queryable": True,
                 "retrieveable": True,

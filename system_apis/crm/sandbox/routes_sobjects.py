@@ -17,6 +17,7 @@ from system_apis.crm.sandbox.store import OrgStore
 
 __all__ = [
     "SUPPORTED_VERSIONS",
+    "UPDATABLE",
     "WRITABLE",
     "read_record",
     "request_body",
@@ -28,6 +29,9 @@ __all__ = [
 SUPPORTED_VERSIONS = ("60.0", "61.0", "62.0", "63.0", "64.0", "65.0", "66.0", "67.0")
 #: Objects whose records may be created and updated over the REST API.
 WRITABLE = ("Account", "Opportunity")
+#: Objects whose records may be updated (product lines: their price and quantity, which roll up into
+#: the opportunity's Amount; creating a line needs a price book, which the sandbox does not emulate).
+UPDATABLE = (*WRITABLE, "OpportunityLineItem")
 Record = dict[str, Any]
 Req = Request[Any, Any, Any]
 
@@ -41,8 +45,8 @@ def _state(request: Req) -> SandboxState:
     return state
 
 
-def _sobject(name: str, *, writable: bool = False) -> str:
-    if name not in OBJECTS or (writable and name not in WRITABLE):
+def _sobject(name: str, *, writable: bool = False, updatable: bool = False) -> str:
+    if name not in OBJECTS or (writable and name not in WRITABLE) or (updatable and name not in UPDATABLE):
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
     return name
 
@@ -107,7 +111,7 @@ def describe(request: Req, version: FromPath[str], sobject: FromPath[str]) -> Re
             "label": name,
             "custom": False,
             "createable": name in WRITABLE,
-            "updateable": name in WRITABLE,
+            "updateable": name in UPDATABLE,
             "queryable": True,
             "fields": fields,
             "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
@@ -143,7 +147,7 @@ def read_record(store: OrgStore, sobject: str, record_id: str, version: str, wan
 async def update_record(
     request: Req, version: FromPath[str], sobject: FromPath[str], record_id: FromPath[str]
 ) -> Response[None]:
-    name = _sobject(sobject, writable=True)
+    name = _sobject(sobject, updatable=True)
     _state(request).store.update(name, record_id, await request_body(request))
     return Response(content=None, status_code=204)
 

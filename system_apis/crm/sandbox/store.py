@@ -29,6 +29,8 @@ Clock = Callable[[], datetime]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_LINE = "OpportunityLineItem"
+_CENT = Decimal("0.01")
 #: The journal sits beside the snapshot: `salesforce.json` -> `salesforce.journal`.
 JOURNAL_SUFFIX = ".journal"
 
@@ -116,6 +118,8 @@ class OrgStore:
     def insert(self, sobject: str, fields: Mapping[str, Any]) -> Record:
         """Create a record from validated `fields`; raises ApiError as the REST API would."""
         values = self._validated(sobject, fields, creating=True)
+        if sobject == _LINE:
+            _priced(values, values)
         for definition in OBJECTS[sobject].values():
             if not definition.nillable and definition.createable and values.get(definition.name) is None:
                 raise ApiError(
@@ -139,6 +143,8 @@ class OrgStore:
         self.tables[sobject][record["Id"]] = record
         self.indexes.inserted(sobject, record)
         self.persist(sobject, [record])
+        if sobject == _LINE:
+            self._roll_up(record)
         return record
 
     def update(self, sobject: str, record_id: str, fields: Mapping[str, Any], *, persist: bool = True) -> Record:
@@ -147,6 +153,8 @@ class OrgStore:
         if record is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         values = self._validated(sobject, fields, creating=False)
+        if sobject == _LINE:
+            _priced(values, {**record, **values})
         old = self.indexes.watched(sobject, record, values)
         record.update(values)
         self._derive(sobject, record, stage_changed="StageName" in values, probability_given="Probability" in values)
@@ -154,7 +162,17 @@ class OrgStore:
         self.indexes.changed(sobject, record, old)
         if persist:
             self.persist(sobject, [record])
+        if sobject == _LINE and {"Quantity", "UnitPrice", "TotalPrice"} & values.keys():
+            self._roll_up(record)
         return record
+
+    def _roll_up(self, line: Record) -> None:
+        """A product line changed: its opportunity's Amount becomes the sum of its lines' TotalPrice
+        (a roll-up: the opportunity's modstamps move too, as in Salesforce)."""
+        opportunity_id = line["OpportunityId"]
+        lines = self.find(_LINE, "OpportunityId", opportunity_id)
+        total = sum((Decimal(str(item.get("TotalPrice") or 0)) for item in lines), Decimal("0"))
+        self.update("Opportunity", opportunity_id, {"Amount": total.quantize(_CENT)})
 
     def restore(self, sobject: str, prior: Record) -> None:
         """Put a stored record back to `prior` (a copy taken before an update), modstamps included:
@@ -299,6 +317,25 @@ class OrgStore:
         assert store.journal is not None
         store.journal.replay(store.generation, store._replay)
         return store
+
+
+def _priced(values: Record, line: Record) -> None:
+    """Salesforce's line pricing: a line takes UnitPrice or TotalPrice, never both (the other is
+    derived from Quantity); `values` (the write) gets the derived field, `line` is the line after it."""
+    if "UnitPrice" in values and "TotalPrice" in values:
+        raise ApiError(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            "Can only specify one of UnitPrice or TotalPrice",
+            ["UnitPrice", "TotalPrice"],
+        )
+    quantity = line.get("Quantity")
+    if not isinstance(quantity, Decimal) or quantity == 0:
+        return
+    if "TotalPrice" in values and values["TotalPrice"] is not None:
+        values["UnitPrice"] = (values["TotalPrice"] / quantity).quantize(_CENT)
+    elif line.get("UnitPrice") is not None and ({"UnitPrice", "Quantity"} & values.keys()):
+        values["TotalPrice"] = (quantity * line["UnitPrice"]).quantize(_CENT)
 
 
 def _decimals(sobject: str, record: Record) -> Record:

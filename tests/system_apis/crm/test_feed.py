@@ -16,7 +16,14 @@ from servicekit.redis import RedisClient
 from system_apis.crm import CrmSettings, create_app
 from system_apis.crm.connector import CrmReader
 from system_apis.crm.errors import SalesforceLimitExceeded
-from system_apis.crm.feed import ACCOUNT_WATERMARK_KEY, WATERMARK_KEY, AccountFeed, OpportunityFeed, run_feeds
+from system_apis.crm.feed import (
+    ACCOUNT_WATERMARK_KEY,
+    PUBLISHED_KEY,
+    WATERMARK_KEY,
+    AccountFeed,
+    OpportunityFeed,
+    run_feeds,
+)
 from tests.system_apis.crm.support import SandboxAdmin, sf_update
 
 STREAM = CRM_EVENTS
@@ -78,7 +85,7 @@ async def test_event_ids_are_deterministic_per_change(
     admin.close_won(DEMO1)
     start = datetime.now(UTC) - timedelta(minutes=1)
     await _feed(reader, redis, start).poll_once()
-    await redis.delete(WATERMARK_KEY)  # replay the same change from scratch
+    await redis.delete(WATERMARK_KEY, PUBLISHED_KEY)  # replay the same change from scratch
     await _feed(reader, redis, start).poll_once()
     first, again = await _events(redis)
     assert first.id == again.id
