@@ -103,15 +103,21 @@ def test_the_de01_analyst_sees_the_apis_figures_opens_an_exception_and_retries_i
     assert "USD" in page.locator('[data-field="detail"]').inner_text()
     ana.screenshot("exception")
 
-    # The master data is fixed in the CRM, then the analyst retries from the console.
-    seeded.sf.patch("Opportunity", seeded.deals["DE01"]["id"], {"CurrencyIsoCode": "EUR"})
+    # The analyst retries from the console (the deal is still in USD, so the run parks again) ...
     retry = page.locator("form.action", has=page.get_by_role("group", name="Retry"))
-    retry.get_by_label("Note (optional)").fill("currency corrected in Salesforce")
+    retry.get_by_label("Note (optional)").fill("asked sales to correct the currency")
     retry.get_by_role("button", name="Retry").click()
     assert page.get_by_role("status").inner_text() == "Retry requested."
     history = page.locator("table").filter(has_text="Actions on this exception").inner_text()
     assert "open → retrying" in history
-    assert "currency corrected in Salesforce" in history
+    assert "asked sales to correct the currency" in history
+    # ... then sales corrects it in Salesforce: the CRM amendment reaches the run, which continues.
+    wait_until(
+        lambda: seeded.api.get(f"/v1/exceptions/{exception['id']}").json()["status"] == "open",
+        60,
+        "the retried run parked again on the same exception",
+    )
+    seeded.sf.patch("Opportunity", seeded.deals["DE01"]["id"], {"CurrencyIsoCode": "EUR"})
 
     run_id = exception["run_id"]
 
