@@ -211,18 +211,9 @@ class Amendments(Abandonment):
         key = amendment.key
         try:
             tax_codes = await self.steps.tax_codes(run, opportunity, entity, mapping, account)
-            command = commands.sales_order_upsert(
-                opportunity,
-                entity,
-                mapping,
-                run.erp_customer_id or "",
-                posting_period=run.posting_period,
-                tax_code_ids=[c.id for c in tax_codes] if tax_codes is not None else run.tax_code_ids,
-            )
-            order, _ = await with_retries(
-                lambda: self.steps.erp.upsert_sales_order(external_id, command, idempotency_key=key),
-                self.steps.retry,
-                what=key,
+            codes = [c.id for c in tax_codes] if tax_codes is not None else run.tax_code_ids
+            order, _ = await self.steps.upsert_order(
+                run, opportunity, entity, mapping, external_id=external_id, key=key, tax_code_ids=codes
             )
         except (ValidationFailed, DownstreamRejected) as exc:
             # The new values cannot go onto the order (or the ERP refuses them): the run parks on

@@ -278,16 +278,8 @@ class QuoteToCashSteps:
         key = commands.step_key(opportunity.id, "create-order")
         external_id = commands.order_external_id(opportunity)
         await self._require_open(run, opportunity, entity)
-        command = commands.sales_order_upsert(
-            opportunity,
-            entity,
-            mapping,
-            run.erp_customer_id or "",
-            posting_period=run.posting_period,
-            tax_code_ids=run.tax_code_ids,
-        )
-        order, tries = await with_retries(
-            lambda: self.erp.upsert_sales_order(external_id, command, idempotency_key=key), self.retry, what=key
+        order, tries = await self.upsert_order(
+            run, opportunity, entity, mapping, external_id=external_id, key=key, tax_code_ids=run.tax_code_ids
         )
         detail = f"ERP sales order {order.id} ({external_id}) {order.status}{_tries(tries)}"
         nxt = self.enter(
@@ -307,6 +299,31 @@ class QuoteToCashSteps:
             touchless = run.origin == "event" and not any(is_manual(g.actor) for g in run.gates)
             effects += (daily("posted:auto" if touchless else "posted:manual", entity.legal_entity, nxt.updated_at),)
         return Step(nxt, effects, booked=order if order.booked else None)
+
+    async def upsert_order(
+        self,
+        run: QuoteToCashRun,
+        opportunity: Opportunity,
+        entity: EntityMapping,
+        mapping: MappingSet,
+        *,
+        external_id: str,
+        key: str,
+        tax_code_ids: list[str] | None,
+    ) -> tuple[SalesOrder, int]:
+        """Create or update the deal's ERP order under `external_id` (idempotent on `key`), with retries;
+        the order and how many tries it took. Used by the create-order step and by amendments."""
+        command = commands.sales_order_upsert(
+            opportunity,
+            entity,
+            mapping,
+            run.erp_customer_id or "",
+            posting_period=run.posting_period,
+            tax_code_ids=tax_code_ids,
+        )
+        return await with_retries(
+            lambda: self.erp.upsert_sales_order(external_id, command, idempotency_key=key), self.retry, what=key
+        )
 
     async def _require_open(self, run: QuoteToCashRun, opportunity: Opportunity, entity: EntityMapping) -> None:
         """`period_closed` (accounting) when the order's period is closed in the ERP: an order dated
